@@ -1,0 +1,298 @@
+//! Token signing for the demo, the CLI and the tests. Never used on the request path.
+//!
+//! Signing goes through the same jwt-compact algorithms (and our ES384) that verification
+//! uses, so a token minted here is a real, standard JWS.
+
+use std::fmt;
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use jwt_compact::alg::{
+    Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, Rsa, RsaPrivateKey,
+};
+use jwt_compact::jwk::JsonWebKey;
+use jwt_compact::{Algorithm as JwsAlgorithm, AlgorithmSignature};
+use rand_core::{OsRng, RngCore};
+use serde_json::{json, Map, Value};
+
+use crate::jwks::{self, Alg, Es384, KeyFamily, MIN_RSA_BITS};
+
+/// Why a signing key or a token could not be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MintError {
+    /// The private JWK is missing a field, has a wrong type or bad key material.
+    BadKey(String),
+    /// The JWK names no usable `alg` and none was given.
+    NoAlgorithm,
+    /// Claims or header are not JSON objects.
+    NotAnObject(&'static str),
+    KeyGeneration(String),
+}
+
+impl fmt::Display for MintError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MintError::BadKey(why) => write!(f, "unusable private key: {why}"),
+            MintError::NoAlgorithm => f.write_str("the key has no \"alg\"; name one"),
+            MintError::NotAnObject(what) => write!(f, "{what} must be a JSON object"),
+            MintError::KeyGeneration(why) => write!(f, "key generation failed: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for MintError {}
+
+#[derive(Clone)]
+enum Secret {
+    Rsa(Box<RsaPrivateKey>),
+    P256(p256::ecdsa::SigningKey),
+    P384(p384::ecdsa::SigningKey),
+    Ed25519(ed25519_compact::SecretKey),
+    Hmac(Vec<u8>),
+}
+
+/// A private key with the algorithm and `kid` it signs with.
+#[derive(Clone)]
+pub struct SigningKey {
+    alg: Alg,
+    kid: Option<String>,
+    secret: Secret,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// Reads a private JWK. Its `alg` is used unless it has none (then it is an error).
+    pub fn from_jwk(value: &Value) -> Result<SigningKey, MintError> {
+        let alg = match value.get("alg").and_then(Value::as_str) {
+            Some(name) => Alg::from_name(name)
+                .ok_or_else(|| MintError::BadKey(format!("unsupported alg \"{name}\"")))?,
+            None => return Err(MintError::NoAlgorithm),
+        };
+        let kid = value.get("kid").and_then(Value::as_str).map(str::to_owned);
+        let jwk: JsonWebKey<'_> = serde_json::from_value(value.clone())
+            .map_err(|err| MintError::BadKey(err.to_string()))?;
+        let bad = |err: &dyn fmt::Display| MintError::BadKey(err.to_string());
+        let secret = match alg.family() {
+            KeyFamily::Rsa => {
+                Secret::Rsa(Box::new(RsaPrivateKey::try_from(&jwk).map_err(|e| bad(&e))?))
+            }
+            KeyFamily::P256 => {
+                Secret::P256(p256::ecdsa::SigningKey::try_from(&jwk).map_err(|e| bad(&e))?)
+            }
+            KeyFamily::P384 => match &jwk {
+                JsonWebKey::EllipticCurve {
+                    curve,
+                    secret: Some(d),
+                    ..
+                } if curve.as_ref() == "P-384" => {
+                    Secret::P384(jwks::es384_signing_key(d).map_err(|e| bad(&e))?)
+                }
+                _ => return Err(MintError::BadKey("ES384 needs a private P-384 EC key".into())),
+            },
+            KeyFamily::Ed25519 => {
+                Secret::Ed25519(ed25519_compact::SecretKey::try_from(&jwk).map_err(|e| bad(&e))?)
+            }
+            KeyFamily::Hmac => match &jwk {
+                JsonWebKey::Symmetric { secret } => Secret::Hmac(secret.to_vec()),
+                _ => return Err(MintError::BadKey("HMAC needs an oct key".into())),
+            },
+        };
+        Ok(SigningKey { alg, kid, secret })
+    }
+
+    /// Makes a fresh random key for `alg` (RSA keys are 2048 bits).
+    pub fn generate(alg: Alg, kid: Option<&str>) -> Result<SigningKey, MintError> {
+        let mut rng = OsRng;
+        let secret = match alg.family() {
+            KeyFamily::Rsa => Secret::Rsa(Box::new(
+                RsaPrivateKey::new(&mut rng, MIN_RSA_BITS)
+                    .map_err(|err| MintError::KeyGeneration(err.to_string()))?,
+            )),
+            KeyFamily::P256 => Secret::P256(p256::ecdsa::SigningKey::random(&mut rng)),
+            KeyFamily::P384 => Secret::P384(p384::ecdsa::SigningKey::random(&mut rng)),
+            KeyFamily::Ed25519 => Secret::Ed25519(Ed25519::generate(&mut rng).0),
+            KeyFamily::Hmac => {
+                let mut secret = vec![0_u8; 64];
+                rng.try_fill_bytes(&mut secret)
+                    .map_err(|err| MintError::KeyGeneration(err.to_string()))?;
+                Secret::Hmac(secret)
+            }
+        };
+        Ok(SigningKey {
+            alg,
+            kid: kid.map(str::to_owned),
+            secret,
+        })
+    }
+
+    pub fn alg(&self) -> Alg {
+        self.alg
+    }
+
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The JWK that verifies this key's tokens (for HMAC, the shared secret itself).
+    pub fn public_jwk(&self) -> Value {
+        let mut jwk = match &self.secret {
+            Secret::Rsa(key) => jwk_value(&JsonWebKey::from(&key.to_public_key())),
+            Secret::P256(key) => jwk_value(&JsonWebKey::from(key.verifying_key())),
+            Secret::P384(key) => {
+                let point = key.verifying_key().to_encoded_point(false);
+                json!({
+                    "kty": "EC",
+                    "crv": "P-384",
+                    "x": point.x().map(|x| Base64UrlUnpadded::encode_string(x)),
+                    "y": point.y().map(|y| Base64UrlUnpadded::encode_string(y)),
+                })
+            }
+            Secret::Ed25519(key) => jwk_value(&JsonWebKey::from(&key.public_key())),
+            Secret::Hmac(secret) => json!({"kty": "oct", "k": Base64UrlUnpadded::encode_string(secret)}),
+        };
+        self.add_metadata(&mut jwk);
+        jwk
+    }
+
+    /// The private JWK, to store a generated key (`claimgate keygen`).
+    pub fn private_jwk(&self) -> Value {
+        let mut jwk = match &self.secret {
+            Secret::Rsa(key) => jwk_value(&JsonWebKey::from(key.as_ref())),
+            Secret::P256(key) => jwk_value(&JsonWebKey::from(key)),
+            Secret::P384(key) => {
+                let mut jwk = self.public_jwk();
+                if let Some(object) = jwk.as_object_mut() {
+                    object.insert(
+                        "d".into(),
+                        Base64UrlUnpadded::encode_string(&key.to_bytes()).into(),
+                    );
+                }
+                jwk
+            }
+            Secret::Ed25519(key) => jwk_value(&JsonWebKey::from(key)),
+            Secret::Hmac(_) => self.public_jwk(),
+        };
+        self.add_metadata(&mut jwk);
+        jwk
+    }
+
+    fn add_metadata(&self, jwk: &mut Value) {
+        if let Some(object) = jwk.as_object_mut() {
+            object.insert("alg".into(), self.alg.name().into());
+            object.insert("use".into(), "sig".into());
+            if let Some(kid) = &self.kid {
+                object.insert("kid".into(), kid.clone().into());
+            }
+        }
+    }
+
+    /// Signs `claims` with the header `{"alg", "typ": "JWT", "kid"}`.
+    pub fn sign(&self, claims: &Value) -> Result<String, MintError> {
+        self.sign_with_header(Map::new(), claims)
+    }
+
+    /// Signs `claims` with extra header fields. Fields given in `header` win over the
+    /// defaults, including `alg`: tests use that to forge mismatched headers. The
+    /// signature itself is always made with this key's own algorithm.
+    pub fn sign_with_header(
+        &self,
+        header: Map<String, Value>,
+        claims: &Value,
+    ) -> Result<String, MintError> {
+        if !claims.is_object() {
+            return Err(MintError::NotAnObject("claims"));
+        }
+        let mut full_header = Map::new();
+        full_header.insert("alg".into(), self.alg.name().into());
+        full_header.insert("typ".into(), "JWT".into());
+        if let Some(kid) = &self.kid {
+            full_header.insert("kid".into(), kid.clone().into());
+        }
+        full_header.extend(header);
+        let mut token = Base64UrlUnpadded::encode_string(Value::Object(full_header).to_string().as_bytes());
+        token.push('.');
+        token.push_str(&Base64UrlUnpadded::encode_string(claims.to_string().as_bytes()));
+        let signature = self.sign_bytes(token.as_bytes());
+        token.push('.');
+        token.push_str(&Base64UrlUnpadded::encode_string(&signature));
+        Ok(token)
+    }
+
+    /// Raw JWS signature over `message` with this key's algorithm.
+    pub fn sign_bytes(&self, message: &[u8]) -> Vec<u8> {
+        fn run<A: JwsAlgorithm>(alg: &A, key: &A::SigningKey, message: &[u8]) -> Vec<u8> {
+            alg.sign(key, message).as_bytes().into_owned()
+        }
+        match (&self.secret, self.alg) {
+            (Secret::Rsa(key), alg) => match rsa_alg(alg) {
+                Some(rsa) => run(&rsa, key.as_ref(), message),
+                None => Vec::new(),
+            },
+            (Secret::P256(key), _) => run(&Es256, key, message),
+            (Secret::P384(key), _) => run(&Es384, key, message),
+            (Secret::Ed25519(key), _) => run(&Ed25519, key, message),
+            (Secret::Hmac(secret), Alg::Hs384) => run(&Hs384, &Hs384Key::new(secret), message),
+            (Secret::Hmac(secret), Alg::Hs512) => run(&Hs512, &Hs512Key::new(secret), message),
+            (Secret::Hmac(secret), _) => run(&Hs256, &Hs256Key::new(secret), message),
+        }
+    }
+}
+
+fn rsa_alg(alg: Alg) -> Option<Rsa> {
+    alg.name().parse().ok()
+}
+
+fn jwk_value(jwk: &JsonWebKey<'_>) -> Value {
+    serde_json::to_value(jwk).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwks::{KeySet, SymmetricKeys};
+
+    #[test]
+    fn every_algorithm_signs_tokens_its_public_jwk_verifies() {
+        for alg in Alg::ALL {
+            let key = SigningKey::generate(alg, Some("k1")).unwrap();
+            let jwks = json!({"keys": [key.public_jwk()]});
+            let keys = KeySet::from_jwks_value(&jwks, SymmetricKeys::Allowed)
+                .unwrap()
+                .keys;
+            let token = key.sign(&json!({"sub": "a"})).unwrap();
+            let (signed, signature) = token.rsplit_once('.').unwrap();
+            let signature = Base64UrlUnpadded::decode_vec(signature).unwrap();
+            let verifier = &keys.keys()[0];
+            assert!(verifier.verify(alg, signed.as_bytes(), &signature), "{alg}");
+            let mut tampered = signed.as_bytes().to_vec();
+            tampered[5] ^= 1;
+            assert!(!verifier.verify(alg, &tampered, &signature), "{alg} tampered");
+        }
+    }
+
+    #[test]
+    fn private_jwk_round_trips() {
+        for alg in [Alg::Rs256, Alg::Es256, Alg::Es384, Alg::EdDsa, Alg::Hs512] {
+            let key = SigningKey::generate(alg, Some("r")).unwrap();
+            let again = SigningKey::from_jwk(&key.private_jwk()).unwrap();
+            assert_eq!(again.alg(), alg);
+            assert_eq!(again.public_jwk(), key.public_jwk());
+        }
+    }
+
+    #[test]
+    fn claims_must_be_an_object() {
+        let key = SigningKey::generate(Alg::Hs256, None).unwrap();
+        assert_eq!(
+            key.sign(&json!([1])).unwrap_err(),
+            MintError::NotAnObject("claims")
+        );
+    }
+}
