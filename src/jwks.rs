@@ -7,6 +7,7 @@
 mod es384;
 
 use std::fmt;
+use std::sync::Arc;
 
 use jwt_compact::alg::{Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, Rsa};
 use jwt_compact::jwk::JsonWebKey;
@@ -188,8 +189,12 @@ impl VerificationKey {
                 Some(rsa) => verify_with(&rsa, key.as_ref(), signed_data, signature),
                 None => false,
             },
-            (KeyMaterial::P256(key), Alg::Es256) => verify_with(&Es256, key, signed_data, signature),
-            (KeyMaterial::P384(key), Alg::Es384) => verify_with(&Es384, key, signed_data, signature),
+            (KeyMaterial::P256(key), Alg::Es256) => {
+                verify_with(&Es256, key, signed_data, signature)
+            }
+            (KeyMaterial::P384(key), Alg::Es384) => {
+                verify_with(&Es384, key, signed_data, signature)
+            }
             (KeyMaterial::Ed25519(key), Alg::EdDsa) => {
                 verify_with(&Ed25519, key, signed_data, signature)
             }
@@ -380,6 +385,31 @@ impl KeySet {
     }
 }
 
+/// The current key set of every provider, by provider index. Key sets are swapped whole
+/// at run time (remote JWKS refresh), never edited in place.
+#[derive(Debug, Clone, Default)]
+pub struct KeyRing {
+    sets: Vec<Option<Arc<KeySet>>>,
+}
+
+impl KeyRing {
+    pub fn new(sets: Vec<Option<Arc<KeySet>>>) -> KeyRing {
+        KeyRing { sets }
+    }
+
+    /// The key set of provider `index`; `None` while it has none yet.
+    pub fn get(&self, index: usize) -> Option<&KeySet> {
+        self.sets.get(index).and_then(|set| set.as_deref())
+    }
+
+    /// Installs a new key set for provider `index`.
+    pub fn replace(&mut self, index: usize, keys: Arc<KeySet>) {
+        if let Some(slot) = self.sets.get_mut(index) {
+            *slot = Some(keys);
+        }
+    }
+}
+
 /// Parses one JWK into a verification key, or says why it cannot be used.
 pub fn parse_jwk(entry: &Value, symmetric: SymmetricKeys) -> Result<VerificationKey, JwkProblem> {
     let object = entry
@@ -389,7 +419,9 @@ pub fn parse_jwk(entry: &Value, symmetric: SymmetricKeys) -> Result<Verification
         match object.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(text)) => Ok(Some(text.as_str())),
-            Some(_) => Err(JwkProblem::Malformed(format!("\"{name}\" must be a string"))),
+            Some(_) => Err(JwkProblem::Malformed(format!(
+                "\"{name}\" must be a string"
+            ))),
         }
     };
     if let Some(key_use) = text_field("use")? {
@@ -507,8 +539,8 @@ mod tests {
 
     #[test]
     fn jwks_without_keys_array_is_an_error() {
-        let err = KeySet::from_jwks_value(&json!({"kty": "RSA"}), SymmetricKeys::Allowed)
-            .unwrap_err();
+        let err =
+            KeySet::from_jwks_value(&json!({"kty": "RSA"}), SymmetricKeys::Allowed).unwrap_err();
         assert_eq!(err, JwksError::NoKeysArray);
     }
 
@@ -539,7 +571,9 @@ mod tests {
     fn short_hmac_secrets_are_too_weak() {
         let jwks = json!({"keys": [{"kty": "oct", "k": "c2hvcnQ"}]});
         let err = KeySet::from_jwks_value(&jwks, SymmetricKeys::Allowed).unwrap_err();
-        assert!(matches!(err, JwksError::NoUsableKey(ref p) if matches!(p[0].1, JwkProblem::TooWeak(_))));
+        assert!(
+            matches!(err, JwksError::NoUsableKey(ref p) if matches!(p[0].1, JwkProblem::TooWeak(_)))
+        );
     }
 
     #[test]

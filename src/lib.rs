@@ -2,7 +2,22 @@
 //!
 //! The core is a pure decision over (compiled config, request view, keys, now) with no
 //! proxy-wasm types in it, so Envoy, the CLI, native tests, wasm-bindgen tests and the
-//! benches all run exactly the same code. [`filter`] is the thin proxy-wasm adapter.
+//! benches all run exactly the same code: [`decision::decide`]. `filter` is the thin
+//! proxy-wasm adapter, compiled only for the Wasm module Envoy loads.
 
+pub mod config;
+pub mod decision;
+pub mod identity;
 pub mod jwks;
 pub mod mint;
+pub mod policy;
+pub mod request;
+pub mod token;
+
+#[cfg(target_os = "wasi")]
+mod filter;
+
+pub use config::{Config, ConfigError};
+pub use decision::{decide, Decision, Denial, Outcome};
+pub use jwks::KeyRing;
+pub use request::RequestView;

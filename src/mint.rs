@@ -80,9 +80,9 @@ impl SigningKey {
             .map_err(|err| MintError::BadKey(err.to_string()))?;
         let bad = |err: &dyn fmt::Display| MintError::BadKey(err.to_string());
         let secret = match alg.family() {
-            KeyFamily::Rsa => {
-                Secret::Rsa(Box::new(RsaPrivateKey::try_from(&jwk).map_err(|e| bad(&e))?))
-            }
+            KeyFamily::Rsa => Secret::Rsa(Box::new(
+                RsaPrivateKey::try_from(&jwk).map_err(|e| bad(&e))?,
+            )),
             KeyFamily::P256 => {
                 Secret::P256(p256::ecdsa::SigningKey::try_from(&jwk).map_err(|e| bad(&e))?)
             }
@@ -94,7 +94,11 @@ impl SigningKey {
                 } if curve.as_ref() == "P-384" => {
                     Secret::P384(jwks::es384_signing_key(d).map_err(|e| bad(&e))?)
                 }
-                _ => return Err(MintError::BadKey("ES384 needs a private P-384 EC key".into())),
+                _ => {
+                    return Err(MintError::BadKey(
+                        "ES384 needs a private P-384 EC key".into(),
+                    ))
+                }
             },
             KeyFamily::Ed25519 => {
                 Secret::Ed25519(ed25519_compact::SecretKey::try_from(&jwk).map_err(|e| bad(&e))?)
@@ -155,7 +159,9 @@ impl SigningKey {
                 })
             }
             Secret::Ed25519(key) => jwk_value(&JsonWebKey::from(&key.public_key())),
-            Secret::Hmac(secret) => json!({"kty": "oct", "k": Base64UrlUnpadded::encode_string(secret)}),
+            Secret::Hmac(secret) => {
+                json!({"kty": "oct", "k": Base64UrlUnpadded::encode_string(secret)})
+            }
         };
         self.add_metadata(&mut jwk);
         jwk
@@ -216,9 +222,12 @@ impl SigningKey {
             full_header.insert("kid".into(), kid.clone().into());
         }
         full_header.extend(header);
-        let mut token = Base64UrlUnpadded::encode_string(Value::Object(full_header).to_string().as_bytes());
+        let mut token =
+            Base64UrlUnpadded::encode_string(Value::Object(full_header).to_string().as_bytes());
         token.push('.');
-        token.push_str(&Base64UrlUnpadded::encode_string(claims.to_string().as_bytes()));
+        token.push_str(&Base64UrlUnpadded::encode_string(
+            claims.to_string().as_bytes(),
+        ));
         let signature = self.sign_bytes(token.as_bytes());
         token.push('.');
         token.push_str(&Base64UrlUnpadded::encode_string(&signature));
@@ -273,7 +282,10 @@ mod tests {
             assert!(verifier.verify(alg, signed.as_bytes(), &signature), "{alg}");
             let mut tampered = signed.as_bytes().to_vec();
             tampered[5] ^= 1;
-            assert!(!verifier.verify(alg, &tampered, &signature), "{alg} tampered");
+            assert!(
+                !verifier.verify(alg, &tampered, &signature),
+                "{alg} tampered"
+            );
         }
     }
 

@@ -1,0 +1,315 @@
+//! `claimgate`: check a configuration, evaluate a request against it with exactly the
+//! decision code the Envoy filter runs, and mint demo tokens.
+
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use claimgate::config::Config;
+use claimgate::jwks::Alg;
+use claimgate::mint::SigningKey;
+use claimgate::policy::Access;
+use claimgate::{decide, RequestView};
+use serde_json::{json, Map, Value};
+
+const USAGE: &str = "\
+usage:
+  claimgate check CONFIG
+  claimgate eval CONFIG [--token T] [--method M] [--path P] [--authority HOST]
+                        [--header NAME:VALUE]... [--now UNIX]
+  claimgate mint --key PRIVATE_JWK [--config CONFIG] [--provider NAME] [--iss ISS]
+                 [--aud AUD] [--sub SUB] [--claim NAME=VALUE]... [--ttl SECONDS] [--now UNIX]
+  claimgate keygen --alg ALG [--kid KID]
+  claimgate public-jwks --key PRIVATE_JWK
+
+  eval prints the decision as JSON. mint signs a token for demos and tests: VALUE is
+  parsed as JSON when it is valid JSON, else taken as a string.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("check") => check(&args[1..]),
+        Some("eval") => eval(&args[1..]),
+        Some("mint") => mint(&args[1..]),
+        Some("keygen") => keygen(&args[1..]),
+        Some("public-jwks") => public_jwks(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(format!("unknown or missing command\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("claimgate: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Command-line options: one positional list and `--name value` pairs (repeatable).
+struct Options {
+    positional: Vec<String>,
+    named: Vec<(String, String)>,
+}
+
+impl Options {
+    fn parse(args: &[String], known: &[&str]) -> Result<Options, String> {
+        let mut positional = Vec::new();
+        let mut named = Vec::new();
+        let mut iter = args.iter();
+        while let Some(arg) = iter.next() {
+            if let Some(name) = arg.strip_prefix("--") {
+                if !known.contains(&name) {
+                    return Err(format!("unknown option --{name}\n{USAGE}"));
+                }
+                let value = iter
+                    .next()
+                    .ok_or_else(|| format!("--{name} needs a value"))?;
+                named.push((name.to_owned(), value.clone()));
+            } else {
+                positional.push(arg.clone());
+            }
+        }
+        Ok(Options { positional, named })
+    }
+
+    fn one(&self, name: &str) -> Option<&str> {
+        self.named
+            .iter()
+            .rev()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.named
+            .iter()
+            .filter(move |(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    fn number(&self, name: &str) -> Result<Option<i64>, String> {
+        self.one(name)
+            .map(|text| {
+                text.parse::<i64>()
+                    .map_err(|_| format!("--{name} must be a whole number"))
+            })
+            .transpose()
+    }
+}
+
+fn load_config(path: &str) -> Result<Config, String> {
+    let text = std::fs::read(path).map_err(|err| format!("cannot read {path}: {err}"))?;
+    Config::from_json(&text).map_err(|err| format!("{path}: {err}"))
+}
+
+fn read_json(path: &str) -> Result<Value, String> {
+    let text = std::fs::read(path).map_err(|err| format!("cannot read {path}: {err}"))?;
+    serde_json::from_slice(&text).map_err(|err| format!("{path}: not JSON: {err}"))
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64)
+}
+
+fn config_argument(options: &Options, command: &str) -> Result<String, String> {
+    match options.positional.as_slice() {
+        [config] => Ok(config.clone()),
+        _ => Err(format!("{command} takes exactly one CONFIG\n{USAGE}")),
+    }
+}
+
+fn check(args: &[String]) -> Result<(), String> {
+    let options = Options::parse(args, &[])?;
+    let path = config_argument(&options, "check")?;
+    let config = load_config(&path)?;
+    println!("{path}: OK");
+    println!("realm: {}", config.realm);
+    for (index, provider) in config.providers.iter().enumerate() {
+        let keys = config.initial_keys();
+        let key_count = keys.get(index).map_or(0, |set| set.len());
+        let algorithms: Vec<&str> = provider.algorithms.iter().map(|alg| alg.name()).collect();
+        let locations: Vec<String> = provider
+            .locations
+            .iter()
+            .filter_map(|index| config.locations.get(*index))
+            .map(ToString::to_string)
+            .collect();
+        println!(
+            "provider {}: issuer {}, audiences {}, algorithms {}, {} inline key(s), token from {}",
+            provider.name,
+            provider.issuer,
+            provider.audiences.join(", "),
+            algorithms.join(", "),
+            key_count,
+            locations.join(", ")
+        );
+    }
+    for rule in &config.rules {
+        let methods = if rule.methods.is_empty() {
+            "any method".to_owned()
+        } else {
+            rule.methods.join(",")
+        };
+        let access = match &rule.access {
+            Access::Public => "public".to_owned(),
+            Access::Authenticated => "any valid token".to_owned(),
+            Access::Deny => "deny".to_owned(),
+            Access::Require(conditions) => conditions
+                .iter()
+                .map(|condition| condition.describe())
+                .collect::<Vec<_>>()
+                .join("; "),
+        };
+        println!("rule {}: {methods} {:?} -> {access}", rule.name, rule.path);
+    }
+    println!("unmatched requests: {:?}", config.default_access);
+    println!(
+        "identity headers: {}; stripped: {} and prefixes {}",
+        config
+            .identity
+            .headers
+            .iter()
+            .map(|mapping| mapping.header.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        config.identity.strip_headers.join(", "),
+        config.identity.strip_prefixes.join(", ")
+    );
+    Ok(())
+}
+
+fn eval(args: &[String]) -> Result<(), String> {
+    let options = Options::parse(
+        args,
+        &["token", "method", "path", "authority", "header", "now"],
+    )?;
+    let config = load_config(&config_argument(&options, "eval")?)?;
+    let mut headers: Vec<(String, Vec<u8>)> = vec![
+        (
+            ":method".into(),
+            options.one("method").unwrap_or("GET").as_bytes().to_vec(),
+        ),
+        (
+            ":path".into(),
+            options.one("path").unwrap_or("/").as_bytes().to_vec(),
+        ),
+        (
+            ":authority".into(),
+            options
+                .one("authority")
+                .unwrap_or("localhost")
+                .as_bytes()
+                .to_vec(),
+        ),
+    ];
+    if let Some(token) = options.one("token") {
+        headers.push((
+            "authorization".into(),
+            format!("Bearer {token}").into_bytes(),
+        ));
+    }
+    for header in options.all("header") {
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| format!("--header '{header}' must be NAME:VALUE"))?;
+        headers.push((
+            name.trim().to_ascii_lowercase(),
+            value.trim().as_bytes().to_vec(),
+        ));
+    }
+    let now = options.number("now")?.unwrap_or_else(unix_now);
+    let decision = decide(
+        &config,
+        &config.initial_keys(),
+        &RequestView::new(&headers),
+        now,
+    );
+    let text = serde_json::to_string_pretty(&decision.to_json()).map_err(|err| err.to_string())?;
+    println!("{text}");
+    Ok(())
+}
+
+fn mint(args: &[String]) -> Result<(), String> {
+    let options = Options::parse(
+        args,
+        &[
+            "key", "config", "provider", "iss", "aud", "sub", "claim", "ttl", "now",
+        ],
+    )?;
+    let key_path = options.one("key").ok_or("mint needs --key PRIVATE_JWK")?;
+    let key =
+        SigningKey::from_jwk(&read_json(key_path)?).map_err(|err| format!("{key_path}: {err}"))?;
+    let provider = match options.one("config") {
+        None => None,
+        Some(path) => {
+            let config = load_config(path)?;
+            let index = match options.one("provider") {
+                Some(name) => config
+                    .provider_index(name)
+                    .ok_or_else(|| format!("{path}: no provider named '{name}'"))?,
+                None => 0,
+            };
+            config.providers.get(index).cloned()
+        }
+    };
+    let issuer = options
+        .one("iss")
+        .map(str::to_owned)
+        .or_else(|| provider.as_ref().map(|p| p.issuer.clone()))
+        .ok_or("mint needs --iss or --config")?;
+    let audience = options
+        .one("aud")
+        .map(str::to_owned)
+        .or_else(|| provider.as_ref().and_then(|p| p.audiences.first().cloned()))
+        .ok_or("mint needs --aud or --config")?;
+    let now = options.number("now")?.unwrap_or_else(unix_now);
+    let ttl = options.number("ttl")?.unwrap_or(3600);
+    let mut claims = Map::new();
+    claims.insert("iss".into(), issuer.into());
+    claims.insert("aud".into(), audience.into());
+    claims.insert(
+        "sub".into(),
+        options.one("sub").unwrap_or("auth0|demo-user").into(),
+    );
+    claims.insert("iat".into(), now.into());
+    claims.insert("exp".into(), (now + ttl).into());
+    for claim in options.all("claim") {
+        let (name, value) = claim
+            .split_once('=')
+            .ok_or_else(|| format!("--claim '{claim}' must be NAME=VALUE"))?;
+        let value = serde_json::from_str(value).unwrap_or_else(|_| Value::from(value));
+        claims.insert(name.to_owned(), value);
+    }
+    let token = key
+        .sign(&Value::Object(claims))
+        .map_err(|err| err.to_string())?;
+    println!("{token}");
+    Ok(())
+}
+
+fn keygen(args: &[String]) -> Result<(), String> {
+    let options = Options::parse(args, &["alg", "kid"])?;
+    let name = options.one("alg").ok_or("keygen needs --alg")?;
+    let alg = Alg::from_name(name).ok_or_else(|| format!("unsupported algorithm '{name}'"))?;
+    let key = SigningKey::generate(alg, options.one("kid")).map_err(|err| err.to_string())?;
+    let text = serde_json::to_string_pretty(&key.private_jwk()).map_err(|err| err.to_string())?;
+    println!("{text}");
+    Ok(())
+}
+
+fn public_jwks(args: &[String]) -> Result<(), String> {
+    let options = Options::parse(args, &["key"])?;
+    let key_path = options
+        .one("key")
+        .ok_or("public-jwks needs --key PRIVATE_JWK")?;
+    let key =
+        SigningKey::from_jwk(&read_json(key_path)?).map_err(|err| format!("{key_path}: {err}"))?;
+    let text = serde_json::to_string_pretty(&json!({"keys": [key.public_jwk()]}))
+        .map_err(|err| err.to_string())?;
+    println!("{text}");
+    Ok(())
+}

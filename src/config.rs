@@ -1,0 +1,1004 @@
+//! The JSON configuration, and its compilation into the form requests are decided with.
+//!
+//! Compilation happens once, at load. Every error names the exact field
+//! (`rules[2].require[0].claim: …`) so Envoy refuses the configuration with a message a
+//! person can act on, and nothing is half-applied.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::identity::{HeaderMapping, IdentityMapping, ValueSource};
+use crate::jwks::{Alg, JwkProblem, JwksError, KeyRing, KeySet, SymmetricKeys};
+use crate::policy::{
+    Access, ClaimPath, ClaimTest, Condition, PathMatch, PathTemplate, Rule, TierList,
+};
+use crate::token::{Provider, TokenLocation};
+
+/// A configuration error at an exact field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Field path such as `rules[2].require[0].claim`; `.` for the document itself.
+    pub path: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// What happens to a request no rule matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DefaultAccess {
+    Deny,
+    Authenticated,
+    Public,
+}
+
+// ---------------------------------------------------------------------------------------
+// The document as written.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default = "default_realm")]
+    realm: String,
+    providers: Vec<RawProvider>,
+    #[serde(default)]
+    tiers: BTreeMap<String, Vec<String>>,
+    rules: Vec<RawRule>,
+    #[serde(default = "default_access")]
+    default_access: DefaultAccess,
+    #[serde(default)]
+    identity: RawIdentity,
+}
+
+fn default_realm() -> String {
+    "claimgate".into()
+}
+
+fn default_access() -> DefaultAccess {
+    DefaultAccess::Deny
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    name: String,
+    issuer: String,
+    audiences: Vec<String>,
+    algorithms: Vec<String>,
+    jwks: RawJwks,
+    #[serde(default)]
+    from: Option<Vec<RawLocation>>,
+    #[serde(default = "yes")]
+    require_exp: bool,
+    #[serde(default = "default_skew")]
+    clock_skew_seconds: u32,
+    #[serde(default)]
+    max_lifetime_seconds: Option<u32>,
+    #[serde(default)]
+    token_type: Option<String>,
+    #[serde(default = "default_max_token_bytes")]
+    max_token_bytes: usize,
+    #[serde(default = "yes")]
+    forward_token: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_skew() -> u32 {
+    60
+}
+
+fn default_max_token_bytes() -> usize {
+    8192
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJwks {
+    inline: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLocation {
+    #[serde(default)]
+    header: Option<String>,
+    #[serde(default)]
+    prefix: Option<String>,
+    #[serde(default)]
+    query: Option<String>,
+    #[serde(default)]
+    cookie: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(rename = "match")]
+    matcher: RawMatch,
+    #[serde(default)]
+    access: Option<RawAccess>,
+    #[serde(default)]
+    require: Option<Vec<RawCondition>>,
+    #[serde(default)]
+    providers: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum RawAccess {
+    Public,
+    Authenticated,
+    Deny,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatch {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    prefix: Option<String>,
+    #[serde(default)]
+    template: Option<String>,
+    #[serde(default)]
+    regex: Option<String>,
+    #[serde(default)]
+    methods: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCondition {
+    claim: Value,
+    #[serde(default)]
+    equals: Option<Value>,
+    #[serde(default)]
+    one_of: Option<Vec<Value>>,
+    #[serde(default)]
+    contains: Option<Value>,
+    #[serde(default)]
+    at_least: Option<String>,
+    #[serde(default)]
+    tiers: Option<String>,
+    #[serde(default)]
+    present: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawIdentity {
+    #[serde(default)]
+    headers: Vec<RawHeader>,
+    #[serde(default)]
+    strip_headers: Vec<String>,
+    #[serde(default)]
+    strip_prefixes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeader {
+    header: String,
+    #[serde(flatten)]
+    source: RawSource,
+    #[serde(default = "default_separator")]
+    separator: String,
+}
+
+fn default_separator() -> String {
+    ",".into()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    #[serde(default)]
+    claim: Option<Value>,
+    #[serde(default)]
+    first_of: Option<Vec<RawSource>>,
+    #[serde(default)]
+    join: Option<Vec<RawSource>>,
+    #[serde(default)]
+    with: Option<String>,
+    #[serde(default)]
+    sub_prefix: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    default: Option<String>,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// The compiled form.
+
+/// A compiled configuration: everything a request decision needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub realm: String,
+    pub providers: Vec<Provider>,
+    /// Every distinct token location of every provider; providers refer to these by index.
+    pub locations: Vec<TokenLocation>,
+    /// The inline key set of each provider, by provider index.
+    pub inline_keys: Vec<Option<Arc<KeySet>>>,
+    pub tiers: Vec<Arc<TierList>>,
+    pub rules: Vec<Rule>,
+    pub default_access: DefaultAccess,
+    pub identity: IdentityMapping,
+}
+
+impl Config {
+    /// Parses and compiles a JSON configuration.
+    pub fn from_json(text: &[u8]) -> Result<Config, ConfigError> {
+        let deserializer = &mut serde_json::Deserializer::from_slice(text);
+        let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|err| {
+            let path = match err.path().to_string() {
+                unknown if unknown.chars().all(|c| c == '?' || c == '.') => ".".to_owned(),
+                path => path,
+            };
+            ConfigError::new(path, err.into_inner().to_string())
+        })?;
+        compile(raw)
+    }
+
+    /// The key ring this configuration starts with: each provider's inline keys.
+    pub fn initial_keys(&self) -> KeyRing {
+        KeyRing::new(self.inline_keys.clone())
+    }
+
+    pub fn provider_index(&self, name: &str) -> Option<usize> {
+        self.providers
+            .iter()
+            .position(|provider| provider.name == name)
+    }
+}
+
+fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
+    if raw.realm.is_empty()
+        || raw.realm.contains(['"', '\\'])
+        || raw.realm.chars().any(char::is_control)
+    {
+        return Err(ConfigError::new(
+            "realm",
+            "must be non-empty text without quotes, backslashes or control characters",
+        ));
+    }
+    if raw.providers.is_empty() {
+        return Err(ConfigError::new(
+            "providers",
+            "at least one provider is required",
+        ));
+    }
+    let mut locations: Vec<TokenLocation> = Vec::new();
+    let mut providers = Vec::with_capacity(raw.providers.len());
+    let mut inline_keys = Vec::with_capacity(raw.providers.len());
+    for (index, raw_provider) in raw.providers.into_iter().enumerate() {
+        let path = format!("providers[{index}]");
+        if providers
+            .iter()
+            .any(|p: &Provider| p.name == raw_provider.name)
+        {
+            return Err(ConfigError::new(
+                format!("{path}.name"),
+                format!("duplicate provider name '{}'", raw_provider.name),
+            ));
+        }
+        if providers
+            .iter()
+            .any(|p: &Provider| p.issuer == raw_provider.issuer)
+        {
+            return Err(ConfigError::new(
+                format!("{path}.issuer"),
+                "two providers with the same issuer",
+            ));
+        }
+        let (provider, keys) = compile_provider(raw_provider, &path, &mut locations)?;
+        providers.push(provider);
+        inline_keys.push(keys);
+    }
+    let tiers = compile_tiers(raw.tiers)?;
+    let mut rules = Vec::with_capacity(raw.rules.len());
+    for (index, raw_rule) in raw.rules.into_iter().enumerate() {
+        rules.push(compile_rule(raw_rule, index, &providers, &tiers)?);
+    }
+    let identity = compile_identity(raw.identity)?;
+    Ok(Config {
+        realm: raw.realm,
+        providers,
+        locations,
+        inline_keys,
+        tiers,
+        rules,
+        default_access: raw.default_access,
+        identity,
+    })
+}
+
+fn compile_provider(
+    raw: RawProvider,
+    path: &str,
+    locations: &mut Vec<TokenLocation>,
+) -> Result<(Provider, Option<Arc<KeySet>>), ConfigError> {
+    let field = |name: &str| format!("{path}.{name}");
+    if raw.name.is_empty() {
+        return Err(ConfigError::new(field("name"), "must not be empty"));
+    }
+    if raw.issuer.is_empty() {
+        return Err(ConfigError::new(field("issuer"), "must not be empty"));
+    }
+    if raw.audiences.is_empty() || raw.audiences.iter().any(String::is_empty) {
+        return Err(ConfigError::new(
+            field("audiences"),
+            "list at least one non-empty audience; tokens must be meant for this API",
+        ));
+    }
+    if raw.algorithms.is_empty() {
+        return Err(ConfigError::new(
+            field("algorithms"),
+            "list at least one algorithm",
+        ));
+    }
+    let mut algorithms = Vec::with_capacity(raw.algorithms.len());
+    for (index, name) in raw.algorithms.iter().enumerate() {
+        let alg = Alg::from_name(name).ok_or_else(|| {
+            ConfigError::new(
+                format!("{path}.algorithms[{index}]"),
+                format!(
+                    "unsupported algorithm '{name}'; supported: {}",
+                    Alg::ALL.map(Alg::name).join(", ")
+                ),
+            )
+        })?;
+        if !algorithms.contains(&alg) {
+            algorithms.push(alg);
+        }
+    }
+    let defect = |problems: &[(usize, JwkProblem)]| {
+        problems
+            .iter()
+            .find(|(_, problem)| problem.is_defect())
+            .map(|(index, problem)| {
+                ConfigError::new(
+                    format!("{path}.jwks.inline.keys[{index}]"),
+                    problem.to_string(),
+                )
+            })
+    };
+    let parsed = match KeySet::from_jwks_value(&raw.jwks.inline, SymmetricKeys::Allowed) {
+        Ok(parsed) => parsed,
+        Err(JwksError::NoUsableKey(problems)) => {
+            return Err(defect(&problems).unwrap_or_else(|| {
+                ConfigError::new(
+                    field("jwks.inline"),
+                    JwksError::NoUsableKey(problems).to_string(),
+                )
+            }))
+        }
+        Err(err) => return Err(ConfigError::new(field("jwks.inline"), err.to_string())),
+    };
+    if let Some(err) = defect(&parsed.skipped) {
+        return Err(err);
+    }
+    if let Some(alg) = algorithms
+        .iter()
+        .find(|alg| !parsed.keys.keys().iter().any(|key| key.fits(**alg)))
+    {
+        return Err(ConfigError::new(
+            field("algorithms"),
+            format!("no key in jwks.inline can verify {alg}"),
+        ));
+    }
+    if raw.max_token_bytes < 64 || raw.max_token_bytes > 65536 {
+        return Err(ConfigError::new(
+            field("max_token_bytes"),
+            "must be between 64 and 65536",
+        ));
+    }
+    if raw.clock_skew_seconds > 600 {
+        return Err(ConfigError::new(
+            field("clock_skew_seconds"),
+            "must be at most 600",
+        ));
+    }
+    if raw.max_lifetime_seconds == Some(0) {
+        return Err(ConfigError::new(
+            field("max_lifetime_seconds"),
+            "must be positive",
+        ));
+    }
+    let token_type = match raw.token_type {
+        Some(typ) if typ.is_empty() => {
+            return Err(ConfigError::new(field("token_type"), "must not be empty"));
+        }
+        other => other,
+    };
+    let raw_locations = raw.from.unwrap_or_else(|| {
+        vec![RawLocation {
+            header: Some("authorization".into()),
+            prefix: Some("Bearer ".into()),
+            query: None,
+            cookie: None,
+        }]
+    });
+    if raw_locations.is_empty() {
+        return Err(ConfigError::new(
+            field("from"),
+            "list at least one token location",
+        ));
+    }
+    let mut provider_locations = Vec::with_capacity(raw_locations.len());
+    for (index, raw_location) in raw_locations.into_iter().enumerate() {
+        let location = compile_location(raw_location, &format!("{path}.from[{index}]"))?;
+        let position = match locations.iter().position(|known| *known == location) {
+            Some(position) => position,
+            None => {
+                locations.push(location);
+                locations.len() - 1
+            }
+        };
+        provider_locations.push(position);
+    }
+    let provider = Provider {
+        name: raw.name,
+        issuer: raw.issuer,
+        audiences: raw.audiences,
+        algorithms,
+        locations: provider_locations,
+        require_exp: raw.require_exp,
+        clock_skew_seconds: i64::from(raw.clock_skew_seconds),
+        max_lifetime_seconds: raw.max_lifetime_seconds.map(i64::from),
+        token_type,
+        max_token_bytes: raw.max_token_bytes,
+        forward_token: raw.forward_token,
+    };
+    Ok((provider, Some(Arc::new(parsed.keys))))
+}
+
+fn compile_location(raw: RawLocation, path: &str) -> Result<TokenLocation, ConfigError> {
+    match (raw.header, raw.query, raw.cookie) {
+        (Some(header), None, None) => {
+            let header = header_name(&header, &format!("{path}.header"))?;
+            let prefix = raw.prefix.unwrap_or_default();
+            if prefix.chars().any(char::is_control) {
+                return Err(ConfigError::new(format!("{path}.prefix"), "must not contain control characters"));
+            }
+            Ok(TokenLocation::Header { name: header, prefix })
+        }
+        (None, Some(query), None) if raw.prefix.is_none() && !query.is_empty() => {
+            Ok(TokenLocation::Query { name: query })
+        }
+        (None, None, Some(cookie)) if raw.prefix.is_none() && !cookie.is_empty() => {
+            Ok(TokenLocation::Cookie { name: cookie })
+        }
+        _ => Err(ConfigError::new(
+            path,
+            "give exactly one of \"header\" (with an optional \"prefix\"), \"query\" or \"cookie\", non-empty",
+        )),
+    }
+}
+
+/// Validates a header name and returns it lower-cased.
+fn header_name(name: &str, path: &str) -> Result<String, ConfigError> {
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !valid {
+        return Err(ConfigError::new(
+            path,
+            format!("'{name}' is not a valid HTTP header name"),
+        ));
+    }
+    Ok(name.to_ascii_lowercase())
+}
+
+fn compile_tiers(raw: BTreeMap<String, Vec<String>>) -> Result<Vec<Arc<TierList>>, ConfigError> {
+    let mut tiers = Vec::with_capacity(raw.len());
+    for (name, values) in raw {
+        let path = format!("tiers.{name}");
+        if values.is_empty() {
+            return Err(ConfigError::new(
+                path,
+                "a tier list needs at least one value",
+            ));
+        }
+        for (index, value) in values.iter().enumerate() {
+            if values[..index].contains(value) {
+                return Err(ConfigError::new(
+                    format!("{path}[{index}]"),
+                    format!("'{value}' is listed twice"),
+                ));
+            }
+        }
+        tiers.push(Arc::new(TierList { name, values }));
+    }
+    Ok(tiers)
+}
+
+fn compile_rule(
+    raw: RawRule,
+    index: usize,
+    providers: &[Provider],
+    tiers: &[Arc<TierList>],
+) -> Result<Rule, ConfigError> {
+    let path = format!("rules[{index}]");
+    let name = raw.name.unwrap_or_else(|| path.clone());
+    let matcher = raw.matcher;
+    let match_path = format!("{path}.match");
+    let path_match = match (
+        matcher.path,
+        matcher.prefix,
+        matcher.template,
+        matcher.regex,
+    ) {
+        (None, None, None, None) => PathMatch::Any,
+        (Some(exact), None, None, None) => {
+            require_absolute(&exact, &format!("{match_path}.path"))?;
+            PathMatch::Exact(exact)
+        }
+        (None, Some(prefix), None, None) => {
+            require_absolute(&prefix, &format!("{match_path}.prefix"))?;
+            let trimmed = prefix.trim_end_matches('/');
+            PathMatch::Prefix(if trimmed.is_empty() {
+                "/".into()
+            } else {
+                trimmed.into()
+            })
+        }
+        (None, None, Some(template), None) => PathMatch::Template(
+            PathTemplate::parse(&template)
+                .map_err(|err| ConfigError::new(format!("{match_path}.template"), err))?,
+        ),
+        (None, None, None, Some(regex)) => {
+            PathMatch::Regex(regex_lite::Regex::new(&regex).map_err(|err| {
+                ConfigError::new(
+                    format!("{match_path}.regex"),
+                    format!("invalid regex: {err}"),
+                )
+            })?)
+        }
+        _ => {
+            return Err(ConfigError::new(
+                match_path,
+                "give at most one of \"path\", \"prefix\", \"template\" or \"regex\"",
+            ))
+        }
+    };
+    let mut methods = Vec::new();
+    for (method_index, method) in matcher.methods.unwrap_or_default().iter().enumerate() {
+        if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(ConfigError::new(
+                format!("{match_path}.methods[{method_index}]"),
+                format!("'{method}' is not an HTTP method"),
+            ));
+        }
+        methods.push(method.to_ascii_uppercase());
+    }
+    let access = match (raw.access, raw.require) {
+        (Some(RawAccess::Public), None) => Access::Public,
+        (Some(RawAccess::Authenticated), None) => Access::Authenticated,
+        (Some(RawAccess::Deny), None) => Access::Deny,
+        (None | Some(RawAccess::Authenticated), Some(conditions)) => {
+            if conditions.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{path}.require"),
+                    "list at least one condition, or use \"access\": \"authenticated\"",
+                ));
+            }
+            let mut compiled = Vec::with_capacity(conditions.len());
+            for (condition_index, condition) in conditions.into_iter().enumerate() {
+                compiled.push(compile_condition(
+                    condition,
+                    &format!("{path}.require[{condition_index}]"),
+                    tiers,
+                )?);
+            }
+            Access::Require(compiled)
+        }
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                format!("{path}.require"),
+                "\"require\" only goes with \"access\": \"authenticated\" (or no access)",
+            ))
+        }
+        (None, None) => {
+            return Err(ConfigError::new(
+                path,
+                "give \"access\" (public, authenticated or deny) or \"require\"",
+            ))
+        }
+    };
+    let mut rule_providers = Vec::new();
+    for (provider_index, provider_name) in raw.providers.unwrap_or_default().iter().enumerate() {
+        let position = providers
+            .iter()
+            .position(|provider| provider.name == *provider_name)
+            .ok_or_else(|| {
+                ConfigError::new(
+                    format!("{path}.providers[{provider_index}]"),
+                    format!("no provider named '{provider_name}'"),
+                )
+            })?;
+        rule_providers.push(position);
+    }
+    Ok(Rule {
+        name,
+        path: path_match,
+        methods,
+        access,
+        providers: rule_providers,
+    })
+}
+
+fn require_absolute(path: &str, field: &str) -> Result<(), ConfigError> {
+    if path.starts_with('/') {
+        Ok(())
+    } else {
+        Err(ConfigError::new(field, "must start with '/'"))
+    }
+}
+
+/// Compiles a claim name: a string, or a non-empty array of strings for a nested path.
+pub fn claim_path(value: &Value, path: &str) -> Result<ClaimPath, ConfigError> {
+    match value {
+        Value::String(name) if !name.is_empty() => Ok(ClaimPath::single(name)),
+        Value::Array(segments) if !segments.is_empty() => {
+            let mut names = Vec::with_capacity(segments.len());
+            for (index, segment) in segments.iter().enumerate() {
+                match segment {
+                    Value::String(name) if !name.is_empty() => names.push(name.clone()),
+                    _ => {
+                        return Err(ConfigError::new(
+                            format!("{path}[{index}]"),
+                            "a claim path segment must be a non-empty string",
+                        ))
+                    }
+                }
+            }
+            Ok(ClaimPath::new(names))
+        }
+        _ => Err(ConfigError::new(
+            path,
+            "must be a claim name or a non-empty list of path segments",
+        )),
+    }
+}
+
+fn compile_condition(
+    raw: RawCondition,
+    path: &str,
+    tiers: &[Arc<TierList>],
+) -> Result<Condition, ConfigError> {
+    let claim = claim_path(&raw.claim, &format!("{path}.claim"))?;
+    let given = [
+        raw.equals.is_some(),
+        raw.one_of.is_some(),
+        raw.contains.is_some(),
+        raw.at_least.is_some(),
+        raw.present.is_some(),
+    ]
+    .iter()
+    .filter(|given| **given)
+    .count();
+    if given != 1 {
+        return Err(ConfigError::new(
+            path,
+            "give exactly one of \"equals\", \"one_of\", \"contains\", \"at_least\" or \"present\"",
+        ));
+    }
+    if raw.tiers.is_some() && raw.at_least.is_none() {
+        return Err(ConfigError::new(
+            format!("{path}.tiers"),
+            "only goes with \"at_least\"",
+        ));
+    }
+    let test = if let Some(value) = raw.equals {
+        ClaimTest::Equals(value)
+    } else if let Some(values) = raw.one_of {
+        if values.is_empty() {
+            return Err(ConfigError::new(
+                format!("{path}.one_of"),
+                "list at least one value",
+            ));
+        }
+        ClaimTest::OneOf(values)
+    } else if let Some(value) = raw.contains {
+        ClaimTest::Contains(value)
+    } else if let Some(minimum) = raw.at_least {
+        let tier_name = raw.tiers.ok_or_else(|| {
+            ConfigError::new(
+                format!("{path}.tiers"),
+                "name the tier list \"at_least\" refers to",
+            )
+        })?;
+        let tier_list = tiers
+            .iter()
+            .find(|list| list.name == tier_name)
+            .ok_or_else(|| {
+                ConfigError::new(
+                    format!("{path}.tiers"),
+                    format!("no tier list named '{tier_name}'"),
+                )
+            })?;
+        let minimum_rank = tier_list.rank(&minimum).ok_or_else(|| {
+            ConfigError::new(
+                format!("{path}.at_least"),
+                format!(
+                    "'{minimum}' is not in tier list '{tier_name}' ({})",
+                    tier_list.values.join(" < ")
+                ),
+            )
+        })?;
+        ClaimTest::AtLeast {
+            tiers: Arc::clone(tier_list),
+            minimum,
+            minimum_rank,
+        }
+    } else {
+        ClaimTest::Present(raw.present.unwrap_or(true))
+    };
+    Ok(Condition { claim, test })
+}
+
+/// Headers claimgate must never write: they frame or route the request.
+const RESERVED_HEADERS: [&str; 8] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "te",
+    "keep-alive",
+    "proxy-connection",
+];
+
+fn compile_identity(raw: RawIdentity) -> Result<IdentityMapping, ConfigError> {
+    let mut headers: Vec<HeaderMapping> = Vec::with_capacity(raw.headers.len());
+    for (index, raw_header) in raw.headers.into_iter().enumerate() {
+        let path = format!("identity.headers[{index}]");
+        let header = header_name(&raw_header.header, &format!("{path}.header"))?;
+        if RESERVED_HEADERS.contains(&header.as_str()) || header == "authorization" {
+            return Err(ConfigError::new(
+                format!("{path}.header"),
+                format!("'{header}' cannot carry identity"),
+            ));
+        }
+        if headers.iter().any(|known| known.header == header) {
+            return Err(ConfigError::new(
+                format!("{path}.header"),
+                format!("'{header}' is mapped twice"),
+            ));
+        }
+        let source = compile_source(raw_header.source, &path)?;
+        headers.push(HeaderMapping {
+            header,
+            source,
+            separator: raw_header.separator,
+        });
+    }
+    let mut strip_headers = Vec::with_capacity(raw.strip_headers.len());
+    for (index, name) in raw.strip_headers.iter().enumerate() {
+        strip_headers.push(header_name(
+            name,
+            &format!("identity.strip_headers[{index}]"),
+        )?);
+    }
+    let mut strip_prefixes = Vec::with_capacity(raw.strip_prefixes.len());
+    for (index, prefix) in raw.strip_prefixes.iter().enumerate() {
+        let path = format!("identity.strip_prefixes[{index}]");
+        let prefix = header_name(prefix, &path)?;
+        if prefix.len() < 2 {
+            return Err(ConfigError::new(
+                path,
+                "a prefix this short would strip unrelated headers",
+            ));
+        }
+        strip_prefixes.push(prefix);
+    }
+    Ok(IdentityMapping {
+        headers,
+        strip_headers,
+        strip_prefixes,
+    })
+}
+
+fn compile_source(raw: RawSource, path: &str) -> Result<ValueSource, ConfigError> {
+    let kinds = [
+        raw.claim.is_some(),
+        raw.first_of.is_some(),
+        raw.join.is_some(),
+        raw.sub_prefix.is_some(),
+        raw.value.is_some(),
+    ]
+    .iter()
+    .filter(|given| **given)
+    .count();
+    if kinds != 1 {
+        return Err(ConfigError::new(
+            path,
+            "give exactly one of \"claim\", \"first_of\", \"join\", \"sub_prefix\" or \"value\"",
+        ));
+    }
+    if raw.with.is_some() && raw.join.is_none() {
+        return Err(ConfigError::new(
+            format!("{path}.with"),
+            "only goes with \"join\"",
+        ));
+    }
+    if raw.default.is_some() && raw.sub_prefix.is_none() {
+        return Err(ConfigError::new(
+            format!("{path}.default"),
+            "only goes with \"sub_prefix\"",
+        ));
+    }
+    let nested = |sources: Vec<RawSource>, field: &str| -> Result<Vec<ValueSource>, ConfigError> {
+        if sources.is_empty() {
+            return Err(ConfigError::new(
+                format!("{path}.{field}"),
+                "list at least one source",
+            ));
+        }
+        sources
+            .into_iter()
+            .enumerate()
+            .map(|(index, source)| compile_source(source, &format!("{path}.{field}[{index}]")))
+            .collect()
+    };
+    if let Some(claim) = raw.claim {
+        Ok(ValueSource::Claim(claim_path(
+            &claim,
+            &format!("{path}.claim"),
+        )?))
+    } else if let Some(sources) = raw.first_of {
+        Ok(ValueSource::FirstOf(nested(sources, "first_of")?))
+    } else if let Some(parts) = raw.join {
+        Ok(ValueSource::Join {
+            parts: nested(parts, "join")?,
+            separator: raw.with.unwrap_or_else(|| " ".into()),
+        })
+    } else if let Some(map) = raw.sub_prefix {
+        Ok(ValueSource::SubPrefix {
+            map: map.into_iter().collect(),
+            default: raw.default,
+        })
+    } else {
+        Ok(ValueSource::Literal(raw.value.unwrap_or_default()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mint::SigningKey;
+    use serde_json::json;
+
+    pub(crate) fn minimal(extra: Value) -> Value {
+        let key = SigningKey::generate(Alg::Hs256, Some("h")).unwrap();
+        let mut config = json!({
+            "providers": [{
+                "name": "idp",
+                "issuer": "https://idp.example/",
+                "audiences": ["api"],
+                "algorithms": ["HS256"],
+                "jwks": {"inline": {"keys": [key.public_jwk()]}}
+            }],
+            "rules": [{"match": {"prefix": "/"}, "access": "authenticated"}]
+        });
+        if let (Some(config), Value::Object(extra)) = (config.as_object_mut(), extra) {
+            config.extend(extra);
+        }
+        config
+    }
+
+    fn error_of(config: Value) -> ConfigError {
+        Config::from_json(config.to_string().as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn a_minimal_config_compiles_with_safe_defaults() {
+        let config = Config::from_json(minimal(json!({})).to_string().as_bytes()).unwrap();
+        let provider = &config.providers[0];
+        assert!(provider.require_exp);
+        assert_eq!(provider.clock_skew_seconds, 60);
+        assert_eq!(provider.max_token_bytes, 8192);
+        assert_eq!(config.locations, vec![TokenLocation::bearer()]);
+        assert_eq!(config.default_access, DefaultAccess::Deny);
+        assert_eq!(config.realm, "claimgate");
+    }
+
+    #[test]
+    fn errors_name_the_exact_field() {
+        let err = error_of(minimal(json!({
+            "tiers": {"loyalty": ["Bronze", "Gold"]},
+            "rules": [
+                {"match": {"prefix": "/"}, "access": "public"},
+                {"match": {"prefix": "/x"}, "require": [{"claim": "t", "at_least": "Silver", "tiers": "loyalty"}]}
+            ]
+        })));
+        assert_eq!(err.path, "rules[1].require[0].at_least");
+        let err = error_of(minimal(json!({
+            "rules": [{"match": {"prefix": "/"}, "require": [{"claim": 5, "equals": 1}]}]
+        })));
+        assert_eq!(err.path, "rules[0].require[0].claim");
+        let err = error_of(minimal(
+            json!({"rules": [{"match": {"prefx": "/"}, "access": "public"}]}),
+        ));
+        assert_eq!(err.path, "rules[0].match.prefx");
+        assert!(err.message.contains("unknown field"), "{err}");
+        let err = error_of(minimal(
+            json!({"rules": [{"match": {"regex": "("}, "access": "public"}]}),
+        ));
+        assert_eq!(err.path, "rules[0].match.regex");
+        let err = error_of(minimal(json!({"rules": [{"match": {}, "access": "open"}]})));
+        assert_eq!(err.path, "rules[0].access");
+        let err = error_of(minimal(
+            json!({"identity": {"headers": [{"header": "x-a", "claim": "a", "sub_prefix": {}}]}}),
+        ));
+        assert_eq!(err.path, "identity.headers[0]");
+        let err = error_of(minimal(
+            json!({"identity": {"headers": [{"header": "bad header", "claim": "a"}]}}),
+        ));
+        assert_eq!(err.path, "identity.headers[0].header");
+    }
+
+    #[test]
+    fn provider_errors_name_the_field() {
+        let mut config = minimal(json!({}));
+        config["providers"][0]["algorithms"] = json!(["HS256", "none"]);
+        assert_eq!(error_of(config).path, "providers[0].algorithms[1]");
+        let mut config = minimal(json!({}));
+        config["providers"][0]["algorithms"] = json!(["RS256"]);
+        assert_eq!(error_of(config).path, "providers[0].algorithms");
+        let mut config = minimal(json!({}));
+        config["providers"][0]["audiences"] = json!([]);
+        assert_eq!(error_of(config).path, "providers[0].audiences");
+        let mut config = minimal(json!({}));
+        config["providers"][0]["from"] = json!([{"query": "t", "cookie": "c"}]);
+        assert_eq!(error_of(config).path, "providers[0].from[0]");
+    }
+
+    #[test]
+    fn weak_rsa_keys_are_refused_at_load() {
+        let mut config = minimal(json!({}));
+        // A 1024-bit modulus (value irrelevant, only its size is checked first).
+        let n = base64ct::Base64UrlUnpadded::encode_string(&[0xc5; 128]);
+        config["providers"][0]["algorithms"] = json!(["RS256"]);
+        config["providers"][0]["jwks"]["inline"] =
+            json!({"keys": [{"kty": "RSA", "n": n, "e": "AQAB"}]});
+        let err = error_of(config);
+        assert_eq!(err.path, "providers[0].jwks.inline.keys[0]");
+        assert!(err.message.contains("1024 bits"), "{err}");
+    }
+
+    #[test]
+    fn not_json_is_an_error_at_the_root() {
+        let err = Config::from_json(b"{").unwrap_err();
+        assert_eq!(err.path, ".");
+    }
+
+    use base64ct::Encoding;
+}

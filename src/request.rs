@@ -1,0 +1,275 @@
+//! The request as the decision sees it: pseudo-headers, headers as raw bytes, and the
+//! helpers that read paths, query parameters and cookies without trusting the client.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// A read-only view of one HTTP request's headers, in the shape Envoy hands them over:
+/// pseudo-headers (`:method`, `:path`, `:authority`) first, names lowercase, values raw
+/// bytes (a value may not be UTF-8).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestView<'a> {
+    headers: &'a [(String, Vec<u8>)],
+}
+
+impl<'a> RequestView<'a> {
+    pub fn new(headers: &'a [(String, Vec<u8>)]) -> RequestView<'a> {
+        RequestView { headers }
+    }
+
+    pub fn headers(&self) -> &'a [(String, Vec<u8>)] {
+        self.headers
+    }
+
+    /// Every value of header `name` (compared case-insensitively), in order.
+    pub fn header_values(&self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_slice())
+    }
+
+    /// The first value of header `name`, when it is valid UTF-8.
+    pub fn header_text(&self, name: &'a str) -> Option<&'a str> {
+        self.header_values(name)
+            .next()
+            .and_then(|value| std::str::from_utf8(value).ok())
+    }
+
+    pub fn method(&self) -> &'a str {
+        self.header_text(":method").unwrap_or("")
+    }
+
+    /// The `:path` pseudo-header: path and query string as sent.
+    pub fn raw_path(&self) -> &'a str {
+        self.header_text(":path").unwrap_or("")
+    }
+
+    pub fn authority(&self) -> &'a str {
+        self.header_text(":authority").unwrap_or("")
+    }
+
+    /// The query string (without `?`), if any.
+    pub fn query(&self) -> Option<&'a str> {
+        self.raw_path().split_once('?').map(|(_, query)| query)
+    }
+
+    /// Every value of query parameter `name` (after percent-decoding both).
+    pub fn query_values(&self, name: &str) -> Vec<String> {
+        let Some(query) = self.query() else {
+            return Vec::new();
+        };
+        query
+            .split('&')
+            .filter_map(|pair| {
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (percent_decode(key).as_deref() == Some(name))
+                    .then(|| percent_decode(value))
+                    .flatten()
+            })
+            .collect()
+    }
+
+    /// Every value of cookie `name` across all `Cookie` headers.
+    pub fn cookie_values(&self, name: &str) -> Vec<&'a str> {
+        self.header_values("cookie")
+            .filter_map(|value| std::str::from_utf8(value).ok())
+            .flat_map(|line| line.split(';'))
+            .filter_map(|pair| {
+                let (key, value) = pair.trim().split_once('=')?;
+                (key.trim() == name).then(|| value.trim().trim_matches('"'))
+            })
+            .collect()
+    }
+}
+
+/// Why a request path is refused before any rule is looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathError {
+    Empty,
+    NotOriginForm,
+    /// `.`/`..` segments (plain or percent-encoded), encoded `/` or `\`, backslashes or
+    /// control characters: forms that upstreams resolve differently from a plain match,
+    /// so a rule could be bypassed.
+    Ambiguous(&'static str),
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PathError::Empty => f.write_str("request has no path"),
+            PathError::NotOriginForm => f.write_str("request path must start with '/'"),
+            PathError::Ambiguous(what) => write!(f, "request path contains {what}"),
+        }
+    }
+}
+
+/// The path rules are matched against: the `:path` without its query string, with runs
+/// of `/` merged. Paths an upstream could resolve to something else are refused.
+pub fn canonical_path(raw_path: &str) -> Result<Cow<'_, str>, PathError> {
+    let path = raw_path.split(['?', '#']).next().unwrap_or("");
+    if path.is_empty() {
+        return Err(PathError::Empty);
+    }
+    if !path.starts_with('/') {
+        return Err(PathError::NotOriginForm);
+    }
+    if path.bytes().any(|byte| byte < 0x20 || byte == 0x7f) {
+        return Err(PathError::Ambiguous("control characters"));
+    }
+    if path.contains('\\') {
+        return Err(PathError::Ambiguous("a backslash"));
+    }
+    let lower = path.to_ascii_lowercase();
+    if lower.contains("%2f") || lower.contains("%5c") {
+        return Err(PathError::Ambiguous("an encoded slash or backslash"));
+    }
+    if lower.contains("%00") {
+        return Err(PathError::Ambiguous("an encoded NUL"));
+    }
+    let dotted = lower.replace("%2e", ".");
+    if dotted
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Err(PathError::Ambiguous("a dot segment"));
+    }
+    if !path.contains("//") {
+        return Ok(Cow::Borrowed(path));
+    }
+    let mut merged = String::with_capacity(path.len());
+    for ch in path.chars() {
+        if !(ch == '/' && merged.ends_with('/')) {
+            merged.push(ch);
+        }
+    }
+    Ok(Cow::Owned(merged))
+}
+
+/// Percent-decodes `text` (also `+` as space, as forms encode it). `None` when the result
+/// is not UTF-8 or an escape is broken.
+pub fn percent_decode(text: &str) -> Option<String> {
+    if !text.contains(['%', '+']) {
+        return Some(text.to_owned());
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while let Some(&byte) = bytes.get(index) {
+        match byte {
+            b'%' => {
+                let high = bytes
+                    .get(index + 1)
+                    .and_then(|b| (*b as char).to_digit(16))?;
+                let low = bytes
+                    .get(index + 2)
+                    .and_then(|b| (*b as char).to_digit(16))?;
+                out.push((high * 16 + low) as u8);
+                index += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                index += 1;
+            }
+            other => {
+                out.push(other);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn pseudo_headers_are_read_from_the_view() {
+        let h = headers(&[
+            (":method", "POST"),
+            (":path", "/a?b=1"),
+            (":authority", "x"),
+        ]);
+        let view = RequestView::new(&h);
+        assert_eq!(view.method(), "POST");
+        assert_eq!(view.raw_path(), "/a?b=1");
+        assert_eq!(view.authority(), "x");
+        assert_eq!(view.query(), Some("b=1"));
+    }
+
+    #[test]
+    fn non_utf8_header_values_are_skipped_not_fatal() {
+        let h = vec![("x".to_string(), vec![0xff, 0xfe])];
+        let view = RequestView::new(&h);
+        assert_eq!(view.header_text("x"), None);
+        assert_eq!(view.header_values("X").count(), 1);
+    }
+
+    #[test]
+    fn query_values_are_percent_decoded_and_repeatable() {
+        let h = headers(&[(
+            ":path",
+            "/p?access%5Ftoken=a%2Eb&x=1&access_token=c+d&bad=%zz",
+        )]);
+        let view = RequestView::new(&h);
+        assert_eq!(view.query_values("access_token"), vec!["a.b", "c d"]);
+        assert!(view.query_values("bad").is_empty());
+        assert!(view.query_values("none").is_empty());
+    }
+
+    #[test]
+    fn cookies_are_found_across_headers() {
+        let h = headers(&[("cookie", "a=1; at=tok1"), ("Cookie", "at=\"tok2\";b=2")]);
+        let view = RequestView::new(&h);
+        assert_eq!(view.cookie_values("at"), vec!["tok1", "tok2"]);
+        assert_eq!(view.cookie_values("b"), vec!["2"]);
+    }
+
+    #[test]
+    fn canonical_path_drops_query_and_merges_slashes() {
+        assert_eq!(canonical_path("/a/b?x=/..").unwrap(), "/a/b");
+        assert_eq!(canonical_path("//admin///x").unwrap(), "/admin/x");
+        assert_eq!(canonical_path("/").unwrap(), "/");
+    }
+
+    #[test]
+    fn canonical_path_refuses_ambiguous_forms() {
+        for path in [
+            "/public/../admin",
+            "/public/%2e%2E/admin",
+            "/public/.%2e/admin",
+            "/a/.",
+            "/a/%2fb",
+            "/a/%5Cb",
+            "/a\\b",
+            "/a/%00",
+            "/a\u{1}b",
+        ] {
+            assert!(
+                matches!(canonical_path(path), Err(PathError::Ambiguous(_))),
+                "{path}"
+            );
+        }
+        assert_eq!(canonical_path(""), Err(PathError::Empty));
+        assert_eq!(canonical_path("?x"), Err(PathError::Empty));
+        assert_eq!(canonical_path("http://x/"), Err(PathError::NotOriginForm));
+        assert!(canonical_path("/a/...b/.c").is_ok());
+    }
+
+    #[test]
+    fn percent_decode_rejects_broken_escapes_and_non_utf8() {
+        assert_eq!(percent_decode("a%20b").as_deref(), Some("a b"));
+        assert_eq!(percent_decode("%e2%82%ac").as_deref(), Some("€"));
+        assert_eq!(percent_decode("%"), None);
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("%ff"), None);
+    }
+}
