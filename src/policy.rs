@@ -182,6 +182,18 @@ impl PathMatch {
     }
 }
 
+impl fmt::Display for PathMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PathMatch::Any => f.write_str("any path"),
+            PathMatch::Exact(exact) => write!(f, "path {exact}"),
+            PathMatch::Prefix(prefix) => write!(f, "prefix {prefix}"),
+            PathMatch::Template(template) => write!(f, "template {template}"),
+            PathMatch::Regex(regex) => write!(f, "regex {}", regex.as_str()),
+        }
+    }
+}
+
 /// One segment of a path template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TemplateSegment {
@@ -259,6 +271,20 @@ impl PathTemplate {
             }
         }
         parts.next().is_none().then_some(captures)
+    }
+}
+
+impl fmt::Display for PathTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for segment in &self.segments {
+            match segment {
+                TemplateSegment::Literal(text) => write!(f, "/{text}")?,
+                TemplateSegment::Capture(Some(name)) => write!(f, "/{{{name}}}")?,
+                TemplateSegment::Capture(None) => f.write_str("/*")?,
+                TemplateSegment::Rest => f.write_str("/**")?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -416,7 +442,9 @@ mod tests {
         );
         assert!(!template.matches("/users//orders"));
         assert!(!template.matches("/users/1/orders/2"));
+        assert_eq!(template.to_string(), "/users/{user_id}/orders");
         let rest = PathTemplate::parse("/files/*/**").unwrap();
+        assert_eq!(rest.to_string(), "/files/*/**");
         assert!(rest.matches("/files/a"));
         assert!(rest.matches("/files/a/b/c"));
         assert!(!rest.matches("/files"));

@@ -164,7 +164,7 @@ fn check(args: &[String]) -> Result<(), String> {
                 .collect::<Vec<_>>()
                 .join("; "),
         };
-        println!("rule {}: {methods} {:?} -> {access}", rule.name, rule.path);
+        println!("rule {}: {methods} {} -> {access}", rule.name, rule.path);
     }
     println!("unmatched requests: {:?}", config.default_access);
     println!(
