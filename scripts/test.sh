@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: formatting, lints (host and wasm32-wasip1),
+# unit and Envoy integration tests, wasm-bindgen tests in Node, and config checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+step() { echo; echo "==> test: $*"; }
+trap 'echo "test: FAILED at step: ${current:-setup}" >&2' ERR
+
+current="bootstrap"; step "$current"
+scripts/bootstrap.sh --wasm-tests
+
+current="cargo fmt --check"; step "$current"
+cargo fmt --all -- --check
+
+current="clippy (host)"; step "$current"
+cargo clippy --all-targets -- -D warnings
+
+current="clippy (wasm32-wasip1)"; step "$current"
+cargo clippy --lib --target wasm32-wasip1 -- -D warnings
+
+current="build the Envoy module and the CLI"; step "$current"
+cargo build --release --lib --target wasm32-wasip1
+cargo build --release --bin claimgate
+ls -l target/wasm32-wasip1/release/claimgate.wasm
+
+current="example configurations"; step "$current"
+for config in filter-config/*.json; do
+  case "$config" in *.schema.json) continue ;; esac
+  target/release/claimgate check "$config" >/dev/null
+  echo "claimgate check $config: OK"
+done
+if [ -f filter-config/claimgate.schema.json ] && [ -f scripts/check_schema.py ]; then
+  .venv/bin/python scripts/check_schema.py filter-config/claimgate.schema.json $(ls filter-config/*.json | grep -v schema.json)
+fi
+
+current="unit and Envoy integration tests (host)"; step "$current"
+cargo test --all-targets
+
+current="wasm-bindgen tests (wasm32-unknown-unknown, Node)"; step "$current"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$PWD/.tools/bin/wasm-bindgen-test-runner" \
+  cargo test --target wasm32-unknown-unknown --test wasm_core
+
+step "all tests passed"

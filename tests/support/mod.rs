@@ -1,0 +1,298 @@
+//! Integration-test harness: a real Envoy (from the project's `.venv`) running the built
+//! `claimgate.wasm` in front of the echo upstream, on free loopback ports, plus a small
+//! HTTP/1.1 client that can send repeated headers.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn wasm_path() -> PathBuf {
+    let path = root().join("target/wasm32-wasip1/release/claimgate.wasm");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build --release --lib --target wasm32-wasip1` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+fn envoy_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("CLAIMGATE_ENVOY") {
+        return PathBuf::from(path);
+    }
+    let path = root().join(".venv/bin/envoy");
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/bootstrap.sh",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("no free loopback port")
+}
+
+/// Envoy start-up options.
+pub struct EnvoyOptions {
+    pub concurrency: usize,
+    pub runtime: &'static str,
+}
+
+impl Default for EnvoyOptions {
+    fn default() -> Self {
+        EnvoyOptions {
+            concurrency: 1,
+            runtime: "v8",
+        }
+    }
+}
+
+/// A running Envoy and echo upstream; both are killed on drop.
+pub struct Envoy {
+    envoy: Child,
+    upstream: Child,
+    pub port: u16,
+    pub admin_port: u16,
+    dir: PathBuf,
+}
+
+/// A response as the client saw it.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+impl Envoy {
+    /// Starts Envoy with `plugin_config`; panics with Envoy's log if it does not come up.
+    pub fn start(plugin_config: &str) -> Envoy {
+        Envoy::start_with(plugin_config, EnvoyOptions::default())
+            .unwrap_or_else(|log| panic!("Envoy did not start:\n{log}"))
+    }
+
+    /// Starts Envoy; `Err` carries Envoy's log when it refuses the configuration.
+    pub fn try_start(plugin_config: &str) -> Result<Envoy, String> {
+        Envoy::start_with(plugin_config, EnvoyOptions::default())
+    }
+
+    pub fn start_with(plugin_config: &str, options: EnvoyOptions) -> Result<Envoy, String> {
+        let port = free_port();
+        let admin_port = free_port();
+        let upstream_port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("claimgate-test-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|err| err.to_string())?;
+        let template = std::fs::read_to_string(root().join("envoy/claimgate.envoy.yaml.tmpl"))
+            .map_err(|err| err.to_string())?;
+        let encoded_config = serde_json::to_string(plugin_config).map_err(|err| err.to_string())?;
+        let rendered = template
+            .replace("{{LISTEN_PORT}}", &port.to_string())
+            .replace("{{ADMIN_PORT}}", &admin_port.to_string())
+            .replace("{{UPSTREAM_PORT}}", &upstream_port.to_string())
+            .replace("{{WASM_PATH}}", &wasm_path().display().to_string())
+            .replace("{{RUNTIME}}", options.runtime)
+            .replace("{{PLUGIN_CONFIG}}", &encoded_config);
+        let config_path = dir.join("envoy.yaml");
+        std::fs::write(&config_path, rendered).map_err(|err| err.to_string())?;
+        let upstream = Command::new("python3")
+            .arg(root().join("envoy/echo_upstream.py"))
+            .args(["--port", &upstream_port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|err| format!("cannot start the echo upstream: {err}"))?;
+        let log_path = dir.join("envoy.log");
+        let log_file = std::fs::File::create(&log_path).map_err(|err| err.to_string())?;
+        let envoy = Command::new(envoy_binary())
+            .arg("-c")
+            .arg(&config_path)
+            .args(["--concurrency", &options.concurrency.to_string()])
+            .args(["--base-id", &port.to_string()])
+            .args(["-l", "info", "--component-log-level", "wasm:debug"])
+            .stdout(log_file.try_clone().map_err(|err| err.to_string())?)
+            .stderr(log_file)
+            .spawn()
+            .map_err(|err| format!("cannot start Envoy: {err}"))?;
+        let mut running = Envoy {
+            envoy,
+            upstream,
+            port,
+            admin_port,
+            dir,
+        };
+        running.wait_ready(upstream_port)?;
+        Ok(running)
+    }
+
+    fn wait_ready(&mut self, upstream_port: u16) -> Result<(), String> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = self.envoy.try_wait() {
+                return Err(format!("Envoy exited with {status}:\n{}", self.log()));
+            }
+            let upstream_up = TcpStream::connect(("127.0.0.1", upstream_port)).is_ok();
+            if upstream_up {
+                if let Ok(response) = http(self.admin_port, "GET", "/ready", &[]) {
+                    if response.status == 200 && response.body.trim() == "LIVE" {
+                        return Ok(());
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "Envoy not ready after {READY_TIMEOUT:?}:\n{}",
+                    self.log()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Everything Envoy has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("envoy.log")).unwrap_or_default()
+    }
+
+    /// One request through the listener (repeated header names allowed).
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+        http(self.port, method, path, headers)
+            .unwrap_or_else(|err| panic!("{method} {path}: {err}\nEnvoy log:\n{}", self.log()))
+    }
+
+    pub fn admin(&self, path: &str) -> Response {
+        http(self.admin_port, "GET", path, &[]).unwrap_or_else(|err| panic!("admin {path}: {err}"))
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        let _ = self.envoy.kill();
+        let _ = self.envoy.wait();
+        let _ = self.upstream.kill();
+        let _ = self.upstream.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A minimal HTTP/1.1 exchange over one connection (`Connection: close`).
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<Response, String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|err| err.to_string())?;
+    stream
+        .set_read_timeout(Some(IO_TIMEOUT))
+        .map_err(|err| err.to_string())?;
+    stream
+        .set_write_timeout(Some(IO_TIMEOUT))
+        .map_err(|err| err.to_string())?;
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if matches!(method, "POST" | "PUT" | "PATCH") {
+        request.push_str("content-length: 0\r\n");
+    }
+    request.push_str("\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|err| err.to_string())?;
+    read_response(BufReader::new(stream), method == "HEAD")
+}
+
+fn read_response(mut reader: BufReader<TcpStream>, head: bool) -> Result<Response, String> {
+    let mut line = String::new();
+    reader.read_line(&mut line).map_err(|err| err.to_string())?;
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("bad status line {line:?}"))?;
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).map_err(|err| err.to_string())?;
+        let trimmed = line.trim_end();
+        if trimmed.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = trimmed.split_once(':') {
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+        }
+    }
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value): &(String, String)| value.clone())
+    };
+    let mut body = Vec::new();
+    if head {
+    } else if find("transfer-encoding").is_some_and(|value| value.eq_ignore_ascii_case("chunked")) {
+        loop {
+            line.clear();
+            reader.read_line(&mut line).map_err(|err| err.to_string())?;
+            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16)
+                .map_err(|err| err.to_string())?;
+            if size == 0 {
+                break;
+            }
+            let mut chunk = vec![0; size + 2];
+            reader
+                .read_exact(&mut chunk)
+                .map_err(|err| err.to_string())?;
+            body.extend_from_slice(&chunk[..size]);
+        }
+    } else if let Some(length) = find("content-length") {
+        let length: usize = length
+            .parse()
+            .map_err(|_| "bad content-length".to_string())?;
+        body.resize(length, 0);
+        reader
+            .read_exact(&mut body)
+            .map_err(|err| err.to_string())?;
+    } else {
+        reader
+            .read_to_end(&mut body)
+            .map_err(|err| err.to_string())?;
+    }
+    Ok(Response {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+/// Absolute path of a file in the repository.
+pub fn repo_file(relative: &str) -> PathBuf {
+    let path = root().join(relative);
+    assert!(Path::new(&path).exists(), "{} missing", path.display());
+    path
+}
