@@ -688,34 +688,53 @@ pub fn claim_path(value: &Value, path: &str) -> Result<ClaimPath, ConfigError> {
     }
 }
 
+/// Errs unless exactly one of the named fields is given.
+fn exactly_one(path: &str, fields: &[(&str, bool)]) -> Result<(), ConfigError> {
+    if fields.iter().filter(|(_, given)| *given).count() == 1 {
+        return Ok(());
+    }
+    let names: Vec<String> = fields
+        .iter()
+        .map(|(name, _)| format!("\"{name}\""))
+        .collect();
+    Err(ConfigError::new(
+        path,
+        format!("give exactly one of {}", names.join(", ")),
+    ))
+}
+
+/// Errs when `field` is given without the field it belongs to.
+fn only_with(path: &str, field: (&str, bool), partner: (&str, bool)) -> Result<(), ConfigError> {
+    if field.1 && !partner.1 {
+        return Err(ConfigError::new(
+            format!("{path}.{}", field.0),
+            format!("only goes with \"{}\"", partner.0),
+        ));
+    }
+    Ok(())
+}
+
 fn compile_condition(
     raw: RawCondition,
     path: &str,
     tiers: &[Arc<TierList>],
 ) -> Result<Condition, ConfigError> {
     let claim = claim_path(&raw.claim, &format!("{path}.claim"))?;
-    let given = [
-        raw.equals.is_some(),
-        raw.one_of.is_some(),
-        raw.contains.is_some(),
-        raw.at_least.is_some(),
-        raw.present.is_some(),
-    ]
-    .iter()
-    .filter(|given| **given)
-    .count();
-    if given != 1 {
-        return Err(ConfigError::new(
-            path,
-            "give exactly one of \"equals\", \"one_of\", \"contains\", \"at_least\" or \"present\"",
-        ));
-    }
-    if raw.tiers.is_some() && raw.at_least.is_none() {
-        return Err(ConfigError::new(
-            format!("{path}.tiers"),
-            "only goes with \"at_least\"",
-        ));
-    }
+    exactly_one(
+        path,
+        &[
+            ("equals", raw.equals.is_some()),
+            ("one_of", raw.one_of.is_some()),
+            ("contains", raw.contains.is_some()),
+            ("at_least", raw.at_least.is_some()),
+            ("present", raw.present.is_some()),
+        ],
+    )?;
+    only_with(
+        path,
+        ("tiers", raw.tiers.is_some()),
+        ("at_least", raw.at_least.is_some()),
+    )?;
     let test = if let Some(value) = raw.equals {
         ClaimTest::Equals(value)
     } else if let Some(values) = raw.one_of {
@@ -827,34 +846,26 @@ fn compile_identity(raw: RawIdentity) -> Result<IdentityMapping, ConfigError> {
 }
 
 fn compile_source(raw: RawSource, path: &str) -> Result<ValueSource, ConfigError> {
-    let kinds = [
-        raw.claim.is_some(),
-        raw.first_of.is_some(),
-        raw.join.is_some(),
-        raw.sub_prefix.is_some(),
-        raw.value.is_some(),
-    ]
-    .iter()
-    .filter(|given| **given)
-    .count();
-    if kinds != 1 {
-        return Err(ConfigError::new(
-            path,
-            "give exactly one of \"claim\", \"first_of\", \"join\", \"sub_prefix\" or \"value\"",
-        ));
-    }
-    if raw.with.is_some() && raw.join.is_none() {
-        return Err(ConfigError::new(
-            format!("{path}.with"),
-            "only goes with \"join\"",
-        ));
-    }
-    if raw.default.is_some() && raw.sub_prefix.is_none() {
-        return Err(ConfigError::new(
-            format!("{path}.default"),
-            "only goes with \"sub_prefix\"",
-        ));
-    }
+    exactly_one(
+        path,
+        &[
+            ("claim", raw.claim.is_some()),
+            ("first_of", raw.first_of.is_some()),
+            ("join", raw.join.is_some()),
+            ("sub_prefix", raw.sub_prefix.is_some()),
+            ("value", raw.value.is_some()),
+        ],
+    )?;
+    only_with(
+        path,
+        ("with", raw.with.is_some()),
+        ("join", raw.join.is_some()),
+    )?;
+    only_with(
+        path,
+        ("default", raw.default.is_some()),
+        ("sub_prefix", raw.sub_prefix.is_some()),
+    )?;
     let nested = |sources: Vec<RawSource>, field: &str| -> Result<Vec<ValueSource>, ConfigError> {
         if sources.is_empty() {
             return Err(ConfigError::new(
