@@ -3,7 +3,7 @@
 
 use claimgate::jwks::Alg;
 use claimgate::mint::SigningKey;
-use claimgate::{decide, Config, RequestView};
+use claimgate::{decide, decide_with_cache, Config, RequestView, TokenCache};
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
 use std::hint::black_box;
@@ -91,6 +91,25 @@ fn bench_decisions(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // A repeated token: the per-VM cache skips signature verification and claim parsing.
+    let config = config_for(&demo);
+    let keys = config.initial_keys();
+    let headers = request(&demo.sign(&claims()).unwrap());
+    let mut cache = TokenCache::new(config.token_cache);
+    let warm = decide_with_cache(&config, &keys, &mut cache, &RequestView::new(&headers), NOW);
+    assert_eq!(warm.status(), 200);
+    c.bench_function("decide_cached_hit/RS256", |b| {
+        b.iter(|| {
+            decide_with_cache(
+                black_box(&config),
+                &keys,
+                &mut cache,
+                &RequestView::new(black_box(&headers)),
+                NOW,
+            )
+        })
+    });
 }
 
 criterion_group!(benches, bench_decisions);

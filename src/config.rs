@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::cache::CacheLimits;
 use crate::identity::{HeaderMapping, IdentityMapping, ValueSource};
 use crate::jwks::{Alg, JwkProblem, JwksError, KeyRing, KeySet, SymmetricKeys};
 use crate::policy::{
@@ -68,6 +69,27 @@ struct RawConfig {
     default_access: DefaultAccess,
     #[serde(default)]
     identity: RawIdentity,
+    #[serde(default)]
+    token_cache: RawTokenCache,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawTokenCache {
+    max_entries: usize,
+    max_bytes: usize,
+    ttl_seconds: u32,
+}
+
+impl Default for RawTokenCache {
+    fn default() -> Self {
+        let limits = CacheLimits::default();
+        RawTokenCache {
+            max_entries: limits.max_entries,
+            max_bytes: limits.max_bytes,
+            ttl_seconds: u32::try_from(limits.ttl_seconds).unwrap_or(u32::MAX),
+        }
+    }
 }
 
 fn default_realm() -> String {
@@ -249,6 +271,8 @@ pub struct Config {
     pub rules: Vec<Rule>,
     pub default_access: DefaultAccess,
     pub identity: IdentityMapping,
+    /// Bounds of the per-VM verified-token cache.
+    pub token_cache: CacheLimits,
 }
 
 impl Config {
@@ -326,6 +350,25 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         rules.push(compile_rule(raw_rule, index, &providers, &tiers)?);
     }
     let identity = compile_identity(raw.identity)?;
+    let cache = raw.token_cache;
+    if cache.max_entries > 1_000_000 {
+        return Err(ConfigError::new(
+            "token_cache.max_entries",
+            "must be at most 1000000",
+        ));
+    }
+    if cache.max_bytes > 1 << 30 {
+        return Err(ConfigError::new(
+            "token_cache.max_bytes",
+            "must be at most 1 GiB",
+        ));
+    }
+    if cache.ttl_seconds == 0 {
+        return Err(ConfigError::new(
+            "token_cache.ttl_seconds",
+            "must be positive; set max_entries to 0 to turn the cache off",
+        ));
+    }
     Ok(Config {
         realm: raw.realm,
         providers,
@@ -335,6 +378,11 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         rules,
         default_access: raw.default_access,
         identity,
+        token_cache: CacheLimits {
+            max_entries: cache.max_entries,
+            max_bytes: cache.max_bytes,
+            ttl_seconds: i64::from(cache.ttl_seconds),
+        },
     })
 }
 

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use crate::cache::TokenCache;
 use crate::config::{Config, DefaultAccess};
 use crate::identity::SkippedHeader;
 use crate::jwks::KeyRing;
@@ -140,6 +141,56 @@ fn denial(config: &Config, refusal: &Refusal) -> Denial {
 
 /// Decides one request. `now` is Unix seconds from the host clock.
 pub fn decide(config: &Config, keys: &KeyRing, request: &RequestView<'_>, now: i64) -> Decision {
+    decide_inner(config, keys, None, request, now)
+}
+
+/// Decides one request, reusing verified tokens from `cache` and adding new ones to it.
+/// The caller empties the cache whenever `keys` changes.
+pub fn decide_with_cache(
+    config: &Config,
+    keys: &KeyRing,
+    cache: &mut TokenCache,
+    request: &RequestView<'_>,
+    now: i64,
+) -> Decision {
+    decide_inner(config, keys, Some(cache), request, now)
+}
+
+/// Verifies `found`, from the cache when it holds the token.
+fn verify_cached(
+    config: &Config,
+    keys: &KeyRing,
+    cache: Option<&mut TokenCache>,
+    found: &FoundToken,
+    now: i64,
+) -> Result<VerifiedToken, TokenError> {
+    let Some(cache) = cache else {
+        return verify(found, &config.providers, |index| keys.get(index), now);
+    };
+    if let Some(hit) = cache.get(&found.token, now) {
+        let provider = config.providers.get(hit.provider);
+        return match provider {
+            Some(provider) if provider.reads_from(found) => Ok(hit.clone()),
+            _ => Err(TokenError::WrongLocation),
+        };
+    }
+    let verified = verify(found, &config.providers, |index| keys.get(index), now)?;
+    let skew = config
+        .providers
+        .get(verified.provider)
+        .map_or(0, |provider| provider.clock_skew_seconds);
+    let valid_until = verified.expires_at.map(|exp| exp.saturating_add(skew));
+    cache.insert(&found.token, &verified, valid_until, now);
+    Ok(verified)
+}
+
+fn decide_inner(
+    config: &Config,
+    keys: &KeyRing,
+    cache: Option<&mut TokenCache>,
+    request: &RequestView<'_>,
+    now: i64,
+) -> Decision {
     let mut decision = Decision {
         outcome: Outcome::Allow {
             set_headers: Vec::new(),
@@ -180,7 +231,7 @@ pub fn decide(config: &Config, keys: &KeyRing, request: &RequestView<'_>, now: i
     };
     let verified = match &found {
         None => None,
-        Some(found) => match verify(found, &config.providers, |index| keys.get(index), now) {
+        Some(found) => match verify_cached(config, keys, cache, found, now) {
             Ok(verified) => Some(verified),
             Err(err) => {
                 let reason = format!("token refused: {err}");
@@ -708,6 +759,57 @@ mod tests {
             .remove_headers
             .contains(&"cookie".to_string()));
         assert!(set_headers(&cookie_request).contains(&("cookie".into(), "theme=dark".into())));
+    }
+
+    #[test]
+    fn cached_tokens_decide_like_fresh_ones_until_they_expire() {
+        let config = config();
+        let keys = config.initial_keys();
+        let mut cache = TokenCache::new(config.token_cache);
+        let gold = token(json!({format!("{NS}loyalty_tier"): "Gold"}));
+        let headers = request(
+            "GET",
+            "/deals/exclusive",
+            Some(&gold),
+            &[("x-user-id", "spoof")],
+        );
+        let fresh = decide(&config, &keys, &RequestView::new(&headers), NOW);
+        let miss = decide_with_cache(&config, &keys, &mut cache, &RequestView::new(&headers), NOW);
+        assert_eq!(cache.len(), 1);
+        let hit = decide_with_cache(
+            &config,
+            &keys,
+            &mut cache,
+            &RequestView::new(&headers),
+            NOW + 1,
+        );
+        for decision in [&miss, &hit] {
+            assert_eq!(decision.outcome, fresh.outcome);
+            assert_eq!(decision.remove_headers, fresh.remove_headers);
+        }
+        // The same cached token on a route its claims do not satisfy is still refused.
+        let other = request("GET", "/eu/offers", Some(&gold), &[]);
+        assert_eq!(
+            decide_with_cache(&config, &keys, &mut cache, &RequestView::new(&other), NOW).status(),
+            403
+        );
+        // Past exp + skew the cached entry is not used and the token is refused.
+        let late = NOW + 3600 + 60;
+        assert_eq!(
+            decide_with_cache(
+                &config,
+                &keys,
+                &mut cache,
+                &RequestView::new(&headers),
+                late
+            )
+            .status(),
+            401
+        );
+        // Invalid tokens are never cached.
+        let bad = request("GET", "/products/1", Some("not-a-jwt"), &[]);
+        decide_with_cache(&config, &keys, &mut cache, &RequestView::new(&bad), NOW);
+        assert_eq!(cache.len(), 1);
     }
 
     #[test]

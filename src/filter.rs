@@ -8,8 +8,9 @@ use std::time::UNIX_EPOCH;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 
+use crate::cache::TokenCache;
 use crate::config::Config;
-use crate::decision::{decide, Outcome};
+use crate::decision::{decide_with_cache, Outcome};
 use crate::jwks::KeyRing;
 use crate::request::RequestView;
 
@@ -23,6 +24,8 @@ proxy_wasm::main! {{
 struct Shared {
     config: Config,
     keys: RefCell<Rc<KeyRing>>,
+    /// Verified tokens of this VM; emptied whenever `keys` is replaced.
+    cache: RefCell<TokenCache>,
 }
 
 #[derive(Default)]
@@ -41,12 +44,17 @@ impl RootContext for ClaimgateRoot {
         match Config::from_json(&bytes) {
             Ok(config) => {
                 let keys = RefCell::new(Rc::new(config.initial_keys()));
+                let cache = RefCell::new(TokenCache::new(config.token_cache));
                 log::info!(
                     "claimgate: configuration loaded: {} provider(s), {} rule(s)",
                     config.providers.len(),
                     config.rules.len()
                 );
-                self.shared = Some(Rc::new(Shared { config, keys }));
+                self.shared = Some(Rc::new(Shared {
+                    config,
+                    keys,
+                    cache,
+                }));
                 true
             }
             Err(err) => {
@@ -87,11 +95,13 @@ impl HttpContext for ClaimgateHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let headers = self.get_http_request_headers_bytes();
         let keys = Rc::clone(&self.shared.keys.borrow());
-        let decision = decide(
+        let now = self.unix_now();
+        let decision = decide_with_cache(
             &self.shared.config,
             &keys,
+            &mut self.shared.cache.borrow_mut(),
             &RequestView::new(&headers),
-            self.unix_now(),
+            now,
         );
         log::debug!(
             "claimgate: {} (status {}, rule {:?}, subject {:?})",

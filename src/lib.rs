@@ -5,6 +5,7 @@
 //! benches all run exactly the same code: [`decision::decide`]. `filter` is the thin
 //! proxy-wasm adapter, compiled only for the Wasm module Envoy loads.
 
+pub mod cache;
 pub mod config;
 pub mod decision;
 pub mod identity;
@@ -17,7 +18,8 @@ pub mod token;
 #[cfg(target_os = "wasi")]
 mod filter;
 
+pub use cache::{CacheLimits, TokenCache};
 pub use config::{Config, ConfigError};
-pub use decision::{decide, Decision, Denial, Outcome};
+pub use decision::{decide, decide_with_cache, Decision, Denial, Outcome};
 pub use jwks::KeyRing;
 pub use request::RequestView;

@@ -162,6 +162,16 @@ pub struct Provider {
     pub forward_token: bool,
 }
 
+impl Provider {
+    /// Whether this provider reads tokens from any location `found` was seen at.
+    pub fn reads_from(&self, found: &FoundToken) -> bool {
+        found
+            .locations
+            .iter()
+            .any(|location| self.locations.contains(location))
+    }
+}
+
 /// Why a token is refused. Every variant means 401 `invalid_token`, except where
 /// [`TokenError::status`] says otherwise. Messages never contain token content.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -351,11 +361,7 @@ pub fn verify<'k>(
             limit: provider.max_token_bytes,
         });
     }
-    if !found
-        .locations
-        .iter()
-        .any(|location| provider.locations.contains(location))
-    {
+    if !provider.reads_from(found) {
         return Err(TokenError::WrongLocation);
     }
     if !provider.algorithms.contains(&alg) {

@@ -1,0 +1,221 @@
+//! A per-VM cache of verified tokens, so a repeated token skips signature verification
+//! and claim parsing. Every hit still checks expiry against `now`; the cache is bounded
+//! by entries and bytes and is emptied whenever a key set changes.
+
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+use crate::token::VerifiedToken;
+
+/// Limits of a [`TokenCache`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheLimits {
+    /// Most tokens kept; 0 turns the cache off.
+    pub max_entries: usize,
+    /// Most bytes kept (token text plus an estimate of the claims).
+    pub max_bytes: usize,
+    /// Longest a token stays cached, whatever its `exp`.
+    pub ttl_seconds: i64,
+}
+
+impl Default for CacheLimits {
+    fn default() -> Self {
+        CacheLimits {
+            max_entries: 4096,
+            max_bytes: 8 * 1024 * 1024,
+            ttl_seconds: 300,
+        }
+    }
+}
+
+struct Entry {
+    verified: VerifiedToken,
+    /// Unix seconds after which the entry is not used (token expiry + skew, or TTL).
+    valid_until: i64,
+    bytes: usize,
+}
+
+/// Verified tokens keyed by their full text (no hash collisions to reason about).
+/// Eviction is first-in first-out, which bounds memory without per-hit bookkeeping.
+pub struct TokenCache {
+    limits: CacheLimits,
+    entries: HashMap<Rc<str>, Entry>,
+    order: VecDeque<Rc<str>>,
+    bytes: usize,
+}
+
+impl TokenCache {
+    pub fn new(limits: CacheLimits) -> TokenCache {
+        TokenCache {
+            limits,
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+            bytes: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Forgets everything (a key set changed: a removed key must stop verifying).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.order.clear();
+        self.bytes = 0;
+    }
+
+    /// The verified token, if cached and still valid at `now`.
+    pub fn get(&self, token: &str, now: i64) -> Option<&VerifiedToken> {
+        self.entries
+            .get(token)
+            .filter(|entry| now < entry.valid_until)
+            .map(|entry| &entry.verified)
+    }
+
+    /// Caches a freshly verified token. `expires_at` is its `exp` plus the allowed skew.
+    pub fn insert(
+        &mut self,
+        token: &str,
+        verified: &VerifiedToken,
+        expires_at: Option<i64>,
+        now: i64,
+    ) {
+        let valid_until = expires_at.map_or(now + self.limits.ttl_seconds, |exp| {
+            exp.min(now.saturating_add(self.limits.ttl_seconds))
+        });
+        let bytes = entry_bytes(token, verified);
+        if valid_until <= now
+            || self.limits.max_entries == 0
+            || bytes > self.limits.max_bytes
+            || self.entries.contains_key(token)
+        {
+            return;
+        }
+        while self.entries.len() >= self.limits.max_entries
+            || self.bytes + bytes > self.limits.max_bytes
+        {
+            if !self.evict_oldest() {
+                break;
+            }
+        }
+        let key: Rc<str> = Rc::from(token);
+        self.order.push_back(Rc::clone(&key));
+        self.bytes += bytes;
+        self.entries.insert(
+            key,
+            Entry {
+                verified: verified.clone(),
+                valid_until,
+                bytes,
+            },
+        );
+    }
+
+    fn evict_oldest(&mut self) -> bool {
+        match self.order.pop_front() {
+            Some(key) => {
+                if let Some(entry) = self.entries.remove(&key) {
+                    self.bytes = self.bytes.saturating_sub(entry.bytes);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// An estimate of an entry's heap size: the token twice (key and order) is shared, so
+/// once; claims at their JSON length plus per-entry overhead.
+fn entry_bytes(token: &str, verified: &VerifiedToken) -> usize {
+    const OVERHEAD: usize = 256;
+    let claims: usize = verified
+        .claims
+        .iter()
+        .map(|(name, value)| name.len() + value.to_string().len() + 48)
+        .sum();
+    token.len() + claims + OVERHEAD
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwks::Alg;
+    use serde_json::json;
+
+    fn verified(sub: &str) -> VerifiedToken {
+        VerifiedToken {
+            provider: 0,
+            alg: Alg::Rs256,
+            kid: None,
+            claims: json!({"sub": sub}).as_object().cloned().unwrap_or_default(),
+            expires_at: Some(2000),
+        }
+    }
+
+    #[test]
+    fn hits_stop_at_expiry_and_ttl() {
+        let mut cache = TokenCache::new(CacheLimits {
+            ttl_seconds: 100,
+            ..CacheLimits::default()
+        });
+        cache.insert("a", &verified("a"), Some(1050), 1000);
+        assert!(cache.get("a", 1049).is_some());
+        assert!(cache.get("a", 1050).is_none());
+        cache.insert("b", &verified("b"), Some(5000), 1000);
+        assert!(cache.get("b", 1099).is_some());
+        assert!(cache.get("b", 1100).is_none());
+        cache.insert("c", &verified("c"), Some(900), 1000);
+        assert!(cache.get("c", 1000).is_none());
+        assert!(cache.get("zzz", 1000).is_none());
+    }
+
+    #[test]
+    fn entries_are_bounded_and_oldest_go_first() {
+        let mut cache = TokenCache::new(CacheLimits {
+            max_entries: 2,
+            ..CacheLimits::default()
+        });
+        for token in ["a", "b", "c"] {
+            cache.insert(token, &verified(token), Some(2000), 1000);
+        }
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get("a", 1000).is_none());
+        assert!(cache.get("c", 1000).is_some());
+    }
+
+    #[test]
+    fn bytes_are_bounded() {
+        let one = entry_bytes(&"t".repeat(1000), &verified("x"));
+        let mut cache = TokenCache::new(CacheLimits {
+            max_bytes: one * 3,
+            ..CacheLimits::default()
+        });
+        for index in 0..10 {
+            let token = format!("{index}{}", "t".repeat(999));
+            cache.insert(&token, &verified("x"), Some(2000), 1000);
+            assert!(cache.bytes() <= one * 3);
+        }
+        assert_eq!(cache.len(), 3);
+        cache.clear();
+        assert_eq!((cache.len(), cache.bytes()), (0, 0));
+    }
+
+    #[test]
+    fn a_zero_sized_cache_keeps_nothing() {
+        let mut cache = TokenCache::new(CacheLimits {
+            max_entries: 0,
+            ..CacheLimits::default()
+        });
+        cache.insert("a", &verified("a"), Some(2000), 1000);
+        assert!(cache.is_empty());
+    }
+}
