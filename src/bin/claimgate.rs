@@ -18,6 +18,7 @@ usage:
                         [--header NAME:VALUE]... [--now UNIX]
   claimgate mint --key PRIVATE_JWK [--config CONFIG] [--provider NAME] [--iss ISS]
                  [--aud AUD] [--sub SUB] [--claim NAME=VALUE]... [--ttl SECONDS] [--now UNIX]
+                 [--count N]
   claimgate keygen --alg ALG [--kid KID]
   claimgate public-jwks --key PRIVATE_JWK
 
@@ -237,7 +238,7 @@ fn mint(args: &[String]) -> Result<(), String> {
     let options = Options::parse(
         args,
         &[
-            "key", "config", "provider", "iss", "aud", "sub", "claim", "ttl", "now",
+            "key", "config", "provider", "iss", "aud", "sub", "claim", "ttl", "now", "count",
         ],
     )?;
     let key_path = options.one("key").ok_or("mint needs --key PRIVATE_JWK")?;
@@ -284,10 +285,23 @@ fn mint(args: &[String]) -> Result<(), String> {
         let value = serde_json::from_str(value).unwrap_or_else(|_| Value::from(value));
         claims.insert(name.to_owned(), value);
     }
-    let token = key
-        .sign(&Value::Object(claims))
-        .map_err(|err| err.to_string())?;
-    println!("{token}");
+    let count = options.number("count")?.unwrap_or(1);
+    if count < 1 {
+        return Err("--count must be at least 1".into());
+    }
+    let mut out = String::new();
+    for index in 0..count {
+        if count > 1 {
+            // Distinct tokens (for load tests that must defeat token caches).
+            claims.insert("jti".into(), format!("load-{index}").into());
+        }
+        let token = key
+            .sign(&Value::Object(claims.clone()))
+            .map_err(|err| err.to_string())?;
+        out.push_str(&token);
+        out.push('\n');
+    }
+    print!("{out}");
     Ok(())
 }
 
