@@ -29,7 +29,7 @@ impl Default for CacheLimits {
 }
 
 struct Entry {
-    verified: VerifiedToken,
+    verified: Rc<VerifiedToken>,
     /// Unix seconds after which the entry is not used (token expiry + skew, or TTL).
     valid_until: i64,
     bytes: usize,
@@ -74,18 +74,19 @@ impl TokenCache {
     }
 
     /// The verified token, if cached and still valid at `now`.
-    pub fn get(&self, token: &str, now: i64) -> Option<&VerifiedToken> {
+    /// Shared, not copied: a hit must not pay for cloning the claims.
+    pub fn get(&self, token: &str, now: i64) -> Option<Rc<VerifiedToken>> {
         self.entries
             .get(token)
             .filter(|entry| now < entry.valid_until)
-            .map(|entry| &entry.verified)
+            .map(|entry| Rc::clone(&entry.verified))
     }
 
     /// Caches a freshly verified token. `expires_at` is its `exp` plus the allowed skew.
     pub fn insert(
         &mut self,
         token: &str,
-        verified: &VerifiedToken,
+        verified: &Rc<VerifiedToken>,
         expires_at: Option<i64>,
         now: i64,
     ) {
@@ -113,7 +114,7 @@ impl TokenCache {
         self.entries.insert(
             key,
             Entry {
-                verified: verified.clone(),
+                verified: Rc::clone(verified),
                 valid_until,
                 bytes,
             },
@@ -151,14 +152,14 @@ mod tests {
     use crate::jwks::Alg;
     use serde_json::json;
 
-    fn verified(sub: &str) -> VerifiedToken {
-        VerifiedToken {
+    fn verified(sub: &str) -> Rc<VerifiedToken> {
+        Rc::new(VerifiedToken {
             provider: 0,
             alg: Alg::Rs256,
             kid: None,
             claims: json!({"sub": sub}).as_object().cloned().unwrap_or_default(),
             expires_at: Some(2000),
-        }
+        })
     }
 
     #[test]

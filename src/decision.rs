@@ -1,6 +1,8 @@
 //! The decision: one pure function from (compiled config, request, keys, now) to what
 //! Envoy must do. Envoy, the CLI, the tests and the benches all call [`decide`].
 
+use std::rc::Rc;
+
 use serde_json::{json, Value};
 
 use crate::cache::TokenCache;
@@ -163,18 +165,23 @@ fn verify_cached(
     cache: Option<&mut TokenCache>,
     found: &FoundToken,
     now: i64,
-) -> Result<VerifiedToken, TokenError> {
+) -> Result<Rc<VerifiedToken>, TokenError> {
     let Some(cache) = cache else {
-        return verify(found, &config.providers, |index| keys.get(index), now);
+        return verify(found, &config.providers, |index| keys.get(index), now).map(Rc::new);
     };
     if let Some(hit) = cache.get(&found.token, now) {
         let provider = config.providers.get(hit.provider);
         return match provider {
-            Some(provider) if provider.reads_from(found) => Ok(hit.clone()),
+            Some(provider) if provider.reads_from(found) => Ok(hit),
             _ => Err(TokenError::WrongLocation),
         };
     }
-    let verified = verify(found, &config.providers, |index| keys.get(index), now)?;
+    let verified = Rc::new(verify(
+        found,
+        &config.providers,
+        |index| keys.get(index),
+        now,
+    )?);
     let skew = config
         .providers
         .get(verified.provider)

@@ -108,33 +108,25 @@ pub struct SkippedHeader {
 }
 
 impl IdentityMapping {
-    /// Headers to remove before anything is added: every mapped header and every
-    /// configured name, whether present or not, plus every present header under a
-    /// configured prefix. Applied on every route and every outcome.
+    /// Incoming headers to remove before anything is added: every one the mapping can
+    /// write, every configured name and every one under a configured prefix. Applied on
+    /// every route and every outcome; mapped headers that are set replace any value anyway,
+    /// so only headers actually present are listed (each removal is a host call).
     pub fn headers_to_remove(&self, request: &RequestView<'_>) -> Vec<String> {
         let mut remove: Vec<String> = Vec::new();
-        let mut add = |name: &str| {
-            if !remove.iter().any(|known| known == name) {
-                remove.push(name.to_owned());
-            }
-        };
-        for mapping in &self.headers {
-            add(&mapping.header);
-        }
-        for name in &self.strip_headers {
-            add(name);
-        }
         for (name, _) in request.headers() {
             if name.starts_with(':') {
                 continue;
             }
             let lower = name.to_ascii_lowercase();
-            if self
-                .strip_prefixes
-                .iter()
-                .any(|prefix| lower.starts_with(prefix.as_str()))
-            {
-                add(&lower);
+            let identity = self.headers.iter().any(|mapping| mapping.header == lower)
+                || self.strip_headers.contains(&lower)
+                || self
+                    .strip_prefixes
+                    .iter()
+                    .any(|prefix| lower.starts_with(prefix.as_str()));
+            if identity && !remove.contains(&lower) {
+                remove.push(lower);
             }
         }
         remove
@@ -296,7 +288,7 @@ mod tests {
     #[test]
     fn spoofed_headers_are_listed_for_removal() {
         let identity = IdentityMapping {
-            headers: vec![mapping("x-user-id", claim("sub"))],
+            headers: vec![mapping("x-id", claim("sub"))],
             strip_headers: vec!["x-customer-id".into()],
             strip_prefixes: vec!["x-user-".into(), "x-auth-".into()],
         };
@@ -305,6 +297,9 @@ mod tests {
             ("X-User-Email", "evil@example.com"),
             ("x-auth-provider", "google"),
             ("x-other", "kept"),
+            ("X-Id", "spoofed"),
+            ("x-customer-id", "c"),
+            ("x-user-email", "again"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
@@ -312,12 +307,7 @@ mod tests {
         let remove = identity.headers_to_remove(&RequestView::new(&headers));
         assert_eq!(
             remove,
-            vec![
-                "x-user-id",
-                "x-customer-id",
-                "x-user-email",
-                "x-auth-provider"
-            ]
+            vec!["x-user-email", "x-auth-provider", "x-id", "x-customer-id"]
         );
     }
 }
