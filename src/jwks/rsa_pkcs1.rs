@@ -121,26 +121,34 @@ impl RsaVerifier {
 
     /// `s^e mod n` by left-to-right square-and-multiply in Montgomery form.
     fn public_op(&self, s: &[u32]) -> Vec<u32> {
-        let base = self.mont_mul(s, &self.r_squared);
+        let k = self.n.len();
+        let mut scratch = vec![0_u32; k + 2];
+        let mut base = vec![0_u32; k];
+        self.mont_mul(s, &self.r_squared, &mut scratch, &mut base);
         let mut acc = base.clone();
+        let mut product = vec![0_u32; k];
         let top = 63 - self.e.leading_zeros();
         for bit in (0..top).rev() {
-            acc = self.mont_mul(&acc, &acc);
+            self.mont_mul(&acc, &acc, &mut scratch, &mut product);
+            std::mem::swap(&mut acc, &mut product);
             if (self.e >> bit) & 1 == 1 {
-                acc = self.mont_mul(&acc, &base);
+                self.mont_mul(&acc, &base, &mut scratch, &mut product);
+                std::mem::swap(&mut acc, &mut product);
             }
         }
-        let mut one = vec![0_u32; self.n.len()];
+        let mut one = vec![0_u32; k];
         if let Some(first) = one.first_mut() {
             *first = 1;
         }
-        self.mont_mul(&acc, &one)
+        self.mont_mul(&acc, &one, &mut scratch, &mut product);
+        product
     }
 
-    /// Montgomery product `a * b * R^-1 mod n` (CIOS), inputs and output below `n`.
-    fn mont_mul(&self, a: &[u32], b: &[u32]) -> Vec<u32> {
+    /// Montgomery product `out = a * b * R^-1 mod n` (CIOS), inputs below `n`;
+    /// `t` is scratch of `limbs + 2`, `out` has `limbs` limbs. No allocation.
+    fn mont_mul(&self, a: &[u32], b: &[u32], t: &mut [u32], out: &mut [u32]) {
         let k = self.n.len();
-        let mut t = vec![0_u32; k + 2];
+        t.fill(0);
         for &b_i in b.iter().take(k) {
             let mut carry: u64 = 0;
             for (t_j, &a_j) in t.iter_mut().zip(a.iter()).take(k) {
@@ -164,11 +172,10 @@ impl RsaVerifier {
             t[k] = t[k + 1] + (sum >> 32) as u32;
         }
         let overflow = t[k] != 0;
-        t.truncate(k);
-        if overflow || compare(&t, &self.n) != std::cmp::Ordering::Less {
-            subtract_in_place(&mut t, &self.n);
+        out.copy_from_slice(&t[..k]);
+        if overflow || compare(out, &self.n) != std::cmp::Ordering::Less {
+            subtract_in_place(out, &self.n);
         }
-        t
     }
 }
 
