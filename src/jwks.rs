@@ -102,8 +102,12 @@ impl Alg {
         }
     }
 
-    fn rsa(self) -> Option<Rsa> {
+    /// The jwt-compact RSA algorithm (signing uses all six; verification only PS*).
+    pub(crate) fn rsa(self) -> Option<Rsa> {
         match self {
+            Alg::Rs256 => Some(Rsa::rs256()),
+            Alg::Rs384 => Some(Rsa::rs384()),
+            Alg::Rs512 => Some(Rsa::rs512()),
             Alg::Ps256 => Some(Rsa::ps256()),
             Alg::Ps384 => Some(Rsa::ps384()),
             Alg::Ps512 => Some(Rsa::ps512()),

@@ -7,7 +7,7 @@ use std::fmt;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use jwt_compact::alg::{
-    Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, Rsa, RsaPrivateKey,
+    Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, RsaPrivateKey,
 };
 use jwt_compact::jwk::JsonWebKey;
 use jwt_compact::{Algorithm as JwsAlgorithm, AlgorithmSignature};
@@ -240,7 +240,7 @@ impl SigningKey {
             alg.sign(key, message).as_bytes().into_owned()
         }
         match (&self.secret, self.alg) {
-            (Secret::Rsa(key), alg) => match rsa_alg(alg) {
+            (Secret::Rsa(key), alg) => match alg.rsa() {
                 Some(rsa) => run(&rsa, key.as_ref(), message),
                 None => Vec::new(),
             },
@@ -252,10 +252,6 @@ impl SigningKey {
             (Secret::Hmac(secret), _) => run(&Hs256, &Hs256Key::new(secret), message),
         }
     }
-}
-
-fn rsa_alg(alg: Alg) -> Option<Rsa> {
-    alg.name().parse().ok()
 }
 
 fn jwk_value(jwk: &JsonWebKey<'_>) -> Value {

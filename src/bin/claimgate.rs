@@ -129,8 +129,8 @@ fn check(args: &[String]) -> Result<(), String> {
     let config = load_config(&path)?;
     println!("{path}: OK");
     println!("realm: {}", config.realm);
+    let keys = config.initial_keys();
     for (index, provider) in config.providers.iter().enumerate() {
-        let keys = config.initial_keys();
         let key_count = keys.get(index).map_or(0, |set| set.len());
         let algorithms: Vec<&str> = provider.algorithms.iter().map(|alg| alg.name()).collect();
         let locations: Vec<String> = provider
