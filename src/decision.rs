@@ -30,6 +30,24 @@ pub enum Outcome {
     Deny(Denial),
 }
 
+/// Keys a decision lacked. The proxy-wasm adapter may hold the request, fetch the
+/// provider's remote key set and decide again; without that, the decision stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyMiss {
+    /// The provider has no key set (503, or its configured outage status).
+    NoKeys { provider: usize },
+    /// No key of the provider carries the token's `kid` (401).
+    UnknownKid { provider: usize },
+}
+
+impl KeyMiss {
+    pub fn provider(self) -> usize {
+        match self {
+            KeyMiss::NoKeys { provider } | KeyMiss::UnknownKid { provider } => provider,
+        }
+    }
+}
+
 /// What to do with one request, and why.
 #[derive(Debug, Clone)]
 pub struct Decision {
@@ -44,6 +62,8 @@ pub struct Decision {
     pub remove_headers: Vec<String>,
     /// Identity headers that could not be written, and why.
     pub skipped_headers: Vec<SkippedHeader>,
+    /// Set when the token was refused for lack of keys (see [`KeyMiss`]).
+    pub key_miss: Option<KeyMiss>,
 }
 
 impl Decision {
@@ -108,6 +128,11 @@ fn denial(config: &Config, refusal: &Refusal) -> Denial {
     let (status, error, description): (u16, Option<&str>, &str) = match refusal {
         Refusal::BadRequest(description) => (400, Some("invalid_request"), description.as_str()),
         Refusal::NoToken => (401, None, "an access token is required"),
+        Refusal::BadToken(err @ TokenError::KeysUnavailable { provider })
+            if config.outage_status(*provider) == 401 =>
+        {
+            (401, Some("invalid_token"), err.description())
+        }
         Refusal::BadToken(err) if err.status() == 503 => {
             (503, Some("temporarily_unavailable"), err.description())
         }
@@ -208,6 +233,7 @@ fn decide_inner(
         subject: None,
         remove_headers: config.identity.headers_to_remove(request),
         skipped_headers: Vec::new(),
+        key_miss: None,
     };
     let deny = |mut decision: Decision, refusal: Refusal, reason: String| {
         decision.outcome = Outcome::Deny(denial(config, &refusal));
@@ -241,6 +267,11 @@ fn decide_inner(
         Some(found) => match verify_cached(config, keys, cache, found, now) {
             Ok(verified) => Some(verified),
             Err(err) => {
+                decision.key_miss = match err {
+                    TokenError::KeysUnavailable { provider } => Some(KeyMiss::NoKeys { provider }),
+                    TokenError::UnknownKey { provider } => Some(KeyMiss::UnknownKid { provider }),
+                    _ => None,
+                };
                 let reason = format!("token refused: {err}");
                 return deny(decision, Refusal::BadToken(err), reason);
             }
