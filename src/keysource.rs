@@ -125,7 +125,7 @@ impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "http://{}{} via cluster {}",
+            "{}{} via cluster {}",
             self.authority, self.path, self.cluster
         )
     }

@@ -397,3 +397,31 @@ fn with_several_workers_the_idp_sees_one_fetch_per_refresh() {
         "{fetches} fetches in {elapsed:.1} s with 3 workers (at most {most} expected)"
     );
 }
+
+#[test]
+fn envoy_refuses_a_bad_remote_source_and_names_the_field() {
+    let bad = config("remote", json!({"outage_status": 500}));
+    let log = match Envoy::start_with_clusters(&bad, EnvoyOptions::default(), &idp_cluster(1)) {
+        Ok(_) => panic!("Envoy accepted outage_status 500"),
+        Err(log) => log,
+    };
+    assert!(
+        log.contains("providers[0].jwks.remote.outage_status"),
+        "{log}"
+    );
+}
+
+#[test]
+fn the_shipped_auth0_example_is_a_valid_envoy_configuration() {
+    let output = std::process::Command::new(support::repo_file(".venv/bin/envoy"))
+        .args(["--mode", "validate", "-c"])
+        .arg(support::repo_file("envoy/auth0-remote-jwks.envoy.yaml"))
+        .args(["--base-id", &reserve_port().to_string()])
+        .current_dir(support::repo_file("."))
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&output.stderr).into_owned()
+        + &String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains("1 with remote keys"), "{log}");
+}
