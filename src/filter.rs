@@ -50,6 +50,9 @@ const TICK: Duration = Duration::from_millis(100);
 const CAS_CREATE: u32 = u32::MAX;
 /// Compare-and-swap attempts before giving up until the next tick.
 const CAS_ATTEMPTS: usize = 8;
+/// Most requests one VM holds while waiting for keys; beyond that they are decided at
+/// once with the keys there are (memory stays bounded under a flood).
+const MAX_WAITERS: usize = 4096;
 
 /// What every HTTP context of this plugin shares: the compiled configuration and the
 /// current keys (swapped whole when a key set is replaced).
@@ -905,6 +908,12 @@ impl ClaimgateHttp {
         let Some(until) = keysource::wait_until(&control, source, now, kind) else {
             return false;
         };
+        if self.shared.waiters.borrow().len() >= MAX_WAITERS {
+            log::warn!(
+                "claimgate: {MAX_WAITERS} requests already wait for keys; deciding this one now"
+            );
+            return false;
+        }
         log::debug!(
             "claimgate: provider {}: request waits for keys ({kind:?})",
             self.shared.provider_name(provider)

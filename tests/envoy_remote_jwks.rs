@@ -425,3 +425,20 @@ fn the_shipped_auth0_example_is_a_valid_envoy_configuration() {
     assert!(output.status.success(), "{log}");
     assert!(log.contains("1 with remote keys"), "{log}");
 }
+
+#[test]
+fn a_missing_idp_cluster_is_logged_and_requests_get_503() {
+    let signer = key("k1");
+    // The plugin names cluster "idp" but Envoy has no such cluster.
+    let envoy =
+        Envoy::start_with_clusters(&config("remote", json!({})), EnvoyOptions::default(), "")
+            .unwrap_or_else(|log| panic!("Envoy did not start:\n{log}"));
+    assert_eq!(get(&envoy, &signer).status, 503);
+    assert!(
+        eventually(Duration::from_secs(5), || envoy
+            .log()
+            .contains("is cluster 'idp' defined")),
+        "{}",
+        envoy.log()
+    );
+}
