@@ -204,10 +204,11 @@ fn outage_status_401_answers_401_while_there_are_no_keys() {
 fn a_rotated_key_passes_after_one_refetch_and_a_removed_key_fails_after_the_refresh() {
     let (old, new) = (key("old"), key("new"));
     let idp = Idp::start();
-    // max-age=2 from the IdP is honoured (minimum 1 s here): refresh about every 1.8 s.
+    // max-age=4 from the IdP is honoured (minimum 1 s here): refresh about every 3.6 s,
+    // so the refetch below is the unknown-kid one, not a routine refresh.
     idp.set(
         JWKS_PATH,
-        Reply::json(jwks(&[&old])).with_header("cache-control", "public, max-age=2"),
+        Reply::json(jwks(&[&old])).with_header("cache-control", "public, max-age=4"),
     );
     let envoy = start(&config("remote", json!({})), idp.port, 1);
     assert_eq!(get(&envoy, &old).status, 200);
@@ -215,7 +216,7 @@ fn a_rotated_key_passes_after_one_refetch_and_a_removed_key_fails_after_the_refr
     // The IdP publishes the next key; a token signed with it triggers one refetch.
     idp.set(
         JWKS_PATH,
-        Reply::json(jwks(&[&old, &new])).with_header("cache-control", "max-age=2"),
+        Reply::json(jwks(&[&old, &new])).with_header("cache-control", "max-age=4"),
     );
     let before = idp.hits(JWKS_PATH);
     let response = get(&envoy, &new);
@@ -226,10 +227,10 @@ fn a_rotated_key_passes_after_one_refetch_and_a_removed_key_fails_after_the_refr
     // unknown-kid refetch was spent less than 30 s ago), the new key keeps working.
     idp.set(
         JWKS_PATH,
-        Reply::json(jwks(&[&new])).with_header("cache-control", "max-age=2"),
+        Reply::json(jwks(&[&new])).with_header("cache-control", "max-age=4"),
     );
     assert!(
-        eventually(Duration::from_secs(8), || get(&envoy, &old).status == 401),
+        eventually(Duration::from_secs(12), || get(&envoy, &old).status == 401),
         "the removed key still verifies:\n{}",
         envoy.log()
     );
@@ -389,9 +390,9 @@ fn with_several_workers_the_idp_sees_one_fetch_per_refresh() {
     assert!(statuses.iter().all(|status| *status == 200), "{statuses:?}");
     let fetches = idp.hits(JWKS_PATH);
     // One initial fetch plus one refresh per ~1.8 s: about 4 in 6 s. Per-worker fetching
-    // would be at least three times that.
+    // (three workers and the main thread's VM) would be three to four times that.
     let elapsed = started.elapsed().as_secs_f64() + 1.0;
-    let most = (elapsed / 1.8).ceil() as usize + 1;
+    let most = (elapsed / 1.8).ceil() as usize + 2;
     assert!(
         (2..=most).contains(&fetches),
         "{fetches} fetches in {elapsed:.1} s with 3 workers (at most {most} expected)"
