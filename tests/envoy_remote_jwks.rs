@@ -182,10 +182,18 @@ fn early_requests_wait_for_the_first_fetch_instead_of_failing() {
     // forwarded before it is decided.
     let (response, forged_post) = std::thread::scope(|scope| {
         let forged = scope.spawn(|| post_with_body(&envoy, &impostor));
-        let response = get(&envoy, &signer);
+        let bearer = format!("Bearer {}", token(&signer));
+        let response = envoy.request(
+            "GET",
+            "/orders",
+            &[("authorization", &bearer), ("x-user-id", "spoofed")],
+        );
         (response, forged.join().unwrap())
     });
     assert_eq!(response.status, 200, "{}\n{}", response.body, envoy.log());
+    // The request decided after its wait still gets its identity headers rewritten.
+    let echo: Value = serde_json::from_str(&response.body).unwrap();
+    assert_eq!(echo["headers"]["x-user-id"], "auth0|42", "{echo}");
     assert_eq!(forged_post, 401);
     assert!(started.elapsed() < Duration::from_secs(6));
     assert_eq!(idp.hits(JWKS_PATH), 1);
