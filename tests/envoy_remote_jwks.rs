@@ -451,3 +451,34 @@ fn a_missing_idp_cluster_is_logged_and_requests_get_503() {
         envoy.log()
     );
 }
+
+#[test]
+fn keys_stale_beyond_max_stale_seconds_are_dropped_and_requests_get_503() {
+    let signer = key("k1");
+    let idp = Idp::start();
+    idp.set(JWKS_PATH, Reply::json(jwks(&[&signer])));
+    let envoy = start(
+        &config(
+            "remote",
+            json!({"cache_duration_seconds": 1, "max_cache_duration_seconds": 1, "max_stale_seconds": 2}),
+        ),
+        idp.port,
+        1,
+    );
+    assert_eq!(get(&envoy, &signer).status, 200);
+    idp.set(JWKS_PATH, Reply::status(500, "{}"));
+    // Stale but within the limit: still verified.
+    assert_eq!(get(&envoy, &signer).status, 200);
+    assert!(
+        eventually(Duration::from_secs(10), || get(&envoy, &signer).status
+            == 503),
+        "{}",
+        envoy.log()
+    );
+    assert!(envoy.log().contains("dropped"), "{}", envoy.log());
+    // The IdP recovers: keys come back.
+    idp.set(JWKS_PATH, Reply::json(jwks(&[&signer])));
+    assert!(eventually(Duration::from_secs(10), || get(&envoy, &signer)
+        .status
+        == 200));
+}
