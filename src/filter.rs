@@ -898,8 +898,10 @@ impl ClaimgateHttp {
         let Some(source) = self.shared.source(provider) else {
             return false;
         };
-        let Some((control, _)) = read_control(&source.control_key()) else {
-            return false;
+        // The record `sync` just read: the same view the root settles waiters with.
+        let control = match self.shared.remote.borrow().get(provider) {
+            Some(Some(state)) => state.control.clone(),
+            _ => return false,
         };
         let kind = match miss {
             KeyMiss::NoKeys { .. } => Miss::NoKeys,
@@ -951,7 +953,8 @@ impl HttpContext for ClaimgateHttp {
         let now = now_ms();
         let mut decision = self.shared.decide(&headers, now);
         if let Some(miss) = decision.key_miss {
-            // Another VM may have published keys since this VM's last tick.
+            // Another VM may have published keys since this VM's last tick; this also
+            // refreshes the control record the wait is judged by.
             if self.shared.sync(miss.provider(), now) {
                 decision = self.shared.decide(&headers, now);
             }
