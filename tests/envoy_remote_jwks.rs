@@ -300,6 +300,8 @@ fn bad_responses_never_replace_the_last_good_keys() {
     oversized["padding"] = json!("x".repeat(300 * 1024));
     let bad = [
         ("HTTP 500", Reply::status(500, "{\"error\": \"boom\"}")),
+        // A connection closed before any response: Envoy answers the call itself.
+        ("HTTP 503", Reply::hang_up()),
         ("not valid JSON", Reply::json(b"{\"keys\": [".to_vec())),
         ("over the 262144-byte limit", Reply::json(oversized.to_string())),
         (

@@ -36,6 +36,11 @@ impl Reply {
         }
     }
 
+    /// Closes the connection without answering (a reset before any response header).
+    pub fn hang_up() -> Reply {
+        Reply::status(0, "")
+    }
+
     pub fn with_header(mut self, name: &str, value: &str) -> Reply {
         self.headers.push((name.into(), value.into()));
         self
@@ -187,6 +192,10 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
     let deadline = Instant::now() + reply.delay;
     while Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(20));
+    }
+    if reply.status == 0 {
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+        return;
     }
     let mut head = format!(
         "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n",
