@@ -10,11 +10,27 @@ use std::fmt;
 #[derive(Debug, Clone, Copy)]
 pub struct RequestView<'a> {
     headers: &'a [(String, Vec<u8>)],
+    client_address: Option<&'a str>,
 }
 
 impl<'a> RequestView<'a> {
     pub fn new(headers: &'a [(String, Vec<u8>)]) -> RequestView<'a> {
-        RequestView { headers }
+        RequestView {
+            headers,
+            client_address: None,
+        }
+    }
+
+    /// The same request with the downstream peer address Envoy reports (`ip:port`).
+    pub fn with_client_address(self, address: Option<&'a str>) -> RequestView<'a> {
+        RequestView {
+            client_address: address,
+            ..self
+        }
+    }
+
+    pub fn client_address(&self) -> Option<&'a str> {
+        self.client_address
     }
 
     pub fn headers(&self) -> &'a [(String, Vec<u8>)] {
