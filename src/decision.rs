@@ -64,6 +64,23 @@ impl Decision {
         matches!(self.outcome, Outcome::Allow { .. })
     }
 
+    /// Why, in short: status, rule, reason, failed condition and dry-run verdict (for
+    /// access logs; never sent to the client).
+    pub fn explanation_json(&self) -> Value {
+        let mut out = json!({
+            "status": self.status(),
+            "rule": self.rule,
+            "reason": self.reason,
+        });
+        if let Some(failed) = &self.failed_condition {
+            out["failed_condition"] = Value::from(failed.as_str());
+        }
+        if let Some(dry_run) = &self.dry_run {
+            out["dry_run"] = dry_run.to_json();
+        }
+        out
+    }
+
     /// The decision as JSON, the shape `claimgate eval` prints.
     pub fn to_json(&self) -> Value {
         let mut out = json!({
@@ -232,7 +249,7 @@ fn decide_inner(
 ) -> Decision {
     let (decision, path) = match start(config, request) {
         Ok(started) => started,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let found = match find_token(&config.locations, request) {
         Ok(found) => found,
@@ -293,7 +310,7 @@ pub fn decide_pre_verified(
         Ok((decision, path)) => {
             decide_verified(config, decision, request, &path, now, verified, None)
         }
-        Err(refused) => refused,
+        Err(refused) => *refused,
     }
 }
 
@@ -302,7 +319,7 @@ pub fn decide_pre_verified(
 fn start<'r>(
     config: &Config,
     request: &RequestView<'r>,
-) -> Result<(Decision, Cow<'r, str>), Decision> {
+) -> Result<(Decision, Cow<'r, str>), Box<Decision>> {
     let decision = Decision {
         outcome: Outcome::Allow {
             set_headers: Vec::new(),
@@ -320,12 +337,12 @@ fn start<'r>(
         Ok(path) => Ok((decision, path)),
         Err(err) => {
             let reason = err.to_string();
-            Err(refuse(
+            Err(Box::new(refuse(
                 config,
                 decision,
                 Refusal::BadRequest(reason.clone()),
                 reason,
-            ))
+            )))
         }
     }
 }

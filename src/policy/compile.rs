@@ -732,9 +732,10 @@ fn compile_operator(
         "contains" => {
             let right = compile_argument(argument, argument_path, scope)?;
             if let Operand::Constant(Value::Array(_) | Value::Object(_)) = &right {
-                return mismatch(format!(
+                return mismatch(
                     "\"contains\" takes one value; for a list use \"contains_any\" or \"contains_all\""
-                ));
+                        .to_owned(),
+                );
             }
             Operator::Contains(right)
         }

@@ -399,3 +399,6 @@ fn combine<'m, 'r: 'm, 'p: 'm>(
         failed_condition: None,
     }
 }
+
+#[cfg(test)]
+mod tests;
