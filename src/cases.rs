@@ -126,11 +126,13 @@ impl CaseRequest {
 #[derive(Debug, Clone)]
 pub struct Observed {
     pub status: u16,
-    /// `None` when unknown (a request through Envoy does not report its rule).
+    /// The deciding rule; `None` when not known.
     pub rule: Option<Option<String>>,
     /// Headers the upstream saw (lowercase names); `None` when the request was refused.
     pub upstream_headers: Option<Vec<(String, String)>>,
-    pub dry_run_status: Option<u16>,
+    /// The dry-run status, if any; `None` when not known.
+    pub dry_run_status: Option<Option<u16>>,
+    /// `None` when not known.
     pub reason: Option<String>,
 }
 
@@ -158,7 +160,7 @@ impl Observed {
             status: decision.status(),
             rule: Some(decision.rule.clone()),
             upstream_headers,
-            dry_run_status: decision.dry_run.as_ref().map(|report| report.status),
+            dry_run_status: Some(decision.dry_run.as_ref().map(|report| report.status)),
             reason: Some(decision.reason.clone()),
         }
     }
@@ -183,13 +185,11 @@ impl Expectation {
                 ));
             }
         }
-        if let Some(expected) = self.dry_run_status {
-            if observed.dry_run_status != Some(expected) {
+        if let (Some(expected), Some(got)) = (self.dry_run_status, observed.dry_run_status) {
+            if got != Some(expected) {
                 problems.push(format!(
                     "dry-run status {expected} expected, got {}",
-                    observed
-                        .dry_run_status
-                        .map_or_else(|| "no dry-run report".to_owned(), |s| s.to_string())
+                    got.map_or_else(|| "no dry-run report".to_owned(), |s| s.to_string())
                 ));
             }
         }

@@ -929,7 +929,13 @@ mod tests {
                 "algorithms": ["ES256"],
                 "jwks": {"inline": {"keys": [partner_key.public_jwk()]}}
             }));
-            c["rules"][1]["providers"] = json!(["auth0"]);
+            let products = c["rules"]
+                .as_array_mut()
+                .unwrap()
+                .iter_mut()
+                .find(|rule| rule["name"] == "products")
+                .unwrap();
+            products["providers"] = json!(["auth0"]);
         });
         let mut claims = Map::new();
         claims.insert("iss".into(), json!("https://partner.example/"));

@@ -165,7 +165,20 @@ pub fn canonical_path(raw_path: &str) -> Result<Cow<'_, str>, PathError> {
 /// Percent-decodes `text` (also `+` as space, as forms encode it). `None` when the result
 /// is not UTF-8 or an escape is broken.
 pub fn percent_decode(text: &str) -> Option<String> {
-    if !text.contains(['%', '+']) {
+    decode(text, true)
+}
+
+/// Percent-decodes one path segment (`+` stays `+`). `None` when the result is not UTF-8
+/// or an escape is broken.
+pub fn percent_decode_segment(text: &str) -> Option<Cow<'_, str>> {
+    if !text.contains('%') {
+        return Some(Cow::Borrowed(text));
+    }
+    decode(text, false).map(Cow::Owned)
+}
+
+fn decode(text: &str, plus_is_space: bool) -> Option<String> {
+    if !text.contains('%') && !(plus_is_space && text.contains('+')) {
         return Some(text.to_owned());
     }
     let bytes = text.as_bytes();
@@ -183,7 +196,7 @@ pub fn percent_decode(text: &str) -> Option<String> {
                 out.push((high * 16 + low) as u8);
                 index += 3;
             }
-            b'+' => {
+            b'+' if plus_is_space => {
                 out.push(b' ');
                 index += 1;
             }
@@ -287,5 +300,11 @@ mod tests {
         assert_eq!(percent_decode("%"), None);
         assert_eq!(percent_decode("%4"), None);
         assert_eq!(percent_decode("%ff"), None);
+        assert_eq!(percent_decode("a+b").as_deref(), Some("a b"));
+        assert_eq!(
+            percent_decode_segment("auth0%7Ca+b").as_deref(),
+            Some("auth0|a+b")
+        );
+        assert_eq!(percent_decode_segment("%zz"), None);
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{ClaimPath, Claims, TierList};
-use crate::request::RequestView;
+use crate::request::{percent_decode_segment, RequestView};
 
 /// A request attribute a condition can read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -539,9 +539,11 @@ impl Operand {
                 }
                 values.pop().map(|text| Datum::Text(Cow::Owned(text)))
             }
+            // Captures compare decoded: `/users/auth0%7C42/orders` is user `auth0|42`.
             Operand::Capture { index, .. } => captures
                 .get(*index)
-                .map(|text| Datum::Text(Cow::Borrowed(*text))),
+                .and_then(|text| percent_decode_segment(text))
+                .map(Datum::Text),
             Operand::Request(attribute) => {
                 let text = match attribute {
                     RequestAttribute::Method => facts.method,

@@ -367,6 +367,25 @@ fn request_operands_read_method_path_host_headers_query_and_address() {
         json!({})
     ));
     assert!(holds(json!({"capture": "user", "equals": "u1"}), json!({})));
+    let policy = policy(
+        json!([{"name": "r", "match": {"template": "/users/{user}/items"}, "when": {"claim": "sub", "equals": {"capture": "user"}}}]),
+    );
+    let decoded = evaluate(
+        &policy,
+        "GET",
+        "/users/auth0%7C1/items",
+        &[],
+        &json!({"sub": "auth0|1"}),
+    );
+    assert_eq!(decoded.verdict.kind, VerdictKind::Allow);
+    let plus = evaluate(
+        &policy,
+        "GET",
+        "/users/a+b/items",
+        &[],
+        &json!({"sub": "a b"}),
+    );
+    assert_eq!(plus.verdict.kind, VerdictKind::Forbidden);
     // A repeated header is ambiguous and counts as missing.
     let region = json!({"header": "x-geo-region", "equals": "EU"});
     assert!(holds_with(
