@@ -178,7 +178,7 @@ pub fn percent_decode_segment(text: &str) -> Option<Cow<'_, str>> {
 }
 
 fn decode(text: &str, plus_is_space: bool) -> Option<String> {
-    if !text.contains('%') && !(plus_is_space && text.contains('+')) {
+    if !(text.contains('%') || plus_is_space && text.contains('+')) {
         return Some(text.to_owned());
     }
     let bytes = text.as_bytes();
