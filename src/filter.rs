@@ -98,9 +98,12 @@ impl DryRunCounters {
         );
         if would_deny || would_allow {
             log::info!(
-                "claimgate: dry run: would answer {} instead of {status} (rule {:?}): {}",
+                "claimgate: dry run: would answer {} instead of {status} (rule {}): {}",
                 report.status,
-                report.rule,
+                report
+                    .rule
+                    .as_deref()
+                    .map_or_else(|| "default".to_owned(), |rule| format!("{rule:?}")),
                 report.reason
             );
         }

@@ -209,7 +209,7 @@ fn dry_run_verdicts_are_counted_in_envoy_stats() {
     let log = envoy.log();
     assert!(
         log.contains(
-            "dry run: would answer 403 instead of 200 (rule Some(\"recommendations-need-silver\"))"
+            "dry run: would answer 403 instead of 200 (rule \"recommendations-need-silver\")"
         ),
         "{log}"
     );
