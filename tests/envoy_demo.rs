@@ -306,3 +306,35 @@ fn path_tricks_and_duplicate_tokens_are_refused_through_envoy() {
     );
     assert_eq!(response.status, 401);
 }
+
+#[test]
+fn client_address_conditions_use_the_peer_address_envoy_reports() {
+    let mut config: Value = serde_json::from_str(CONFIG).unwrap();
+    let rules = config["rules"].as_array_mut().unwrap();
+    rules.push(
+        json!({"name": "loopback-status", "match": {"path": "/status"}, "access": "public",
+        "when": {"request": "client_address", "in_cidr": ["127.0.0.0/8", "::1/128"]}}),
+    );
+    rules.push(
+        json!({"name": "office-reports", "match": {"path": "/reports"}, "access": "public",
+        "when": {"request": "client_address", "in_cidr": "10.20.0.0/16"}}),
+    );
+    let envoy = Envoy::start(&config.to_string());
+    let status = get(
+        &envoy,
+        "GET",
+        "/status",
+        None,
+        &[("x-forwarded-for", "10.20.1.1")],
+    );
+    assert_eq!(status.status, 200, "{}", status.body);
+    // A client cannot claim another address with a header: the peer address decides.
+    let reports = get(
+        &envoy,
+        "GET",
+        "/reports",
+        None,
+        &[("x-forwarded-for", "10.20.1.1")],
+    );
+    assert_eq!(reports.status, 403, "{}", reports.body);
+}
