@@ -395,9 +395,7 @@ fn decide_verified(
         VerdictKind::Allow => None,
         VerdictKind::NeedsToken => Some(Refusal::NoToken),
         VerdictKind::WrongProvider => Some(Refusal::BadToken(TokenError::ProviderNotAccepted)),
-        VerdictKind::Forbidden
-            if decision.rule.is_some() && decision.failed_condition.is_some() =>
-        {
+        VerdictKind::Forbidden if verified.is_some() && decision.failed_condition.is_some() => {
             Some(Refusal::Forbidden(
                 "the token does not grant access to this resource",
             ))

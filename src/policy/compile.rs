@@ -604,7 +604,23 @@ fn type_name(value: &Value) -> &'static str {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Compiles the argument of `key`; a constant argument must pass `check`, which says
+/// what is wrong with it.
+fn argument_where(
+    argument: &Value,
+    argument_path: &str,
+    scope: &mut Scope<'_>,
+    check: impl Fn(&Value) -> Option<String>,
+) -> Result<Operand, ConfigError> {
+    let right = compile_argument(argument, argument_path, scope)?;
+    if let Operand::Constant(constant) = &right {
+        if let Some(problem) = check(constant) {
+            return Err(ConfigError::new(argument_path, problem));
+        }
+    }
+    Ok(right)
+}
+
 fn compile_operator(
     key: &str,
     argument: &Value,
@@ -615,134 +631,94 @@ fn compile_operator(
     scope: &mut Scope<'_>,
 ) -> Result<Operator, ConfigError> {
     let mismatch = |message: String| Err(ConfigError::new(argument_path, message));
-    let compare = |comparison: Comparison,
-                   scope: &mut Scope<'_>|
-     -> Result<Operator, ConfigError> {
-        let right = compile_argument(argument, argument_path, scope)?;
-        if let Operand::Constant(constant) = &right {
-            let usable = match constant {
-                Value::Number(_) => true,
-                Value::String(text) => super::rfc3339_seconds(text).is_some(),
-                _ => false,
-            };
-            if !usable {
-                return Err(ConfigError::new(
-                    argument_path,
-                    format!(
-                        "type mismatch: \"{key}\" compares numbers or times; give a number or an RFC 3339 time such as \"2026-01-01T00:00:00Z\", not {} {constant}",
-                        type_name(constant)
-                    ),
-                ));
-            }
-        }
-        Ok(Operator::Compare(comparison, right))
+    let is_now = matches!(operand, Operand::Now { .. });
+    let comparable = |constant: &Value| {
+        match constant {
+        Value::Number(_) => None,
+        Value::String(text) if super::rfc3339_seconds(text).is_some() => None,
+        other => Some(format!(
+            "type mismatch: \"{key}\" compares numbers or times; give a number or an RFC 3339 time such as \"2026-01-01T00:00:00Z\", not {} {other}",
+            type_name(other)
+        )),
+    }
     };
-    let list = |scope: &mut Scope<'_>| -> Result<Operand, ConfigError> {
-        let right = compile_argument(argument, argument_path, scope)?;
-        if let Operand::Constant(constant) = &right {
-            match constant {
-                Value::Array(items) if !items.is_empty() => {}
-                Value::Array(_) => {
-                    return Err(ConfigError::new(argument_path, "list at least one value"))
-                }
-                other => {
-                    return Err(ConfigError::new(
-                        argument_path,
-                        format!(
-                            "type mismatch: \"{key}\" takes a list, not {}",
-                            type_name(other)
-                        ),
-                    ))
-                }
-            }
-        }
-        Ok(right)
+    let list = |constant: &Value| match constant {
+        Value::Array(items) if !items.is_empty() => None,
+        Value::Array(_) => Some("list at least one value".to_owned()),
+        other => Some(format!(
+            "type mismatch: \"{key}\" takes a list, not {}",
+            type_name(other)
+        )),
     };
-    let scalar = |scope: &mut Scope<'_>| -> Result<Operand, ConfigError> {
-        let right = compile_argument(argument, argument_path, scope)?;
-        if let Operand::Constant(constant) = &right {
-            if operand.is_request_text()
-                && !matches!(
-                    constant,
-                    Value::String(_) | Value::Number(_) | Value::Bool(_)
-                )
-            {
-                return Err(ConfigError::new(
-                    argument_path,
-                    format!(
-                        "type mismatch: {operand} is text; compare it with a string, number or boolean, not {}",
-                        type_name(constant)
-                    ),
-                ));
-            }
-        }
-        Ok(right)
+    // What equals/not_equals accept: numbers for now, scalars for request text, anything
+    // for claims.
+    let comparand = |constant: &Value| match constant {
+        Value::Number(_) => None,
+        other if is_now => Some(format!(
+            "type mismatch: now is a number, not {}",
+            type_name(other)
+        )),
+        Value::String(_) | Value::Bool(_) => None,
+        other if operand.is_request_text() => Some(format!(
+            "type mismatch: {operand} is text; compare it with a string, number or boolean, not {}",
+            type_name(other)
+        )),
+        _ => None,
     };
-    let text = |scope: &mut Scope<'_>| -> Result<Operand, ConfigError> {
-        let right = compile_argument(argument, argument_path, scope)?;
-        match &right {
-            Operand::Constant(Value::String(_)) => Ok(right),
-            Operand::Constant(other) => Err(ConfigError::new(
-                argument_path,
-                format!(
-                    "type mismatch: \"{key}\" takes a string, not {}",
-                    type_name(other)
-                ),
-            )),
-            Operand::Now { .. } => Err(ConfigError::new(
-                argument_path,
-                format!("type mismatch: \"{key}\" compares text, and now is a number"),
-            )),
-            _ => Ok(right),
-        }
+    let text = |constant: &Value| match constant {
+        Value::String(_) => None,
+        other => Some(format!(
+            "type mismatch: \"{key}\" takes a string, not {}",
+            type_name(other)
+        )),
     };
-    if matches!(operand, Operand::Now { .. })
-        && !matches!(
-            key,
-            "less_than"
-                | "less_or_equal"
-                | "greater_than"
-                | "greater_or_equal"
-                | "equals"
-                | "not_equals"
-        )
-    {
+    let single = |constant: &Value| match constant {
+        Value::Array(_) | Value::Object(_) => Some(
+            "\"contains\" takes one value; for a list use \"contains_any\" or \"contains_all\""
+                .to_owned(),
+        ),
+        _ => None,
+    };
+    let is_comparison = matches!(
+        key,
+        "less_than" | "less_or_equal" | "greater_than" | "greater_or_equal"
+    );
+    if is_now && !is_comparison && !matches!(key, "equals" | "not_equals") {
         return Err(ConfigError::new(
             format!("{path}.{key}"),
             format!("type mismatch: now is a number; \"{key}\" does not apply to it"),
         ));
     }
+    let mut argument_with = |check: &dyn Fn(&Value) -> Option<String>| {
+        argument_where(argument, argument_path, scope, check)
+    };
     Ok(match key {
-        "equals" => Operator::Equals(scalar_or_any(
-            operand,
-            scalar,
-            argument,
-            argument_path,
-            scope,
-        )?),
-        "not_equals" => Operator::NotEquals(scalar_or_any(
-            operand,
-            scalar,
-            argument,
-            argument_path,
-            scope,
-        )?),
-        "in" | "one_of" => Operator::In(list(scope)?),
-        "not_in" => Operator::NotIn(list(scope)?),
-        "contains" => {
-            let right = compile_argument(argument, argument_path, scope)?;
-            if let Operand::Constant(Value::Array(_) | Value::Object(_)) = &right {
-                return mismatch(
-                    "\"contains\" takes one value; for a list use \"contains_any\" or \"contains_all\""
-                        .to_owned(),
-                );
+        "equals" => Operator::Equals(argument_with(&comparand)?),
+        "not_equals" => Operator::NotEquals(argument_with(&comparand)?),
+        "in" | "one_of" => Operator::In(argument_with(&list)?),
+        "not_in" => Operator::NotIn(argument_with(&list)?),
+        "contains" => Operator::Contains(argument_with(&single)?),
+        "contains_any" => Operator::ContainsAny(argument_with(&list)?),
+        "contains_all" => Operator::ContainsAll(argument_with(&list)?),
+        "prefix" | "suffix" => {
+            let right = argument_with(&text)?;
+            if matches!(right, Operand::Now { .. }) {
+                return mismatch(format!(
+                    "type mismatch: \"{key}\" compares text, and now is a number"
+                ));
             }
-            Operator::Contains(right)
+            if key == "prefix" {
+                Operator::Prefix(right)
+            } else {
+                Operator::Suffix(right)
+            }
         }
-        "contains_any" => Operator::ContainsAny(list(scope)?),
-        "contains_all" => Operator::ContainsAll(list(scope)?),
-        "prefix" => Operator::Prefix(text(scope)?),
-        "suffix" => Operator::Suffix(text(scope)?),
+        "less_than" => Operator::Compare(Comparison::Less, argument_with(&comparable)?),
+        "less_or_equal" => Operator::Compare(Comparison::LessOrEqual, argument_with(&comparable)?),
+        "greater_than" => Operator::Compare(Comparison::Greater, argument_with(&comparable)?),
+        "greater_or_equal" => {
+            Operator::Compare(Comparison::GreaterOrEqual, argument_with(&comparable)?)
+        }
         "regex" => {
             let Value::String(pattern) = argument else {
                 return mismatch(format!(
@@ -755,10 +731,6 @@ fn compile_operator(
                 regex: anchored_regex(pattern, argument_path)?,
             }
         }
-        "less_than" => compare(Comparison::Less, scope)?,
-        "less_or_equal" => compare(Comparison::LessOrEqual, scope)?,
-        "greater_than" => compare(Comparison::Greater, scope)?,
-        "greater_or_equal" => compare(Comparison::GreaterOrEqual, scope)?,
         "at_least" | "at_most" => {
             let Value::String(value) = argument else {
                 return mismatch(format!(
@@ -846,35 +818,6 @@ fn compile_operator(
         },
         _ => return mismatch(format!("unknown operator '{key}'")),
     })
-}
-
-/// `equals`/`not_equals`: request text takes scalars; `now` takes numbers or times;
-/// claims take anything.
-fn scalar_or_any(
-    operand: &Operand,
-    scalar: impl Fn(&mut Scope<'_>) -> Result<Operand, ConfigError>,
-    argument: &Value,
-    argument_path: &str,
-    scope: &mut Scope<'_>,
-) -> Result<Operand, ConfigError> {
-    match operand {
-        Operand::Now { .. } => {
-            let right = compile_argument(argument, argument_path, scope)?;
-            if let Operand::Constant(constant) = &right {
-                if !constant.is_number() {
-                    return Err(ConfigError::new(
-                        argument_path,
-                        format!(
-                            "type mismatch: now is a number, not {}",
-                            type_name(constant)
-                        ),
-                    ));
-                }
-            }
-            Ok(right)
-        }
-        _ => scalar(scope),
-    }
 }
 
 /// Rules another rule makes pointless: reported by `claimgate check`, not refused.

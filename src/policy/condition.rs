@@ -497,12 +497,21 @@ fn contains_word(words: &str, needle: &Datum<'_>) -> bool {
         .is_some_and(|needle| words.split_ascii_whitespace().any(|word| word == needle))
 }
 
-/// The items of a list operand; `None` when it is not a list.
-fn list_items<'d>(list: &'d Datum<'_>) -> Option<&'d [Value]> {
-    match list {
-        Datum::Json(value) => value.as_array().map(Vec::as_slice),
-        Datum::Text(_) => None,
-    }
+/// Tests the items of a list operand: whether `every` (a non-empty list) or any item
+/// passes; `None` when the operand is not a list.
+fn each_item(list: &Datum<'_>, every: bool, test: impl Fn(&Datum<'_>) -> bool) -> Option<bool> {
+    let items = match list {
+        Datum::Json(value) => value.as_array()?,
+        Datum::Text(_) => return None,
+    };
+    let mut results = items
+        .iter()
+        .map(|item| test(&Datum::Json(Cow::Borrowed(item))));
+    Some(if every {
+        !items.is_empty() && results.all(|passed| passed)
+    } else {
+        results.any(|passed| passed)
+    })
 }
 
 /// The address part of `ip`, `ip:port` or `[ip]:port`.
@@ -586,38 +595,25 @@ impl Test {
             Operator::NotEquals(right) => {
                 other(right).is_some_and(|right| !datum_equal(&value, &right))
             }
-            Operator::In(list) => other(list).is_some_and(|list| {
-                list_items(&list).is_some_and(|items| {
-                    items
-                        .iter()
-                        .any(|item| datum_equal(&value, &Datum::Json(Cow::Borrowed(item))))
-                })
-            }),
-            Operator::NotIn(list) => other(list).is_some_and(|list| {
-                list_items(&list).is_some_and(|items| {
-                    !items
-                        .iter()
-                        .any(|item| datum_equal(&value, &Datum::Json(Cow::Borrowed(item))))
-                })
-            }),
+            Operator::In(list) => {
+                other(list).and_then(|list| each_item(&list, false, |item| datum_equal(&value, item)))
+                    == Some(true)
+            }
+            Operator::NotIn(list) => {
+                other(list).and_then(|list| each_item(&list, false, |item| datum_equal(&value, item)))
+                    == Some(false)
+            }
             Operator::Contains(needle) => {
                 other(needle).is_some_and(|needle| datum_contains(&value, &needle))
             }
-            Operator::ContainsAny(list) => other(list).is_some_and(|list| {
-                list_items(&list).is_some_and(|items| {
-                    items
-                        .iter()
-                        .any(|item| datum_contains(&value, &Datum::Json(Cow::Borrowed(item))))
-                })
-            }),
-            Operator::ContainsAll(list) => other(list).is_some_and(|list| {
-                list_items(&list).is_some_and(|items| {
-                    !items.is_empty()
-                        && items
-                            .iter()
-                            .all(|item| datum_contains(&value, &Datum::Json(Cow::Borrowed(item))))
-                })
-            }),
+            Operator::ContainsAny(list) => {
+                other(list).and_then(|list| each_item(&list, false, |item| datum_contains(&value, item)))
+                    == Some(true)
+            }
+            Operator::ContainsAll(list) => {
+                other(list).and_then(|list| each_item(&list, true, |item| datum_contains(&value, item)))
+                    == Some(true)
+            }
             Operator::Prefix(right) => other(right).is_some_and(|right| {
                 matches!((value.as_str(), right.as_str()), (Some(text), Some(start)) if text.starts_with(start))
             }),
