@@ -35,6 +35,11 @@ if [ -f filter-config/claimgate.schema.json ] && [ -f scripts/check_schema.py ];
   .venv/bin/python scripts/check_schema.py filter-config/claimgate.schema.json $(ls filter-config/*.json | grep -v schema.json)
 fi
 
+current="policy cases (claimgate test)"; step "$current"
+for cases in filter-config/*.cases.yaml; do
+  target/release/claimgate test "${cases%.cases.yaml}.json" "$cases"
+done
+
 current="unit and Envoy integration tests (host)"; step "$current"
 cargo test --all-targets
 

@@ -15,9 +15,8 @@ use crate::cache::CacheLimits;
 use crate::identity::{HeaderMapping, IdentityMapping, ValueSource};
 use crate::jwks::{Alg, JwkProblem, JwksError, KeyRing, KeySet, SymmetricKeys};
 use crate::keysource::{fnv1a, Endpoint, HttpUrl, RemoteSource, SourceKind};
-use crate::policy::{
-    Access, ClaimPath, ClaimTest, Condition, PathMatch, PathTemplate, Rule, TierList,
-};
+use crate::policy::{compile_policy, ClaimPath, Policy, RawRule};
+pub use crate::policy::{DefaultAccess, Mode};
 use crate::token::{Provider, TokenLocation};
 
 /// A configuration error at an exact field.
@@ -29,7 +28,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
         ConfigError {
             path: path.into(),
             message: message.into(),
@@ -45,13 +44,18 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// What happens to a request no rule matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DefaultAccess {
-    Deny,
-    Authenticated,
-    Public,
+/// Something legal but probably not meant, such as a rule another rule makes pointless;
+/// `claimgate check` prints these and the filter logs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -68,6 +72,8 @@ struct RawConfig {
     rules: Vec<RawRule>,
     #[serde(default = "default_access")]
     default_access: DefaultAccess,
+    #[serde(default)]
+    mode: Mode,
     #[serde(default)]
     identity: RawIdentity,
     #[serde(default)]
@@ -237,62 +243,6 @@ struct RawLocation {
     cookie: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRule {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(rename = "match")]
-    matcher: RawMatch,
-    #[serde(default)]
-    access: Option<RawAccess>,
-    #[serde(default)]
-    require: Option<Vec<RawCondition>>,
-    #[serde(default)]
-    providers: Option<Vec<String>>,
-}
-
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-enum RawAccess {
-    Public,
-    Authenticated,
-    Deny,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMatch {
-    #[serde(default)]
-    path: Option<String>,
-    #[serde(default)]
-    prefix: Option<String>,
-    #[serde(default)]
-    template: Option<String>,
-    #[serde(default)]
-    regex: Option<String>,
-    #[serde(default)]
-    methods: Option<Vec<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCondition {
-    claim: Value,
-    #[serde(default)]
-    equals: Option<Value>,
-    #[serde(default)]
-    one_of: Option<Vec<Value>>,
-    #[serde(default)]
-    contains: Option<Value>,
-    #[serde(default)]
-    at_least: Option<String>,
-    #[serde(default)]
-    tiers: Option<String>,
-    #[serde(default)]
-    present: Option<bool>,
-}
-
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawIdentity {
@@ -352,9 +302,10 @@ pub struct Config {
     /// The remote key source of each provider (`jwks.remote` or `jwks.discovery`), by
     /// provider index.
     pub key_sources: Vec<Option<RemoteSource>>,
-    pub tiers: Vec<Arc<TierList>>,
-    pub rules: Vec<Rule>,
-    pub default_access: DefaultAccess,
+    /// The rules, tiers, default and mode, compiled and indexed.
+    pub policy: Policy,
+    /// Legal but suspicious parts of the configuration (see [`ConfigWarning`]).
+    pub warnings: Vec<ConfigWarning>,
     pub identity: IdentityMapping,
     /// Bounds of the per-VM verified-token cache.
     pub token_cache: CacheLimits,
@@ -440,11 +391,13 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         inline_keys.push(keys);
         key_sources.push(source);
     }
-    let tiers = compile_tiers(raw.tiers)?;
-    let mut rules = Vec::with_capacity(raw.rules.len());
-    for (index, raw_rule) in raw.rules.into_iter().enumerate() {
-        rules.push(compile_rule(raw_rule, index, &providers, &tiers)?);
-    }
+    let (policy, warnings) = compile_policy(
+        raw.rules,
+        raw.tiers,
+        raw.default_access,
+        raw.mode,
+        &providers,
+    )?;
     let identity = compile_identity(raw.identity)?;
     let cache = raw.token_cache;
     if cache.max_entries > 1_000_000 {
@@ -471,9 +424,8 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         locations,
         inline_keys,
         key_sources,
-        tiers,
-        rules,
-        default_access: raw.default_access,
+        policy,
+        warnings,
         identity,
         token_cache: CacheLimits {
             max_entries: cache.max_entries,
@@ -882,7 +834,7 @@ fn compile_location(raw: RawLocation, path: &str) -> Result<TokenLocation, Confi
 }
 
 /// Validates a header name and returns it lower-cased.
-fn header_name(name: &str, path: &str) -> Result<String, ConfigError> {
+pub(crate) fn header_name(name: &str, path: &str) -> Result<String, ConfigError> {
     let valid = !name.is_empty()
         && name
             .bytes()
@@ -896,153 +848,8 @@ fn header_name(name: &str, path: &str) -> Result<String, ConfigError> {
     Ok(name.to_ascii_lowercase())
 }
 
-fn compile_tiers(raw: BTreeMap<String, Vec<String>>) -> Result<Vec<Arc<TierList>>, ConfigError> {
-    let mut tiers = Vec::with_capacity(raw.len());
-    for (name, values) in raw {
-        let path = format!("tiers.{name}");
-        if values.is_empty() {
-            return Err(ConfigError::new(
-                path,
-                "a tier list needs at least one value",
-            ));
-        }
-        for (index, value) in values.iter().enumerate() {
-            if values[..index].contains(value) {
-                return Err(ConfigError::new(
-                    format!("{path}[{index}]"),
-                    format!("'{value}' is listed twice"),
-                ));
-            }
-        }
-        tiers.push(Arc::new(TierList { name, values }));
-    }
-    Ok(tiers)
-}
-
-fn compile_rule(
-    raw: RawRule,
-    index: usize,
-    providers: &[Provider],
-    tiers: &[Arc<TierList>],
-) -> Result<Rule, ConfigError> {
-    let path = format!("rules[{index}]");
-    let name = raw.name.unwrap_or_else(|| path.clone());
-    let matcher = raw.matcher;
-    let match_path = format!("{path}.match");
-    let path_match = match (
-        matcher.path,
-        matcher.prefix,
-        matcher.template,
-        matcher.regex,
-    ) {
-        (None, None, None, None) => PathMatch::Any,
-        (Some(exact), None, None, None) => {
-            require_absolute(&exact, &format!("{match_path}.path"))?;
-            PathMatch::Exact(exact)
-        }
-        (None, Some(prefix), None, None) => {
-            require_absolute(&prefix, &format!("{match_path}.prefix"))?;
-            let trimmed = prefix.trim_end_matches('/');
-            PathMatch::Prefix(if trimmed.is_empty() {
-                "/".into()
-            } else {
-                trimmed.into()
-            })
-        }
-        (None, None, Some(template), None) => PathMatch::Template(
-            PathTemplate::parse(&template)
-                .map_err(|err| ConfigError::new(format!("{match_path}.template"), err))?,
-        ),
-        (None, None, None, Some(regex)) => {
-            PathMatch::Regex(regex_lite::Regex::new(&regex).map_err(|err| {
-                ConfigError::new(
-                    format!("{match_path}.regex"),
-                    format!("invalid regex: {err}"),
-                )
-            })?)
-        }
-        _ => {
-            return Err(ConfigError::new(
-                match_path,
-                "give at most one of \"path\", \"prefix\", \"template\" or \"regex\"",
-            ))
-        }
-    };
-    let mut methods = Vec::new();
-    for (method_index, method) in matcher.methods.unwrap_or_default().iter().enumerate() {
-        if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
-            return Err(ConfigError::new(
-                format!("{match_path}.methods[{method_index}]"),
-                format!("'{method}' is not an HTTP method"),
-            ));
-        }
-        methods.push(method.to_ascii_uppercase());
-    }
-    let access = match (raw.access, raw.require) {
-        (Some(RawAccess::Public), None) => Access::Public,
-        (Some(RawAccess::Authenticated), None) => Access::Authenticated,
-        (Some(RawAccess::Deny), None) => Access::Deny,
-        (None | Some(RawAccess::Authenticated), Some(conditions)) => {
-            if conditions.is_empty() {
-                return Err(ConfigError::new(
-                    format!("{path}.require"),
-                    "list at least one condition, or use \"access\": \"authenticated\"",
-                ));
-            }
-            let mut compiled = Vec::with_capacity(conditions.len());
-            for (condition_index, condition) in conditions.into_iter().enumerate() {
-                compiled.push(compile_condition(
-                    condition,
-                    &format!("{path}.require[{condition_index}]"),
-                    tiers,
-                )?);
-            }
-            Access::Require(compiled)
-        }
-        (Some(_), Some(_)) => {
-            return Err(ConfigError::new(
-                format!("{path}.require"),
-                "\"require\" only goes with \"access\": \"authenticated\" (or no access)",
-            ))
-        }
-        (None, None) => {
-            return Err(ConfigError::new(
-                path,
-                "give \"access\" (public, authenticated or deny) or \"require\"",
-            ))
-        }
-    };
-    let mut rule_providers = Vec::new();
-    for (provider_index, provider_name) in raw.providers.unwrap_or_default().iter().enumerate() {
-        let position = providers
-            .iter()
-            .position(|provider| provider.name == *provider_name)
-            .ok_or_else(|| {
-                ConfigError::new(
-                    format!("{path}.providers[{provider_index}]"),
-                    format!("no provider named '{provider_name}'"),
-                )
-            })?;
-        rule_providers.push(position);
-    }
-    Ok(Rule {
-        name,
-        path: path_match,
-        methods,
-        access,
-        providers: rule_providers,
-    })
-}
-
-fn require_absolute(path: &str, field: &str) -> Result<(), ConfigError> {
-    if path.starts_with('/') {
-        Ok(())
-    } else {
-        Err(ConfigError::new(field, "must start with '/'"))
-    }
-}
-
-/// Compiles a claim name: a string, or a non-empty array of strings for a nested path.
+/// Compiles a claim name: a string, or a non-empty array of segments for a nested path
+/// (strings for object keys, whole numbers for array positions, `"*"` for every element).
 pub fn claim_path(value: &Value, path: &str) -> Result<ClaimPath, ConfigError> {
     match value {
         Value::String(name) if !name.is_empty() => Ok(ClaimPath::single(name)),
@@ -1051,10 +858,13 @@ pub fn claim_path(value: &Value, path: &str) -> Result<ClaimPath, ConfigError> {
             for (index, segment) in segments.iter().enumerate() {
                 match segment {
                     Value::String(name) if !name.is_empty() => names.push(name.clone()),
+                    Value::Number(number) if number.is_u64() && index > 0 => {
+                        names.push(number.to_string())
+                    }
                     _ => {
                         return Err(ConfigError::new(
                             format!("{path}[{index}]"),
-                            "a claim path segment must be a non-empty string",
+                            "a claim path segment must be a non-empty string, or a whole number after the first",
                         ))
                     }
                 }
@@ -1092,75 +902,6 @@ fn only_with(path: &str, field: (&str, bool), partner: (&str, bool)) -> Result<(
         ));
     }
     Ok(())
-}
-
-fn compile_condition(
-    raw: RawCondition,
-    path: &str,
-    tiers: &[Arc<TierList>],
-) -> Result<Condition, ConfigError> {
-    let claim = claim_path(&raw.claim, &format!("{path}.claim"))?;
-    exactly_one(
-        path,
-        &[
-            ("equals", raw.equals.is_some()),
-            ("one_of", raw.one_of.is_some()),
-            ("contains", raw.contains.is_some()),
-            ("at_least", raw.at_least.is_some()),
-            ("present", raw.present.is_some()),
-        ],
-    )?;
-    only_with(
-        path,
-        ("tiers", raw.tiers.is_some()),
-        ("at_least", raw.at_least.is_some()),
-    )?;
-    let test = if let Some(value) = raw.equals {
-        ClaimTest::Equals(value)
-    } else if let Some(values) = raw.one_of {
-        if values.is_empty() {
-            return Err(ConfigError::new(
-                format!("{path}.one_of"),
-                "list at least one value",
-            ));
-        }
-        ClaimTest::OneOf(values)
-    } else if let Some(value) = raw.contains {
-        ClaimTest::Contains(value)
-    } else if let Some(minimum) = raw.at_least {
-        let tier_name = raw.tiers.ok_or_else(|| {
-            ConfigError::new(
-                format!("{path}.tiers"),
-                "name the tier list \"at_least\" refers to",
-            )
-        })?;
-        let tier_list = tiers
-            .iter()
-            .find(|list| list.name == tier_name)
-            .ok_or_else(|| {
-                ConfigError::new(
-                    format!("{path}.tiers"),
-                    format!("no tier list named '{tier_name}'"),
-                )
-            })?;
-        let minimum_rank = tier_list.rank(&minimum).ok_or_else(|| {
-            ConfigError::new(
-                format!("{path}.at_least"),
-                format!(
-                    "'{minimum}' is not in tier list '{tier_name}' ({})",
-                    tier_list.values.join(" < ")
-                ),
-            )
-        })?;
-        ClaimTest::AtLeast {
-            tiers: Arc::clone(tier_list),
-            minimum,
-            minimum_rank,
-        }
-    } else {
-        ClaimTest::Present(raw.present.unwrap_or(true))
-    };
-    Ok(Condition { claim, test })
 }
 
 /// Headers claimgate must never write: they frame or route the request.
@@ -1317,7 +1058,7 @@ mod tests {
         assert_eq!(provider.clock_skew_seconds, 60);
         assert_eq!(provider.max_token_bytes, 8192);
         assert_eq!(config.locations, vec![TokenLocation::bearer()]);
-        assert_eq!(config.default_access, DefaultAccess::Deny);
+        assert_eq!(config.policy.default_access, DefaultAccess::Deny);
         assert_eq!(config.realm, "claimgate");
     }
 

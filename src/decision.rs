@@ -1,15 +1,16 @@
 //! The decision: one pure function from (compiled config, request, keys, now) to what
 //! Envoy must do. Envoy, the CLI, the tests and the benches all call [`decide`].
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use serde_json::{json, Value};
 
 use crate::cache::TokenCache;
-use crate::config::{Config, DefaultAccess};
+use crate::config::Config;
 use crate::identity::SkippedHeader;
 use crate::jwks::KeyRing;
-use crate::policy::{first_failure, Access};
+use crate::policy::{request_host, Evaluation, Mode, RequestFacts, TokenFacts, VerdictKind};
 use crate::request::{canonical_path, RequestView};
 use crate::token::{find_token, verify, FoundToken, TokenError, TokenLocation, VerifiedToken};
 
@@ -56,6 +57,11 @@ pub struct Decision {
     pub rule: Option<String>,
     /// Why, for logs and `claimgate eval` (may name claims; never sent to the client).
     pub reason: String,
+    /// When a rule's condition refused the request: the part that failed.
+    pub failed_condition: Option<String>,
+    /// What the policy would have decided with its dry-run rules enforced, when any
+    /// dry-run rule matched (or the whole policy is in dry run).
+    pub dry_run: Option<DryRunReport>,
     pub provider: Option<String>,
     pub subject: Option<String>,
     /// Removed from every request, allowed or not, before anything is set.
@@ -78,6 +84,23 @@ impl Decision {
         matches!(self.outcome, Outcome::Allow { .. })
     }
 
+    /// Why, in short: status, rule, reason, failed condition and dry-run verdict (for
+    /// access logs; never sent to the client).
+    pub fn explanation_json(&self) -> Value {
+        let mut out = json!({
+            "status": self.status(),
+            "rule": self.rule,
+            "reason": self.reason,
+        });
+        if let Some(failed) = &self.failed_condition {
+            out["failed_condition"] = Value::from(failed.as_str());
+        }
+        if let Some(dry_run) = &self.dry_run {
+            out["dry_run"] = dry_run.to_json();
+        }
+        out
+    }
+
     /// The decision as JSON, the shape `claimgate eval` prints.
     pub fn to_json(&self) -> Value {
         let mut out = json!({
@@ -85,6 +108,7 @@ impl Decision {
             "status": self.status(),
             "rule": self.rule,
             "reason": self.reason,
+            "failed_condition": self.failed_condition,
             "provider": self.provider,
             "subject": self.subject,
             "remove_headers": self.remove_headers,
@@ -97,6 +121,9 @@ impl Decision {
                 out["response_headers"] = pairs_json(&denial.headers);
                 out["response_body"] = Value::from(denial.body.clone());
             }
+        }
+        if let Some(dry_run) = &self.dry_run {
+            out["dry_run"] = dry_run.to_json();
         }
         if !self.skipped_headers.is_empty() {
             out["skipped_headers"] = self
@@ -114,6 +141,28 @@ fn pairs_json(pairs: &[(String, String)]) -> Value {
         .iter()
         .map(|(name, value)| json!([name, value]))
         .collect()
+}
+
+/// What the dry-run rules would have done: logged and counted, never enforced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DryRunReport {
+    /// The dry-run rules that matched.
+    pub rules: Vec<String>,
+    /// The status the request would have had.
+    pub status: u16,
+    pub rule: Option<String>,
+    pub reason: String,
+}
+
+impl DryRunReport {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "rules": self.rules,
+            "status": self.status,
+            "rule": self.rule,
+            "reason": self.reason,
+        })
+    }
 }
 
 /// The kinds of refusal, each with its status and RFC 6750 error code.
@@ -223,61 +272,126 @@ fn decide_inner(
     request: &RequestView<'_>,
     now: i64,
 ) -> Decision {
-    let mut decision = Decision {
-        outcome: Outcome::Allow {
-            set_headers: Vec::new(),
-        },
-        rule: None,
-        reason: String::new(),
-        provider: None,
-        subject: None,
-        remove_headers: config.identity.headers_to_remove(request),
-        skipped_headers: Vec::new(),
-        key_miss: None,
+    let (decision, path) = match start(config, request) {
+        Ok(started) => started,
+        Err(refused) => return *refused,
     };
-    let deny = |mut decision: Decision, refusal: Refusal, reason: String| {
-        decision.outcome = Outcome::Deny(denial(config, &refusal));
-        decision.reason = reason;
-        decision
-    };
-
-    let path = match canonical_path(request.raw_path()) {
-        Ok(path) => path,
-        Err(err) => {
-            return deny(
-                decision,
-                Refusal::BadRequest(err.to_string()),
-                err.to_string(),
-            )
-        }
-    };
-    let method = request.method();
-    let rule = config.rules.iter().find(|rule| rule.matches(method, &path));
-    decision.rule = rule.map(|rule| rule.name.clone());
-
     let found = match find_token(&config.locations, request) {
         Ok(found) => found,
-        Err(err) => {
-            let reason = err.to_string();
-            return deny(decision, Refusal::BadToken(err), reason);
-        }
+        Err(err) => return token_problem(config, decision, request, &path, now, err),
     };
     let verified = match &found {
         None => None,
         Some(found) => match verify_cached(config, keys, cache, found, now) {
             Ok(verified) => Some(verified),
             Err(err) => {
-                decision.key_miss = match err {
+                let key_miss = match err {
                     TokenError::KeysUnavailable { provider } => Some(KeyMiss::NoKeys { provider }),
                     TokenError::UnknownKey { provider } => Some(KeyMiss::UnknownKid { provider }),
                     _ => None,
                 };
-                let reason = format!("token refused: {err}");
-                return deny(decision, Refusal::BadToken(err), reason);
+                let mut decision = token_problem(config, decision, request, &path, now, err);
+                decision.key_miss = key_miss;
+                return decision;
             }
         },
     };
-    if let Some(verified) = &verified {
+    decide_verified(
+        config,
+        decision,
+        request,
+        &path,
+        now,
+        verified.as_deref(),
+        found.as_ref(),
+    )
+}
+
+/// A token that cannot be used: refused with 401 (or 503 when keys are missing), unless
+/// the whole policy is in dry run, where the refusal is reported and the request goes on
+/// as if it carried no token.
+fn token_problem(
+    config: &Config,
+    decision: Decision,
+    request: &RequestView<'_>,
+    path: &str,
+    now: i64,
+    err: TokenError,
+) -> Decision {
+    let reason = format!("token refused: {err}");
+    if config.policy.mode == Mode::Enforce || err.status() == 503 {
+        return refuse(config, decision, Refusal::BadToken(err), reason);
+    }
+    let mut decision = decide_verified(config, decision, request, path, now, None, None);
+    decision.dry_run = Some(DryRunReport {
+        rules: Vec::new(),
+        status: 401,
+        rule: None,
+        reason,
+    });
+    decision
+}
+
+/// Decides a request as if its token (if any) were already verified: for policy tests that
+/// give claims instead of a signed token, and for benches of the policy alone.
+pub fn decide_pre_verified(
+    config: &Config,
+    request: &RequestView<'_>,
+    verified: Option<&VerifiedToken>,
+    now: i64,
+) -> Decision {
+    match start(config, request) {
+        Ok((decision, path)) => {
+            decide_verified(config, decision, request, &path, now, verified, None)
+        }
+        Err(refused) => *refused,
+    }
+}
+
+/// The decision every request starts from (client identity headers always removed) and
+/// the canonical path; a refusal when the path is ambiguous.
+fn start<'r>(
+    config: &Config,
+    request: &RequestView<'r>,
+) -> Result<(Decision, Cow<'r, str>), Box<Decision>> {
+    let decision = Decision {
+        outcome: Outcome::Allow {
+            set_headers: Vec::new(),
+        },
+        rule: None,
+        reason: String::new(),
+        failed_condition: None,
+        dry_run: None,
+        provider: None,
+        subject: None,
+        remove_headers: config.identity.headers_to_remove(request),
+        skipped_headers: Vec::new(),
+        key_miss: None,
+    };
+    match canonical_path(request.raw_path()) {
+        Ok(path) => Ok((decision, path)),
+        Err(err) => {
+            let reason = err.to_string();
+            Err(Box::new(refuse(
+                config,
+                decision,
+                Refusal::BadRequest(reason.clone()),
+                reason,
+            )))
+        }
+    }
+}
+
+fn decide_verified(
+    config: &Config,
+    mut decision: Decision,
+    request: &RequestView<'_>,
+    path: &str,
+    now: i64,
+    verified: Option<&VerifiedToken>,
+    found: Option<&FoundToken>,
+) -> Decision {
+    if let Some(verified) = verified {
         if let Some(provider) = config.providers.get(verified.provider) {
             decision.provider = Some(provider.name.clone());
         }
@@ -287,85 +401,71 @@ fn decide_inner(
             .and_then(Value::as_str)
             .map(str::to_owned);
     }
-
-    let access = match rule {
-        Some(rule) => &rule.access,
-        None => match config.default_access {
-            DefaultAccess::Deny => &Access::Deny,
-            DefaultAccess::Authenticated => &Access::Authenticated,
-            DefaultAccess::Public => &Access::Public,
-        },
+    let host = request_host(request.authority());
+    let facts = RequestFacts {
+        request: *request,
+        method: request.method(),
+        path,
+        host: &host,
+        client_address: request.client_address(),
+        now,
     };
-    let scope = rule.map_or_else(
-        || "default access".to_owned(),
-        |rule| format!("rule '{}'", rule.name),
+    let evaluation = config.policy.evaluate(
+        facts,
+        verified.map(|verified| TokenFacts {
+            provider: verified.provider,
+            claims: &verified.claims,
+        }),
     );
-    match (access, &verified) {
-        (Access::Deny, _) => {
-            let reason = match rule {
-                Some(_) => format!("{scope} denies this request"),
-                None => "no rule matches this request".to_owned(),
-            };
-            return deny(
-                decision,
-                Refusal::Forbidden("access to this resource is not allowed"),
-                reason,
-            );
+    let Evaluation { verdict, dry_run } = evaluation;
+    decision.rule = verdict.rule;
+    decision.failed_condition = verdict.failed_condition;
+    decision.dry_run = dry_run.map(|dry_run| DryRunReport {
+        rules: dry_run.rules,
+        status: dry_run.verdict.kind.status(),
+        rule: dry_run.verdict.rule,
+        reason: dry_run.verdict.reason,
+    });
+    let refusal = match verdict.kind {
+        VerdictKind::Allow => None,
+        VerdictKind::NeedsToken => Some(Refusal::NoToken),
+        VerdictKind::WrongProvider => Some(Refusal::BadToken(TokenError::ProviderNotAccepted)),
+        VerdictKind::Forbidden if verified.is_some() && decision.failed_condition.is_some() => {
+            Some(Refusal::Forbidden(
+                "the token does not grant access to this resource",
+            ))
         }
-        (Access::Public, _) => {}
-        (Access::Authenticated | Access::Require(_), None) => {
-            return deny(
-                decision,
-                Refusal::NoToken,
-                format!("{scope} requires a token"),
-            );
+        VerdictKind::Forbidden => {
+            Some(Refusal::Forbidden("access to this resource is not allowed"))
         }
-        (Access::Authenticated | Access::Require(_), Some(verified)) => {
-            if let Some(rule) = rule.filter(|rule| !rule.accepts_provider(verified.provider)) {
-                let reason = format!(
-                    "rule '{}' does not accept tokens from provider {}",
-                    rule.name,
-                    decision.provider.as_deref().unwrap_or("?")
-                );
-                return deny(
-                    decision,
-                    Refusal::BadToken(TokenError::ProviderNotAccepted),
-                    reason,
-                );
-            }
-            if let Access::Require(conditions) = access {
-                if let Some(failed) = first_failure(conditions, &verified.claims) {
-                    let reason = format!("{scope}: {}", failed.describe());
-                    return deny(
-                        decision,
-                        Refusal::Forbidden("the token does not grant access to this resource"),
-                        reason,
-                    );
-                }
-            }
-        }
+    };
+    if let Some(refusal) = refusal {
+        return refuse(config, decision, refusal, verdict.reason);
     }
-
     let mut set_headers = Vec::new();
-    if let (Some(verified), Some(found)) = (&verified, &found) {
+    if let Some(verified) = verified {
         let (set, skipped) = config.identity.headers_to_set(&verified.claims);
         set_headers = set;
         decision.skipped_headers = skipped;
-        strip_token(
-            config,
-            verified,
-            found,
-            request,
-            &mut decision.remove_headers,
-            &mut set_headers,
-        );
+        if let Some(found) = found {
+            strip_token(
+                config,
+                verified,
+                found,
+                request,
+                &mut decision.remove_headers,
+                &mut set_headers,
+            );
+        }
     }
-    decision.reason = match (&verified, rule) {
-        (Some(_), Some(rule)) => format!("allowed by rule '{}'", rule.name),
-        (None, Some(rule)) => format!("rule '{}' is public", rule.name),
-        (_, None) => "allowed by the default access".to_owned(),
-    };
+    decision.reason = verdict.reason;
     decision.outcome = Outcome::Allow { set_headers };
+    decision
+}
+
+fn refuse(config: &Config, mut decision: Decision, refusal: Refusal, reason: String) -> Decision {
+    decision.outcome = Outcome::Deny(denial(config, &refusal));
+    decision.reason = reason;
     decision
 }
 
@@ -862,7 +962,13 @@ mod tests {
                 "algorithms": ["ES256"],
                 "jwks": {"inline": {"keys": [partner_key.public_jwk()]}}
             }));
-            c["rules"][1]["providers"] = json!(["auth0"]);
+            let products = c["rules"]
+                .as_array_mut()
+                .unwrap()
+                .iter_mut()
+                .find(|rule| rule["name"] == "products")
+                .unwrap();
+            products["providers"] = json!(["auth0"]);
         });
         let mut claims = Map::new();
         claims.insert("iss".into(), json!("https://partner.example/"));

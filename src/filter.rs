@@ -15,13 +15,14 @@
 //! host says there are some: a failed callout has none, and asking would trap.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use proxy_wasm::hostcalls;
+use proxy_wasm::hostcalls::{self, define_metric, increment_metric};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Status};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, Status};
 use rand_core::{OsRng, RngCore};
 
 use crate::cache::TokenCache;
@@ -32,6 +33,7 @@ use crate::keysource::{
     self, fnv1a, Control, Endpoint, FetchError, FetchReason, FetchRequest, FetchResponse,
     FetchStep, Miss, RemoteSource, SourceKind,
 };
+use crate::policy::Mode;
 use crate::request::RequestView;
 
 proxy_wasm::main! {{
@@ -65,6 +67,103 @@ struct Shared {
     remote: RefCell<Vec<Option<RemoteState>>>,
     /// Requests paused until keys arrive.
     waiters: RefCell<Vec<Waiter>>,
+    dry_run: DryRunCounters,
+}
+
+/// Envoy counters for dry-run verdicts (`/stats?filter=claimgate`): totals, and per
+/// dry-run rule how often it would have refused a request that was allowed.
+#[derive(Default)]
+struct DryRunCounters {
+    would_deny: Option<u32>,
+    would_allow: Option<u32>,
+    rule_would_deny: HashMap<String, u32>,
+}
+
+impl DryRunCounters {
+    fn define(config: &Config) -> DryRunCounters {
+        let counter = |name: &str| match define_metric(MetricType::Counter, name) {
+            Ok(id) => Some(id),
+            Err(status) => {
+                log::warn!("claimgate: cannot define counter {name}: {status:?}");
+                None
+            }
+        };
+        let mut counters = DryRunCounters::default();
+        let any_dry_run = config.policy.mode == Mode::DryRun
+            || config
+                .policy
+                .rules
+                .iter()
+                .any(|rule| rule.mode == Mode::DryRun);
+        if !any_dry_run {
+            return counters;
+        }
+        counters.would_deny = counter("claimgate.dry_run.would_deny");
+        counters.would_allow = counter("claimgate.dry_run.would_allow");
+        for rule in config
+            .policy
+            .rules
+            .iter()
+            .filter(|rule| rule.mode == Mode::DryRun)
+        {
+            let stat_name: String = rule
+                .name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            if let Some(id) = counter(&format!("claimgate.dry_run.rule.{stat_name}.would_deny")) {
+                counters.rule_would_deny.insert(rule.name.clone(), id);
+            }
+        }
+        counters
+    }
+
+    /// Logs and counts what the dry-run rules would have done with this request.
+    fn record(&self, decision: &Decision) {
+        let Some(report) = &decision.dry_run else {
+            return;
+        };
+        let status = decision.status();
+        let (would_deny, would_allow) = (
+            report.status >= 400 && status < 400,
+            report.status < 400 && status >= 400,
+        );
+        if would_deny || would_allow {
+            log::info!(
+                "claimgate: dry run: would answer {} instead of {status} (rule {}): {}",
+                report.status,
+                report
+                    .rule
+                    .as_deref()
+                    .map_or_else(|| "default".to_owned(), |rule| format!("{rule:?}")),
+                report.reason
+            );
+        }
+        let bump = |id: Option<u32>| {
+            if let Some(id) = id {
+                // A failed counter update must not affect the request.
+                let _ = increment_metric(id, 1);
+            }
+        };
+        if would_deny {
+            bump(self.would_deny);
+            bump(
+                report
+                    .rule
+                    .as_ref()
+                    .and_then(|rule| self.rule_would_deny.get(rule).copied()),
+            );
+        }
+        if would_allow {
+            bump(self.would_allow);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -95,6 +194,7 @@ struct Waiter {
     /// The control record's attempt count when it paused.
     attempts_seen: u64,
     headers: Vec<(String, Vec<u8>)>,
+    client_address: Option<String>,
 }
 
 fn now_ms() -> u64 {
@@ -294,13 +394,18 @@ impl Shared {
     }
 
     /// Decides a request with the current keys.
-    fn decide(&self, headers: &[(String, Vec<u8>)], now: u64) -> Decision {
+    fn decide(
+        &self,
+        headers: &[(String, Vec<u8>)],
+        client_address: Option<&str>,
+        now: u64,
+    ) -> Decision {
         let keys = Rc::clone(&self.keys.borrow());
         decide_with_cache(
             &self.config,
             &keys,
             &mut self.cache.borrow_mut(),
-            &RequestView::new(headers),
+            &RequestView::new(headers).with_client_address(client_address),
             unix_seconds(now),
         )
     }
@@ -308,14 +413,25 @@ impl Shared {
 
 /// Applies a decision to the current (effective) HTTP context. `resumed`: the request
 /// was paused and must be resumed explicitly when allowed.
-fn apply(decision: &Decision, resumed: bool) -> Action {
+fn apply(shared: &Shared, decision: &Decision, resumed: bool) -> Action {
     log::debug!(
-        "claimgate: {} (status {}, rule {:?}, subject {:?})",
+        "claimgate: {} (status {}, rule {:?}, failed condition {:?}, subject {:?})",
         decision.reason,
         decision.status(),
         decision.rule,
+        decision.failed_condition,
         decision.subject
     );
+    shared.dry_run.record(decision);
+    // Envoy keeps this as filter state `wasm.claimgate.decision` for access logs
+    // (`%FILTER_STATE(wasm.claimgate.decision:PLAIN)%`); Wasm cannot write dynamic
+    // metadata (envoy#15148).
+    let explanation = decision.explanation_json().to_string();
+    if let Err(status) =
+        hostcalls::set_property(vec!["claimgate.decision"], Some(explanation.as_bytes()))
+    {
+        log::debug!("claimgate: cannot set the decision filter state: {status:?}");
+    }
     for skipped in &decision.skipped_headers {
         log::warn!(
             "claimgate: identity header {} not set: {}",
@@ -641,8 +757,8 @@ impl ClaimgateRoot {
             if hostcalls::set_effective_context(waiter.context_id).is_err() {
                 continue; // the request is gone (client went away)
             }
-            let decision = shared.decide(&waiter.headers, now);
-            apply(&decision, true);
+            let decision = shared.decide(&waiter.headers, waiter.client_address.as_deref(), now);
+            apply(shared, &decision, true);
         }
         if let Err(status) = hostcalls::set_effective_context(self.context_id) {
             log::error!("claimgate: cannot return to the root context: {status:?}");
@@ -815,11 +931,15 @@ impl RootContext for ClaimgateRoot {
                     .map(|source| source.as_ref().map(|_| RemoteState::default()))
                     .collect();
                 let remote_count = remote.iter().flatten().count();
+                for warning in &config.warnings {
+                    log::warn!("claimgate: configuration warning: {warning}");
+                }
+                let dry_run = DryRunCounters::define(&config);
                 log::info!(
                     "claimgate: configuration loaded: {} provider(s) ({} with remote keys), {} rule(s)",
                     config.providers.len(),
                     remote_count,
-                    config.rules.len()
+                    config.policy.rules.len()
                 );
                 if remote_count > 0 {
                     // Fetches start from the first tick, not from here.
@@ -834,6 +954,7 @@ impl RootContext for ClaimgateRoot {
                     cache,
                     remote: RefCell::new(remote),
                     waiters: RefCell::new(Vec::new()),
+                    dry_run,
                 }));
                 true
             }
@@ -893,7 +1014,13 @@ impl Drop for ClaimgateHttp {
 impl ClaimgateHttp {
     /// Pauses the request until `miss` may be resolved by a fetch; `false` when no fetch
     /// is running or coming for it (the decision then stands).
-    fn wait_for_keys(&self, miss: KeyMiss, headers: Vec<(String, Vec<u8>)>, now: u64) -> bool {
+    fn wait_for_keys(
+        &self,
+        miss: KeyMiss,
+        headers: Vec<(String, Vec<u8>)>,
+        client_address: Option<String>,
+        now: u64,
+    ) -> bool {
         let provider = miss.provider();
         let Some(source) = self.shared.source(provider) else {
             return false;
@@ -927,6 +1054,7 @@ impl ClaimgateHttp {
             until,
             attempts_seen: control.attempts,
             headers,
+            client_address,
         });
         true
     }
@@ -951,20 +1079,29 @@ impl HttpContext for ClaimgateHttp {
             }
         };
         let now = now_ms();
-        let mut decision = self.shared.decide(&headers, now);
+        // Only fetched when a condition reads it: one host call fewer per request.
+        let client_address = if self.shared.config.policy.uses_client_address {
+            hostcalls::get_property(vec!["source", "address"])
+                .ok()
+                .flatten()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+        } else {
+            None
+        };
+        let mut decision = self.shared.decide(&headers, client_address.as_deref(), now);
         if let Some(miss) = decision.key_miss {
             // Another VM may have published keys since this VM's last tick; this also
             // refreshes the control record the wait is judged by.
             if self.shared.sync(miss.provider(), now) {
-                decision = self.shared.decide(&headers, now);
+                decision = self.shared.decide(&headers, client_address.as_deref(), now);
             }
         }
         if let Some(miss) = decision.key_miss {
-            if self.wait_for_keys(miss, headers, now) {
+            if self.wait_for_keys(miss, headers, client_address, now) {
                 return Action::Pause;
             }
         }
-        apply(&decision, false)
+        apply(&self.shared, &decision, false)
     }
 
     // While the request waits for keys, nothing of it may move on.

@@ -31,7 +31,7 @@ pub enum ValueSource {
 impl ValueSource {
     fn render(&self, claims: &Claims, array_separator: &str) -> Option<String> {
         match self {
-            ValueSource::Claim(path) => claim_text(path.resolve(claims)?, array_separator),
+            ValueSource::Claim(path) => claim_text(path.resolve(claims)?.as_ref(), array_separator),
             ValueSource::FirstOf(sources) => sources
                 .iter()
                 .find_map(|source| source.render(claims, array_separator)),

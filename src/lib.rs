@@ -6,6 +6,8 @@
 //! proxy-wasm adapter, compiled only for the Wasm module Envoy loads.
 
 pub mod cache;
+#[cfg(not(target_os = "wasi"))]
+pub mod cases;
 pub mod config;
 pub mod decision;
 pub mod identity;
@@ -21,6 +23,6 @@ mod filter;
 
 pub use cache::{CacheLimits, TokenCache};
 pub use config::{Config, ConfigError};
-pub use decision::{decide, decide_with_cache, Decision, Denial, Outcome};
+pub use decision::{decide, decide_pre_verified, decide_with_cache, Decision, Denial, Outcome};
 pub use jwks::KeyRing;
 pub use request::RequestView;

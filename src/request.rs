@@ -10,11 +10,27 @@ use std::fmt;
 #[derive(Debug, Clone, Copy)]
 pub struct RequestView<'a> {
     headers: &'a [(String, Vec<u8>)],
+    client_address: Option<&'a str>,
 }
 
 impl<'a> RequestView<'a> {
     pub fn new(headers: &'a [(String, Vec<u8>)]) -> RequestView<'a> {
-        RequestView { headers }
+        RequestView {
+            headers,
+            client_address: None,
+        }
+    }
+
+    /// The same request with the downstream peer address Envoy reports (`ip:port`).
+    pub fn with_client_address(self, address: Option<&'a str>) -> RequestView<'a> {
+        RequestView {
+            client_address: address,
+            ..self
+        }
+    }
+
+    pub fn client_address(&self) -> Option<&'a str> {
+        self.client_address
     }
 
     pub fn headers(&self) -> &'a [(String, Vec<u8>)] {
@@ -149,7 +165,20 @@ pub fn canonical_path(raw_path: &str) -> Result<Cow<'_, str>, PathError> {
 /// Percent-decodes `text` (also `+` as space, as forms encode it). `None` when the result
 /// is not UTF-8 or an escape is broken.
 pub fn percent_decode(text: &str) -> Option<String> {
-    if !text.contains(['%', '+']) {
+    decode(text, true)
+}
+
+/// Percent-decodes one path segment (`+` stays `+`). `None` when the result is not UTF-8
+/// or an escape is broken.
+pub fn percent_decode_segment(text: &str) -> Option<Cow<'_, str>> {
+    if !text.contains('%') {
+        return Some(Cow::Borrowed(text));
+    }
+    decode(text, false).map(Cow::Owned)
+}
+
+fn decode(text: &str, plus_is_space: bool) -> Option<String> {
+    if !(text.contains('%') || plus_is_space && text.contains('+')) {
         return Some(text.to_owned());
     }
     let bytes = text.as_bytes();
@@ -167,7 +196,7 @@ pub fn percent_decode(text: &str) -> Option<String> {
                 out.push((high * 16 + low) as u8);
                 index += 3;
             }
-            b'+' => {
+            b'+' if plus_is_space => {
                 out.push(b' ');
                 index += 1;
             }
@@ -271,5 +300,11 @@ mod tests {
         assert_eq!(percent_decode("%"), None);
         assert_eq!(percent_decode("%4"), None);
         assert_eq!(percent_decode("%ff"), None);
+        assert_eq!(percent_decode("a+b").as_deref(), Some("a b"));
+        assert_eq!(
+            percent_decode_segment("auth0%7Ca+b").as_deref(),
+            Some("auth0|a+b")
+        );
+        assert_eq!(percent_decode_segment("%zz"), None);
     }
 }

@@ -11,19 +11,37 @@ const CONFIG: &str = include_str!("../filter-config/aethermarket.json");
 #[test]
 fn envoy_refuses_a_config_with_an_unknown_tier_and_names_the_field() {
     let mut config: Value = serde_json::from_str(CONFIG).unwrap();
-    config["rules"][2]["require"][0]["at_least"] = json!("Diamond");
+    config["rules"][3]["require"][0]["at_least"] = json!("Diamond");
     let log = match Envoy::try_start(&config.to_string()) {
         Ok(_) => panic!("Envoy accepted a configuration with an unknown tier"),
         Err(log) => log,
     };
     assert!(
-        log.contains("rules[2].require[0].at_least"),
+        log.contains("rules[3].require[0].at_least"),
         "Envoy log does not name the field:\n{log}"
     );
     assert!(
         log.contains("'Diamond' is not in tier list 'loyalty'"),
         "{log}"
     );
+}
+
+#[test]
+fn envoy_refuses_a_policy_with_a_type_mismatch_and_names_the_field() {
+    let mut config: Value = serde_json::from_str(CONFIG).unwrap();
+    let streaming = config["rules"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|rule| rule["name"] == "streaming")
+        .unwrap();
+    streaming["when"]["all"][1]["greater_than"] = json!("tomorrow");
+    let log = match Envoy::try_start(&config.to_string()) {
+        Ok(_) => panic!("Envoy accepted a numeric comparison against a string"),
+        Err(log) => log,
+    };
+    assert!(log.contains("rules[11].when.all[1].greater_than"), "{log}");
+    assert!(log.contains("type mismatch"), "{log}");
 }
 
 #[test]

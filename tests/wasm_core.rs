@@ -2,6 +2,7 @@
 //! wasm-bindgen-test: the same code Envoy runs, on a Wasm engine.
 #![cfg(target_arch = "wasm32")]
 
+use claimgate::cases::CaseFile;
 use claimgate::jwks::Alg;
 use claimgate::mint::SigningKey;
 use claimgate::{decide, Config, Decision, Outcome, RequestView};
@@ -156,4 +157,23 @@ fn aethermarket_policy_and_header_mapping_in_wasm() {
         ))
         .unwrap();
     assert_eq!(run(&config, "/deals/exclusive", &bronze).status(), 403);
+}
+
+#[wasm_bindgen_test]
+fn every_shipped_policy_case_passes_in_wasm() {
+    let config = Config::from_json(AETHERMARKET.as_bytes()).unwrap();
+    let cases = CaseFile::from_value(
+        serde_yaml_ng::from_str(include_str!("../filter-config/aethermarket.cases.yaml")).unwrap(),
+    )
+    .unwrap();
+    let keys = config.initial_keys();
+    let now = cases.now.unwrap();
+    for case in &cases.cases {
+        assert_eq!(
+            case.run(&config, &keys, now),
+            Vec::<String>::new(),
+            "{}",
+            case.name
+        );
+    }
 }

@@ -7,11 +7,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use claimgate::cases::CaseFile;
 use claimgate::config::Config;
 use claimgate::jwks::{Alg, KeyRing};
 use claimgate::keysource::{validate_jwks, FetchResponse, HttpUrl, SourceKind};
 use claimgate::mint::SigningKey;
-use claimgate::policy::Access;
+use claimgate::policy::{Effect, Mode};
 use claimgate::{decide, RequestView};
 use serde_json::{json, Map, Value};
 
@@ -19,25 +20,32 @@ const USAGE: &str = "\
 usage:
   claimgate check CONFIG
   claimgate eval CONFIG [--token T] [--method M] [--path P] [--authority HOST]
-                        [--header NAME:VALUE]... [--now UNIX]
+                        [--header NAME:VALUE]... [--client-address IP] [--now UNIX]
                         [--jwks FILE_OR_URL [--provider NAME]]
+  claimgate test CONFIG CASES
   claimgate mint --key PRIVATE_JWK [--config CONFIG] [--provider NAME] [--iss ISS]
                  [--aud AUD] [--sub SUB] [--claim NAME=VALUE]... [--ttl SECONDS] [--now UNIX]
                  [--count N]
   claimgate keygen --alg ALG [--kid KID]
   claimgate public-jwks --key PRIVATE_JWK
 
-  eval prints the decision as JSON. --jwks gives a provider with a remote key source
-  (jwks.remote / jwks.discovery) its keys offline: a saved JWKS file, or an http:// URL
-  fetched once (https: save the JWKS first, e.g. curl -o jwks.json https://TENANT.auth0.com/.well-known/jwks.json).
-  The JWKS is validated exactly as the filter validates a fetch. mint signs a token for
-  demos and tests: VALUE is parsed as JSON when it is valid JSON, else taken as a string.";
+  CONFIG and CASES are JSON, or YAML when the file name ends in .yaml or .yml.
+  check prints the compiled policy and its warnings. eval prints the decision as JSON:
+  the deciding rule, the reason, the condition that failed, the dry-run verdict. test
+  runs a file of policy cases (see filter-config/README.md), prints a line per case and
+  'N passed, N failed', and exits non-zero when any case fails. eval --jwks gives a
+  provider with a remote key source (jwks.remote / jwks.discovery) its keys offline: a
+  saved JWKS file, or an http:// URL fetched once (https: save the JWKS first, e.g.
+  curl -o jwks.json https://TENANT.auth0.com/.well-known/jwks.json); it is validated
+  exactly as the filter validates a fetch. mint signs a token for demos and tests: VALUE is
+  parsed as JSON when it is valid JSON, else taken as a string.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("check") => check(&args[1..]),
         Some("eval") => eval(&args[1..]),
+        Some("test") => test(&args[1..]),
         Some("mint") => mint(&args[1..]),
         Some("keygen") => keygen(&args[1..]),
         Some("public-jwks") => public_jwks(&args[1..]),
@@ -109,8 +117,19 @@ impl Options {
 }
 
 fn load_config(path: &str) -> Result<Config, String> {
-    let text = std::fs::read(path).map_err(|err| format!("cannot read {path}: {err}"))?;
+    let document = read_document(path)?;
+    let text = serde_json::to_vec(&document).map_err(|err| err.to_string())?;
     Config::from_json(&text).map_err(|err| format!("{path}: {err}"))
+}
+
+/// Reads a JSON file, or a YAML one when its name ends in `.yaml` or `.yml`.
+fn read_document(path: &str) -> Result<Value, String> {
+    let text = std::fs::read(path).map_err(|err| format!("cannot read {path}: {err}"))?;
+    if path.ends_with(".yaml") || path.ends_with(".yml") {
+        serde_yaml_ng::from_slice(&text).map_err(|err| format!("{path}: not YAML: {err}"))
+    } else {
+        serde_json::from_slice(&text).map_err(|err| format!("{path}: not JSON: {err}"))
+    }
 }
 
 fn read_json(path: &str) -> Result<Value, String> {
@@ -135,6 +154,9 @@ fn check(args: &[String]) -> Result<(), String> {
     let options = Options::parse(args, &[])?;
     let path = config_argument(&options, "check")?;
     let config = load_config(&path)?;
+    for warning in &config.warnings {
+        eprintln!("warning: {warning}");
+    }
     println!("{path}: OK");
     println!("realm: {}", config.realm);
     let keys = config.initial_keys();
@@ -175,25 +197,30 @@ fn check(args: &[String]) -> Result<(), String> {
             locations.join(", ")
         );
     }
-    for rule in &config.rules {
-        let methods = if rule.methods.is_empty() {
-            "any method".to_owned()
+    println!(
+        "policy: mode {:?}, unmatched requests: {:?}",
+        config.policy.mode, config.policy.default_access
+    );
+    for rule in &config.policy.rules {
+        let effect = match (rule.effect, rule.needs_token) {
+            (Effect::Deny, _) => "deny",
+            (Effect::Allow, false) => "allow (public)",
+            (Effect::Allow, true) => "allow (token)",
+        };
+        let condition = rule
+            .condition
+            .as_ref()
+            .map_or_else(String::new, |condition| format!(" when {condition}"));
+        let mode = if rule.mode == Mode::DryRun {
+            " [dry run]"
         } else {
-            rule.methods.join(",")
+            ""
         };
-        let access = match &rule.access {
-            Access::Public => "public".to_owned(),
-            Access::Authenticated => "any valid token".to_owned(),
-            Access::Deny => "deny".to_owned(),
-            Access::Require(conditions) => conditions
-                .iter()
-                .map(|condition| condition.describe())
-                .collect::<Vec<_>>()
-                .join("; "),
-        };
-        println!("rule {}: {methods} {} -> {access}", rule.name, rule.path);
+        println!(
+            "rule {}: {} -> {effect}{condition}{mode}",
+            rule.name, rule.route
+        );
     }
-    println!("unmatched requests: {:?}", config.default_access);
     println!(
         "identity headers: {}; stripped: {} and prefixes {}",
         config
@@ -218,6 +245,7 @@ fn eval(args: &[String]) -> Result<(), String> {
             "path",
             "authority",
             "header",
+            "client-address",
             "now",
             "jwks",
             "provider",
@@ -264,7 +292,8 @@ fn eval(args: &[String]) -> Result<(), String> {
         ));
     }
     let now = options.number("now")?.unwrap_or_else(unix_now);
-    let decision = decide(&config, &keys, &RequestView::new(&headers), now);
+    let request = RequestView::new(&headers).with_client_address(options.one("client-address"));
+    let decision = decide(&config, &keys, &request, now);
     let text = serde_json::to_string_pretty(&decision.to_json()).map_err(|err| err.to_string())?;
     println!("{text}");
     Ok(())
@@ -410,6 +439,34 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
         out.extend_from_slice(data.get(..size)?);
         data = data.get(size + 2..)?;
     }
+}
+
+fn test(args: &[String]) -> Result<(), String> {
+    let options = Options::parse(args, &[])?;
+    let [config_path, cases_path] = options.positional.as_slice() else {
+        return Err(format!("test takes CONFIG and CASES\n{USAGE}"));
+    };
+    let config = load_config(config_path)?;
+    let cases = CaseFile::from_value(read_document(cases_path)?)
+        .map_err(|err| format!("{cases_path}: {err}"))?;
+    let now = cases.now.unwrap_or_else(unix_now);
+    let keys = config.initial_keys();
+    let (mut passed, mut failed) = (0, 0);
+    for case in &cases.cases {
+        let problems = case.run(&config, &keys, now);
+        if problems.is_empty() {
+            passed += 1;
+            println!("ok   {}", case.name);
+        } else {
+            failed += 1;
+            println!("FAIL {}: {}", case.name, problems.join("; "));
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        return Err(format!("{failed} of {} case(s) failed", cases.cases.len()));
+    }
+    Ok(())
 }
 
 fn mint(args: &[String]) -> Result<(), String> {

@@ -1,0 +1,687 @@
+//! Operator, combination, compile-error and lint tests for the policy language.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::*;
+use crate::config::{ConfigError, ConfigWarning};
+use crate::request::RequestView;
+
+const NOW: i64 = 1_798_761_600; // 2027-01-01T00:00:00Z
+
+fn tiers() -> BTreeMap<String, Vec<String>> {
+    BTreeMap::from([(
+        "loyalty".to_owned(),
+        ["Bronze", "Silver", "Gold", "Platinum"]
+            .map(String::from)
+            .to_vec(),
+    )])
+}
+
+fn compile(rules: Value) -> Result<(Policy, Vec<ConfigWarning>), ConfigError> {
+    let raw: Vec<RawRule> =
+        serde_json::from_value(rules).map_err(|err| ConfigError::new("rules", err.to_string()))?;
+    compile_policy(raw, tiers(), DefaultAccess::Deny, Mode::Enforce, &[])
+}
+
+fn policy(rules: Value) -> Policy {
+    compile(rules).unwrap().0
+}
+
+fn compile_error(rules: Value) -> ConfigError {
+    compile(rules).unwrap_err()
+}
+
+/// The verdict for `path` with `headers` and `claims` (`Value::Null`: no token).
+fn evaluate(
+    policy: &Policy,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    claims: &Value,
+) -> Evaluation {
+    let mut all: Vec<(String, Vec<u8>)> = vec![
+        (":method".into(), method.as_bytes().to_vec()),
+        (":path".into(), path.as_bytes().to_vec()),
+        (":authority".into(), b"api.example.com:443".to_vec()),
+        (":scheme".into(), b"https".to_vec()),
+    ];
+    all.extend(
+        headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())),
+    );
+    let view = RequestView::new(&all).with_client_address(Some("203.0.113.9:51000"));
+    let path_only = path.split('?').next().unwrap();
+    let facts = RequestFacts {
+        request: view,
+        method,
+        path: path_only,
+        host: "api.example.com",
+        client_address: view.client_address(),
+        now: NOW,
+    };
+    let claims = claims.as_object();
+    policy.evaluate(
+        facts,
+        claims.map(|claims| TokenFacts {
+            provider: 0,
+            claims,
+        }),
+    )
+}
+
+/// Whether a one-rule policy whose rule is `when` allows a GET of `/users/u1/items`.
+fn holds(when: Value, claims: Value) -> bool {
+    holds_with(when, claims, &[])
+}
+
+fn holds_with(when: Value, claims: Value, headers: &[(&str, &str)]) -> bool {
+    let policy =
+        policy(json!([{"name": "r", "match": {"template": "/users/{user}/items"}, "when": when}]));
+    let evaluation = evaluate(
+        &policy,
+        "GET",
+        "/users/u1/items?view=full&tag=a",
+        headers,
+        &claims,
+    );
+    evaluation.verdict.kind == VerdictKind::Allow
+}
+
+#[test]
+fn equals_compares_json_by_value_and_request_text_loosely() {
+    assert!(holds(json!({"claim": "n", "equals": 1}), json!({"n": 1.0})));
+    assert!(!holds(
+        json!({"claim": "n", "equals": 1}),
+        json!({"n": "1"})
+    ));
+    assert!(holds(
+        json!({"claim": "o", "equals": {"value": {"a": 1}}}),
+        json!({"o": {"a": 1}})
+    ));
+    assert!(holds_with(
+        json!({"header": "x-n", "equals": 42}),
+        json!({}),
+        &[("x-n", "42.0")]
+    ));
+    assert!(!holds_with(
+        json!({"header": "x-n", "equals": 42}),
+        json!({}),
+        &[("x-n", "42x")]
+    ));
+    assert!(holds_with(
+        json!({"header": "x-flag", "equals": true}),
+        json!({}),
+        &[("x-flag", "true")]
+    ));
+    assert!(!holds(json!({"claim": "missing", "equals": 1}), json!({})));
+    assert!(holds(
+        json!({"claim": "name", "equals": "Zoë 😀"}),
+        json!({"name": "Zoë 😀"})
+    ));
+    assert!(!holds(
+        json!({"claim": "name", "equals": "Zoë"}),
+        json!({"name": "Zoe\u{308}"})
+    ));
+}
+
+#[test]
+fn not_equals_and_not_in_need_the_value_to_exist() {
+    assert!(holds(
+        json!({"claim": "r", "not_equals": "US"}),
+        json!({"r": "EU"})
+    ));
+    assert!(!holds(json!({"claim": "r", "not_equals": "US"}), json!({})));
+    assert!(holds(
+        json!({"claim": "r", "not_in": ["US", "CN"]}),
+        json!({"r": "EU"})
+    ));
+    assert!(!holds(
+        json!({"claim": "r", "not_in": ["US", "CN"]}),
+        json!({"r": "US"})
+    ));
+    assert!(!holds(json!({"claim": "r", "not_in": ["US"]}), json!({})));
+    assert!(holds(
+        json!({"not": {"claim": "r", "equals": "US"}}),
+        json!({})
+    ));
+}
+
+#[test]
+fn in_and_one_of_test_membership() {
+    assert!(holds(
+        json!({"claim": "r", "in": ["EU", "UK"]}),
+        json!({"r": "UK"})
+    ));
+    assert!(holds(
+        json!({"claim": "r", "one_of": ["EU", "UK"]}),
+        json!({"r": "EU"})
+    ));
+    assert!(!holds(
+        json!({"claim": "r", "in": ["EU", "UK"]}),
+        json!({"r": ["EU"]})
+    ));
+    assert!(holds(
+        json!({"request": "method", "in": ["GET", "HEAD"]}),
+        json!({})
+    ));
+}
+
+#[test]
+fn contains_reads_arrays_and_space_delimited_scopes() {
+    let needs = json!({"claim": "scope", "contains": "orders:write"});
+    assert!(holds(
+        needs.clone(),
+        json!({"scope": "openid orders:write profile"})
+    ));
+    assert!(!holds(
+        needs.clone(),
+        json!({"scope": "openid orders:writer"})
+    ));
+    assert!(holds(needs.clone(), json!({"scope": ["orders:write"]})));
+    assert!(!holds(needs.clone(), json!({"scope": []})));
+    assert!(!holds(needs.clone(), json!({"scope": 5})));
+    assert!(!holds(needs, json!({})));
+}
+
+#[test]
+fn contains_any_and_all_take_lists() {
+    let any = json!({"claim": "permissions", "contains_any": ["a", "b"]});
+    let all = json!({"claim": "permissions", "contains_all": ["a", "b"]});
+    assert!(holds(any.clone(), json!({"permissions": ["x", "b"]})));
+    assert!(!holds(any.clone(), json!({"permissions": []})));
+    assert!(!holds(all.clone(), json!({"permissions": ["a"]})));
+    assert!(holds(all.clone(), json!({"permissions": ["b", "c", "a"]})));
+    assert!(holds(all, json!({"permissions": "a b"})));
+    assert!(!holds(any, json!({"permissions": {"a": true}})));
+}
+
+#[test]
+fn prefix_suffix_and_regex_match_text() {
+    assert!(holds(
+        json!({"claim": "sub", "prefix": "auth0|"}),
+        json!({"sub": "auth0|1"})
+    ));
+    assert!(!holds(
+        json!({"claim": "sub", "prefix": "auth0|"}),
+        json!({"sub": 7})
+    ));
+    assert!(holds(
+        json!({"claim": "email", "suffix": "@aethermarket.com"}),
+        json!({"email": "a@aethermarket.com"})
+    ));
+    let regex = json!({"claim": "email", "regex": "[a-z.]+@aethermarket\\.com"});
+    assert!(holds(
+        regex.clone(),
+        json!({"email": "ann.lee@aethermarket.com"})
+    ));
+    // Anchored: a match inside the value is not enough.
+    assert!(!holds(
+        regex.clone(),
+        json!({"email": "x@aethermarket.com.evil.net"})
+    ));
+    let long = format!("{}@aethermarket.com", "a".repeat(100_000));
+    assert!(holds(regex.clone(), json!({"email": long})));
+    assert!(!holds(regex, json!({"email": ["a@aethermarket.com"]})));
+}
+
+#[test]
+fn numeric_and_time_comparisons() {
+    assert!(holds(
+        json!({"claim": "age", "greater_or_equal": 18}),
+        json!({"age": 18})
+    ));
+    assert!(!holds(
+        json!({"claim": "age", "greater_than": 18}),
+        json!({"age": 18})
+    ));
+    assert!(holds(
+        json!({"claim": "age", "less_than": 18.5}),
+        json!({"age": 18})
+    ));
+    assert!(!holds(
+        json!({"claim": "age", "less_or_equal": 17}),
+        json!({"age": "17"})
+    ));
+    let active = json!({"claim": "subscription_expires_at", "greater_than": {"now": true}});
+    assert!(holds(
+        active.clone(),
+        json!({"subscription_expires_at": NOW + 1})
+    ));
+    assert!(!holds(
+        active.clone(),
+        json!({"subscription_expires_at": NOW})
+    ));
+    assert!(holds(
+        active.clone(),
+        json!({"subscription_expires_at": "2027-01-01T00:00:01Z"})
+    ));
+    assert!(holds(
+        active.clone(),
+        json!({"subscription_expires_at": "2027-01-01T01:00:00+00:30"})
+    ));
+    assert!(!holds(
+        active.clone(),
+        json!({"subscription_expires_at": "2026-12-31T23:59:59Z"})
+    ));
+    assert!(!holds(
+        active.clone(),
+        json!({"subscription_expires_at": "soon"})
+    ));
+    assert!(!holds(active, json!({"subscription_expires_at": null})));
+    let recent = json!({"claim": "auth_time", "greater_than": {"now": -3600}});
+    assert!(holds(recent.clone(), json!({"auth_time": NOW - 60})));
+    assert!(!holds(recent, json!({"auth_time": NOW - 7200})));
+    assert!(!holds(
+        json!({"header": "x-api-version", "greater_or_equal": 2}),
+        json!({})
+    ));
+    assert!(holds_with(
+        json!({"header": "x-api-version", "greater_or_equal": 2}),
+        json!({}),
+        &[("x-api-version", "3")]
+    ));
+}
+
+#[test]
+fn tiers_order_at_least_and_at_most() {
+    let gold = json!({"claim": "t", "at_least": "Gold", "tiers": "loyalty"});
+    assert!(holds(gold.clone(), json!({"t": "Gold"})));
+    assert!(holds(gold.clone(), json!({"t": "Platinum"})));
+    assert!(!holds(gold.clone(), json!({"t": "Silver"})));
+    assert!(!holds(gold.clone(), json!({"t": "gold"})));
+    assert!(!holds(gold, json!({"t": ["Gold"]})));
+    let at_most = json!({"claim": "t", "at_most": "Silver", "tiers": "loyalty"});
+    assert!(holds(at_most.clone(), json!({"t": "Bronze"})));
+    assert!(!holds(at_most, json!({"t": "Gold"})));
+}
+
+#[test]
+fn present_and_absent() {
+    assert!(holds(
+        json!({"claim": "email", "present": true}),
+        json!({"email": null})
+    ));
+    assert!(holds(json!({"claim": "email", "absent": true}), json!({})));
+    assert!(holds(
+        json!({"claim": "email", "present": false}),
+        json!({})
+    ));
+    assert!(!holds(
+        json!({"claim": "email", "absent": true}),
+        json!({"email": ""})
+    ));
+}
+
+#[test]
+fn claim_paths_reach_nested_objects_and_array_elements() {
+    let claims = json!({
+        "https://aethermarket.com/orgs": [{"id": "acme", "role": "admin"}, {"id": "globex", "role": "viewer"}],
+        "address": {"country": "DE"}
+    });
+    assert!(holds(
+        json!({"claim": ["address", "country"], "equals": "DE"}),
+        claims.clone()
+    ));
+    assert!(holds(
+        json!({"claim": ["https://aethermarket.com/orgs", 1, "id"], "equals": "globex"}),
+        claims.clone()
+    ));
+    assert!(holds(
+        json!({"claim": ["https://aethermarket.com/orgs", "*", "role"], "contains": "admin"}),
+        claims.clone()
+    ));
+    assert!(!holds(
+        json!({"claim": ["https://aethermarket.com/orgs", "*", "role"], "contains": "owner"}),
+        claims.clone()
+    ));
+    assert!(!holds(
+        json!({"claim": ["https://aethermarket.com/orgs", 5, "id"], "present": true}),
+        claims
+    ));
+}
+
+#[test]
+fn request_operands_read_method_path_host_headers_query_and_address() {
+    assert!(holds(
+        json!({"request": "host", "equals": "api.example.com"}),
+        json!({})
+    ));
+    assert!(holds(
+        json!({"request": "path", "prefix": "/users/"}),
+        json!({})
+    ));
+    assert!(holds(
+        json!({"request": "scheme", "equals": "https"}),
+        json!({})
+    ));
+    assert!(holds(json!({"query": "view", "equals": "full"}), json!({})));
+    assert!(holds(
+        json!({"request": "client_address", "in_cidr": ["203.0.113.0/24"]}),
+        json!({})
+    ));
+    assert!(!holds(
+        json!({"request": "client_address", "in_cidr": "10.0.0.0/8"}),
+        json!({})
+    ));
+    assert!(holds(json!({"capture": "user", "equals": "u1"}), json!({})));
+    let policy = policy(
+        json!([{"name": "r", "match": {"template": "/users/{user}/items"}, "when": {"claim": "sub", "equals": {"capture": "user"}}}]),
+    );
+    let decoded = evaluate(
+        &policy,
+        "GET",
+        "/users/auth0%7C1/items",
+        &[],
+        &json!({"sub": "auth0|1"}),
+    );
+    assert_eq!(decoded.verdict.kind, VerdictKind::Allow);
+    let plus = evaluate(
+        &policy,
+        "GET",
+        "/users/a+b/items",
+        &[],
+        &json!({"sub": "a b"}),
+    );
+    assert_eq!(plus.verdict.kind, VerdictKind::Forbidden);
+    // A repeated header is ambiguous and counts as missing.
+    let region = json!({"header": "x-geo-region", "equals": "EU"});
+    assert!(holds_with(
+        region.clone(),
+        json!({}),
+        &[("x-geo-region", "EU")]
+    ));
+    assert!(!holds_with(
+        region,
+        json!({}),
+        &[("x-geo-region", "EU"), ("x-geo-region", "EU")]
+    ));
+}
+
+#[test]
+fn claims_compare_with_request_attributes() {
+    let owner = json!({"claim": "sub", "equals": {"capture": "user"}});
+    assert!(holds(owner.clone(), json!({"sub": "u1"})));
+    assert!(!holds(owner.clone(), json!({"sub": "u2"})));
+    assert!(!holds(owner, json!({})));
+    let region = json!({"claim": "region", "equals": {"header": "x-geo-region"}});
+    assert!(holds_with(
+        region.clone(),
+        json!({"region": "EU"}),
+        &[("x-geo-region", "EU")]
+    ));
+    assert!(!holds_with(
+        region.clone(),
+        json!({"region": "EU"}),
+        &[("x-geo-region", "US")]
+    ));
+    assert!(!holds_with(region, json!({"region": "EU"}), &[]));
+    let allowed = json!({"claim": "regions", "contains": {"header": "x-geo-region"}});
+    assert!(holds_with(
+        allowed,
+        json!({"regions": ["EU", "UK"]}),
+        &[("x-geo-region", "UK")]
+    ));
+}
+
+#[test]
+fn all_any_and_not_combine() {
+    let rule = json!({"any": [
+        {"claim": "role", "equals": "admin"},
+        {"all": [{"claim": "role", "equals": "support"}, {"not": {"claim": "region", "equals": "CN"}}]}
+    ]});
+    assert!(holds(rule.clone(), json!({"role": "admin"})));
+    assert!(holds(
+        rule.clone(),
+        json!({"role": "support", "region": "EU"})
+    ));
+    assert!(!holds(
+        rule.clone(),
+        json!({"role": "support", "region": "CN"})
+    ));
+    assert!(!holds(rule, json!({})));
+}
+
+#[test]
+fn deny_overrides_allow_and_the_default_applies_when_nothing_matches() {
+    let policy = policy(json!([
+        {"name": "open", "match": {"prefix": "/"}, "access": "public"},
+        {"name": "blocked", "effect": "deny", "when": {"claim": "blocked", "equals": true}},
+        {"name": "admin", "match": {"prefix": "/admin"}, "when": {"claim": "role", "equals": "admin"}}
+    ]));
+    let verdict = |path: &str, claims: Value| evaluate(&policy, "GET", path, &[], &claims).verdict;
+    assert_eq!(
+        verdict("/x", json!({"blocked": true})).rule.as_deref(),
+        Some("blocked")
+    );
+    assert_eq!(
+        verdict("/x", json!({"blocked": true})).kind,
+        VerdictKind::Forbidden
+    );
+    assert_eq!(verdict("/x", Value::Null).kind, VerdictKind::Allow);
+    // Any allowing rule is enough: the public rule covers /admin too.
+    assert_eq!(verdict("/admin", Value::Null).rule.as_deref(), Some("open"));
+    let strict = self::policy(json!([
+        {"name": "admin", "match": {"prefix": "/admin"}, "when": {"claim": "role", "equals": "admin"}}
+    ]));
+    let evaluate_strict =
+        |claims: Value| evaluate(&strict, "GET", "/admin/x", &[], &claims).verdict;
+    assert_eq!(evaluate_strict(Value::Null).kind, VerdictKind::NeedsToken);
+    let refused = evaluate_strict(json!({"role": "user"}));
+    assert_eq!(refused.kind, VerdictKind::Forbidden);
+    assert_eq!(
+        refused.failed_condition.as_deref(),
+        Some("claim role equals \"admin\"")
+    );
+    let nothing = evaluate(&strict, "GET", "/other", &[], &json!({}));
+    assert_eq!(nothing.verdict.kind, VerdictKind::Forbidden);
+    assert_eq!(nothing.verdict.rule, None);
+}
+
+#[test]
+fn the_first_failed_part_of_all_is_explained() {
+    let policy = policy(json!([{"name": "r", "when": {"all": [
+        {"claim": "a", "equals": 1}, {"claim": "b", "equals": 2}
+    ]}}]));
+    let verdict = evaluate(&policy, "GET", "/", &[], &json!({"a": 1, "b": 3})).verdict;
+    assert_eq!(
+        verdict.failed_condition.as_deref(),
+        Some("claim b equals 2")
+    );
+}
+
+#[test]
+fn dry_run_rules_report_but_never_decide() {
+    let policy = policy(json!([
+        {"name": "open", "access": "authenticated"},
+        {"name": "would-block", "effect": "deny", "mode": "dry_run", "when": {"claim": "tier", "equals": "free"}}
+    ]));
+    let free = evaluate(&policy, "GET", "/", &[], &json!({"tier": "free"}));
+    assert_eq!(free.verdict.kind, VerdictKind::Allow);
+    let report = free.dry_run.unwrap();
+    assert_eq!(report.rules, ["would-block"]);
+    assert_eq!(report.verdict.kind, VerdictKind::Forbidden);
+    let paid = evaluate(&policy, "GET", "/", &[], &json!({"tier": "paid"}));
+    assert_eq!(paid.dry_run.unwrap().verdict.kind, VerdictKind::Allow);
+}
+
+#[test]
+fn a_dry_run_policy_allows_and_reports_what_it_would_do() {
+    let raw: Vec<RawRule> = serde_json::from_value(json!([
+        {"name": "admin", "match": {"prefix": "/admin"}, "when": {"claim": "role", "equals": "admin"}},
+        {"name": "enforced", "match": {"prefix": "/secret"}, "effect": "deny", "mode": "enforce"}
+    ]))
+    .unwrap();
+    let (policy, _) = compile_policy(raw, tiers(), DefaultAccess::Deny, Mode::DryRun, &[]).unwrap();
+    let admin = evaluate(&policy, "GET", "/admin", &[], &json!({"role": "user"}));
+    assert_eq!(admin.verdict.kind, VerdictKind::Allow);
+    assert_eq!(admin.dry_run.unwrap().verdict.kind, VerdictKind::Forbidden);
+    let unmatched = evaluate(&policy, "GET", "/other", &[], &Value::Null);
+    assert_eq!(unmatched.verdict.kind, VerdictKind::Allow);
+    assert_eq!(unmatched.dry_run.unwrap().verdict.rule, None);
+    let secret = evaluate(&policy, "GET", "/secret", &[], &Value::Null);
+    assert_eq!(secret.verdict.kind, VerdictKind::Forbidden);
+}
+
+#[test]
+fn rules_match_hosts() {
+    let policy = policy(json!([
+        {"name": "shop", "match": {"hosts": ["*.example.com"]}, "access": "public"}
+    ]));
+    assert_eq!(
+        evaluate(&policy, "GET", "/", &[], &Value::Null)
+            .verdict
+            .kind,
+        VerdictKind::Allow
+    );
+    let other = self::policy(json!([
+        {"name": "shop", "match": {"hosts": ["shop.example.org"]}, "access": "public"}
+    ]));
+    assert_eq!(
+        evaluate(&other, "GET", "/", &[], &Value::Null).verdict.kind,
+        VerdictKind::Forbidden
+    );
+}
+
+#[test]
+fn each_claim_path_gets_one_slot_however_many_rules_read_it() {
+    let policy = policy(json!([
+        {"name": "a", "when": {"claim": "tier", "equals": "x"}},
+        {"name": "b", "when": {"claim": "tier", "in": ["y"]}},
+        {"name": "c", "when": {"claim": ["org", "id"], "present": true}}
+    ]));
+    assert_eq!(policy.claim_paths.len(), 2);
+}
+
+#[test]
+fn compile_errors_name_the_field() {
+    let cases = [
+        (
+            json!([{"when": {"claim": "a", "greater": 1}}]),
+            "rules[0].when.greater",
+        ),
+        (
+            json!([{"when": {"claim": "a", "greater_than": "soon"}}]),
+            "rules[0].when.greater_than",
+        ),
+        (
+            json!([{"when": {"claim": "a", "at_least": "Gold", "tiers": "vip"}}]),
+            "rules[0].when.tiers",
+        ),
+        (
+            json!([{"when": {"claim": "a", "at_least": "Diamond", "tiers": "loyalty"}}]),
+            "rules[0].when.at_least",
+        ),
+        (
+            json!([{"when": {"claim": "a", "regex": "("}}]),
+            "rules[0].when.regex",
+        ),
+        (
+            json!([{"when": {"all": [{"claim": "a", "equals": 1}, {"claim": "a"}]}}]),
+            "rules[0].when.all[1]",
+        ),
+        (json!([{"when": {"any": []}}]), "rules[0].when.any"),
+        (
+            json!([{"when": {"claim": "sub", "equals": {"capture": "id"}}}]),
+            "rules[0].when.equals.capture",
+        ),
+        (
+            json!([{"match": {"template": "/u/{user}"}, "when": {"capture": "usr", "equals": "x"}}]),
+            "rules[0].when.capture",
+        ),
+        (
+            json!([{"when": {"request": "cookie", "equals": "x"}}]),
+            "rules[0].when.request",
+        ),
+        (
+            json!([{"when": {"header": "x-a", "equals": [1]}}]),
+            "rules[0].when.equals",
+        ),
+        (
+            json!([{"when": {"claim": "a", "in": []}}]),
+            "rules[0].when.in",
+        ),
+        (
+            json!([{"when": {"claim": "a", "contains": ["x"]}}]),
+            "rules[0].when.contains",
+        ),
+        (
+            json!([{"when": {"claim": "a", "in_cidr": ["10.0.0.0/33"]}}]),
+            "rules[0].when.in_cidr[0]",
+        ),
+        (
+            json!([{"when": {"now": true, "prefix": "1"}}]),
+            "rules[0].when.prefix",
+        ),
+        (
+            json!([{"when": {"claim": "a", "equals": 1, "tiers": "loyalty"}}]),
+            "rules[0].when.tiers",
+        ),
+        (
+            json!([{"name": "x", "access": "public"}, {"name": "x", "access": "public"}]),
+            "rules[1].name",
+        ),
+        (
+            json!([{"effect": "deny", "access": "public"}]),
+            "rules[0].access",
+        ),
+        (
+            json!([{"match": {"hosts": ["bad host"]}, "access": "public"}]),
+            "rules[0].match.hosts[0]",
+        ),
+    ];
+    for (rules, path) in cases {
+        let err = compile_error(rules.clone());
+        assert_eq!(err.path, path, "{rules}: {err}");
+    }
+    let err = compile_error(json!([{"when": {"claim": "a", "greater_than": "soon"}}]));
+    assert!(err.message.contains("type mismatch"), "{err}");
+}
+
+#[test]
+fn shadowed_rules_are_warned_about() {
+    let (_, warnings) = compile(json!([
+        {"name": "closed", "match": {"prefix": "/internal"}, "effect": "deny"},
+        {"name": "metrics", "match": {"path": "/internal/metrics"}, "access": "authenticated"},
+        {"name": "open", "match": {"prefix": "/public"}, "access": "public"},
+        {"name": "docs", "match": {"prefix": "/public/docs"}, "when": {"claim": "a", "present": true}},
+        {"name": "fine", "match": {"prefix": "/orders"}, "when": {"claim": "a", "present": true}}
+    ]))
+    .unwrap();
+    let paths: Vec<&str> = warnings.iter().map(|w| w.path.as_str()).collect();
+    assert_eq!(paths, ["rules[1]", "rules[3]"], "{warnings:?}");
+    assert!(warnings[0]
+        .message
+        .contains("rule 'closed' denies every request"));
+}
+
+#[test]
+fn the_route_index_finds_the_same_rules_as_a_scan() {
+    let mut rules = Vec::new();
+    for index in 0..200 {
+        rules.push(json!({"name": format!("r{index}"), "match": {"prefix": format!("/api/v1/service{}/", index % 40)}, "access": "authenticated"}));
+    }
+    rules.push(
+        json!({"name": "t", "match": {"template": "/api/v1/{svc}/items"}, "access": "public"}),
+    );
+    let policy = policy(Value::from(rules));
+    for path in [
+        "/api/v1/service7/x",
+        "/api/v1/service39",
+        "/api/v1/service7/items",
+        "/nope",
+    ] {
+        let mut indexed = Vec::new();
+        policy.index.candidates(path, &mut indexed);
+        let indexed: Vec<usize> = indexed
+            .into_iter()
+            .filter(|i| policy.rules[*i].route.matches("GET", "h", path))
+            .collect();
+        let scanned: Vec<usize> = (0..policy.rules.len())
+            .filter(|i| policy.rules[*i].route.matches("GET", "h", path))
+            .collect();
+        assert_eq!(indexed, scanned, "{path}");
+    }
+}
