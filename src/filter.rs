@@ -30,8 +30,8 @@ use crate::config::Config;
 use crate::decision::{decide_with_cache, Decision, KeyMiss, Outcome};
 use crate::jwks::{KeyRing, KeySet, ParsedKeySet, SymmetricKeys};
 use crate::keysource::{
-    self, fnv1a, Control, Endpoint, FetchError, FetchReason, FetchRequest, FetchResponse,
-    FetchStep, Miss, RemoteSource, SourceKind,
+    self, decode_keys, encode_keys, fnv1a, Control, Endpoint, FetchError, FetchReason,
+    FetchRequest, FetchResponse, FetchStep, Miss, RemoteSource, SourceKind,
 };
 use crate::policy::Mode;
 use crate::request::RequestView;
@@ -252,22 +252,6 @@ fn update_control(
         }
     }
     None
-}
-
-/// The keys record: `VERSION\n` then the validated JWKS text.
-fn encode_keys(version: u64, jwks: &[u8]) -> Vec<u8> {
-    let mut record = format!("{version}\n").into_bytes();
-    record.extend_from_slice(jwks);
-    record
-}
-
-fn decode_keys(record: &[u8]) -> Option<(u64, &[u8])> {
-    let newline = record.iter().position(|byte| *byte == b'\n')?;
-    let version = std::str::from_utf8(record.get(..newline)?)
-        .ok()?
-        .parse()
-        .ok()?;
-    Some((version, record.get(newline + 1..)?))
 }
 
 impl Shared {

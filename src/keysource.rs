@@ -603,6 +603,22 @@ pub fn max_age_seconds(cache_control: &str) -> Option<u64> {
     max_age
 }
 
+/// The shared keys record: `VERSION\n` then the validated JWKS text, exactly as fetched.
+pub fn encode_keys(version: u64, jwks: &[u8]) -> Vec<u8> {
+    let mut record = format!("{version}\n").into_bytes();
+    record.extend_from_slice(jwks);
+    record
+}
+
+pub fn decode_keys(record: &[u8]) -> Option<(u64, &[u8])> {
+    let newline = record.iter().position(|byte| *byte == b'\n')?;
+    let version = std::str::from_utf8(record.get(..newline)?)
+        .ok()?
+        .parse()
+        .ok()?;
+    Some((version, record.get(newline + 1..)?))
+}
+
 /// A 64-bit FNV-1a hash (key set identity, shared-data key suffixes).
 pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
@@ -1081,6 +1097,16 @@ mod tests {
         assert!(HttpUrl::parse("https://h:99999/").is_err());
         assert!(HttpUrl::parse("https:///x").is_err());
         assert!(HttpUrl::parse("https://h/x#f").is_err());
+    }
+
+    #[test]
+    fn keys_records_carry_their_version_and_the_jwks_untouched() {
+        let jwks = jwks_body();
+        let record = encode_keys(7, &jwks);
+        assert_eq!(decode_keys(&record), Some((7, jwks.as_slice())));
+        assert_eq!(decode_keys(b"no newline"), None);
+        assert_eq!(decode_keys(b"x\n{}"), None);
+        assert_eq!(decode_keys(b"3\n"), Some((3, &b""[..])));
     }
 
     #[test]
