@@ -16,9 +16,14 @@ def main():
     parser.add_argument("--upstream-port", type=int, default=10001)
     parser.add_argument("--wasm", required=True, help="path of claimgate.wasm")
     parser.add_argument("--runtime", default="v8", choices=["v8", "wasmtime", "wamr"])
+    parser.add_argument("--clusters", help="YAML file with extra clusters (a list, for remote key sources)")
     args = parser.parse_args()
     plugin_config = pathlib.Path(args.config).read_text()
     json.loads(plugin_config)  # fail here, not in Envoy, on a file that is not JSON
+    clusters = ""
+    if args.clusters:
+        # Each line indented under static_resources.clusters.
+        clusters = "\n  ".join(pathlib.Path(args.clusters).read_text().rstrip().splitlines())
     rendered = (
         TEMPLATE.read_text()
         .replace("{{LISTEN_PORT}}", str(args.listen_port))
@@ -27,6 +32,7 @@ def main():
         .replace("{{WASM_PATH}}", str(pathlib.Path(args.wasm).resolve()))
         .replace("{{RUNTIME}}", args.runtime)
         .replace("{{PLUGIN_CONFIG}}", json.dumps(plugin_config))
+        .replace("# {{EXTRA_CLUSTERS}}", clusters)
     )
     sys.stdout.write(rendered)
 

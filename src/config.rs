@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::cache::CacheLimits;
 use crate::identity::{HeaderMapping, IdentityMapping, ValueSource};
 use crate::jwks::{Alg, JwkProblem, JwksError, KeyRing, KeySet, SymmetricKeys};
+use crate::keysource::{fnv1a, Endpoint, HttpUrl, RemoteSource, SourceKind};
 use crate::policy::{compile_policy, ClaimPath, Policy, RawRule};
 pub use crate::policy::{DefaultAccess, Mode};
 use crate::token::{Provider, TokenLocation};
@@ -145,7 +146,88 @@ fn default_max_token_bytes() -> usize {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawJwks {
-    inline: Value,
+    #[serde(default)]
+    inline: Option<Value>,
+    #[serde(default)]
+    remote: Option<RawRemote>,
+    #[serde(default)]
+    discovery: Option<RawRemote>,
+}
+
+/// `jwks.remote` and `jwks.discovery` (one shape; the fields only one of them takes are
+/// checked when compiling).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRemote {
+    cluster: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    authority: Option<String>,
+    #[serde(default = "default_timeout_ms")]
+    timeout_ms: u64,
+    #[serde(default = "default_cache_duration")]
+    cache_duration_seconds: u64,
+    #[serde(default = "default_min_cache_duration")]
+    min_cache_duration_seconds: u64,
+    #[serde(default = "default_max_cache_duration")]
+    max_cache_duration_seconds: u64,
+    #[serde(default = "default_max_stale")]
+    max_stale_seconds: u64,
+    #[serde(default = "default_unknown_kid_interval")]
+    unknown_kid_refetch_interval_seconds: u64,
+    #[serde(default = "default_max_response_bytes")]
+    max_response_bytes: usize,
+    #[serde(default = "default_outage_status")]
+    outage_status: u16,
+    #[serde(default = "default_retry_initial_ms")]
+    retry_initial_ms: u64,
+    #[serde(default = "default_retry_max_seconds")]
+    retry_max_seconds: u64,
+    #[serde(default)]
+    jwks_cluster: Option<String>,
+    #[serde(default)]
+    allow_cross_origin_jwks_uri: Option<bool>,
+}
+
+fn default_timeout_ms() -> u64 {
+    5000
+}
+
+fn default_cache_duration() -> u64 {
+    600
+}
+
+fn default_min_cache_duration() -> u64 {
+    300
+}
+
+fn default_max_cache_duration() -> u64 {
+    86_400
+}
+
+fn default_max_stale() -> u64 {
+    86_400
+}
+
+fn default_unknown_kid_interval() -> u64 {
+    30
+}
+
+fn default_max_response_bytes() -> usize {
+    256 * 1024
+}
+
+fn default_outage_status() -> u16 {
+    503
+}
+
+fn default_retry_initial_ms() -> u64 {
+    1000
+}
+
+fn default_retry_max_seconds() -> u64 {
+    300
 }
 
 #[derive(Deserialize)]
@@ -217,6 +299,9 @@ pub struct Config {
     pub locations: Vec<TokenLocation>,
     /// The inline key set of each provider, by provider index.
     pub inline_keys: Vec<Option<Arc<KeySet>>>,
+    /// The remote key source of each provider (`jwks.remote` or `jwks.discovery`), by
+    /// provider index.
+    pub key_sources: Vec<Option<RemoteSource>>,
     /// The rules, tiers, default and mode, compiled and indexed.
     pub policy: Policy,
     /// Legal but suspicious parts of the configuration (see [`ConfigWarning`]).
@@ -245,6 +330,15 @@ impl Config {
         KeyRing::new(self.inline_keys.clone())
     }
 
+    /// The status a request gets while provider `index` has no keys: 503 unless its
+    /// remote source says 401.
+    pub fn outage_status(&self, index: usize) -> u16 {
+        self.key_sources
+            .get(index)
+            .and_then(Option::as_ref)
+            .map_or(503, |source| source.outage_status)
+    }
+
     pub fn provider_index(&self, name: &str) -> Option<usize> {
         self.providers
             .iter()
@@ -271,6 +365,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     let mut locations: Vec<TokenLocation> = Vec::new();
     let mut providers = Vec::with_capacity(raw.providers.len());
     let mut inline_keys = Vec::with_capacity(raw.providers.len());
+    let mut key_sources = Vec::with_capacity(raw.providers.len());
     for (index, raw_provider) in raw.providers.into_iter().enumerate() {
         let path = format!("providers[{index}]");
         if providers
@@ -291,9 +386,10 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
                 "two providers with the same issuer",
             ));
         }
-        let (provider, keys) = compile_provider(raw_provider, &path, &mut locations)?;
+        let (provider, keys, source) = compile_provider(raw_provider, &path, &mut locations)?;
         providers.push(provider);
         inline_keys.push(keys);
+        key_sources.push(source);
     }
     let (policy, warnings) = compile_policy(
         raw.rules,
@@ -327,6 +423,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         providers,
         locations,
         inline_keys,
+        key_sources,
         policy,
         warnings,
         identity,
@@ -338,11 +435,13 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     })
 }
 
+type CompiledProvider = (Provider, Option<Arc<KeySet>>, Option<RemoteSource>);
+
 fn compile_provider(
     raw: RawProvider,
     path: &str,
     locations: &mut Vec<TokenLocation>,
-) -> Result<(Provider, Option<Arc<KeySet>>), ConfigError> {
+) -> Result<CompiledProvider, ConfigError> {
     let field = |name: &str| format!("{path}.{name}");
     if raw.name.is_empty() {
         return Err(ConfigError::new(field("name"), "must not be empty"));
@@ -377,40 +476,48 @@ fn compile_provider(
             algorithms.push(alg);
         }
     }
-    let defect = |problems: &[(usize, JwkProblem)]| {
-        problems
-            .iter()
-            .find(|(_, problem)| problem.is_defect())
-            .map(|(index, problem)| {
-                ConfigError::new(
-                    format!("{path}.jwks.inline.keys[{index}]"),
-                    problem.to_string(),
-                )
-            })
-    };
-    let parsed = match KeySet::from_jwks_value(&raw.jwks.inline, SymmetricKeys::Allowed) {
-        Ok(parsed) => parsed,
-        Err(JwksError::NoUsableKey(problems)) => {
-            return Err(defect(&problems).unwrap_or_else(|| {
-                ConfigError::new(
-                    field("jwks.inline"),
-                    JwksError::NoUsableKey(problems).to_string(),
-                )
-            }))
+    let RawJwks {
+        inline,
+        remote,
+        discovery,
+    } = raw.jwks;
+    let source = match (remote, discovery) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                field("jwks"),
+                "give at most one of \"remote\" and \"discovery\"",
+            ))
         }
-        Err(err) => return Err(ConfigError::new(field("jwks.inline"), err.to_string())),
+        (Some(remote), None) => Some(compile_remote(remote, false, &raw.name, &raw.issuer, path)?),
+        (None, Some(discovery)) => Some(compile_remote(
+            discovery,
+            true,
+            &raw.name,
+            &raw.issuer,
+            path,
+        )?),
+        (None, None) => None,
     };
-    if let Some(err) = defect(&parsed.skipped) {
-        return Err(err);
-    }
-    if let Some(alg) = algorithms
-        .iter()
-        .find(|alg| !parsed.keys.keys().iter().any(|key| key.fits(**alg)))
-    {
-        return Err(ConfigError::new(
-            field("algorithms"),
-            format!("no key in jwks.inline can verify {alg}"),
-        ));
+    let inline = match (inline, &source) {
+        (Some(inline), _) => Some(compile_inline(&inline, &field("jwks.inline"))?),
+        (None, Some(_)) => None,
+        (None, None) => return Err(ConfigError::new(
+            field("jwks"),
+            "give \"inline\" keys, a \"remote\" JWKS or \"discovery\" (inline goes with either)",
+        )),
+    };
+    // Remote keys are only known at run time; inline-only providers must be able to
+    // verify every algorithm they allow.
+    if let (Some(keys), None) = (&inline, &source) {
+        if let Some(alg) = algorithms
+            .iter()
+            .find(|alg| !keys.keys().iter().any(|key| key.fits(**alg)))
+        {
+            return Err(ConfigError::new(
+                field("algorithms"),
+                format!("no key in jwks.inline can verify {alg}"),
+            ));
+        }
     }
     if raw.max_token_bytes < 64 || raw.max_token_bytes > 65536 {
         return Err(ConfigError::new(
@@ -475,7 +582,232 @@ fn compile_provider(
         max_token_bytes: raw.max_token_bytes,
         forward_token: raw.forward_token,
     };
-    Ok((provider, Some(Arc::new(parsed.keys))))
+    Ok((provider, inline.map(Arc::new), source))
+}
+
+/// Compiles an inline JWKS; keys that are broken or unsafe refuse the configuration.
+fn compile_inline(inline: &Value, path: &str) -> Result<KeySet, ConfigError> {
+    let defect = |problems: &[(usize, JwkProblem)]| {
+        problems
+            .iter()
+            .find(|(_, problem)| problem.is_defect())
+            .map(|(index, problem)| {
+                ConfigError::new(format!("{path}.keys[{index}]"), problem.to_string())
+            })
+    };
+    let parsed = match KeySet::from_jwks_value(inline, SymmetricKeys::Allowed) {
+        Ok(parsed) => parsed,
+        Err(JwksError::NoUsableKey(problems)) => {
+            return Err(defect(&problems).unwrap_or_else(|| {
+                ConfigError::new(path, JwksError::NoUsableKey(problems).to_string())
+            }))
+        }
+        Err(err) => return Err(ConfigError::new(path, err.to_string())),
+    };
+    if let Some(err) = defect(&parsed.skipped) {
+        return Err(err);
+    }
+    Ok(parsed.keys)
+}
+
+/// Compiles `jwks.remote` (`discovery` false) or `jwks.discovery` of the provider at
+/// `provider_path`.
+fn compile_remote(
+    raw: RawRemote,
+    discovery: bool,
+    provider: &str,
+    issuer: &str,
+    provider_path: &str,
+) -> Result<RemoteSource, ConfigError> {
+    let path = format!(
+        "{provider_path}.jwks.{}",
+        if discovery { "discovery" } else { "remote" }
+    );
+    let field = |name: &str| format!("{path}.{name}");
+    let cluster_name = |name: &str, at: &str| -> Result<String, ConfigError> {
+        if name.is_empty() || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(ConfigError::new(
+                field(at),
+                "must be the name of an Envoy cluster (non-empty, no spaces)",
+            ));
+        }
+        Ok(name.to_owned())
+    };
+    let cluster = cluster_name(&raw.cluster, "cluster")?;
+    let authority_text = |text: &str, at: &str| -> Result<String, ConfigError> {
+        let valid = !text.is_empty()
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b));
+        if !valid {
+            return Err(ConfigError::new(
+                field(at),
+                "must be a host or host:port (the :authority of the request)",
+            ));
+        }
+        Ok(text.to_ascii_lowercase())
+    };
+    let path_text = |text: &str, at: &str| -> Result<String, ConfigError> {
+        if !text.starts_with('/')
+            || text.contains('#')
+            || text.chars().any(|c| c.is_control() || c == ' ')
+        {
+            return Err(ConfigError::new(
+                field(at),
+                "must start with '/' and have no spaces, control characters or fragment",
+            ));
+        }
+        Ok(text.to_owned())
+    };
+    let kind = if discovery {
+        let issuer_url = HttpUrl::parse(issuer).map_err(|why| {
+            ConfigError::new(
+                format!("{provider_path}.issuer"),
+                format!("discovery needs the issuer to be an http(s) URL: {why}"),
+            )
+        })?;
+        let authority = match &raw.authority {
+            Some(text) => authority_text(text, "authority")?,
+            None => issuer_url.authority(),
+        };
+        let document_path = match &raw.path {
+            Some(text) => path_text(text, "path")?,
+            None => format!(
+                "{}/.well-known/openid-configuration",
+                issuer_url.path_and_query.trim_end_matches('/')
+            ),
+        };
+        let jwks_cluster = match &raw.jwks_cluster {
+            Some(name) => cluster_name(name, "jwks_cluster")?,
+            None => cluster.clone(),
+        };
+        SourceKind::Discovery {
+            document: Endpoint {
+                cluster,
+                authority,
+                path: document_path,
+            },
+            jwks_cluster,
+            allow_cross_origin: raw.allow_cross_origin_jwks_uri.unwrap_or(false),
+        }
+    } else {
+        for (name, given) in [
+            ("jwks_cluster", raw.jwks_cluster.is_some()),
+            (
+                "allow_cross_origin_jwks_uri",
+                raw.allow_cross_origin_jwks_uri.is_some(),
+            ),
+        ] {
+            if given {
+                return Err(ConfigError::new(
+                    field(name),
+                    "only goes with \"discovery\"",
+                ));
+            }
+        }
+        let authority = raw
+            .authority
+            .as_deref()
+            .ok_or_else(|| {
+                ConfigError::new(
+                    field("authority"),
+                    "required: the :authority (host) of the JWKS request, e.g. TENANT.auth0.com",
+                )
+            })
+            .and_then(|text| authority_text(text, "authority"))?;
+        let jwks_path = raw
+            .path
+            .as_deref()
+            .ok_or_else(|| {
+                ConfigError::new(
+                    field("path"),
+                    "required: the path of the JWKS, e.g. /.well-known/jwks.json",
+                )
+            })
+            .and_then(|text| path_text(text, "path"))?;
+        SourceKind::Jwks(Endpoint {
+            cluster,
+            authority,
+            path: jwks_path,
+        })
+    };
+    let in_range = |value: u64, at: &str, low: u64, high: u64| -> Result<u64, ConfigError> {
+        if value < low || value > high {
+            return Err(ConfigError::new(
+                field(at),
+                format!("must be between {low} and {high}"),
+            ));
+        }
+        Ok(value)
+    };
+    let timeout_ms = in_range(raw.timeout_ms, "timeout_ms", 100, 60_000)?;
+    let min = in_range(
+        raw.min_cache_duration_seconds,
+        "min_cache_duration_seconds",
+        1,
+        7 * 86_400,
+    )?;
+    let max = in_range(
+        raw.max_cache_duration_seconds,
+        "max_cache_duration_seconds",
+        1,
+        7 * 86_400,
+    )?;
+    if min > max {
+        return Err(ConfigError::new(
+            field("min_cache_duration_seconds"),
+            "must not be above max_cache_duration_seconds",
+        ));
+    }
+    let cache = in_range(raw.cache_duration_seconds, "cache_duration_seconds", min, max).map_err(|_| {
+        ConfigError::new(
+            field("cache_duration_seconds"),
+            format!("must be between min_cache_duration_seconds ({min}) and max_cache_duration_seconds ({max})"),
+        )
+    })?;
+    let max_stale = in_range(raw.max_stale_seconds, "max_stale_seconds", 0, 30 * 86_400)?;
+    let kid_interval = in_range(
+        raw.unknown_kid_refetch_interval_seconds,
+        "unknown_kid_refetch_interval_seconds",
+        1,
+        86_400,
+    )?;
+    let max_bytes = in_range(
+        u64::try_from(raw.max_response_bytes).unwrap_or(u64::MAX),
+        "max_response_bytes",
+        1024,
+        4 * 1024 * 1024,
+    )?;
+    if raw.outage_status != 503 && raw.outage_status != 401 {
+        return Err(ConfigError::new(
+            field("outage_status"),
+            "must be 503 (default: an outage is the gateway's problem) or 401",
+        ));
+    }
+    let retry_initial_ms = in_range(raw.retry_initial_ms, "retry_initial_ms", 100, 600_000)?;
+    let retry_max_seconds = in_range(raw.retry_max_seconds, "retry_max_seconds", 1, 86_400)?;
+    if retry_max_seconds.saturating_mul(1000) < retry_initial_ms {
+        return Err(ConfigError::new(
+            field("retry_max_seconds"),
+            "must not be below retry_initial_ms",
+        ));
+    }
+    let identity = format!("{kind:?}|{issuer}");
+    Ok(RemoteSource {
+        kind,
+        issuer: issuer.to_owned(),
+        timeout_ms,
+        cache_duration_ms: cache * 1000,
+        min_cache_duration_ms: min * 1000,
+        max_cache_duration_ms: max * 1000,
+        max_stale_ms: max_stale * 1000,
+        unknown_kid_interval_ms: kid_interval * 1000,
+        max_response_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX),
+        outage_status: raw.outage_status,
+        retry_initial_ms,
+        retry_max_ms: retry_max_seconds * 1000,
+        shared_key: format!("claimgate/{provider}/{:016x}", fnv1a(identity.as_bytes())),
+    })
 }
 
 fn compile_location(raw: RawLocation, path: &str) -> Result<TokenLocation, ConfigError> {

@@ -31,6 +31,24 @@ pub enum Outcome {
     Deny(Denial),
 }
 
+/// Keys a decision lacked. The proxy-wasm adapter may hold the request, fetch the
+/// provider's remote key set and decide again; without that, the decision stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyMiss {
+    /// The provider has no key set (503, or its configured outage status).
+    NoKeys { provider: usize },
+    /// No key of the provider carries the token's `kid` (401).
+    UnknownKid { provider: usize },
+}
+
+impl KeyMiss {
+    pub fn provider(self) -> usize {
+        match self {
+            KeyMiss::NoKeys { provider } | KeyMiss::UnknownKid { provider } => provider,
+        }
+    }
+}
+
 /// What to do with one request, and why.
 #[derive(Debug, Clone)]
 pub struct Decision {
@@ -50,6 +68,8 @@ pub struct Decision {
     pub remove_headers: Vec<String>,
     /// Identity headers that could not be written, and why.
     pub skipped_headers: Vec<SkippedHeader>,
+    /// Set when the token was refused for lack of keys (see [`KeyMiss`]).
+    pub key_miss: Option<KeyMiss>,
 }
 
 impl Decision {
@@ -157,6 +177,11 @@ fn denial(config: &Config, refusal: &Refusal) -> Denial {
     let (status, error, description): (u16, Option<&str>, &str) = match refusal {
         Refusal::BadRequest(description) => (400, Some("invalid_request"), description.as_str()),
         Refusal::NoToken => (401, None, "an access token is required"),
+        Refusal::BadToken(err @ TokenError::KeysUnavailable { provider })
+            if config.outage_status(*provider) == 401 =>
+        {
+            (401, Some("invalid_token"), err.description())
+        }
         Refusal::BadToken(err) if err.status() == 503 => {
             (503, Some("temporarily_unavailable"), err.description())
         }
@@ -259,7 +284,16 @@ fn decide_inner(
         None => None,
         Some(found) => match verify_cached(config, keys, cache, found, now) {
             Ok(verified) => Some(verified),
-            Err(err) => return token_problem(config, decision, request, &path, now, err),
+            Err(err) => {
+                let key_miss = match err {
+                    TokenError::KeysUnavailable { provider } => Some(KeyMiss::NoKeys { provider }),
+                    TokenError::UnknownKey { provider } => Some(KeyMiss::UnknownKid { provider }),
+                    _ => None,
+                };
+                let mut decision = token_problem(config, decision, request, &path, now, err);
+                decision.key_miss = key_miss;
+                return decision;
+            }
         },
     };
     decide_verified(
@@ -332,6 +366,7 @@ fn start<'r>(
         subject: None,
         remove_headers: config.identity.headers_to_remove(request),
         skipped_headers: Vec::new(),
+        key_miss: None,
     };
     match canonical_path(request.raw_path()) {
         Ok(path) => Ok((decision, path)),

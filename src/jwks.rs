@@ -333,6 +333,13 @@ impl KeySet {
         KeySet { keys }
     }
 
+    /// These keys followed by `other`'s (inline keys beside a remote set).
+    pub fn merged(&self, other: &KeySet) -> KeySet {
+        let mut keys = self.keys.clone();
+        keys.extend(other.keys.iter().cloned());
+        KeySet { keys }
+    }
+
     /// Parses a JWKS document (`{"keys": [...]}`) from text.
     pub fn parse_jwks(text: &[u8], symmetric: SymmetricKeys) -> Result<ParsedKeySet, JwksError> {
         let value: Value =
@@ -419,6 +426,13 @@ impl KeyRing {
     pub fn replace(&mut self, index: usize, keys: Arc<KeySet>) {
         if let Some(slot) = self.sets.get_mut(index) {
             *slot = Some(keys);
+        }
+    }
+
+    /// Leaves provider `index` without keys (its remote set went stale beyond its limit).
+    pub fn remove(&mut self, index: usize) {
+        if let Some(slot) = self.sets.get_mut(index) {
+            *slot = None;
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod decision;
 pub mod identity;
 pub mod jwks;
+pub mod keysource;
 pub mod mint;
 pub mod policy;
 pub mod request;

@@ -188,10 +188,16 @@ pub enum TokenError {
     UnknownIssuer,
     /// The provider does not read tokens from where this one was found.
     WrongLocation,
-    /// The provider has no key set yet (remote keys not fetched): an outage, not the
-    /// client's fault.
-    KeysUnavailable,
-    UnknownKey,
+    /// The provider (by index) has no key set yet (remote keys not fetched, or stale
+    /// beyond their limit): an outage, not the client's fault.
+    KeysUnavailable {
+        provider: usize,
+    },
+    /// No key of the provider (by index) has the token's `kid`: the adapter may refetch
+    /// a remote key set and decide again.
+    UnknownKey {
+        provider: usize,
+    },
     NoSuitableKey,
     BadSignature,
     MissingExpiry,
@@ -208,7 +214,7 @@ impl TokenError {
     /// HTTP status for this failure.
     pub fn status(&self) -> u16 {
         match self {
-            TokenError::KeysUnavailable => 503,
+            TokenError::KeysUnavailable { .. } => 503,
             _ => 401,
         }
     }
@@ -225,8 +231,8 @@ impl TokenError {
             TokenError::WrongTokenType => "wrong token type",
             TokenError::UnknownIssuer => "unknown token issuer",
             TokenError::WrongLocation => "token not accepted in this location",
-            TokenError::KeysUnavailable => "signing keys are not available yet",
-            TokenError::UnknownKey => "unknown signing key",
+            TokenError::KeysUnavailable { .. } => "signing keys are not available yet",
+            TokenError::UnknownKey { .. } => "unknown signing key",
             TokenError::NoSuitableKey => "no key fits the token's algorithm",
             TokenError::BadSignature => "invalid signature",
             TokenError::MissingExpiry => "token has no expiry",
@@ -376,8 +382,8 @@ pub fn verify<'k>(
             return Err(TokenError::WrongTokenType);
         }
     }
-    let key_set = keys(index).ok_or(TokenError::KeysUnavailable)?;
-    check_signature(&untrusted, alg, key_set)?;
+    let key_set = keys(index).ok_or(TokenError::KeysUnavailable { provider: index })?;
+    check_signature(&untrusted, alg, key_set, index)?;
     let expires_at = check_times(&untrusted.claims, provider, now)?;
     check_audience(&untrusted.claims, provider)?;
     Ok(VerifiedToken {
@@ -389,7 +395,12 @@ pub fn verify<'k>(
     })
 }
 
-fn check_signature(token: &UntrustedToken<'_>, alg: Alg, keys: &KeySet) -> Result<(), TokenError> {
+fn check_signature(
+    token: &UntrustedToken<'_>,
+    alg: Alg,
+    keys: &KeySet,
+    provider: usize,
+) -> Result<(), TokenError> {
     let kid = token.kid.as_deref();
     let mut tried = false;
     for key in keys.candidates(kid, alg) {
@@ -400,7 +411,7 @@ fn check_signature(token: &UntrustedToken<'_>, alg: Alg, keys: &KeySet) -> Resul
     }
     match (tried, kid) {
         (true, _) => Err(TokenError::BadSignature),
-        (false, Some(kid)) if !keys.has_kid(kid) => Err(TokenError::UnknownKey),
+        (false, Some(kid)) if !keys.has_kid(kid) => Err(TokenError::UnknownKey { provider }),
         (false, _) => Err(TokenError::NoSuitableKey),
     }
 }
@@ -657,7 +668,7 @@ mod tests {
         let other = SigningKey::generate(Alg::EdDsa, Some("k2")).unwrap();
         assert_eq!(
             check(other.sign(&claims()).unwrap(), &provider, &keys, NOW).unwrap_err(),
-            TokenError::UnknownKey
+            TokenError::UnknownKey { provider: 0 }
         );
         let impostor = SigningKey::generate(Alg::EdDsa, Some("k1")).unwrap();
         assert_eq!(

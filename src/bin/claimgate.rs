@@ -1,12 +1,16 @@
 //! `claimgate`: check a configuration, evaluate a request against it with exactly the
 //! decision code the Envoy filter runs, and mint demo tokens.
 
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use claimgate::cases::CaseFile;
 use claimgate::config::Config;
-use claimgate::jwks::Alg;
+use claimgate::jwks::{Alg, KeyRing};
+use claimgate::keysource::{validate_jwks, FetchResponse, HttpUrl, SourceKind};
 use claimgate::mint::SigningKey;
 use claimgate::policy::{Effect, Mode};
 use claimgate::{decide, RequestView};
@@ -17,6 +21,7 @@ usage:
   claimgate check CONFIG
   claimgate eval CONFIG [--token T] [--method M] [--path P] [--authority HOST]
                         [--header NAME:VALUE]... [--client-address IP] [--now UNIX]
+                        [--jwks FILE_OR_URL [--provider NAME]]
   claimgate test CONFIG CASES
   claimgate mint --key PRIVATE_JWK [--config CONFIG] [--provider NAME] [--iss ISS]
                  [--aud AUD] [--sub SUB] [--claim NAME=VALUE]... [--ttl SECONDS] [--now UNIX]
@@ -28,7 +33,11 @@ usage:
   check prints the compiled policy and its warnings. eval prints the decision as JSON:
   the deciding rule, the reason, the condition that failed, the dry-run verdict. test
   runs a file of policy cases (see filter-config/README.md), prints a line per case and
-  'N passed, N failed', and exits non-zero when any case fails. mint signs a token for demos and tests: VALUE is
+  'N passed, N failed', and exits non-zero when any case fails. eval --jwks gives a
+  provider with a remote key source (jwks.remote / jwks.discovery) its keys offline: a
+  saved JWKS file, or an http:// URL fetched once (https: save the JWKS first, e.g.
+  curl -o jwks.json https://TENANT.auth0.com/.well-known/jwks.json); it is validated
+  exactly as the filter validates a fetch. mint signs a token for demos and tests: VALUE is
   parsed as JSON when it is valid JSON, else taken as a string.";
 
 fn main() -> ExitCode {
@@ -160,8 +169,26 @@ fn check(args: &[String]) -> Result<(), String> {
             .filter_map(|index| config.locations.get(*index))
             .map(ToString::to_string)
             .collect();
+        let remote = match config.key_sources.get(index).and_then(Option::as_ref) {
+            None => String::new(),
+            Some(source) => {
+                let what = match &source.kind {
+                    SourceKind::Jwks(endpoint) => format!("remote JWKS {endpoint}"),
+                    SourceKind::Discovery { document, .. } => format!("discovery {document}"),
+                };
+                format!(
+                    ", keys from {what} (timeout {} ms, cache {} s within {}..{} s, stale up to {} s, outage status {})",
+                    source.timeout_ms,
+                    source.cache_duration_ms / 1000,
+                    source.min_cache_duration_ms / 1000,
+                    source.max_cache_duration_ms / 1000,
+                    source.max_stale_ms / 1000,
+                    source.outage_status
+                )
+            }
+        };
         println!(
-            "provider {}: issuer {}, audiences {}, algorithms {}, {} inline key(s), token from {}",
+            "provider {}: issuer {}, audiences {}, algorithms {}, {} inline key(s){remote}, token from {}",
             provider.name,
             provider.issuer,
             provider.audiences.join(", "),
@@ -220,9 +247,17 @@ fn eval(args: &[String]) -> Result<(), String> {
             "header",
             "client-address",
             "now",
+            "jwks",
+            "provider",
         ],
     )?;
     let config = load_config(&config_argument(&options, "eval")?)?;
+    let mut keys = config.initial_keys();
+    if let Some(location) = options.one("jwks") {
+        load_remote_keys(&config, &mut keys, location, options.one("provider"))?;
+    } else if options.one("provider").is_some() {
+        return Err("--provider goes with --jwks".into());
+    }
     let mut headers: Vec<(String, Vec<u8>)> = vec![
         (
             ":method".into(),
@@ -258,10 +293,152 @@ fn eval(args: &[String]) -> Result<(), String> {
     }
     let now = options.number("now")?.unwrap_or_else(unix_now);
     let request = RequestView::new(&headers).with_client_address(options.one("client-address"));
-    let decision = decide(&config, &config.initial_keys(), &request, now);
+    let decision = decide(&config, &keys, &request, now);
     let text = serde_json::to_string_pretty(&decision.to_json()).map_err(|err| err.to_string())?;
     println!("{text}");
     Ok(())
+}
+
+/// Gives a provider the keys of a saved or fetched JWKS, validated as a fetch is.
+fn load_remote_keys(
+    config: &Config,
+    keys: &mut KeyRing,
+    location: &str,
+    provider: Option<&str>,
+) -> Result<(), String> {
+    let index = match provider {
+        Some(name) => config
+            .provider_index(name)
+            .ok_or_else(|| format!("--provider: no provider named '{name}'"))?,
+        None => {
+            let remote: Vec<usize> = (0..config.providers.len())
+                .filter(|index| matches!(config.key_sources.get(*index), Some(Some(_))))
+                .collect();
+            match (remote.as_slice(), config.providers.len()) {
+                ([index], _) => *index,
+                ([], 1) => 0,
+                _ => return Err("--jwks: name the provider it belongs to with --provider".into()),
+            }
+        }
+    };
+    let limit = config
+        .key_sources
+        .get(index)
+        .and_then(Option::as_ref)
+        .map_or(256 * 1024, |source| source.max_response_bytes);
+    let (status, cache_control, body) = if location.starts_with("http://") {
+        http_get(location, limit)?
+    } else if location.starts_with("https://") {
+        return Err(format!(
+            "--jwks {location}: the CLI fetches plain http:// only; save the JWKS first \
+             (curl -o jwks.json {location}) and give the file"
+        ));
+    } else {
+        let body =
+            std::fs::read(location).map_err(|err| format!("cannot read {location}: {err}"))?;
+        (200, None, body)
+    };
+    let response = FetchResponse {
+        status: Some(status),
+        cache_control: cache_control.as_deref(),
+        body_size: body.len(),
+        body: Some(&body),
+    };
+    let valid =
+        validate_jwks(&response, limit).map_err(|err| format!("--jwks {location}: {err}"))?;
+    for (key_index, problem) in &valid.parsed.skipped {
+        eprintln!("claimgate: --jwks {location}: keys[{key_index}] skipped: {problem}");
+    }
+    let set = match config.inline_keys.get(index).and_then(Option::as_ref) {
+        Some(inline) => inline.merged(&valid.parsed.keys),
+        None => valid.parsed.keys,
+    };
+    keys.replace(index, Arc::new(set));
+    Ok(())
+}
+
+/// One plain-HTTP GET over std's TcpStream (for loopback and testing; https needs a saved
+/// file). Returns the status, Cache-Control and body (at most `limit` + 1 bytes read).
+fn http_get(url: &str, limit: usize) -> Result<(u16, Option<String>, Vec<u8>), String> {
+    let parsed = HttpUrl::parse(url).map_err(|why| format!("--jwks {url}: {why}"))?;
+    let port = parsed.port.unwrap_or(80);
+    let host = parsed.host.trim_start_matches('[').trim_end_matches(']');
+    let timeout = Duration::from_secs(10);
+    let address = (host, port)
+        .to_socket_addrs()
+        .map_err(|err| format!("--jwks {url}: {err}"))?
+        .next()
+        .ok_or_else(|| format!("--jwks {url}: host not found"))?;
+    let mut stream = TcpStream::connect_timeout(&address, timeout)
+        .map_err(|err| format!("--jwks {url}: {err}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .and_then(|()| stream.set_write_timeout(Some(timeout)))
+        .map_err(|err| err.to_string())?;
+    let request = format!(
+        "GET {} HTTP/1.1\r\nhost: {}\r\naccept: application/json\r\nuser-agent: claimgate\r\nconnection: close\r\n\r\n",
+        parsed.path_and_query,
+        parsed.authority()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|err| format!("--jwks {url}: {err}"))?;
+    let mut response = Vec::new();
+    stream
+        .take(
+            u64::try_from(limit)
+                .unwrap_or(u64::MAX)
+                .saturating_add(64 * 1024),
+        )
+        .read_to_end(&mut response)
+        .map_err(|err| format!("--jwks {url}: {err}"))?;
+    let split = response
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .ok_or_else(|| format!("--jwks {url}: no HTTP response"))?;
+    let head = String::from_utf8_lossy(response.get(..split).unwrap_or_default()).into_owned();
+    let mut body = response.get(split + 4..).unwrap_or_default().to_vec();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse::<u16>().ok())
+        .ok_or_else(|| format!("--jwks {url}: bad status line"))?;
+    let mut cache_control = None;
+    let mut chunked = false;
+    for line in lines {
+        if let Some((name, value)) = line.split_once(':') {
+            let (name, value) = (name.trim(), value.trim());
+            if name.eq_ignore_ascii_case("cache-control") {
+                cache_control = Some(value.to_owned());
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                chunked = value.eq_ignore_ascii_case("chunked");
+            } else if name.eq_ignore_ascii_case("content-length") {
+                if let Ok(length) = value.parse::<usize>() {
+                    body.truncate(length);
+                }
+            }
+        }
+    }
+    if chunked {
+        body = dechunk(&body).ok_or_else(|| format!("--jwks {url}: bad chunked body"))?;
+    }
+    Ok((status, cache_control, body))
+}
+
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|window| window == b"\r\n")?;
+        let size_text = std::str::from_utf8(data.get(..line_end)?).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        data = data.get(line_end + 2..)?;
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(data.get(..size)?);
+        data = data.get(size + 2..)?;
+    }
 }
 
 fn test(args: &[String]) -> Result<(), String> {

@@ -3,6 +3,8 @@
 //! HTTP/1.1 client that can send repeated headers.
 #![allow(dead_code)]
 
+pub mod idp;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -100,6 +102,16 @@ impl Envoy {
     }
 
     pub fn start_with(plugin_config: &str, options: EnvoyOptions) -> Result<Envoy, String> {
+        Envoy::start_with_clusters(plugin_config, options, "")
+    }
+
+    /// Starts Envoy with extra clusters: YAML list items (`- name: …`), indented by two
+    /// spaces per level as they would be at the top level of a file.
+    pub fn start_with_clusters(
+        plugin_config: &str,
+        options: EnvoyOptions,
+        clusters: &str,
+    ) -> Result<Envoy, String> {
         let port = free_port();
         let admin_port = free_port();
         let upstream_port = free_port();
@@ -115,7 +127,11 @@ impl Envoy {
             .replace("{{UPSTREAM_PORT}}", &upstream_port.to_string())
             .replace("{{WASM_PATH}}", &wasm_path().display().to_string())
             .replace("{{RUNTIME}}", options.runtime)
-            .replace("{{PLUGIN_CONFIG}}", &encoded_config);
+            .replace("{{PLUGIN_CONFIG}}", &encoded_config)
+            .replace(
+                "# {{EXTRA_CLUSTERS}}",
+                &clusters.trim_end().lines().collect::<Vec<_>>().join("\n  "),
+            );
         let config_path = dir.join("envoy.yaml");
         std::fs::write(&config_path, rendered).map_err(|err| err.to_string())?;
         let upstream = Command::new("python3")

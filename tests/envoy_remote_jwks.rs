@@ -1,0 +1,486 @@
+//! Remote key sets through a real Envoy: a JWKS server the test controls (loopback),
+//! tokens signed at test time. Outages at start, rotation, unknown-kid floods, bad
+//! responses, discovery, and one fetch per refresh across several workers.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod support;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use claimgate::jwks::Alg;
+use claimgate::mint::SigningKey;
+use serde_json::{json, Value};
+use support::idp::{reserve_port, Idp, Reply};
+use support::{Envoy, EnvoyOptions, Response};
+
+const ISSUER: &str = "https://idp.test/";
+const AUDIENCE: &str = "https://api.example.com";
+const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn key(kid: &str) -> SigningKey {
+    SigningKey::generate(Alg::Es256, Some(kid)).unwrap()
+}
+
+fn jwks(keys: &[&SigningKey]) -> Vec<u8> {
+    json!({"keys": keys.iter().map(|key| key.public_jwk()).collect::<Vec<_>>()})
+        .to_string()
+        .into_bytes()
+}
+
+fn token(key: &SigningKey) -> String {
+    key.sign(&json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "auth0|42", "iat": now(), "exp": now() + 600}))
+        .unwrap()
+}
+
+/// The claimgate configuration: one provider whose keys come from `source`
+/// (`{"remote": …}` or `{"discovery": …}`) with `settings` merged into it.
+fn config(kind: &str, settings: Value) -> String {
+    let mut source = match kind {
+        "remote" => json!({"cluster": "idp", "path": JWKS_PATH, "authority": "idp.test"}),
+        _ => json!({"cluster": "idp"}),
+    };
+    let defaults = json!({"timeout_ms": 1000, "min_cache_duration_seconds": 1,
+                          "retry_initial_ms": 200, "retry_max_seconds": 1});
+    for extra in [defaults, settings] {
+        if let (Some(source), Value::Object(extra)) = (source.as_object_mut(), extra) {
+            source.extend(extra);
+        }
+    }
+    json!({
+        "realm": "remote",
+        "providers": [{
+            "name": "idp",
+            "issuer": ISSUER,
+            "audiences": [AUDIENCE],
+            "algorithms": ["ES256"],
+            "jwks": {kind: source}
+        }],
+        "rules": [{"match": {"prefix": "/"}, "access": "authenticated"}],
+        "identity": {"headers": [{"header": "x-user-id", "claim": "sub"}]}
+    })
+    .to_string()
+}
+
+fn idp_cluster(port: u16) -> String {
+    format!(
+        "- name: idp
+  type: STATIC
+  connect_timeout: 0.5s
+  load_assignment:
+    cluster_name: idp
+    endpoints:
+    - lb_endpoints:
+      - endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }} }}"
+    )
+}
+
+fn start(config: &str, idp_port: u16, workers: usize) -> Envoy {
+    Envoy::start_with_clusters(
+        config,
+        EnvoyOptions {
+            concurrency: workers,
+            ..EnvoyOptions::default()
+        },
+        &idp_cluster(idp_port),
+    )
+    .unwrap_or_else(|log| panic!("Envoy did not start:\n{log}"))
+}
+
+fn get(envoy: &Envoy, key: &SigningKey) -> Response {
+    let bearer = format!("Bearer {}", token(key));
+    envoy.request("GET", "/orders", &[("authorization", &bearer)])
+}
+
+/// A POST with a 5-byte body, sent as it comes (headers first, then the body); returns
+/// the status.
+fn post_with_body(envoy: &Envoy, key: &SigningKey) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", envoy.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let head = format!(
+        "POST /orders HTTP/1.1\r\nhost: api\r\nauthorization: Bearer {}\r\ncontent-length: 5\r\nconnection: close\r\n\r\n",
+        token(key)
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    stream.write_all(b"hello").unwrap();
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|status| status.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Polls until `check` holds, for at most `timeout`.
+fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    check()
+}
+
+#[test]
+fn idp_down_at_start_gives_503_with_retry_after_then_tokens_pass_once_it_is_up() {
+    let signer = key("k1");
+    let port = reserve_port();
+    let envoy = start(&config("remote", json!({})), port, 1);
+
+    let early = get(&envoy, &signer);
+    assert_eq!(early.status, 503, "{}", early.body);
+    assert!(early.header("retry-after").is_some());
+    assert!(
+        early
+            .header("www-authenticate")
+            .is_some_and(|challenge| challenge.contains("temporarily_unavailable")),
+        "{:?}",
+        early.headers
+    );
+
+    // A request with a body waiting for keys is not forwarded meanwhile.
+    assert_eq!(post_with_body(&envoy, &signer), 503);
+
+    let idp = Idp::start_on(port);
+    idp.set(JWKS_PATH, Reply::json(jwks(&[&signer])));
+    assert!(
+        eventually(Duration::from_secs(15), || get(&envoy, &signer).status
+            == 200),
+        "tokens still refused after the IdP came up:\n{}",
+        envoy.log()
+    );
+    let response = get(&envoy, &signer);
+    let echo: Value = serde_json::from_str(&response.body).unwrap();
+    assert_eq!(echo["headers"]["x-user-id"], "auth0|42");
+    assert!(envoy.log().contains("failed"), "{}", envoy.log());
+}
+
+#[test]
+fn early_requests_wait_for_the_first_fetch_instead_of_failing() {
+    let signer = key("k1");
+    let idp = Idp::start();
+    idp.set(
+        JWKS_PATH,
+        Reply::json(jwks(&[&signer])).delayed(Duration::from_millis(1500)),
+    );
+    let envoy = start(&config("remote", json!({"timeout_ms": 4000})), idp.port, 1);
+    let impostor = key("k1");
+    let started = Instant::now();
+    // Meanwhile a forged POST whose body arrives while it waits: it must not be
+    // forwarded before it is decided.
+    let (response, forged_post) = std::thread::scope(|scope| {
+        let forged = scope.spawn(|| post_with_body(&envoy, &impostor));
+        let bearer = format!("Bearer {}", token(&signer));
+        let response = envoy.request(
+            "GET",
+            "/orders",
+            &[("authorization", &bearer), ("x-user-id", "spoofed")],
+        );
+        (response, forged.join().unwrap())
+    });
+    assert_eq!(response.status, 200, "{}\n{}", response.body, envoy.log());
+    // The request decided after its wait still gets its identity headers rewritten.
+    let echo: Value = serde_json::from_str(&response.body).unwrap();
+    assert_eq!(echo["headers"]["x-user-id"], "auth0|42", "{echo}");
+    assert_eq!(forged_post, 401);
+    assert!(started.elapsed() < Duration::from_secs(6));
+    assert_eq!(idp.hits(JWKS_PATH), 1);
+}
+
+#[test]
+fn outage_status_401_answers_401_while_there_are_no_keys() {
+    let port = reserve_port();
+    let envoy = start(&config("remote", json!({"outage_status": 401})), port, 1);
+    let response = get(&envoy, &key("k1"));
+    assert_eq!(response.status, 401, "{}", response.body);
+    assert!(response.header("retry-after").is_none());
+}
+
+#[test]
+fn a_rotated_key_passes_after_one_refetch_and_a_removed_key_fails_after_the_refresh() {
+    let (old, new) = (key("old"), key("new"));
+    let idp = Idp::start();
+    // max-age=4 from the IdP is honoured (minimum 1 s here): refresh about every 3.6 s,
+    // so the refetch below is the unknown-kid one, not a routine refresh.
+    idp.set(
+        JWKS_PATH,
+        Reply::json(jwks(&[&old])).with_header("cache-control", "public, max-age=4"),
+    );
+    let envoy = start(&config("remote", json!({})), idp.port, 1);
+    assert_eq!(get(&envoy, &old).status, 200);
+
+    // The IdP publishes the next key; a token signed with it triggers one refetch.
+    idp.set(
+        JWKS_PATH,
+        Reply::json(jwks(&[&old, &new])).with_header("cache-control", "max-age=4"),
+    );
+    let before = idp.hits(JWKS_PATH);
+    let response = get(&envoy, &new);
+    assert_eq!(response.status, 200, "{}\n{}", response.body, envoy.log());
+    assert!(idp.hits(JWKS_PATH) <= before + 1);
+
+    // The old key is revoked: after the next refresh its tokens fail (401 at once: the
+    // unknown-kid refetch was spent less than 30 s ago), the new key keeps working.
+    idp.set(
+        JWKS_PATH,
+        Reply::json(jwks(&[&new])).with_header("cache-control", "max-age=4"),
+    );
+    assert!(
+        eventually(Duration::from_secs(12), || get(&envoy, &old).status == 401),
+        "the removed key still verifies:\n{}",
+        envoy.log()
+    );
+    let refused = get(&envoy, &old);
+    assert!(refused
+        .header("www-authenticate")
+        .is_some_and(|challenge| challenge.contains("invalid_token")));
+    assert_eq!(get(&envoy, &new).status, 200);
+}
+
+#[test]
+fn a_flood_of_unknown_kids_causes_no_more_fetches_than_the_rate_limit_allows() {
+    let signer = key("k1");
+    let idp = Idp::start();
+    idp.set(JWKS_PATH, Reply::json(jwks(&[&signer])));
+    let envoy = start(&config("remote", json!({})), idp.port, 2);
+    assert_eq!(get(&envoy, &signer).status, 200);
+    assert_eq!(idp.hits(JWKS_PATH), 1);
+
+    let forgers: Vec<SigningKey> = (0..6).map(|i| key(&format!("forged-{i}"))).collect();
+    std::thread::scope(|scope| {
+        for forger in &forgers {
+            let envoy = &envoy;
+            scope.spawn(move || {
+                for _ in 0..10 {
+                    let response = get(envoy, forger);
+                    assert_eq!(response.status, 401, "{}", response.body);
+                }
+            });
+        }
+    });
+    // The initial fetch plus at most one unknown-kid refetch in the 30 s window.
+    assert!(
+        idp.hits(JWKS_PATH) <= 2,
+        "{} fetches for 60 forged kids",
+        idp.hits(JWKS_PATH)
+    );
+    assert_eq!(get(&envoy, &signer).status, 200);
+}
+
+#[test]
+fn bad_responses_never_replace_the_last_good_keys() {
+    let signer = key("k1");
+    let impostor = key("k1");
+    let idp = Idp::start();
+    idp.set(JWKS_PATH, Reply::json(jwks(&[&signer])));
+    // Key sets last 1 s, so every bad response below is a failed refresh.
+    let envoy = start(
+        &config(
+            "remote",
+            json!({"cache_duration_seconds": 1, "max_cache_duration_seconds": 1}),
+        ),
+        idp.port,
+        1,
+    );
+    assert_eq!(get(&envoy, &signer).status, 200);
+
+    let mut oversized = json!({"keys": [signer.public_jwk()]});
+    oversized["padding"] = json!("x".repeat(300 * 1024));
+    let bad = [
+        ("HTTP 500", Reply::status(500, "{\"error\": \"boom\"}")),
+        // A connection closed before any response: Envoy answers the call itself.
+        ("HTTP 503", Reply::hang_up()),
+        ("not valid JSON", Reply::json(b"{\"keys\": [".to_vec())),
+        ("over the 262144-byte limit", Reply::json(oversized.to_string())),
+        (
+            "no usable signing key",
+            Reply::json(br#"{"keys": [{"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA"}]}"#.to_vec()),
+        ),
+        (
+            "HTTP 504",
+            Reply::json(jwks(&[&impostor])).delayed(Duration::from_millis(2500)),
+        ),
+    ];
+    for (logged, reply) in bad {
+        idp.set(JWKS_PATH, reply);
+        let seen = idp.hits(JWKS_PATH);
+        assert!(
+            idp.wait_for_hits(JWKS_PATH, seen + 2, Duration::from_secs(15)),
+            "{logged}: no refresh attempts"
+        );
+        assert_eq!(
+            get(&envoy, &signer).status,
+            200,
+            "{logged}:\n{}",
+            envoy.log()
+        );
+        assert_eq!(get(&envoy, &impostor).status, 401, "{logged}");
+        assert!(
+            envoy.log().contains(logged),
+            "{logged} not logged:\n{}",
+            envoy.log()
+        );
+    }
+    assert!(envoy.log().contains("keeping the last good key set"));
+}
+
+#[test]
+fn keys_are_found_through_the_discovery_document() {
+    let signer = key("k1");
+    let idp = Idp::start();
+    idp.set(
+        "/.well-known/openid-configuration",
+        Reply::json(
+            json!({"issuer": ISSUER, "jwks_uri": "https://idp.test/keys/jwks.json"}).to_string(),
+        ),
+    );
+    idp.set("/keys/jwks.json", Reply::json(jwks(&[&signer])));
+    let envoy = start(&config("discovery", json!({})), idp.port, 1);
+    let response = get(&envoy, &signer);
+    assert_eq!(response.status, 200, "{}\n{}", response.body, envoy.log());
+    assert_eq!(idp.hits("/.well-known/openid-configuration"), 1);
+    assert_eq!(idp.hits("/keys/jwks.json"), 1);
+}
+
+#[test]
+fn a_discovery_document_naming_another_issuer_is_refused() {
+    let signer = key("k1");
+    let idp = Idp::start();
+    idp.set(
+        "/.well-known/openid-configuration",
+        Reply::json(
+            json!({"issuer": "https://evil.test/", "jwks_uri": "https://idp.test/keys/jwks.json"})
+                .to_string(),
+        ),
+    );
+    idp.set("/keys/jwks.json", Reply::json(jwks(&[&signer])));
+    let envoy = start(&config("discovery", json!({})), idp.port, 1);
+    assert!(idp.wait_for_hits(
+        "/.well-known/openid-configuration",
+        1,
+        Duration::from_secs(10)
+    ));
+    assert_eq!(get(&envoy, &signer).status, 503);
+    assert_eq!(idp.hits("/keys/jwks.json"), 0);
+    assert!(
+        envoy.log().contains("names issuer \"https://evil.test/\""),
+        "{}",
+        envoy.log()
+    );
+}
+
+#[test]
+fn with_several_workers_the_idp_sees_one_fetch_per_refresh() {
+    let signer = key("k1");
+    let idp = Idp::start();
+    idp.set(
+        JWKS_PATH,
+        Reply::json(jwks(&[&signer])).with_header("cache-control", "max-age=2"),
+    );
+    let envoy = start(&config("remote", json!({})), idp.port, 3);
+    let started = Instant::now();
+    // Requests on fresh connections land on every worker; all of them get keys.
+    let mut statuses = Vec::new();
+    while started.elapsed() < Duration::from_secs(6) {
+        statuses.push(get(&envoy, &signer).status);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(statuses.iter().all(|status| *status == 200), "{statuses:?}");
+    let fetches = idp.hits(JWKS_PATH);
+    // One initial fetch plus one refresh per ~1.8 s: about 4 in 6 s. Per-worker fetching
+    // (three workers and the main thread's VM) would be three to four times that.
+    let elapsed = started.elapsed().as_secs_f64() + 1.0;
+    let most = (elapsed / 1.8).ceil() as usize + 2;
+    assert!(
+        (2..=most).contains(&fetches),
+        "{fetches} fetches in {elapsed:.1} s with 3 workers (at most {most} expected)"
+    );
+}
+
+#[test]
+fn envoy_refuses_a_bad_remote_source_and_names_the_field() {
+    let bad = config("remote", json!({"outage_status": 500}));
+    let log = match Envoy::start_with_clusters(&bad, EnvoyOptions::default(), &idp_cluster(1)) {
+        Ok(_) => panic!("Envoy accepted outage_status 500"),
+        Err(log) => log,
+    };
+    assert!(
+        log.contains("providers[0].jwks.remote.outage_status"),
+        "{log}"
+    );
+}
+
+#[test]
+fn the_shipped_auth0_example_is_a_valid_envoy_configuration() {
+    let output = std::process::Command::new(support::repo_file(".venv/bin/envoy"))
+        .args(["--mode", "validate", "-c"])
+        .arg(support::repo_file("envoy/auth0-remote-jwks.envoy.yaml"))
+        .args(["--base-id", &reserve_port().to_string()])
+        .current_dir(support::repo_file("."))
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&output.stderr).into_owned()
+        + &String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains("1 with remote keys"), "{log}");
+}
+
+#[test]
+fn a_missing_idp_cluster_is_logged_and_requests_get_503() {
+    let signer = key("k1");
+    // The plugin names cluster "idp" but Envoy has no such cluster.
+    let envoy =
+        Envoy::start_with_clusters(&config("remote", json!({})), EnvoyOptions::default(), "")
+            .unwrap_or_else(|log| panic!("Envoy did not start:\n{log}"));
+    assert_eq!(get(&envoy, &signer).status, 503);
+    assert!(
+        eventually(Duration::from_secs(5), || envoy
+            .log()
+            .contains("is cluster 'idp' defined")),
+        "{}",
+        envoy.log()
+    );
+}
+
+#[test]
+fn keys_stale_beyond_max_stale_seconds_are_dropped_and_requests_get_503() {
+    let signer = key("k1");
+    let idp = Idp::start();
+    idp.set(JWKS_PATH, Reply::json(jwks(&[&signer])));
+    let envoy = start(
+        &config(
+            "remote",
+            json!({"cache_duration_seconds": 1, "max_cache_duration_seconds": 1, "max_stale_seconds": 2}),
+        ),
+        idp.port,
+        1,
+    );
+    assert_eq!(get(&envoy, &signer).status, 200);
+    idp.set(JWKS_PATH, Reply::status(500, "{}"));
+    // Stale but within the limit: still verified.
+    assert_eq!(get(&envoy, &signer).status, 200);
+    assert!(
+        eventually(Duration::from_secs(10), || get(&envoy, &signer).status
+            == 503),
+        "{}",
+        envoy.log()
+    );
+    assert!(envoy.log().contains("dropped"), "{}", envoy.log());
+    // The IdP recovers: keys come back.
+    idp.set(JWKS_PATH, Reply::json(jwks(&[&signer])));
+    assert!(eventually(Duration::from_secs(10), || get(&envoy, &signer)
+        .status
+        == 200));
+}
