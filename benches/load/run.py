@@ -43,16 +43,19 @@ def mint(count):
     return out.split()
 
 
-def claimgate_yaml(runtime):
+def claimgate_yaml(runtime, wasm, config):
     # The demo/test template with its upstream route swapped for the same direct_response
     # the other configurations use, so only the auth filter differs.
     template = (ROOT / "envoy" / "claimgate.envoy.yaml.tmpl").read_text()
     route = "route: { cluster: echo_upstream }"
     assert route in template, "envoy/claimgate.envoy.yaml.tmpl changed: update the load harness"
+    # No access log: the no-auth and native setups have none either.
+    template, cut = re.subn(r"\n *access_log:.*?# access-log-end\n", "\n", template, flags=re.S)
+    assert cut == 1, "envoy/claimgate.envoy.yaml.tmpl changed: update the load harness"
     return (template.replace(route, 'direct_response: { status: 200, body: { inline_string: "ok" } }')
-            .replace("{{WASM_PATH}}", str(WASM))
+            .replace("{{WASM_PATH}}", str(wasm))
             .replace("{{RUNTIME}}", runtime)
-            .replace("{{PLUGIN_CONFIG}}", json.dumps(CONFIG.read_text()))
+            .replace("{{PLUGIN_CONFIG}}", json.dumps(pathlib.Path(config).read_text()))
             .replace("{{UPSTREAM_PORT}}", "1"))
 
 
@@ -99,8 +102,11 @@ class Envoy:
 
 
 def to_ms(text):
-    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    found = re.match(r"([\d.]+)(ns|us|ms|s|m)$", text)
+    if not found:
+        raise ValueError(f"unexpected wrk latency {text!r}")
+    value, unit = found.groups()
+    return float(value) * {"ns": 0.000001, "us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
 def wrk(port, token, pool_file, seconds, connections):
@@ -113,9 +119,12 @@ def wrk(port, token, pool_file, seconds, connections):
         command += ["-H", f"Authorization: Bearer {token}"]
     out = subprocess.run(command + [f"http://127.0.0.1:{port}/deals/exclusive"], check=True,
                          capture_output=True, text=True, env=env).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = to_ms(re.search(r"50%\s+(\S+)", out).group(1))
-    p99 = to_ms(re.search(r"99%\s+(\S+)", out).group(1))
+    try:
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        p50 = to_ms(re.search(r"\b50%\s+(\S+)", out).group(1))
+        p99 = to_ms(re.search(r"\b99%\s+(\S+)", out).group(1))
+    except (AttributeError, ValueError) as err:
+        raise SystemExit(f"cannot read wrk's output ({err}):\n{out}")
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return rps, p50, p99, int(non2xx.group(1)) if non2xx else 0
 
@@ -128,6 +137,11 @@ def main():
     parser.add_argument("--pool", type=int, default=6000, help="distinct tokens (more than the cache's 4096)")
     parser.add_argument("--runtime", default="v8", choices=["v8", "wasmtime", "wamr"])
     parser.add_argument("--out", default=str(ROOT / "benches" / "results" / "latest.md"))
+    parser.add_argument("--only-repeated", action="store_true",
+                        help="skip the distinct-token case (quick experiments; the table is incomplete)")
+    parser.add_argument("--skip-native", action="store_true", help="skip native jwt_authn (quick experiments)")
+    parser.add_argument("--wasm", default=str(WASM), help="the claimgate module to load (to compare builds)")
+    parser.add_argument("--config", default=str(CONFIG), help="its configuration (the same issuer and key as the demo)")
     args = parser.parse_args()
     for tool in ("wrk",):
         if not shutil.which(tool):
@@ -139,10 +153,14 @@ def main():
     setups = [
         ("no auth", (HERE / "no-auth.envoy.yaml.tmpl").read_text(), (HERE / "no-auth.envoy.yaml.tmpl").read_text()),
         ("native jwt_authn+rbac", native_yaml(cache=True), native_yaml(cache=False)),
-        (f"claimgate ({args.runtime})", claimgate_yaml(args.runtime), claimgate_yaml(args.runtime)),
+        (f"claimgate ({args.runtime})", claimgate_yaml(args.runtime, args.wasm, args.config),
+         claimgate_yaml(args.runtime, args.wasm, args.config)),
     ]
     results = {}
-    for case, use_pool in (("repeated token", False), (f"{args.pool} distinct tokens", True)):
+    cases = [("repeated token", False)] + ([] if args.only_repeated else [(f"{args.pool} distinct tokens", True)])
+    if args.skip_native:
+        setups = [setup for setup in setups if not setup[0].startswith("native")]
+    for case, use_pool in cases:
         for name, repeated_yaml, pool_yaml in setups:
             envoy = Envoy(pool_yaml if use_pool else repeated_yaml, workdir)
             try:
@@ -166,10 +184,11 @@ def main():
     ]
     for (case, name), row in results.items():
         base = results[(case, "no auth")]
-        native = results[(case, "native jwt_authn+rbac")]
+        native = results.get((case, "native jwt_authn+rbac"))
+        versus_native = f"{row['rps'] / native['rps']:.0%}" if native else "-"
         lines.append(
             f"| {case} | {name} | {row['rps']:.0f} | {row['p50']:.2f} | {row['p99']:.2f} | {row['rss']:.1f} | {row['errors']} "
-            f"| {row['rps'] / base['rps']:.0%} | {row['rps'] / native['rps']:.0%} | {row['p99'] - base['p99']:+.2f} |")
+            f"| {row['rps'] / base['rps']:.0%} | {versus_native} | {row['p99'] - base['p99']:+.2f} |")
     table = "\n".join(lines) + "\n"
     print()
     print(table)
