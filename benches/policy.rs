@@ -124,6 +124,7 @@ fn bench_policy(c: &mut Criterion) {
         kid: None,
         claims: claims.clone(),
         expires_at: Some(NOW + 3600),
+        identity_headers: Default::default(),
     };
     c.bench_function("identity_headers/aethermarket", |b| {
         b.iter(|| config.identity.headers_to_set(black_box(&verified.claims)))

@@ -3,6 +3,7 @@
 //! by entries and bytes and is emptied whenever a key set changes.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 use crate::token::VerifiedToken;
@@ -35,11 +36,46 @@ struct Entry {
     bytes: usize,
 }
 
+/// Hashes only a token's length and last 32 bytes — the end of its signature — instead of
+/// all of it: lookups stay exact (the map compares whole keys), and colliding entries
+/// would need many valid tokens sharing a signature tail, which no one can sign.
+#[derive(Default)]
+struct TokenTailHasher {
+    state: u64,
+}
+
+impl Hasher for TokenTailHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let tail = bytes.get(bytes.len().saturating_sub(32)..).unwrap_or(bytes);
+        self.write_u64(bytes.len() as u64);
+        for chunk in tail.chunks(8) {
+            let mut word = [0u8; 8];
+            for (slot, byte) in word.iter_mut().zip(chunk) {
+                *slot = *byte;
+            }
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.write_u64(u64::from(byte));
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        // FxHash's step: rotate, mix in, multiply by an odd constant.
+        self.state = (self.state.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.state
+    }
+}
+
 /// Verified tokens keyed by their full text (no hash collisions to reason about).
 /// Eviction is first-in first-out, which bounds memory without per-hit bookkeeping.
 pub struct TokenCache {
     limits: CacheLimits,
-    entries: HashMap<Rc<str>, Entry>,
+    entries: HashMap<Rc<str>, Entry, BuildHasherDefault<TokenTailHasher>>,
     order: VecDeque<Rc<str>>,
     bytes: usize,
 }
@@ -48,7 +84,7 @@ impl TokenCache {
     pub fn new(limits: CacheLimits) -> TokenCache {
         TokenCache {
             limits,
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             order: VecDeque::new(),
             bytes: 0,
         }
@@ -159,6 +195,7 @@ mod tests {
             kid: None,
             claims: json!({"sub": sub}).as_object().cloned().unwrap_or_default(),
             expires_at: Some(2000),
+            identity_headers: Default::default(),
         })
     }
 

@@ -258,6 +258,7 @@ impl Case {
                     kid: None,
                     claims: claims.clone(),
                     expires_at: claims.get("exp").and_then(Value::as_i64),
+                    identity_headers: Default::default(),
                 };
                 let view = self.view(&headers);
                 decide_pre_verified(config, &view, Some(&verified), now)

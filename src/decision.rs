@@ -444,9 +444,11 @@ fn decide_verified(
     }
     let mut set_headers = Vec::new();
     if let Some(verified) = verified {
-        let (set, skipped) = config.identity.headers_to_set(&verified.claims);
-        set_headers = set;
-        decision.skipped_headers = skipped;
+        let (set, skipped) = verified
+            .identity_headers
+            .get_or_init(|| config.identity.headers_to_set(&verified.claims));
+        set_headers.clone_from(set);
+        decision.skipped_headers.clone_from(skipped);
         if let Some(found) = found {
             strip_token(
                 config,

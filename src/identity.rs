@@ -6,6 +6,9 @@ use serde_json::Value;
 use crate::policy::{ClaimPath, Claims};
 use crate::request::RequestView;
 
+/// The identity headers to set, and the ones that could not be.
+pub type IdentityHeaders = (Vec<(String, String)>, Vec<SkippedHeader>);
+
 /// Where a header value comes from.
 #[derive(Debug, Clone)]
 pub enum ValueSource {
@@ -134,7 +137,7 @@ impl IdentityMapping {
 
     /// Header values from verified claims. Values that are empty, too long, or contain
     /// control characters (header injection) are skipped and reported.
-    pub fn headers_to_set(&self, claims: &Claims) -> (Vec<(String, String)>, Vec<SkippedHeader>) {
+    pub fn headers_to_set(&self, claims: &Claims) -> IdentityHeaders {
         let mut set = Vec::with_capacity(self.headers.len());
         let mut skipped = Vec::new();
         for mapping in &self.headers {

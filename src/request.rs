@@ -130,27 +130,43 @@ pub fn canonical_path(raw_path: &str) -> Result<Cow<'_, str>, PathError> {
     if !path.starts_with('/') {
         return Err(PathError::NotOriginForm);
     }
-    if path.bytes().any(|byte| byte < 0x20 || byte == 0x7f) {
+    // One pass over the bytes (this runs on every request); problems are reported in a
+    // fixed order whatever their position.
+    let (mut control, mut backslash, mut encoded_slash, mut encoded_nul) =
+        (false, false, false, false);
+    let mut double_slash = false;
+    let bytes = path.as_bytes();
+    for (index, &byte) in bytes.iter().enumerate() {
+        match byte {
+            0..=0x1f | 0x7f => control = true,
+            b'\\' => backslash = true,
+            b'/' if index > 0 && bytes.get(index - 1) == Some(&b'/') => double_slash = true,
+            b'%' => match (bytes.get(index + 1), bytes.get(index + 2)) {
+                (Some(b'2'), Some(b'f' | b'F')) | (Some(b'5'), Some(b'c' | b'C')) => {
+                    encoded_slash = true
+                }
+                (Some(b'0'), Some(b'0')) => encoded_nul = true,
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    if control {
         return Err(PathError::Ambiguous("control characters"));
     }
-    if path.contains('\\') {
+    if backslash {
         return Err(PathError::Ambiguous("a backslash"));
     }
-    let lower = path.to_ascii_lowercase();
-    if lower.contains("%2f") || lower.contains("%5c") {
+    if encoded_slash {
         return Err(PathError::Ambiguous("an encoded slash or backslash"));
     }
-    if lower.contains("%00") {
+    if encoded_nul {
         return Err(PathError::Ambiguous("an encoded NUL"));
     }
-    let dotted = lower.replace("%2e", ".");
-    if dotted
-        .split('/')
-        .any(|segment| segment == "." || segment == "..")
-    {
+    if path.split('/').any(is_dot_segment) {
         return Err(PathError::Ambiguous("a dot segment"));
     }
-    if !path.contains("//") {
+    if !double_slash {
         return Ok(Cow::Borrowed(path));
     }
     let mut merged = String::with_capacity(path.len());
@@ -160,6 +176,26 @@ pub fn canonical_path(raw_path: &str) -> Result<Cow<'_, str>, PathError> {
         }
     }
     Ok(Cow::Owned(merged))
+}
+
+/// `.` or `..`, with any dot written as `%2e`.
+fn is_dot_segment(segment: &str) -> bool {
+    let mut rest = segment;
+    let mut dots = 0;
+    while !rest.is_empty() {
+        rest = if let Some(after) = rest.strip_prefix('.') {
+            after
+        } else if rest
+            .get(..3)
+            .is_some_and(|escape| escape.eq_ignore_ascii_case("%2e"))
+        {
+            rest.get(3..).unwrap_or("")
+        } else {
+            return false;
+        };
+        dots += 1;
+    }
+    dots == 1 || dots == 2
 }
 
 /// Percent-decodes `text` (also `+` as space, as forms encode it). `None` when the result
@@ -291,6 +327,17 @@ mod tests {
         assert_eq!(canonical_path("?x"), Err(PathError::Empty));
         assert_eq!(canonical_path("http://x/"), Err(PathError::NotOriginForm));
         assert!(canonical_path("/a/...b/.c").is_ok());
+        assert!(canonical_path("/a/.../%2e%2e%2e").is_ok());
+        assert!(canonical_path("/a/%2e").is_err());
+        assert!(canonical_path("/a/%2").is_ok());
+        assert_eq!(
+            canonical_path("/a\\b/%2f/%00/.."),
+            Err(PathError::Ambiguous("a backslash"))
+        );
+        assert_eq!(
+            canonical_path("/x/%2F/%00"),
+            Err(PathError::Ambiguous("an encoded slash or backslash"))
+        );
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Finding the access token in a request and verifying it against a provider's keys.
 
+use std::cell::OnceCell;
 use std::fmt;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::identity::IdentityHeaders;
 use crate::jwks::{Alg, KeySet};
 use crate::policy::Claims;
 use crate::request::RequestView;
@@ -331,6 +333,9 @@ pub struct VerifiedToken {
     pub claims: Claims,
     /// `exp`, when present (whole seconds).
     pub expires_at: Option<i64>,
+    /// The identity headers these claims map to, worked out once per token (a cached
+    /// token reuses them on every hit).
+    pub identity_headers: OnceCell<IdentityHeaders>,
 }
 
 /// Verifies `found` against the providers. `keys(index)` gives the current key set of a
@@ -392,6 +397,7 @@ pub fn verify<'k>(
         kid: untrusted.kid,
         claims: untrusted.claims,
         expires_at,
+        identity_headers: OnceCell::new(),
     })
 }
 
