@@ -139,23 +139,12 @@ pub struct Observed {
 impl Observed {
     /// What a decision leads to: the request headers after the decision's removals and sets.
     pub fn from_decision(decision: &Decision, request: &[(String, Vec<u8>)]) -> Observed {
-        let upstream_headers = match &decision.outcome {
-            Outcome::Deny(_) => None,
-            Outcome::Allow { set_headers } => {
-                let mut headers: Vec<(String, String)> = request
-                    .iter()
-                    .filter(|(name, _)| !decision.remove_headers.contains(name))
-                    .map(|(name, value)| {
-                        (name.clone(), String::from_utf8_lossy(value).into_owned())
-                    })
-                    .collect();
-                for (name, value) in set_headers {
-                    headers.retain(|(known, _)| known != name);
-                    headers.push((name.clone(), value.clone()));
-                }
-                Some(headers)
-            }
-        };
+        let upstream_headers = decision.forwarded_headers(request).map(|headers| {
+            headers
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), String::from_utf8_lossy(value).into_owned()))
+                .collect()
+        });
         Observed {
             status: decision.status(),
             rule: Some(decision.rule.clone()),

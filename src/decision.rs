@@ -101,6 +101,33 @@ impl Decision {
         out
     }
 
+    /// The headers the upstream gets when the request is allowed: `request` without the
+    /// removed headers and without every value of a header that is set, then the set
+    /// headers. `None` when the request is refused.
+    pub fn forwarded_headers<'a>(
+        &'a self,
+        request: &'a [(String, Vec<u8>)],
+    ) -> Option<Vec<(&'a str, &'a [u8])>> {
+        let Outcome::Allow { set_headers } = &self.outcome else {
+            return None;
+        };
+        let replaced = |name: &str| {
+            self.remove_headers.iter().any(|removed| removed == name)
+                || set_headers.iter().any(|(set, _)| set == name)
+        };
+        let mut headers: Vec<(&str, &[u8])> = request
+            .iter()
+            .filter(|(name, _)| !replaced(name))
+            .map(|(name, value)| (name.as_str(), value.as_slice()))
+            .collect();
+        headers.extend(
+            set_headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_bytes())),
+        );
+        Some(headers)
+    }
+
     /// The decision as JSON, the shape `claimgate eval` prints.
     pub fn to_json(&self) -> Value {
         let mut out = json!({

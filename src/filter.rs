@@ -397,7 +397,12 @@ impl Shared {
 
 /// Applies a decision to the current (effective) HTTP context. `resumed`: the request
 /// was paused and must be resumed explicitly when allowed.
-fn apply(shared: &Shared, decision: &Decision, resumed: bool) -> Action {
+fn apply(
+    shared: &Shared,
+    decision: &Decision,
+    request: &[(String, Vec<u8>)],
+    resumed: bool,
+) -> Action {
     log::debug!(
         "claimgate: {} (status {}, rule {:?}, failed condition {:?}, subject {:?})",
         decision.reason,
@@ -425,13 +430,15 @@ fn apply(shared: &Shared, decision: &Decision, resumed: bool) -> Action {
     }
     match &decision.outcome {
         Outcome::Allow { set_headers } => {
-            let removed = decision.remove_headers.iter().try_for_each(|name| {
-                hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None)
-            });
-            let set = set_headers.iter().try_for_each(|(name, value)| {
-                hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
-            });
-            if let Err(status) = removed.and(set) {
+            // One host call replaces the whole header map (cheaper than one call per
+            // removed or set header); nothing to do when nothing changes.
+            let rewritten = if decision.remove_headers.is_empty() && set_headers.is_empty() {
+                Ok(())
+            } else {
+                let headers = decision.forwarded_headers(request).unwrap_or_default();
+                hostcalls::set_map_bytes(MapType::HttpRequestHeaders, headers)
+            };
+            if let Err(status) = rewritten {
                 // Never forward a request whose identity headers could not be fixed.
                 log::error!("claimgate: cannot rewrite request headers: {status:?}");
                 let _ = hostcalls::send_http_response(500, vec![], None);
@@ -742,7 +749,7 @@ impl ClaimgateRoot {
                 continue; // the request is gone (client went away)
             }
             let decision = shared.decide(&waiter.headers, waiter.client_address.as_deref(), now);
-            apply(shared, &decision, true);
+            apply(shared, &decision, &waiter.headers, true);
         }
         if let Err(status) = hostcalls::set_effective_context(self.context_id) {
             log::error!("claimgate: cannot return to the root context: {status:?}");
@@ -1081,11 +1088,11 @@ impl HttpContext for ClaimgateHttp {
             }
         }
         if let Some(miss) = decision.key_miss {
-            if self.wait_for_keys(miss, headers, client_address, now) {
+            if self.wait_for_keys(miss, headers.clone(), client_address.clone(), now) {
                 return Action::Pause;
             }
         }
-        apply(&self.shared, &decision, false)
+        apply(&self.shared, &decision, &headers, false)
     }
 
     // While the request waits for keys, nothing of it may move on.

@@ -338,3 +338,48 @@ fn client_address_conditions_use_the_peer_address_envoy_reports() {
     );
     assert_eq!(reports.status, 403, "{}", reports.body);
 }
+
+#[test]
+fn unforwarded_tokens_are_removed_from_header_query_and_cookie_through_envoy() {
+    let mut config: Value = serde_json::from_str(CONFIG).unwrap();
+    config["providers"][0]["forward_token"] = json!(false);
+    config["providers"][0]["from"] = json!([
+        {"header": "authorization", "prefix": "Bearer "},
+        {"query": "access_token"},
+        {"cookie": "at"}
+    ]);
+    let envoy = Envoy::start(&config.to_string());
+    let token = token(json!({}));
+    let by_query = envoy.request(
+        "GET",
+        &format!("/products/1?page=2&access_token={token}&sort=asc"),
+        &[("cookie", "theme=dark")],
+    );
+    assert_eq!(by_query.status, 200, "{}", by_query.body);
+    let echoed: Value = serde_json::from_str(&by_query.body).unwrap();
+    assert_eq!(echoed["path"], "/products/1?page=2&sort=asc");
+    assert_eq!(echoed["headers"]["cookie"], "theme=dark");
+    assert_eq!(
+        echoed["headers"]["x-user-id"],
+        "auth0|5f7c8ec7c33c6c004bbafe82"
+    );
+    let by_cookie = envoy.request(
+        "GET",
+        "/products/1",
+        &[
+            ("cookie", &format!("theme=dark; at={token}")),
+            ("cookie", "lang=de"),
+        ],
+    );
+    assert_eq!(by_cookie.status, 200, "{}", by_cookie.body);
+    let upstream = upstream_headers(&by_cookie);
+    let cookie = upstream["cookie"].as_str().unwrap_or_default();
+    assert!(!cookie.contains(&token), "{cookie}");
+    assert!(
+        cookie.contains("theme=dark") && cookie.contains("lang=de"),
+        "{cookie}"
+    );
+    let by_header = get(&envoy, "GET", "/products/1", Some(&token), &[]);
+    assert_eq!(by_header.status, 200);
+    assert!(upstream_headers(&by_header).get("authorization").is_none());
+}
