@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::decision::{decide, decide_pre_verified, Decision, Outcome};
+use crate::decision::{decide, decide_pre_verified, Decision};
 use crate::jwks::KeyRing;
 use crate::policy::Claims;
 use crate::request::RequestView;
