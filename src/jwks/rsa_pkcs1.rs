@@ -144,37 +144,47 @@ impl RsaVerifier {
         product
     }
 
-    /// Montgomery product `out = a * b * R^-1 mod n` (CIOS), inputs below `n`;
-    /// `t` is scratch of `limbs + 2`, `out` has `limbs` limbs. No allocation.
+    /// Montgomery product `out = a * b * R^-1 mod n` (CIOS with the multiplication and
+    /// the reduction in one pass over the limbs), inputs below `n`; `t` is scratch of
+    /// `limbs + 2`, `out` has `limbs` limbs. No allocation.
     fn mont_mul(&self, a: &[u32], b: &[u32], t: &mut [u32], out: &mut [u32]) {
         let k = self.n.len();
+        // Slices of exactly the lengths the loops use, so the bounds checks go.
+        let (Some(n), Some(a), Some(b), Some(t), Some(out)) = (
+            self.n.get(..k),
+            a.get(..k),
+            b.get(..k),
+            t.get_mut(..=k),
+            out.get_mut(..k),
+        ) else {
+            return;
+        };
+        let (Some(&n_0), Some(&a_0)) = (n.first(), a.first()) else {
+            return;
+        };
         t.fill(0);
-        for &b_i in b.iter().take(k) {
-            let mut carry: u64 = 0;
-            for (t_j, &a_j) in t.iter_mut().zip(a.iter()).take(k) {
-                let sum = u64::from(*t_j) + u64::from(a_j) * u64::from(b_i) + carry;
-                *t_j = sum as u32;
-                carry = sum >> 32;
-            }
-            let sum = u64::from(t[k]) + carry;
-            t[k] = sum as u32;
-            t[k + 1] = (sum >> 32) as u32;
-
-            let m = t[0].wrapping_mul(self.n0_inv);
-            let mut carry = (u64::from(t[0]) + u64::from(m) * u64::from(self.n[0])) >> 32;
+        for &b_i in b {
+            let b_i = u64::from(b_i);
+            // Column 0 fixes m so that the low limb of t + a*b_i + m*n is zero.
+            let first = u64::from(t[0]) + u64::from(a_0) * b_i;
+            let m = u64::from((first as u32).wrapping_mul(self.n0_inv));
+            let mut carry_product = first >> 32;
+            let mut carry_reduce = (u64::from(first as u32) + m * u64::from(n_0)) >> 32;
             for j in 1..k {
-                let sum = u64::from(t[j]) + u64::from(m) * u64::from(self.n[j]) + carry;
-                t[j - 1] = sum as u32;
-                carry = sum >> 32;
+                let product = u64::from(t[j]) + u64::from(a[j]) * b_i + carry_product;
+                carry_product = product >> 32;
+                let reduced = u64::from(product as u32) + m * u64::from(n[j]) + carry_reduce;
+                carry_reduce = reduced >> 32;
+                t[j - 1] = reduced as u32;
             }
-            let sum = u64::from(t[k]) + carry;
-            t[k - 1] = sum as u32;
-            t[k] = t[k + 1] + (sum >> 32) as u32;
+            let top = u64::from(t[k]) + carry_product + carry_reduce;
+            t[k - 1] = top as u32;
+            t[k] = (top >> 32) as u32;
         }
         let overflow = t[k] != 0;
         out.copy_from_slice(&t[..k]);
-        if overflow || compare(out, &self.n) != std::cmp::Ordering::Less {
-            subtract_in_place(out, &self.n);
+        if overflow || compare(out, n) != std::cmp::Ordering::Less {
+            subtract_in_place(out, n);
         }
     }
 }
