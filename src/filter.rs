@@ -825,7 +825,8 @@ impl Context for ClaimgateRoot {
             body: body.as_deref(),
         };
         let endpoint = source.first_request(&control).endpoint;
-        match pending.step {
+        // Both steps fail the same way: one place records the failure and its backoff.
+        let outcome = match pending.step {
             FetchStep::Discovery => {
                 let allow = matches!(
                     source.kind,
@@ -834,8 +835,8 @@ impl Context for ClaimgateRoot {
                         ..
                     }
                 );
-                match keysource::validate_discovery(&response, limit, &source.issuer, allow) {
-                    Ok(location) => {
+                keysource::validate_discovery(&response, limit, &source.issuer, allow).map(
+                    |location| {
                         let written = update_control(&source.control_key(), |current| {
                             Some(current.discovered(&location))
                         })
@@ -857,47 +858,34 @@ impl Context for ClaimgateRoot {
                             pending.reason,
                             pending.started,
                         );
-                    }
-                    Err(error) => {
-                        self.fail(
-                            &shared,
-                            provider,
-                            source,
-                            pending.reason,
-                            &endpoint,
-                            &error,
-                            now,
-                        );
-                    }
-                }
+                    },
+                )
             }
-            FetchStep::Jwks => match keysource::validate_jwks(&response, limit) {
-                Ok(valid) => {
-                    let jwks = response.body.unwrap_or_default();
-                    self.publish(
-                        &shared,
-                        provider,
-                        source,
-                        pending.reason,
-                        &endpoint,
-                        jwks,
-                        &valid.parsed,
-                        valid.max_age_seconds,
-                        now,
-                    );
-                }
-                Err(error) => {
-                    self.fail(
-                        &shared,
-                        provider,
-                        source,
-                        pending.reason,
-                        &endpoint,
-                        &error,
-                        now,
-                    );
-                }
-            },
+            FetchStep::Jwks => keysource::validate_jwks(&response, limit).map(|valid| {
+                let jwks = response.body.unwrap_or_default();
+                self.publish(
+                    &shared,
+                    provider,
+                    source,
+                    pending.reason,
+                    &endpoint,
+                    jwks,
+                    &valid.parsed,
+                    valid.max_age_seconds,
+                    now,
+                );
+            }),
+        };
+        if let Err(error) = outcome {
+            self.fail(
+                &shared,
+                provider,
+                source,
+                pending.reason,
+                &endpoint,
+                &error,
+                now,
+            );
         }
         self.settle_waiters(&shared, now);
     }
