@@ -78,6 +78,26 @@ struct RawConfig {
     identity: RawIdentity,
     #[serde(default)]
     token_cache: RawTokenCache,
+    #[serde(default)]
+    host_crypto: HostCryptoMode,
+    #[serde(default = "default_true")]
+    decision_filter_state: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Whether Envoy's own crypto library checks the RS* and ES* signatures it can (after a
+/// self-test when the plugin starts), or the module checks every signature itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostCryptoMode {
+    /// Use the host's `verify_signature` for the families that pass the self-test.
+    #[default]
+    Auto,
+    /// Check every signature in the module.
+    Off,
 }
 
 #[derive(Deserialize)]
@@ -309,6 +329,10 @@ pub struct Config {
     pub identity: IdentityMapping,
     /// Bounds of the per-VM verified-token cache.
     pub token_cache: CacheLimits,
+    pub host_crypto: HostCryptoMode,
+    /// Whether the filter writes its explanation to Envoy filter state
+    /// `wasm.claimgate.decision` on every request (for access logs).
+    pub decision_filter_state: bool,
 }
 
 impl Config {
@@ -432,6 +456,8 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
             max_bytes: cache.max_bytes,
             ttl_seconds: i64::from(cache.ttl_seconds),
         },
+        host_crypto: raw.host_crypto,
+        decision_filter_state: raw.decision_filter_state,
     })
 }
 
@@ -1060,6 +1086,20 @@ mod tests {
         assert_eq!(config.locations, vec![TokenLocation::bearer()]);
         assert_eq!(config.policy.default_access, DefaultAccess::Deny);
         assert_eq!(config.realm, "claimgate");
+        assert_eq!(config.host_crypto, HostCryptoMode::Auto);
+    }
+
+    #[test]
+    fn host_crypto_is_auto_or_off() {
+        let config = Config::from_json(
+            minimal(json!({"host_crypto": "off"}))
+                .to_string()
+                .as_bytes(),
+        );
+        assert_eq!(config.unwrap().host_crypto, HostCryptoMode::Off);
+        let err = error_of(minimal(json!({"host_crypto": "always"})));
+        assert_eq!(err.path, "host_crypto");
+        assert!(err.message.contains("auto"), "{err}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::rc::Rc;
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::cache::TokenCache;
@@ -84,44 +85,73 @@ impl Decision {
         matches!(self.outcome, Outcome::Allow { .. })
     }
 
-    /// Why, in short: status, rule, reason, failed condition and dry-run verdict (for
-    /// access logs; never sent to the client).
-    pub fn explanation_json(&self) -> Value {
-        let mut out = json!({
-            "status": self.status(),
-            "rule": self.rule,
-            "reason": self.reason,
-        });
-        if let Some(failed) = &self.failed_condition {
-            out["failed_condition"] = Value::from(failed.as_str());
+    /// Why, in short, as one line of JSON: status, rule, reason, failed condition and
+    /// dry-run verdict (for access logs; never sent to the client). Serialized straight
+    /// from borrowed fields: it is written on every request.
+    pub fn explanation(&self) -> String {
+        #[derive(Serialize)]
+        struct Explanation<'a> {
+            status: u16,
+            rule: Option<&'a str>,
+            reason: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            failed_condition: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            dry_run: Option<&'a DryRunReport>,
         }
-        if let Some(dry_run) = &self.dry_run {
-            out["dry_run"] = dry_run.to_json();
-        }
-        out
+        serde_json::to_string(&Explanation {
+            status: self.status(),
+            rule: self.rule.as_deref(),
+            reason: &self.reason,
+            failed_condition: self.failed_condition.as_deref(),
+            dry_run: self.dry_run.as_ref(),
+        })
+        .unwrap_or_default()
     }
 
-    /// The headers the upstream gets when the request is allowed: `request` without the
-    /// removed headers and without every value of a header that is set, then the set
-    /// headers. `None` when the request is refused.
+    /// How the request headers change when the request is allowed: every value of each
+    /// `remove` name goes (removed identity headers, and present headers that get a new
+    /// value, so a client's duplicate can never survive), then the `add` headers are
+    /// appended. Only names present in `request` are removed: each edit is a host call.
+    /// `None` when the request is refused.
+    pub fn header_edits<'a>(&'a self, request: &[(String, Vec<u8>)]) -> Option<HeaderEdits<'a>> {
+        let Outcome::Allow { set_headers } = &self.outcome else {
+            return None;
+        };
+        let mut remove: Vec<&str> = self.remove_headers.iter().map(String::as_str).collect();
+        for (name, _) in set_headers {
+            if !remove.contains(&name.as_str())
+                && request.iter().any(|(present, _)| present == name)
+            {
+                remove.push(name);
+            }
+        }
+        Some(HeaderEdits {
+            remove,
+            add: set_headers,
+        })
+    }
+
+    /// The headers the upstream gets when the request is allowed ([`Decision::header_edits`]
+    /// applied to `request`). `None` when the request is refused.
     pub fn forwarded_headers<'a>(
         &'a self,
         request: &'a [(String, Vec<u8>)],
     ) -> Option<Vec<(&'a str, &'a [u8])>> {
-        let Outcome::Allow { set_headers } = &self.outcome else {
-            return None;
-        };
-        let replaced = |name: &str| {
-            self.remove_headers.iter().any(|removed| removed == name)
-                || set_headers.iter().any(|(set, _)| set == name)
-        };
+        let edits = self.header_edits(request)?;
         let mut headers: Vec<(&str, &[u8])> = request
             .iter()
-            .filter(|(name, _)| !replaced(name))
+            .filter(|(name, _)| {
+                !edits
+                    .remove
+                    .iter()
+                    .any(|removed| removed.eq_ignore_ascii_case(name))
+            })
             .map(|(name, value)| (name.as_str(), value.as_slice()))
             .collect();
         headers.extend(
-            set_headers
+            edits
+                .add
                 .iter()
                 .map(|(name, value)| (name.as_str(), value.as_bytes())),
         );
@@ -171,7 +201,16 @@ fn pairs_json(pairs: &[(String, String)]) -> Value {
 }
 
 /// What the dry-run rules would have done: logged and counted, never enforced.
+/// Request header changes of an allowed request ([`Decision::header_edits`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderEdits<'a> {
+    /// Names whose every value is removed first.
+    pub remove: Vec<&'a str>,
+    /// Headers appended afterwards.
+    pub add: &'a [(String, String)],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DryRunReport {
     /// The dry-run rules that matched.
     pub rules: Vec<String>,
@@ -183,12 +222,7 @@ pub struct DryRunReport {
 
 impl DryRunReport {
     pub fn to_json(&self) -> Value {
-        json!({
-            "rules": self.rules,
-            "status": self.status,
-            "rule": self.rule,
-            "reason": self.reason,
-        })
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 
@@ -268,7 +302,14 @@ fn verify_cached(
     now: i64,
 ) -> Result<Rc<VerifiedToken>, TokenError> {
     let Some(cache) = cache else {
-        return verify(found, &config.providers, |index| keys.get(index), now).map(Rc::new);
+        return verify(
+            found,
+            &config.providers,
+            |index| keys.get(index),
+            keys.host_crypto(),
+            now,
+        )
+        .map(Rc::new);
     };
     if let Some(hit) = cache.get(&found.token, now) {
         let provider = config.providers.get(hit.provider);
@@ -281,6 +322,7 @@ fn verify_cached(
         found,
         &config.providers,
         |index| keys.get(index),
+        keys.host_crypto(),
         now,
     )?);
     let skew = config
@@ -768,6 +810,45 @@ mod tests {
         // A public request without a token gets no identity at all.
         let public = run(&config, &request("GET", "/public/x", None, &spoof));
         assert!(set_headers(&public).is_empty());
+        assert!(!public
+            .forwarded_headers(&request("GET", "/public/x", None, &spoof))
+            .unwrap()
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("x-auth-anything")));
+    }
+
+    #[test]
+    fn every_client_value_of_a_mapped_header_is_removed_before_the_real_one_is_added() {
+        let config = config();
+        let twice = [("x-user-id", "admin"), ("x-user-id", "root")];
+        let headers = request("GET", "/products/1", Some(&token(json!({}))), &twice);
+        let decision = run(&config, &headers);
+        let edits = decision.header_edits(&headers).unwrap();
+        assert_eq!(
+            edits
+                .remove
+                .iter()
+                .filter(|name| **name == "x-user-id")
+                .count(),
+            1
+        );
+        assert!(edits.add.iter().any(|(name, _)| name == "x-user-id"));
+        let forwarded = decision.forwarded_headers(&headers).unwrap();
+        let user_ids: Vec<&[u8]> = forwarded
+            .iter()
+            .filter(|(name, _)| *name == "x-user-id")
+            .map(|(_, value)| *value)
+            .collect();
+        assert_eq!(user_ids.len(), 1);
+        assert_ne!(user_ids[0], b"admin");
+        assert_ne!(user_ids[0], b"root");
+        // Nothing to remove when the client sent no identity header.
+        let clean = request("GET", "/products/1", Some(&token(json!({}))), &[]);
+        assert!(run(&config, &clean)
+            .header_edits(&clean)
+            .unwrap()
+            .remove
+            .is_empty());
     }
 
     #[test]
@@ -830,6 +911,15 @@ mod tests {
             "{}",
             decision.reason
         );
+        let explanation: Value = serde_json::from_str(&decision.explanation()).unwrap();
+        assert_eq!(explanation["status"], 403);
+        assert_eq!(explanation["rule"], "exclusive-deals");
+        assert_eq!(explanation["reason"], decision.reason.as_str());
+        assert_eq!(
+            explanation["failed_condition"].as_str(),
+            decision.failed_condition.as_deref()
+        );
+        assert!(explanation.get("dry_run").is_none());
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! trait helpers that unwrap, and response headers of a fetch are only read when the
 //! host says there are some: a failed callout has none, and asking would trap.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -26,9 +26,9 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Metr
 use rand_core::{OsRng, RngCore};
 
 use crate::cache::TokenCache;
-use crate::config::Config;
+use crate::config::{Config, HostCryptoMode};
 use crate::decision::{decide_with_cache, Decision, KeyMiss, Outcome};
-use crate::jwks::{KeyRing, KeySet, ParsedKeySet, SymmetricKeys};
+use crate::jwks::{ForeignVerifier, HostCrypto, KeyRing, KeySet, ParsedKeySet, SymmetricKeys};
 use crate::keysource::{
     self, decode_keys, encode_keys, fnv1a, Control, Endpoint, FetchError, FetchReason,
     FetchRequest, FetchResponse, FetchStep, Miss, RemoteSource, SourceKind,
@@ -37,11 +37,72 @@ use crate::policy::Mode;
 use crate::request::RequestView;
 
 proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Trace);
+    // Our logger, not the SDK's (which panics when a log call fails); the level follows
+    // Envoy's from the first configuration on.
+    let _ = log::set_logger(&HOST_LOGGER);
+    log::set_max_level(log::LevelFilter::Info);
     proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
         Box::new(ClaimgateRoot::new(context_id))
     });
 }}
+
+/// Sends `log` records to Envoy's log. Records below Envoy's current level for Wasm are
+/// never even formatted, because `log::max_level` follows that level
+/// ([`sync_log_level`]); a failed log call is ignored.
+struct HostLogger;
+
+static HOST_LOGGER: HostLogger = HostLogger;
+
+impl log::Log for HostLogger {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &log::Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let level = match record.level() {
+            log::Level::Trace => LogLevel::Trace,
+            log::Level::Debug => LogLevel::Debug,
+            log::Level::Info => LogLevel::Info,
+            log::Level::Warn => LogLevel::Warn,
+            log::Level::Error => LogLevel::Error,
+        };
+        let _ = hostcalls::log(level, &record.args().to_string());
+    }
+
+    fn flush(&self) {}
+}
+
+/// Makes `log::max_level` follow Envoy's log level for Wasm, which the admin `/logging`
+/// endpoint can change at run time: asked at most once a second (`checked_ms` is when it
+/// was last asked), so a request normally makes no host call for it.
+fn sync_log_level(checked_ms: &Cell<u64>, now_ms: u64) {
+    if checked_ms.get() != 0 && now_ms.saturating_sub(checked_ms.get()) < 1000 {
+        return;
+    }
+    checked_ms.set(now_ms.max(1));
+    #[link(wasm_import_module = "env")]
+    extern "C" {
+        #[allow(clashing_extern_declarations)]
+        fn proxy_get_log_level(return_level: *mut u32) -> u32;
+    }
+    let mut level: u32 = u32::MAX;
+    // SAFETY: the host writes one u32 into `level`, a live local; the raw import (rather
+    // than the SDK's) keeps an unknown level or status from becoming a panic.
+    let status = unsafe { proxy_get_log_level(&mut level) };
+    let filter = match (status, level) {
+        (0, 0) => log::LevelFilter::Trace,
+        (0, 1) => log::LevelFilter::Debug,
+        (0, 2) => log::LevelFilter::Info,
+        (0, 3) => log::LevelFilter::Warn,
+        (0, 4) => log::LevelFilter::Error,
+        (0, 5) => log::LevelFilter::Off,
+        _ => log::LevelFilter::Info,
+    };
+    log::set_max_level(filter);
+}
 
 /// How often root contexts look at the shared key records (only with remote sources).
 const TICK: Duration = Duration::from_millis(100);
@@ -68,6 +129,8 @@ struct Shared {
     /// Requests paused until keys arrive.
     waiters: RefCell<Vec<Waiter>>,
     dry_run: DryRunCounters,
+    /// When Envoy's log level was last asked for ([`sync_log_level`]).
+    log_level_checked_ms: Cell<u64>,
 }
 
 /// Envoy counters for dry-run verdicts (`/stats?filter=claimgate`): totals, and per
@@ -77,6 +140,79 @@ struct DryRunCounters {
     would_deny: Option<u32>,
     would_allow: Option<u32>,
     rule_would_deny: HashMap<String, u32>,
+}
+
+/// Envoy's BoringSSL through the `verify_signature` foreign function; counts its calls in
+/// `claimgate.signatures.checked_by_envoy` (the start-up self-test makes six).
+struct EnvoyCrypto {
+    calls: Option<u32>,
+}
+
+impl ForeignVerifier for EnvoyCrypto {
+    fn verify_signature(&self, arguments: &[u8]) -> Option<Vec<u8>> {
+        if let Some(id) = self.calls {
+            let _ = increment_metric(id, 1);
+        }
+        call_foreign_function("verify_signature", arguments)
+    }
+}
+
+/// Probes Envoy's signature checks and lets `ring` use the ones that pass the self-test.
+fn install_host_crypto(ring: &mut KeyRing) {
+    let name = "claimgate.signatures.checked_by_envoy";
+    let calls = define_metric(MetricType::Counter, name)
+        .inspect_err(|status| log::warn!("claimgate: cannot define counter {name}: {status:?}"))
+        .ok();
+    let host = HostCrypto::probe(Box::new(EnvoyCrypto { calls }));
+    let algorithms = host.algorithms();
+    if algorithms.is_empty() {
+        log::info!("claimgate: Envoy's verify_signature is missing or failed its self-test: every signature is checked in the module");
+        return;
+    }
+    let names: Vec<&str> = algorithms.iter().map(|alg| alg.name()).collect();
+    log::info!(
+        "claimgate: {} signatures checked by Envoy's crypto library (self-test passed); others in the module",
+        names.join(", ")
+    );
+    ring.set_host_crypto(Rc::new(host));
+}
+
+/// `proxy_call_foreign_function` without the SDK wrapper, which panics on a status it
+/// does not know: any answer but `Ok` is `None` here.
+fn call_foreign_function(name: &str, arguments: &[u8]) -> Option<Vec<u8>> {
+    #[link(wasm_import_module = "env")]
+    extern "C" {
+        #[allow(clashing_extern_declarations)]
+        fn proxy_call_foreign_function(
+            function_name_data: *const u8,
+            function_name_size: usize,
+            arguments_data: *const u8,
+            arguments_size: usize,
+            results_data: *mut *mut u8,
+            results_size: *mut usize,
+        ) -> u32;
+    }
+    const OK: u32 = 0;
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the pointers and lengths describe live buffers for the duration of the
+    // call; a non-null result was allocated by the host through this module's allocator
+    // (`proxy_on_memory_allocate`) with exactly `size` bytes and is owned by us now.
+    unsafe {
+        let status = proxy_call_foreign_function(
+            name.as_ptr(),
+            name.len(),
+            arguments.as_ptr(),
+            arguments.len(),
+            &mut data,
+            &mut size,
+        );
+        match (status, data.is_null()) {
+            (OK, true) => Some(Vec::new()),
+            (OK, false) => Some(Vec::from_raw_parts(data, size, size)),
+            _ => None,
+        }
+    }
 }
 
 impl DryRunCounters {
@@ -412,14 +548,16 @@ fn apply(
         decision.subject
     );
     shared.dry_run.record(decision);
-    // Envoy keeps this as filter state `wasm.claimgate.decision` for access logs
-    // (`%FILTER_STATE(wasm.claimgate.decision:PLAIN)%`); Wasm cannot write dynamic
-    // metadata (envoy#15148).
-    let explanation = decision.explanation_json().to_string();
-    if let Err(status) =
-        hostcalls::set_property(vec!["claimgate.decision"], Some(explanation.as_bytes()))
-    {
-        log::debug!("claimgate: cannot set the decision filter state: {status:?}");
+    if shared.config.decision_filter_state {
+        // Envoy keeps this as filter state `wasm.claimgate.decision` for access logs
+        // (`%FILTER_STATE(wasm.claimgate.decision:PLAIN)%`); Wasm cannot write dynamic
+        // metadata (envoy#15148).
+        let explanation = decision.explanation();
+        if let Err(status) =
+            hostcalls::set_property(vec!["claimgate.decision"], Some(explanation.as_bytes()))
+        {
+            log::debug!("claimgate: cannot set the decision filter state: {status:?}");
+        }
     }
     for skipped in &decision.skipped_headers {
         log::warn!(
@@ -429,16 +567,8 @@ fn apply(
         );
     }
     match &decision.outcome {
-        Outcome::Allow { set_headers } => {
-            // One host call replaces the whole header map (cheaper than one call per
-            // removed or set header); nothing to do when nothing changes.
-            let rewritten = if decision.remove_headers.is_empty() && set_headers.is_empty() {
-                Ok(())
-            } else {
-                let headers = decision.forwarded_headers(request).unwrap_or_default();
-                hostcalls::set_map_bytes(MapType::HttpRequestHeaders, headers)
-            };
-            if let Err(status) = rewritten {
+        Outcome::Allow { .. } => {
+            if let Err(status) = edit_request_headers(decision, request) {
                 // Never forward a request whose identity headers could not be fixed.
                 log::error!("claimgate: cannot rewrite request headers: {status:?}");
                 let _ = hostcalls::send_http_response(500, vec![], None);
@@ -467,6 +597,22 @@ fn apply(
             Action::Pause
         }
     }
+}
+
+/// Applies the decision's header edits, one host call per removed name and per added
+/// header (a typical request has no identity header of its own, so only the additions);
+/// replacing the whole map in one call costs Envoy more than a few targeted edits.
+fn edit_request_headers(decision: &Decision, request: &[(String, Vec<u8>)]) -> Result<(), Status> {
+    let Some(edits) = decision.header_edits(request) else {
+        return Ok(());
+    };
+    for name in edits.remove {
+        hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, None)?;
+    }
+    for (name, value) in edits.add {
+        hostcalls::add_map_value_bytes(MapType::HttpRequestHeaders, name, value.as_bytes())?;
+    }
+    Ok(())
 }
 
 struct ClaimgateRoot {
@@ -893,6 +1039,7 @@ impl Context for ClaimgateRoot {
 
 impl RootContext for ClaimgateRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        sync_log_level(&Cell::new(0), now_ms());
         let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
             Ok(Some(bytes)) => bytes,
             _ => {
@@ -902,7 +1049,11 @@ impl RootContext for ClaimgateRoot {
         };
         match Config::from_json(&bytes) {
             Ok(config) => {
-                let keys = RefCell::new(Rc::new(config.initial_keys()));
+                let mut ring = config.initial_keys();
+                if config.host_crypto == HostCryptoMode::Auto {
+                    install_host_crypto(&mut ring);
+                }
+                let keys = RefCell::new(Rc::new(ring));
                 let cache = RefCell::new(TokenCache::new(config.token_cache));
                 let remote: Vec<Option<RemoteState>> = config
                     .key_sources
@@ -934,6 +1085,7 @@ impl RootContext for ClaimgateRoot {
                     remote: RefCell::new(remote),
                     waiters: RefCell::new(Vec::new()),
                     dry_run,
+                    log_level_checked_ms: Cell::new(0),
                 }));
                 true
             }
@@ -1058,6 +1210,7 @@ impl HttpContext for ClaimgateHttp {
             }
         };
         let now = now_ms();
+        sync_log_level(&self.shared.log_level_checked_ms, now);
         // Only fetched when a condition reads it: one host call fewer per request.
         let client_address = if self.shared.config.policy.uses_client_address {
             hostcalls::get_property(vec!["source", "address"])

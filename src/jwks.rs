@@ -5,9 +5,11 @@
 //! That is what makes "HS256 signed with the RSA public key" impossible here.
 
 mod es384;
+mod host;
 mod rsa_pkcs1;
 
 use std::fmt;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use jwt_compact::alg::{Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, Rsa};
@@ -16,6 +18,7 @@ use jwt_compact::{Algorithm as JwsAlgorithm, AlgorithmSignature};
 use serde_json::Value;
 
 pub use es384::{signing_key_from_scalar as es384_signing_key, Es384};
+pub use host::{ForeignVerifier, HostCrypto};
 pub use rsa_pkcs1::{RsaHash, RsaVerifier};
 
 /// Smallest RSA modulus accepted, in bits (NIST SP 800-131A).
@@ -151,6 +154,8 @@ pub struct VerificationKey {
     kid: Option<String>,
     alg: Option<Alg>,
     material: KeyMaterial,
+    /// DER `SubjectPublicKeyInfo`, for keys the host may check ([`HostCrypto`]).
+    host_key: Option<Arc<[u8]>>,
 }
 
 impl fmt::Debug for VerificationKey {
@@ -182,11 +187,28 @@ impl VerificationKey {
         self.material.family() == alg.family() && self.alg.is_none_or(|own| own == alg)
     }
 
-    /// Checks `signature` over `signed_data` with `alg`. A key that does not fit `alg`
-    /// never verifies anything.
-    pub fn verify(&self, alg: Alg, signed_data: &[u8], signature: &[u8]) -> bool {
+    /// The key as DER `SubjectPublicKeyInfo` (RSA and EC keys).
+    pub fn host_key(&self) -> Option<&[u8]> {
+        self.host_key.as_deref()
+    }
+
+    /// Checks `signature` over `signed_data` with `alg`, by the host when it offers the
+    /// check and answers, else in the module. A key that does not fit `alg` never verifies
+    /// anything.
+    pub fn verify(
+        &self,
+        alg: Alg,
+        signed_data: &[u8],
+        signature: &[u8],
+        host: Option<&HostCrypto>,
+    ) -> bool {
         if !self.fits(alg) {
             return false;
+        }
+        if let (Some(host), Some(der)) = (host, self.host_key.as_deref()) {
+            if let Some(answer) = host.check(alg, der, signed_data, signature) {
+                return answer;
+            }
         }
         match (&self.material, alg) {
             (KeyMaterial::Rsa(_, fast), Alg::Rs256) => {
@@ -410,11 +432,22 @@ impl KeySet {
 #[derive(Debug, Clone, Default)]
 pub struct KeyRing {
     sets: Vec<Option<Arc<KeySet>>>,
+    host: Option<Rc<HostCrypto>>,
 }
 
 impl KeyRing {
     pub fn new(sets: Vec<Option<Arc<KeySet>>>) -> KeyRing {
-        KeyRing { sets }
+        KeyRing { sets, host: None }
+    }
+
+    /// Lets the host check the signatures it passed its self-test for.
+    pub fn set_host_crypto(&mut self, host: Rc<HostCrypto>) {
+        self.host = Some(host);
+    }
+
+    /// The host's signature checks, when there are any.
+    pub fn host_crypto(&self) -> Option<&HostCrypto> {
+        self.host.as_deref()
     }
 
     /// The key set of provider `index`; `None` while it has none yet.
@@ -481,6 +514,7 @@ pub fn parse_jwk(entry: &Value, symmetric: SymmetricKeys) -> Result<Verification
     let jwk: JsonWebKey<'_> = serde_json::from_value(entry.clone())
         .map_err(|err| JwkProblem::Malformed(err.to_string()))?;
     let material = key_material(&jwk, kty)?;
+    let host_key = host_key(&jwk, material.family()).map(Arc::from);
     if let Some(alg) = alg {
         if alg.family() != material.family() {
             return Err(JwkProblem::Malformed(format!(
@@ -488,7 +522,25 @@ pub fn parse_jwk(entry: &Value, symmetric: SymmetricKeys) -> Result<Verification
             )));
         }
     }
-    Ok(VerificationKey { kid, alg, material })
+    Ok(VerificationKey {
+        kid,
+        alg,
+        material,
+        host_key,
+    })
+}
+
+/// The DER form the host's crypto library takes, for the families it may check.
+fn host_key(jwk: &JsonWebKey<'_>, family: KeyFamily) -> Option<Vec<u8>> {
+    match jwk {
+        JsonWebKey::Rsa {
+            modulus,
+            public_exponent,
+            ..
+        } => Some(host::rsa_public_key_der(modulus, public_exponent)),
+        JsonWebKey::EllipticCurve { x, y, .. } => host::ec_public_key_der(family, x, y),
+        _ => None,
+    }
 }
 
 fn key_material(jwk: &JsonWebKey<'_>, kty: &str) -> Result<KeyMaterial, JwkProblem> {

@@ -275,11 +275,14 @@ mod tests {
             let (signed, signature) = token.rsplit_once('.').unwrap();
             let signature = Base64UrlUnpadded::decode_vec(signature).unwrap();
             let verifier = &keys.keys()[0];
-            assert!(verifier.verify(alg, signed.as_bytes(), &signature), "{alg}");
+            assert!(
+                verifier.verify(alg, signed.as_bytes(), &signature, None),
+                "{alg}"
+            );
             let mut tampered = signed.as_bytes().to_vec();
             tampered[5] ^= 1;
             assert!(
-                !verifier.verify(alg, &tampered, &signature),
+                !verifier.verify(alg, &tampered, &signature, None),
                 "{alg} tampered"
             );
         }

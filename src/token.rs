@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::identity::IdentityHeaders;
-use crate::jwks::{Alg, KeySet};
+use crate::jwks::{Alg, HostCrypto, KeySet};
 use crate::policy::Claims;
 use crate::request::RequestView;
 
@@ -339,11 +339,13 @@ pub struct VerifiedToken {
 }
 
 /// Verifies `found` against the providers. `keys(index)` gives the current key set of a
-/// provider (replaceable at run time; `None` while none has been loaded).
+/// provider (replaceable at run time; `None` while none has been loaded); `host` checks the
+/// signatures it offers to.
 pub fn verify<'k>(
     found: &FoundToken,
     providers: &[Provider],
     keys: impl Fn(usize) -> Option<&'k KeySet>,
+    host: Option<&HostCrypto>,
     now: i64,
 ) -> Result<VerifiedToken, TokenError> {
     let global_limit = providers
@@ -388,7 +390,7 @@ pub fn verify<'k>(
         }
     }
     let key_set = keys(index).ok_or(TokenError::KeysUnavailable { provider: index })?;
-    check_signature(&untrusted, alg, key_set, index)?;
+    check_signature(&untrusted, alg, key_set, host, index)?;
     let expires_at = check_times(&untrusted.claims, provider, now)?;
     check_audience(&untrusted.claims, provider)?;
     Ok(VerifiedToken {
@@ -405,13 +407,14 @@ fn check_signature(
     token: &UntrustedToken<'_>,
     alg: Alg,
     keys: &KeySet,
+    host: Option<&HostCrypto>,
     provider: usize,
 ) -> Result<(), TokenError> {
     let kid = token.kid.as_deref();
     let mut tried = false;
     for key in keys.candidates(kid, alg) {
         tried = true;
-        if key.verify(alg, token.signed_data.as_bytes(), &token.signature) {
+        if key.verify(alg, token.signed_data.as_bytes(), &token.signature, host) {
             return Ok(());
         }
     }
@@ -542,7 +545,13 @@ mod tests {
             token,
             locations: vec![0],
         };
-        verify(&found, std::slice::from_ref(provider), |_| Some(keys), now)
+        verify(
+            &found,
+            std::slice::from_ref(provider),
+            |_| Some(keys),
+            None,
+            now,
+        )
     }
 
     fn with(mut claims: Value, field: &str, value: Value) -> Value {

@@ -48,11 +48,18 @@ fn every_algorithm_verifies_and_forgeries_fail_through_envoy() {
         let response = envoy.request(
             "GET",
             "/resource",
-            &[("authorization", &bearer), ("x-user-id", "spoofed")],
+            &[
+                ("authorization", &bearer),
+                ("x-user-id", "spoofed"),
+                ("x-user-id", "spoofed-twice"),
+                ("x-user-role", "admin"),
+            ],
         );
         assert_eq!(response.status, 200, "{alg}: {}", response.body);
         let echo: Value = serde_json::from_str(&response.body).unwrap();
+        // Every client value of a mapped header is gone, not only the first.
         assert_eq!(echo["headers"]["x-user-id"], format!("user-{alg}"), "{alg}");
+        assert!(echo["headers"].get("x-user-role").is_none(), "{alg}");
 
         let impostor = SigningKey::generate(alg, Some(alg.name())).unwrap();
         let forged = format!("Bearer {}", impostor.sign(&claims("intruder")).unwrap());
@@ -93,4 +100,93 @@ fn every_algorithm_verifies_and_forgeries_fail_through_envoy() {
             .status,
         401
     );
+}
+
+/// `claimgate.signatures.checked_by_envoy` from the admin stats (0 when not defined).
+fn envoy_checks(envoy: &Envoy) -> u64 {
+    let stats = envoy
+        .admin("/stats?filter=signatures.checked_by_envoy")
+        .body;
+    stats
+        .lines()
+        .filter_map(|line| line.rsplit_once(": "))
+        .filter_map(|(_, value)| value.trim().parse::<u64>().ok())
+        .sum()
+}
+
+/// The token with one bit of its signature flipped.
+fn with_flipped_signature_bit(token: &str) -> String {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let mut signature = Base64UrlUnpadded::decode_vec(signature).unwrap();
+    signature[5] ^= 0x04;
+    format!("{signed}.{}", Base64UrlUnpadded::encode_string(&signature))
+}
+
+#[test]
+fn envoy_crypto_checks_rs_and_es_signatures_and_still_refuses_tampering() {
+    let algs = [Alg::Rs256, Alg::Rs512, Alg::Es256, Alg::Es384, Alg::Ps256];
+    let keys: Vec<SigningKey> = algs
+        .into_iter()
+        .map(|alg| SigningKey::generate(alg, Some(alg.name())).unwrap())
+        .collect();
+    let config = |host_crypto: &str| {
+        json!({
+            "providers": [{
+                "name": "idp",
+                "issuer": ISSUER,
+                "audiences": [AUDIENCE],
+                "algorithms": algs.map(Alg::name),
+                "jwks": {"inline": {"keys": keys.iter().map(SigningKey::public_jwk).collect::<Vec<_>>()}}
+            }],
+            "rules": [{"match": {"prefix": "/"}, "access": "authenticated"}],
+            "token_cache": {"max_entries": 0},
+            "host_crypto": host_crypto
+        })
+        .to_string()
+    };
+    for host_crypto in ["auto", "off"] {
+        let envoy = Envoy::start(&config(host_crypto));
+        let self_test_calls = envoy_checks(&envoy);
+        let mut offered = 0;
+        for key in &keys {
+            let alg = key.alg();
+            let token = key.sign(&claims(&format!("user-{alg}"))).unwrap();
+            let (header, rest) = token.split_once('.').unwrap();
+            let (_, signature) = rest.split_once('.').unwrap();
+            let other_payload = key.sign(&claims("intruder")).unwrap();
+            let payload_swapped = format!(
+                "{header}.{}.{signature}",
+                other_payload.split('.').nth(1).unwrap()
+            );
+            for (case, token, status) in [
+                ("valid", token.clone(), 200),
+                (
+                    "signature bit flipped",
+                    with_flipped_signature_bit(&token),
+                    401,
+                ),
+                ("payload swapped", payload_swapped, 401),
+            ] {
+                let bearer = format!("Bearer {token}");
+                let response = envoy.request("GET", "/resource", &[("authorization", &bearer)]);
+                assert_eq!(response.status, status, "{host_crypto} {alg} {case}");
+            }
+            if alg != Alg::Ps256 {
+                offered += 3;
+            }
+        }
+        let request_calls = envoy_checks(&envoy) - self_test_calls;
+        match host_crypto {
+            // Every RS*/ES* check went to Envoy; PS256 never does.
+            "auto" => {
+                assert!(self_test_calls >= 6, "self-test calls {self_test_calls}");
+                assert_eq!(request_calls, offered, "{}", envoy.log());
+                assert!(envoy.log().contains(
+                    "RS256, RS384, RS512, ES256, ES384 signatures checked by Envoy's crypto library"
+                ));
+            }
+            _ => assert_eq!(self_test_calls + request_calls, 0),
+        }
+    }
 }
