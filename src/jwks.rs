@@ -6,7 +6,7 @@
 
 mod es384;
 mod host;
-mod rsa_pkcs1;
+mod rsa_verify;
 
 use std::fmt;
 use std::rc::Rc;
@@ -19,7 +19,7 @@ use serde_json::Value;
 
 pub use es384::{signing_key_from_scalar as es384_signing_key, Es384};
 pub use host::{ForeignVerifier, HostCrypto};
-pub use rsa_pkcs1::{RsaHash, RsaVerifier};
+pub use rsa_verify::{RsaHash, RsaVerifier};
 
 /// Smallest RSA modulus accepted, in bits (NIST SP 800-131A).
 pub const MIN_RSA_BITS: usize = 2048;
@@ -105,7 +105,7 @@ impl Alg {
         }
     }
 
-    /// The jwt-compact RSA algorithm (signing uses all six; verification only PS*).
+    /// The jwt-compact RSA algorithm (for signing; verification is [`RsaVerifier`]).
     pub(crate) fn rsa(self) -> Option<Rsa> {
         match self {
             Alg::Rs256 => Some(Rsa::rs256()),
@@ -128,8 +128,9 @@ impl fmt::Display for Alg {
 /// Public (or, for HMAC, shared) key material, parsed once when the key set is loaded.
 #[derive(Clone)]
 enum KeyMaterial {
-    /// PS* go through the `rsa` crate; RS* through the faster [`RsaVerifier`].
-    Rsa(Box<jwt_compact::alg::RsaPublicKey>, Box<RsaVerifier>),
+    /// RS* and PS* both through [`RsaVerifier`] (several times faster in Wasm than the
+    /// `rsa` crate, which only signs here).
+    Rsa(Box<RsaVerifier>),
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
     Ed25519(ed25519_compact::PublicKey),
@@ -211,19 +212,24 @@ impl VerificationKey {
             }
         }
         match (&self.material, alg) {
-            (KeyMaterial::Rsa(_, fast), Alg::Rs256) => {
-                fast.verify(RsaHash::Sha256, signed_data, signature)
+            (KeyMaterial::Rsa(rsa), Alg::Rs256) => {
+                rsa.verify(RsaHash::Sha256, signed_data, signature)
             }
-            (KeyMaterial::Rsa(_, fast), Alg::Rs384) => {
-                fast.verify(RsaHash::Sha384, signed_data, signature)
+            (KeyMaterial::Rsa(rsa), Alg::Rs384) => {
+                rsa.verify(RsaHash::Sha384, signed_data, signature)
             }
-            (KeyMaterial::Rsa(_, fast), Alg::Rs512) => {
-                fast.verify(RsaHash::Sha512, signed_data, signature)
+            (KeyMaterial::Rsa(rsa), Alg::Rs512) => {
+                rsa.verify(RsaHash::Sha512, signed_data, signature)
             }
-            (KeyMaterial::Rsa(key, _), _) => match alg.rsa() {
-                Some(rsa) => verify_with(&rsa, key.as_ref(), signed_data, signature),
-                None => false,
-            },
+            (KeyMaterial::Rsa(rsa), Alg::Ps256) => {
+                rsa.verify_pss(RsaHash::Sha256, signed_data, signature)
+            }
+            (KeyMaterial::Rsa(rsa), Alg::Ps384) => {
+                rsa.verify_pss(RsaHash::Sha384, signed_data, signature)
+            }
+            (KeyMaterial::Rsa(rsa), Alg::Ps512) => {
+                rsa.verify_pss(RsaHash::Sha512, signed_data, signature)
+            }
             (KeyMaterial::P256(key), Alg::Es256) => {
                 verify_with(&Es256, key, signed_data, signature)
             }
@@ -556,15 +562,13 @@ fn key_material(jwk: &JsonWebKey<'_>, kty: &str) -> Result<KeyMaterial, JwkProbl
                     "RSA modulus of {bits} bits; at least {MIN_RSA_BITS} required"
                 )));
             }
-            let key = jwt_compact::alg::RsaPublicKey::try_from(jwk)
-                .map_err(|err| JwkProblem::Malformed(err.to_string()))?;
             let fast = RsaVerifier::new(modulus, public_exponent).ok_or_else(|| {
                 JwkProblem::Malformed(
                     "RSA modulus must be odd and the exponent odd, above 1 and at most 64 bits"
                         .into(),
                 )
             })?;
-            Ok(KeyMaterial::Rsa(Box::new(key), Box::new(fast)))
+            Ok(KeyMaterial::Rsa(Box::new(fast)))
         }
         JsonWebKey::EllipticCurve { curve, x, y, .. } => match curve.as_ref() {
             "P-256" => p256::ecdsa::VerifyingKey::try_from(jwk)

@@ -121,8 +121,9 @@ def wrk(port, token, pool_file, seconds, connections):
                          capture_output=True, text=True, env=env).stdout
     try:
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-        p50 = to_ms(re.search(r"\b50%\s+(\S+)", out).group(1))
-        p99 = to_ms(re.search(r"\b99%\s+(\S+)", out).group(1))
+        # Anchored to the start of a line: "94.50%" in the stdev column is not the p50.
+        p50 = to_ms(re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1))
+        p99 = to_ms(re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1))
     except (AttributeError, ValueError) as err:
         raise SystemExit(f"cannot read wrk's output ({err}):\n{out}")
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)

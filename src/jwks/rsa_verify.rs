@@ -1,12 +1,15 @@
-//! RSASSA-PKCS1-v1_5 verification (RS256/384/512) with 32-bit limbs.
+//! RSA signature verification — RSASSA-PKCS1-v1_5 (RS256/384/512) and RSASSA-PSS
+//! (PS256/384/512) — with 32-bit limbs.
 //!
 //! The `rsa` crate's big integers use 64-bit limbs whose 128-bit products Wasm must
 //! emulate; a public-key operation with `e = 65537` is only 17 modular multiplications,
 //! so a Montgomery multiplier over `u32` limbs (whose `u64` products Wasm has natively)
-//! is several times faster there. Verification builds the expected encoded message from
+//! is several times faster there. PKCS#1 v1.5 builds the expected encoded message from
 //! the hash and compares it whole with `s^e mod n` (RFC 8017 §8.2.2): nothing in the
-//! decrypted block is parsed, so there is no padding parser to fool. Only public values
-//! are involved, so constant time is not needed.
+//! decrypted block is parsed, so there is no padding parser to fool. PSS has to be
+//! decoded (RFC 8017 §9.1.2, salt length = hash length as RFC 7518 §3.5 requires); every
+//! step of it is a length-checked comparison. Only public values are involved, so
+//! constant time is not needed.
 
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
@@ -45,6 +48,8 @@ pub struct RsaVerifier {
     e: u64,
     /// Modulus length in bytes (the signature length).
     modulus_bytes: usize,
+    /// Modulus length in bits.
+    modulus_bits: usize,
 }
 
 impl RsaVerifier {
@@ -70,40 +75,106 @@ impl RsaVerifier {
             inv = inv.wrapping_mul(2_u32.wrapping_sub(low.wrapping_mul(inv)));
         }
         let r_squared = r_squared_mod(&n);
+        let modulus_bits = modulus.len() * 8
+            - modulus
+                .first()
+                .map_or(8, |top| top.leading_zeros() as usize);
         Some(RsaVerifier {
             n0_inv: inv.wrapping_neg(),
             r_squared,
             e,
             modulus_bytes: modulus.len(),
+            modulus_bits,
             n,
         })
     }
 
     /// Whether `signature` is a valid RSASSA-PKCS1-v1_5 signature of `message`.
     pub fn verify(&self, hash: RsaHash, message: &[u8], signature: &[u8]) -> bool {
-        if signature.len() != self.modulus_bytes {
+        let (Some(decrypted), Some(expected)) =
+            (self.recover(signature), self.encoded_message(hash, message))
+        else {
             return false;
-        }
-        let s = limbs_from_be(signature);
-        let s = pad_limbs(s, self.n.len());
-        if compare(&s, &self.n) != std::cmp::Ordering::Less {
-            return false;
-        }
-        let decrypted = self.public_op(&s);
-        let expected = match self.encoded_message(hash, message) {
-            Some(expected) => expected,
-            None => return false,
         };
-        limbs_to_be(&decrypted, self.modulus_bytes) == expected
+        decrypted == expected
+    }
+
+    /// Whether `signature` is a valid RSASSA-PSS signature of `message` with MGF1 over the
+    /// same hash and a salt as long as the hash (RFC 8017 §9.1.2 with RFC 7518 §3.5).
+    pub fn verify_pss(&self, hash: RsaHash, message: &[u8], signature: &[u8]) -> bool {
+        self.recover(signature)
+            .is_some_and(|block| self.pss_consistent(hash, message, &block))
+    }
+
+    /// EMSA-PSS-VERIFY on the recovered block (`modulus_bytes` long).
+    fn pss_consistent(&self, hash: RsaHash, message: &[u8], block: &[u8]) -> bool {
+        let em_bits = self.modulus_bits - 1;
+        let em_len = em_bits.div_ceil(8);
+        // The block has one more leading byte than EM when the modulus bit length is
+        // 1 mod 8; that byte must be zero.
+        let Some((leading, em)) = block.split_at_checked(block.len().saturating_sub(em_len)) else {
+            return false;
+        };
+        let hash_len = digest(hash, b"").len();
+        if leading.iter().any(|byte| *byte != 0) || em_len < 2 * hash_len + 2 {
+            return false;
+        }
+        let Some((&0xbc, rest)) = em.split_last() else {
+            return false;
+        };
+        let Some((masked_db, h)) = rest.split_at_checked(em_len - hash_len - 1) else {
+            return false;
+        };
+        // The bits of EM above emBits must be zero.
+        let top_mask = 0xff_u8 >> (8 * em_len - em_bits);
+        if masked_db.first().is_none_or(|first| first & !top_mask != 0) {
+            return false;
+        }
+        let mut db = mgf1(hash, h, masked_db.len());
+        for (byte, mask) in db.iter_mut().zip(masked_db) {
+            *byte ^= mask;
+        }
+        if let Some(first) = db.first_mut() {
+            *first &= top_mask;
+        }
+        // DB = PS (zeros) || 0x01 || salt, with salt as long as the hash.
+        let padding_len = em_len - 2 * hash_len - 2;
+        let Some((padding, rest)) = db.split_at_checked(padding_len) else {
+            return false;
+        };
+        let Some((&0x01, salt)) = rest.split_first() else {
+            return false;
+        };
+        if padding.iter().any(|byte| *byte != 0) {
+            return false;
+        }
+        let mut prime = vec![0_u8; 8];
+        prime.extend(digest(hash, message));
+        prime.extend_from_slice(salt);
+        digest(hash, &prime) == h
+    }
+
+    /// `s^e mod n` as `modulus_bytes` big-endian bytes; `None` for a signature of the
+    /// wrong length or not below `n`.
+    fn recover(&self, signature: &[u8]) -> Option<Vec<u8>> {
+        if signature.len() != self.modulus_bytes {
+            return None;
+        }
+        let s = pad_limbs(limbs_from_be(signature), self.n.len());
+        if compare(&s, &self.n) != std::cmp::Ordering::Less {
+            return None;
+        }
+        Some(limbs_to_be(&self.public_op(&s), self.modulus_bytes))
     }
 
     /// `EM = 0x00 || 0x01 || PS (0xff...) || 0x00 || DigestInfo || H`.
     fn encoded_message(&self, hash: RsaHash, message: &[u8]) -> Option<Vec<u8>> {
-        let (prefix, digest): (&[u8], Vec<u8>) = match hash {
-            RsaHash::Sha256 => (&SHA256_PREFIX, Sha256::digest(message).to_vec()),
-            RsaHash::Sha384 => (&SHA384_PREFIX, Sha384::digest(message).to_vec()),
-            RsaHash::Sha512 => (&SHA512_PREFIX, Sha512::digest(message).to_vec()),
+        let prefix: &[u8] = match hash {
+            RsaHash::Sha256 => &SHA256_PREFIX,
+            RsaHash::Sha384 => &SHA384_PREFIX,
+            RsaHash::Sha512 => &SHA512_PREFIX,
         };
+        let digest = digest(hash, message);
         let padding = self
             .modulus_bytes
             .checked_sub(3 + prefix.len() + digest.len())?;
@@ -187,6 +258,35 @@ impl RsaVerifier {
             subtract_in_place(out, n);
         }
     }
+}
+
+fn digest(hash: RsaHash, data: &[u8]) -> Vec<u8> {
+    match hash {
+        RsaHash::Sha256 => Sha256::digest(data).to_vec(),
+        RsaHash::Sha384 => Sha384::digest(data).to_vec(),
+        RsaHash::Sha512 => Sha512::digest(data).to_vec(),
+    }
+}
+
+/// MGF1 (RFC 8017 §B.2.1): `len` bytes of `Hash(seed || counter)` blocks.
+fn mgf1(hash: RsaHash, seed: &[u8], len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 64);
+    let mut input = seed.to_vec();
+    input.extend_from_slice(&[0; 4]);
+    let mut counter = 0_u32;
+    while out.len() < len {
+        if let Some(tail) = input
+            .len()
+            .checked_sub(4)
+            .and_then(|at| input.get_mut(at..))
+        {
+            tail.copy_from_slice(&counter.to_be_bytes());
+        }
+        out.extend(digest(hash, &input));
+        counter = counter.wrapping_add(1);
+    }
+    out.truncate(len);
+    out
 }
 
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
@@ -319,6 +419,55 @@ mod tests {
                 assert!(!fast.verify(wrong_hash, message.as_bytes(), &signature));
             }
         }
+    }
+
+    #[test]
+    fn pss_agrees_with_the_rsa_crate_on_valid_and_tampered_signatures() {
+        for (alg, hash) in [
+            (Alg::Ps256, RsaHash::Sha256),
+            (Alg::Ps384, RsaHash::Sha384),
+            (Alg::Ps512, RsaHash::Sha512),
+        ] {
+            let key = SigningKey::generate(alg, None).unwrap();
+            let fast = verifier(&key);
+            for index in 0..10 {
+                let message = format!("header.payload-{index}");
+                let signature = key.sign_bytes(message.as_bytes());
+                assert!(
+                    fast.verify_pss(hash, message.as_bytes(), &signature),
+                    "{alg} {index}"
+                );
+                // PSS and PKCS#1 v1.5 never accept each other's signatures.
+                assert!(!fast.verify(hash, message.as_bytes(), &signature));
+                let mut tampered = signature.clone();
+                let position = (index * 29) % tampered.len();
+                tampered[position] ^= 0x01 << (index % 8);
+                assert!(!fast.verify_pss(hash, message.as_bytes(), &tampered));
+                assert!(!fast.verify_pss(hash, b"other", &signature));
+                let wrong_hash = if hash == RsaHash::Sha256 {
+                    RsaHash::Sha384
+                } else {
+                    RsaHash::Sha256
+                };
+                assert!(!fast.verify_pss(wrong_hash, message.as_bytes(), &signature));
+            }
+        }
+        let pkcs1 = SigningKey::generate(Alg::Rs256, None).unwrap();
+        let signature = pkcs1.sign_bytes(b"m");
+        assert!(!verifier(&pkcs1).verify_pss(RsaHash::Sha256, b"m", &signature));
+    }
+
+    #[test]
+    fn mgf1_matches_its_definition() {
+        let seed = b"seed";
+        let mask = mgf1(RsaHash::Sha256, seed, 40);
+        let block = |counter: u32| {
+            let mut input = seed.to_vec();
+            input.extend_from_slice(&counter.to_be_bytes());
+            Sha256::digest(&input).to_vec()
+        };
+        assert_eq!(&mask[..32], block(0).as_slice());
+        assert_eq!(&mask[32..], &block(1)[..8]);
     }
 
     #[test]
