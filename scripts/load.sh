@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Envoy load harness (about 3 minutes): no auth vs native jwt_authn + rbac vs claimgate,
+# The Envoy load harness (about 4 minutes): no auth vs native jwt_authn + rbac vs claimgate,
 # repeated and distinct tokens. Extra arguments go to benches/load/run.py (--help).
 set -euo pipefail
 cd "$(dirname "$0")/.."

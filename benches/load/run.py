@@ -110,13 +110,11 @@ def to_ms(text):
 
 
 def wrk(port, token, pool_file, seconds, connections):
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    env = dict(os.environ)
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(HERE / "requests.lua")]
+    env = dict(os.environ, TOKEN=token)
+    env.pop("TOKENS", None)
     if pool_file:
-        command += ["-s", str(HERE / "token-pool.lua")]
         env["TOKENS"] = str(pool_file)
-    else:
-        command += ["-H", f"Authorization: Bearer {token}"]
     out = subprocess.run(command + [f"http://127.0.0.1:{port}/deals/exclusive"], check=True,
                          capture_output=True, text=True, env=env).stdout
     try:
@@ -135,6 +133,8 @@ def main():
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--no-single", action="store_true",
+                        help="skip the one-connection latency run (quick experiments)")
     parser.add_argument("--pool", type=int, default=6000, help="distinct tokens (more than the cache's 4096)")
     parser.add_argument("--runtime", default="v8", choices=["v8", "wasmtime", "wamr"])
     parser.add_argument("--out", default=str(ROOT / "benches" / "results" / "latest.md"))
@@ -158,6 +158,7 @@ def main():
          claimgate_yaml(args.runtime, args.wasm, args.config)),
     ]
     results = {}
+    single = {}
     cases = [("repeated token", False)] + ([] if args.only_repeated else [(f"{args.pool} distinct tokens", True)])
     if args.skip_native:
         setups = [setup for setup in setups if not setup[0].startswith("native")]
@@ -170,6 +171,11 @@ def main():
                 rps, p50, p99, errors = wrk(envoy.port, repeated, pool_file if use_pool else None, args.seconds, args.connections)
                 results[(case, name)] = dict(rps=rps, p50=p50, p99=p99, errors=errors, rss=envoy.rss_mib(), base_rss=base_rss)
                 print(f"{case:>22} | {name:<24} {rps:9.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  non-2xx {errors}", flush=True)
+                if not args.no_single:
+                    rps, p50, p99, errors = wrk(envoy.port, repeated, pool_file if use_pool else None, args.seconds, 1)
+                    single[(case, name)] = dict(rps=rps, p50=p50, p99=p99, errors=errors)
+                    print(f"{case:>22} | {name:<24} {rps:9.0f} req/s  p50 {p50:6.3f} ms  p99 {p99:6.3f} ms  non-2xx {errors}"
+                          f"  (one connection)", flush=True)
             finally:
                 envoy.stop()
     lines = [
@@ -190,6 +196,21 @@ def main():
         lines.append(
             f"| {case} | {name} | {row['rps']:.0f} | {row['p50']:.2f} | {row['p99']:.2f} | {row['rss']:.1f} | {row['errors']} "
             f"| {row['rps'] / base['rps']:.0%} | {versus_native} | {row['p99'] - base['p99']:+.2f} |")
+    if single:
+        lines += [
+            "",
+            f"Latency without queueing: the same Envoys with one connection (`wrk -t1 -c1 -d{args.seconds}s`), "
+            "one request at a time, so the percentiles show the time each setup takes per request rather than "
+            f"queueing behind {args.connections} connections at full load.",
+            "",
+            "| case | setup | req/s | p50 ms | p99 ms | p50 added vs no-auth | p99 added vs no-auth |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
+        for (case, name), row in single.items():
+            base = single[(case, "no auth")]
+            lines.append(
+                f"| {case} | {name} | {row['rps']:.0f} | {row['p50']:.3f} | {row['p99']:.3f} "
+                f"| {row['p50'] - base['p50']:+.3f} | {row['p99'] - base['p99']:+.3f} |")
     table = "\n".join(lines) + "\n"
     print()
     print(table)
@@ -197,7 +218,7 @@ def main():
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(table)
     print(f"written to {out}")
-    bad = [key for key, row in results.items() if row["errors"]]
+    bad = [key for key, row in list(results.items()) + list(single.items()) if row["errors"]]
     if bad:
         raise SystemExit(f"non-2xx responses in {bad}: the setups are not answering 200; see {workdir}")
 
