@@ -536,14 +536,17 @@ pub fn parse_jwk(entry: &Value, symmetric: SymmetricKeys) -> Result<Verification
     })
 }
 
-/// The DER form the host's crypto library takes, for the families it may check.
+/// The DER form the host's crypto library takes, for the families it may check. RSA keys
+/// BoringSSL refuses to use (an exponent over 33 bits, a modulus over 16384 bits) get
+/// none, so their tokens are checked in the module as on any other host.
 fn host_key(jwk: &JsonWebKey<'_>, family: KeyFamily) -> Option<Vec<u8>> {
     match jwk {
         JsonWebKey::Rsa {
             modulus,
             public_exponent,
             ..
-        } => Some(host::rsa_public_key_der(modulus, public_exponent)),
+        } => (significant_bits(public_exponent) <= 33 && significant_bits(modulus) <= 16384)
+            .then(|| host::rsa_public_key_der(modulus, public_exponent)),
         JsonWebKey::EllipticCurve { x, y, .. } => host::ec_public_key_der(family, x, y),
         _ => None,
     }
@@ -610,6 +613,19 @@ fn significant_bits(big_endian: &[u8]) -> usize {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn rsa_keys_the_host_would_refuse_are_kept_for_the_module() {
+        use base64ct::{Base64UrlUnpadded, Encoding};
+        let modulus = Base64UrlUnpadded::encode_string(&[0xff; 256]);
+        let key = |e: &[u8]| {
+            let jwk = json!({"kty": "RSA", "n": modulus, "e": Base64UrlUnpadded::encode_string(e)});
+            parse_jwk(&jwk, SymmetricKeys::Refused).unwrap()
+        };
+        assert!(key(&[1, 0, 1]).host_key().is_some());
+        assert!(key(&[1, 0, 0, 0, 1]).host_key().is_some());
+        assert!(key(&[3, 0, 0, 0, 1]).host_key().is_none());
+    }
 
     #[test]
     fn alg_names_round_trip_and_are_case_sensitive() {
