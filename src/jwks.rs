@@ -105,6 +105,19 @@ impl Alg {
         }
     }
 
+    /// The hash of an RSA algorithm and whether it uses PSS padding (else PKCS#1 v1.5).
+    pub(crate) fn rsa_scheme(self) -> Option<(RsaHash, bool)> {
+        match self {
+            Alg::Rs256 => Some((RsaHash::Sha256, false)),
+            Alg::Rs384 => Some((RsaHash::Sha384, false)),
+            Alg::Rs512 => Some((RsaHash::Sha512, false)),
+            Alg::Ps256 => Some((RsaHash::Sha256, true)),
+            Alg::Ps384 => Some((RsaHash::Sha384, true)),
+            Alg::Ps512 => Some((RsaHash::Sha512, true)),
+            _ => None,
+        }
+    }
+
     /// The jwt-compact RSA algorithm (for signing; verification is [`RsaVerifier`]).
     pub(crate) fn rsa(self) -> Option<Rsa> {
         match self {
@@ -212,24 +225,11 @@ impl VerificationKey {
             }
         }
         match (&self.material, alg) {
-            (KeyMaterial::Rsa(rsa), Alg::Rs256) => {
-                rsa.verify(RsaHash::Sha256, signed_data, signature)
-            }
-            (KeyMaterial::Rsa(rsa), Alg::Rs384) => {
-                rsa.verify(RsaHash::Sha384, signed_data, signature)
-            }
-            (KeyMaterial::Rsa(rsa), Alg::Rs512) => {
-                rsa.verify(RsaHash::Sha512, signed_data, signature)
-            }
-            (KeyMaterial::Rsa(rsa), Alg::Ps256) => {
-                rsa.verify_pss(RsaHash::Sha256, signed_data, signature)
-            }
-            (KeyMaterial::Rsa(rsa), Alg::Ps384) => {
-                rsa.verify_pss(RsaHash::Sha384, signed_data, signature)
-            }
-            (KeyMaterial::Rsa(rsa), Alg::Ps512) => {
-                rsa.verify_pss(RsaHash::Sha512, signed_data, signature)
-            }
+            (KeyMaterial::Rsa(rsa), _) => match alg.rsa_scheme() {
+                Some((hash, false)) => rsa.verify(hash, signed_data, signature),
+                Some((hash, true)) => rsa.verify_pss(hash, signed_data, signature),
+                None => false,
+            },
             (KeyMaterial::P256(key), Alg::Es256) => {
                 verify_with(&Es256, key, signed_data, signature)
             }
