@@ -389,15 +389,10 @@ mod tests {
 
     #[test]
     fn agrees_with_the_rsa_crate_on_valid_and_tampered_signatures() {
-        for alg in [
-            Alg::Rs256,
-            Alg::Rs384,
-            Alg::Rs512,
-            Alg::Ps256,
-            Alg::Ps384,
-            Alg::Ps512,
-        ] {
-            let (hash, pss) = alg.rsa_scheme().unwrap();
+        for (alg, (hash, pss)) in Alg::ALL
+            .into_iter()
+            .filter_map(|alg| Some((alg, alg.rsa_scheme()?)))
+        {
             let key = SigningKey::generate(alg, None).unwrap();
             let fast = verifier(&key);
             let check = |hash, message: &[u8], signature: &[u8], pss: bool| {
