@@ -18,7 +18,7 @@ pub mod policy;
 pub mod request;
 pub mod token;
 
-#[cfg(target_os = "wasi")]
+#[cfg(any(target_os = "wasi", test))]
 mod filter;
 
 pub use cache::{CacheLimits, TokenCache};

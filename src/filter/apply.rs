@@ -1,0 +1,107 @@
+//! Carries a decision out on the effective request: the explanation for access logs, the
+//! header edits of an allowed request, or the local response of a refused one. A request
+//! whose identity headers could not be fixed is never forwarded.
+
+use crate::decision::{Decision, Outcome};
+
+use super::host::{Flow, Host, HostResult};
+use super::plugin::Plugin;
+
+/// Where the request stands when the decision is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Inside the request-headers callback: returning `Continue` forwards it.
+    Headers,
+    /// Paused earlier (waiting for keys): forwarding needs an explicit resume.
+    Paused,
+}
+
+/// Applies `decision` to the effective request, whose headers were `request`.
+pub fn apply(
+    plugin: &Plugin,
+    decision: &Decision,
+    request: &[(String, Vec<u8>)],
+    stage: Stage,
+) -> Flow {
+    let host = plugin.host.as_ref();
+    log::debug!(
+        "claimgate: {} (status {}, rule {:?}, failed condition {:?}, subject {:?})",
+        decision.reason,
+        decision.status(),
+        decision.rule,
+        decision.failed_condition,
+        decision.subject
+    );
+    plugin.stats.record_dry_run(host, decision);
+    if plugin.config.decision_filter_state {
+        // Envoy keeps this as filter state `wasm.claimgate.decision` for access logs
+        // (`%FILTER_STATE(wasm.claimgate.decision:PLAIN)%`); Wasm cannot write dynamic
+        // metadata (envoy#15148).
+        let explanation = decision.explanation();
+        if let Err(error) = host.set_property(&["claimgate.decision"], explanation.as_bytes()) {
+            log::debug!("claimgate: cannot set the decision filter state: {error}");
+        }
+    }
+    for skipped in &decision.skipped_headers {
+        log::warn!(
+            "claimgate: identity header {} not set: {}",
+            skipped.header,
+            skipped.reason
+        );
+    }
+    match &decision.outcome {
+        Outcome::Allow { .. } => {
+            if let Err(error) = edit_request_headers(host, decision, request) {
+                log::error!("claimgate: cannot rewrite request headers: {error}");
+                return refuse_internal(host);
+            }
+            if stage == Stage::Paused {
+                if let Err(error) = host.resume_request() {
+                    log::error!("claimgate: cannot resume a request: {error}");
+                }
+            }
+            Flow::Continue
+        }
+        Outcome::Deny(denial) => {
+            let headers: Vec<(&str, &str)> = denial
+                .headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str()))
+                .collect();
+            if let Err(error) = host.send_response(denial.status, &headers, denial.body.as_bytes())
+            {
+                log::error!("claimgate: cannot send the response: {error}");
+            }
+            Flow::Pause
+        }
+    }
+}
+
+/// Answers 500 and holds the request: used whenever the filter cannot do its job (the
+/// headers cannot be read or fixed, the clock is unreadable). Never forwards.
+pub fn refuse_internal(host: &dyn Host) -> Flow {
+    if let Err(error) = host.send_response(500, &[], b"") {
+        log::error!("claimgate: cannot send the response: {error}");
+    }
+    Flow::Pause
+}
+
+/// Applies the decision's header edits, one host call per removed name and per added
+/// header (a typical request has no identity header of its own, so only the additions);
+/// replacing the whole map in one call costs Envoy more than a few targeted edits.
+fn edit_request_headers(
+    host: &dyn Host,
+    decision: &Decision,
+    request: &[(String, Vec<u8>)],
+) -> HostResult<()> {
+    let Some(edits) = decision.header_edits(request) else {
+        return Ok(());
+    };
+    for name in edits.remove {
+        host.remove_request_header(name)?;
+    }
+    for (name, value) in edits.add {
+        host.add_request_header(name, value.as_bytes())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,43 @@
+//! The proxy-wasm adapter: loads the configuration in the root context and, per request,
+//! hands the headers to [`crate::decision::decide_with_cache`] and applies what it
+//! returns. No policy lives here.
+//!
+//! Everything but the entry points is plain Rust over the [`host::Host`] trait, so it
+//! runs natively against the scripted host in `mock` (unit tests in `tests`), and in
+//! Envoy over [`proxy_host`]:
+//!
+//! - `entry` — the SDK's context traits, delegating to `root` and `http` (module only);
+//! - `proxy_host` — [`host::Host`] over the raw proxy-wasm ABI, no panics (module only);
+//! - `host` — the seam: every host call the filter makes, each answering a `Result`;
+//! - `wire` — the ABI's byte formats for header maps and property paths;
+//! - `root` — configuration load, ticks, fetch responses;
+//! - `http` — one request: read, decide, pause for keys or apply;
+//! - `plugin` — what a VM's contexts share: configuration, keys, token cache;
+//! - `remote` — remote key sets: shared control records, leases, fetches, publishing;
+//! - `waiters` — requests paused until keys arrive;
+//! - `apply` — header edits, local responses, the decision's filter state;
+//! - `host_crypto` — Envoy's `verify_signature` for new RS*/ES* tokens;
+//! - `stats` — Envoy counters;
+//! - `logger` — the `log` facade to Envoy's log, at Envoy's level.
+
+mod apply;
+mod host;
+mod host_crypto;
+mod http;
+mod logger;
+mod plugin;
+mod remote;
+mod root;
+mod stats;
+mod waiters;
+mod wire;
+
+#[cfg(target_os = "wasi")]
+mod entry;
+#[cfg(target_os = "wasi")]
+mod proxy_host;
+
+#[cfg(test)]
+mod mock;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,152 @@
+//! What every context of one plugin in one VM shares: the compiled configuration, the
+//! keys in use, the verified-token cache, each remote source's state and the requests
+//! waiting for keys. Created once the configuration loads; the root context and every
+//! HTTP context hold it.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::cache::TokenCache;
+use crate::config::Config;
+use crate::decision::{decide_with_cache, Decision};
+use crate::jwks::{KeyRing, KeySet};
+use crate::keysource::RemoteSource;
+use crate::request::RequestView;
+
+use super::host::Host;
+use super::logger::LogLevelSync;
+use super::remote::RemoteState;
+use super::stats::Stats;
+use super::waiters::Waiter;
+
+pub struct Plugin {
+    pub host: Rc<dyn Host>,
+    pub config: Config,
+    /// Swapped whole when a key set is replaced; a request decides with the ring it got.
+    keys: RefCell<Rc<KeyRing>>,
+    /// Verified tokens of this VM; emptied whenever `keys` is replaced.
+    cache: RefCell<TokenCache>,
+    /// This VM's view of each provider's remote source, by provider index.
+    pub remote: RefCell<Vec<Option<RemoteState>>>,
+    /// Requests paused until keys arrive.
+    pub waiters: RefCell<Vec<Waiter>>,
+    pub stats: Stats,
+    pub log_level: LogLevelSync,
+    /// Whether the host clock failed on the last call, so the failure is logged once.
+    clock_failed: Cell<bool>,
+}
+
+impl Plugin {
+    pub fn new(host: Rc<dyn Host>, config: Config, keys: KeyRing, stats: Stats) -> Plugin {
+        let cache = TokenCache::new(config.token_cache);
+        let remote = config
+            .key_sources
+            .iter()
+            .map(|source| source.as_ref().map(|_| RemoteState::default()))
+            .collect();
+        Plugin {
+            host,
+            config,
+            keys: RefCell::new(Rc::new(keys)),
+            cache: RefCell::new(cache),
+            remote: RefCell::new(remote),
+            waiters: RefCell::new(Vec::new()),
+            stats,
+            log_level: LogLevelSync::default(),
+            clock_failed: Cell::new(false),
+        }
+    }
+
+    /// The host clock in milliseconds; `None` (logged once) when the host cannot tell,
+    /// and then nothing is decided or scheduled: a clock read as 0 would make every
+    /// expired token look valid.
+    pub fn now_ms(&self) -> Option<u64> {
+        match self.host.now_ms() {
+            Ok(now) => {
+                self.clock_failed.set(false);
+                Some(now)
+            }
+            Err(error) => {
+                if !self.clock_failed.replace(true) {
+                    log::error!("claimgate: cannot read the host clock: {error}");
+                }
+                None
+            }
+        }
+    }
+
+    pub fn source(&self, provider: usize) -> Option<&RemoteSource> {
+        self.config
+            .key_sources
+            .get(provider)
+            .and_then(Option::as_ref)
+    }
+
+    pub fn provider_name(&self, provider: usize) -> &str {
+        self.config
+            .providers
+            .get(provider)
+            .map_or("?", |provider| provider.name.as_str())
+    }
+
+    /// Installs a remote key set for `provider` (beside its inline keys, if any).
+    pub fn install(&self, provider: usize, remote: &KeySet) {
+        let set = match self
+            .config
+            .inline_keys
+            .get(provider)
+            .and_then(Option::as_ref)
+        {
+            Some(inline) => inline.merged(remote),
+            None => remote.clone(),
+        };
+        self.replace_keys(|ring| ring.replace(provider, Arc::new(set)));
+    }
+
+    /// Drops `provider`'s remote keys (stale beyond the limit): inline keys remain.
+    pub fn uninstall(&self, provider: usize) {
+        let inline = self
+            .config
+            .inline_keys
+            .get(provider)
+            .and_then(Option::as_ref);
+        self.replace_keys(|ring| match inline {
+            Some(inline) => ring.replace(provider, Arc::clone(inline)),
+            None => ring.remove(provider),
+        });
+    }
+
+    fn replace_keys(&self, change: impl FnOnce(&mut KeyRing)) {
+        let mut ring = (**self.keys.borrow()).clone();
+        change(&mut ring);
+        *self.keys.borrow_mut() = Rc::new(ring);
+        self.cache.borrow_mut().clear();
+    }
+
+    /// Decides a request with the current keys.
+    pub fn decide(
+        &self,
+        headers: &[(String, Vec<u8>)],
+        client_address: Option<&str>,
+        now_ms: u64,
+    ) -> Decision {
+        let keys = Rc::clone(&self.keys.borrow());
+        decide_with_cache(
+            &self.config,
+            &keys,
+            &mut self.cache.borrow_mut(),
+            &RequestView::new(headers).with_client_address(client_address),
+            unix_seconds(now_ms),
+        )
+    }
+
+    #[cfg(test)]
+    pub fn cached_tokens(&self) -> usize {
+        self.cache.borrow().len()
+    }
+}
+
+pub fn unix_seconds(now_ms: u64) -> i64 {
+    i64::try_from(now_ms / 1000).unwrap_or(i64::MAX)
+}

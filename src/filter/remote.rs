@@ -1,0 +1,570 @@
+//! Remote key sets in the adapter: moving bytes between [`crate::keysource`] (which
+//! decides when to fetch, how long keys last, what a valid answer is) and the host.
+//!
+//! Every worker VM's root context ticks. On a tick it reads each provider's small control
+//! record from Envoy's shared data, installs a newer key set another VM published, and —
+//! when [`Control::due`] says so and its compare-and-swap write of the lease wins —
+//! fetches itself. The validated JWKS is published in shared data for every VM, so one
+//! Envoy makes one fetch per refresh.
+
+use std::time::Duration;
+
+use crate::jwks::{KeySet, ParsedKeySet, SymmetricKeys};
+use crate::keysource::{
+    self, decode_keys, encode_keys, fnv1a, Control, Endpoint, FetchError, FetchReason,
+    FetchRequest, FetchResponse, FetchStep, Miss, RemoteSource, SourceKind,
+};
+
+use super::host::HostError;
+use super::plugin::Plugin;
+
+/// The CAS value used to create a record only if it does not exist yet: the host creates
+/// a missing key whatever the CAS, and refuses to overwrite an existing one whose CAS
+/// differs. CAS values count up from 1, so an existing record never has this one in
+/// practice.
+const CAS_CREATE: u32 = u32::MAX;
+/// Compare-and-swap attempts before giving up until the next tick.
+const CAS_ATTEMPTS: usize = 8;
+
+/// This VM's view of one provider's remote source.
+#[derive(Default)]
+pub struct RemoteState {
+    /// The shared control record as last read.
+    pub control: Control,
+    /// Version of the key set installed in this VM (0: none).
+    installed: u64,
+    /// The fetch this VM has in flight.
+    pending: Option<Pending>,
+    /// Whether this VM already logged that its keys went stale beyond the limit.
+    dropped: bool,
+}
+
+struct Pending {
+    token: u32,
+    step: FetchStep,
+    reason: FetchReason,
+    started: u64,
+}
+
+/// A fetch response as the host delivered it.
+pub struct Delivered {
+    pub token: u32,
+    pub num_headers: usize,
+    pub body_size: usize,
+}
+
+impl Plugin {
+    /// The control record and its CAS (`None` when the record does not exist yet).
+    fn read_control(&self, key: &str) -> Option<(Control, Option<u32>)> {
+        match self.host.shared_data(key) {
+            Ok((Some(bytes), cas)) => Some((Control::decode(&bytes), cas.or(Some(CAS_CREATE)))),
+            Ok((None, _)) => Some((Control::default(), None)),
+            Err(error) => {
+                log::error!("claimgate: cannot read shared data {key}: {error}");
+                None
+            }
+        }
+    }
+
+    /// Writes `control` if the record still has `cas`.
+    fn write_control(
+        &self,
+        key: &str,
+        control: &Control,
+        cas: Option<u32>,
+    ) -> Result<(), HostError> {
+        self.host
+            .set_shared_data(key, &control.encode(), Some(cas.unwrap_or(CAS_CREATE)))
+    }
+
+    /// Read-modify-write of a control record with compare-and-swap. `change` returns
+    /// `None` to leave it as it is. Returns the record written.
+    fn update_control(
+        &self,
+        key: &str,
+        mut change: impl FnMut(&Control) -> Option<Control>,
+    ) -> Option<Control> {
+        for _ in 0..CAS_ATTEMPTS {
+            let (current, cas) = self.read_control(key)?;
+            let next = change(&current)?;
+            match self.write_control(key, &next, cas) {
+                Ok(()) => return Some(next),
+                Err(HostError::CasMismatch) => continue,
+                Err(error) => {
+                    log::error!("claimgate: cannot write shared data {key}: {error}");
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    fn with_state(&self, provider: usize, change: impl FnOnce(&mut RemoteState)) {
+        if let Some(Some(state)) = self.remote.borrow_mut().get_mut(provider) {
+            change(state);
+        }
+    }
+
+    /// The control record this VM last read for `provider`.
+    pub fn control(&self, provider: usize) -> Option<Control> {
+        match self.remote.borrow().get(provider) {
+            Some(Some(state)) => Some(state.control.clone()),
+            _ => None,
+        }
+    }
+
+    /// Providers with a remote key source.
+    pub fn remote_providers(&self) -> Vec<usize> {
+        self.config
+            .key_sources
+            .iter()
+            .enumerate()
+            .filter_map(|(index, source)| source.as_ref().map(|_| index))
+            .collect()
+    }
+
+    /// Reads `provider`'s control record and brings this VM's keys in line with it:
+    /// installs a newer published key set, drops one stale beyond the limit. Returns
+    /// whether the keys changed.
+    pub fn sync(&self, provider: usize, now: u64) -> bool {
+        let Some(source) = self.source(provider) else {
+            return false;
+        };
+        let Some((control, _)) = self.read_control(&source.control_key()) else {
+            return false;
+        };
+        let Some(installed) = self.installed_version(provider) else {
+            return false;
+        };
+        let usable = control.keys_usable(source, now);
+        let mut changed = false;
+        if usable && control.version != installed {
+            changed = self.install_shared(provider, source);
+        }
+        if !usable && installed != 0 {
+            self.drop_stale(provider, source);
+            changed = true;
+        }
+        self.with_state(provider, |state| state.control = control);
+        changed
+    }
+
+    fn installed_version(&self, provider: usize) -> Option<u64> {
+        match self.remote.borrow().get(provider) {
+            Some(Some(state)) => Some(state.installed),
+            _ => None,
+        }
+    }
+
+    /// Installs the key set another VM published for `provider`.
+    fn install_shared(&self, provider: usize, source: &RemoteSource) -> bool {
+        let name = self.provider_name(provider);
+        let record = match self.host.shared_data(&source.keys_key()) {
+            Ok((Some(record), _)) => record,
+            Ok((None, _)) => return false,
+            Err(error) => {
+                let key = source.keys_key();
+                log::error!("claimgate: cannot read shared data {key}: {error}");
+                return false;
+            }
+        };
+        let Some((version, jwks)) = decode_keys(&record) else {
+            log::error!("claimgate: provider {name}: shared key record is malformed");
+            return false;
+        };
+        match KeySet::parse_jwks(jwks, SymmetricKeys::Refused) {
+            Ok(parsed) => {
+                self.install(provider, &parsed.keys);
+                self.with_state(provider, |state| {
+                    state.installed = version;
+                    state.dropped = false;
+                });
+                log::debug!(
+                    "claimgate: provider {name}: installed shared key set version {version} ({} key(s))",
+                    parsed.keys.len()
+                );
+                true
+            }
+            Err(err) => {
+                log::error!("claimgate: provider {name}: shared key set version {version} unreadable: {err}");
+                false
+            }
+        }
+    }
+
+    /// Drops `provider`'s remote keys, stale beyond `max_stale_seconds`; logged once.
+    fn drop_stale(&self, provider: usize, source: &RemoteSource) {
+        self.uninstall(provider);
+        let mut first = false;
+        self.with_state(provider, |state| {
+            state.installed = 0;
+            first = !state.dropped;
+            state.dropped = true;
+        });
+        if first {
+            log::error!(
+                "claimgate: provider {}: key set stale for more than {} s without a successful refresh; dropped (requests get {})",
+                self.provider_name(provider),
+                source.max_stale_ms / 1000,
+                source.outage_status
+            );
+        }
+    }
+
+    /// Starts a fetch for `provider` when one is due and this VM wins the lease.
+    /// `holder` names this root context in the lease.
+    pub fn maybe_fetch(&self, provider: usize, holder: u64, now: u64) {
+        let Some(source) = self.source(provider) else {
+            return;
+        };
+        let mut busy = true;
+        let mut control = Control::default();
+        self.with_state(provider, |state| {
+            // A fetch whose answer never came (Envoy always calls back or times out)
+            // must not block refreshes forever.
+            let limit = source.cycle_ms().saturating_add(5000);
+            if state
+                .pending
+                .as_ref()
+                .is_some_and(|p| now > p.started.saturating_add(limit))
+            {
+                state.pending = None;
+            }
+            busy = state.pending.is_some();
+            control = state.control.clone();
+        });
+        if busy {
+            return;
+        }
+        let kid_wanted = self.kid_wanted(provider, control.attempts);
+        if control.due(source, now, kid_wanted).is_none() {
+            return;
+        }
+        let mut reason = None;
+        let acquired = self.update_control(&source.control_key(), |current| {
+            let due = current.due(source, now, kid_wanted)?;
+            reason = Some(due);
+            Some(current.acquired(source, holder, now, due))
+        });
+        let (Some(control), Some(reason)) = (acquired, reason) else {
+            return;
+        };
+        let request = source.first_request(&control);
+        self.with_state(provider, |state| state.control = control);
+        self.dispatch(provider, source, request, reason, now);
+    }
+
+    /// Whether a request paused since the last completed attempt waits for an unknown
+    /// `kid` of `provider`.
+    fn kid_wanted(&self, provider: usize, attempts: u64) -> bool {
+        self.waiters.borrow().iter().any(|waiter| {
+            waiter.provider == provider
+                && waiter.miss == Miss::UnknownKid
+                && waiter.attempts_seen == attempts
+        })
+    }
+
+    /// Sends one request of a fetch cycle; a request that cannot be sent is a failed
+    /// attempt, retried after backoff.
+    fn dispatch(
+        &self,
+        provider: usize,
+        source: &RemoteSource,
+        request: FetchRequest,
+        reason: FetchReason,
+        now: u64,
+    ) {
+        let Endpoint {
+            cluster,
+            authority,
+            path,
+        } = &request.endpoint;
+        let headers = [
+            (":method", "GET"),
+            (":path", path.as_str()),
+            (":authority", authority.as_str()),
+            ("accept", "application/json"),
+            ("user-agent", "claimgate"),
+        ];
+        let timeout = Duration::from_millis(source.timeout_ms);
+        match self.host.dispatch_http_call(cluster, &headers, timeout) {
+            Ok(token) => {
+                log::debug!(
+                    "claimgate: provider {}: {reason}: fetching {}",
+                    self.provider_name(provider),
+                    request.endpoint
+                );
+                self.with_state(provider, |state| {
+                    state.pending = Some(Pending {
+                        token,
+                        step: request.step,
+                        reason,
+                        started: now,
+                    });
+                });
+            }
+            Err(error) => {
+                let error = FetchError::Dispatch(format!(
+                    "{error} (is cluster '{cluster}' defined in the Envoy configuration?)"
+                ));
+                self.fail(provider, source, reason, &request.endpoint, &error, now);
+            }
+        }
+    }
+
+    /// Handles the answer to one of this VM's fetches. Returns `false` when the token
+    /// is not one of them.
+    pub fn on_fetch_response(&self, delivered: &Delivered, now: u64) -> bool {
+        let Some((provider, pending, control)) = self.take_pending(delivered.token) else {
+            return false;
+        };
+        let Some(source) = self.source(provider) else {
+            return true;
+        };
+        let limit = source.max_response_bytes;
+        let (status, cache_control, body) = self.read_response(delivered, limit);
+        let response = FetchResponse {
+            status,
+            cache_control: cache_control.as_deref(),
+            body_size: delivered.body_size,
+            body: body.as_deref(),
+        };
+        let endpoint = source.first_request(&control).endpoint;
+        let outcome = match pending.step {
+            FetchStep::Discovery => {
+                self.discovered(provider, source, &response, &control, &pending, now)
+            }
+            FetchStep::Jwks => keysource::validate_jwks(&response, limit).map(|valid| {
+                let jwks = response.body.unwrap_or_default();
+                let fetched = Fetched {
+                    reason: pending.reason,
+                    endpoint: &endpoint,
+                    jwks,
+                    parsed: &valid.parsed,
+                    max_age: valid.max_age_seconds,
+                };
+                self.publish(provider, source, &fetched, now);
+            }),
+        };
+        // Both steps fail the same way: one place records the failure and its backoff.
+        if let Err(error) = outcome {
+            self.fail(provider, source, pending.reason, &endpoint, &error, now);
+        }
+        true
+    }
+
+    fn take_pending(&self, token: u32) -> Option<(usize, Pending, Control)> {
+        self.remote
+            .borrow_mut()
+            .iter_mut()
+            .enumerate()
+            .find_map(|(provider, state)| {
+                let state = state.as_mut()?;
+                if state.pending.as_ref()?.token != token {
+                    return None;
+                }
+                Some((provider, state.pending.take()?, state.control.clone()))
+            })
+    }
+
+    /// A discovery document arrived: record the `jwks_uri` it names and fetch that.
+    fn discovered(
+        &self,
+        provider: usize,
+        source: &RemoteSource,
+        response: &FetchResponse<'_>,
+        control: &Control,
+        pending: &Pending,
+        now: u64,
+    ) -> Result<(), FetchError> {
+        let allow_cross_origin = matches!(
+            source.kind,
+            SourceKind::Discovery {
+                allow_cross_origin: true,
+                ..
+            }
+        );
+        let location = keysource::validate_discovery(
+            response,
+            source.max_response_bytes,
+            &source.issuer,
+            allow_cross_origin,
+        )?;
+        let written = self
+            .update_control(&source.control_key(), |current| {
+                Some(current.discovered(&location))
+            })
+            .unwrap_or_else(|| control.discovered(&location));
+        let next = source.first_request(&written);
+        log::info!(
+            "claimgate: provider {}: discovery from {}: jwks_uri is {}",
+            self.provider_name(provider),
+            source.first_request(control).endpoint,
+            next.endpoint
+        );
+        self.with_state(provider, |state| state.control = written);
+        self.dispatch(provider, source, next, pending.reason, now);
+        Ok(())
+    }
+
+    /// Reads a fetch response from the host: status, `cache-control` and the body when
+    /// it is within `limit`. Headers are read only when the host says there are some (a
+    /// failed callout has none); a response without a readable status is treated like
+    /// no response at all.
+    fn read_response(
+        &self,
+        delivered: &Delivered,
+        limit: usize,
+    ) -> (Option<u16>, Option<String>, Option<Vec<u8>>) {
+        if delivered.num_headers == 0 {
+            return (None, None, None);
+        }
+        let header = |name: &str| {
+            self.host
+                .http_call_response_header(name)
+                .ok()
+                .flatten()
+                .and_then(|value| String::from_utf8(value).ok())
+        };
+        let status = header(":status").and_then(|status| status.trim().parse::<u16>().ok());
+        let cache_control = header("cache-control");
+        let body = if delivered.body_size > 0 && delivered.body_size <= limit {
+            self.host
+                .http_call_response_body(delivered.body_size)
+                .ok()
+                .flatten()
+        } else {
+            None
+        };
+        (status, cache_control, body)
+    }
+
+    /// Records a failed attempt (keys kept) and logs it once.
+    fn fail(
+        &self,
+        provider: usize,
+        source: &RemoteSource,
+        reason: FetchReason,
+        endpoint: &Endpoint,
+        error: &FetchError,
+        now: u64,
+    ) {
+        // No entropy: jitter from the clock is still better than none.
+        let jitter = self
+            .host
+            .random_u64()
+            .unwrap_or_else(|_| fnv1a(&now.to_le_bytes()));
+        let message = error.to_string();
+        let written = self.update_control(&source.control_key(), |current| {
+            Some(current.failed(source, now, jitter, &message))
+        });
+        let name = self.provider_name(provider);
+        let Some(control) = written else {
+            log::error!("claimgate: provider {name}: {reason} from {endpoint} failed: {message}; could not record the failure");
+            return;
+        };
+        let retry_in = control.next_attempt_at.saturating_sub(now);
+        let keys = if control.keys_usable(source, now) {
+            format!(
+                "keeping the last good key set (version {}, usable until {} s from now)",
+                control.version,
+                control.stale_until(source).saturating_sub(now) / 1000
+            )
+        } else {
+            format!(
+                "no key set: requests for this provider get {}",
+                source.outage_status
+            )
+        };
+        log::warn!(
+            "claimgate: provider {name}: {reason} from {endpoint} failed: {message}; {keys}; retry in {retry_in} ms (attempt {})",
+            control.failures
+        );
+        self.with_state(provider, |state| state.control = control);
+    }
+
+    /// Publishes a validated JWKS for every VM and installs it here.
+    fn publish(&self, provider: usize, source: &RemoteSource, fetched: &Fetched<'_>, now: u64) {
+        let name = self.provider_name(provider);
+        for (index, problem) in &fetched.parsed.skipped {
+            log::warn!("claimgate: provider {name}: JWKS keys[{index}] skipped: {problem}");
+        }
+        let Some(control) = self.write_published(source, fetched, now) else {
+            log::error!(
+                "claimgate: provider {name}: {} from {}: got {} key(s) but could not publish them; retrying",
+                fetched.reason,
+                fetched.endpoint,
+                fetched.parsed.keys.len()
+            );
+            return;
+        };
+        let Some(installed) = self.installed_version(provider) else {
+            return;
+        };
+        let changed = installed != control.version;
+        if changed {
+            self.install(provider, &fetched.parsed.keys);
+        }
+        log::info!(
+            "claimgate: provider {name}: {} from {}: HTTP 200, {} key(s){}, version {}{}, next refresh in {:.1} s",
+            fetched.reason,
+            fetched.endpoint,
+            fetched.parsed.keys.len(),
+            match fetched.parsed.skipped.len() {
+                0 => String::new(),
+                skipped => format!(" ({skipped} skipped)"),
+            },
+            control.version,
+            if changed { "" } else { " (unchanged)" },
+            control.refresh_at.saturating_sub(now) as f64 / 1000.0
+        );
+        self.with_state(provider, |state| {
+            if changed {
+                state.installed = control.version;
+                state.dropped = false;
+            }
+            state.control = control;
+        });
+    }
+
+    /// Writes the keys record (when the key set changed) and then the control record
+    /// with compare-and-swap; returns the control record written.
+    fn write_published(
+        &self,
+        source: &RemoteSource,
+        fetched: &Fetched<'_>,
+        now: u64,
+    ) -> Option<Control> {
+        let hash = fnv1a(fetched.jwks);
+        let key = source.control_key();
+        for _ in 0..CAS_ATTEMPTS {
+            let (current, cas) = self.read_control(&key)?;
+            let next = current.succeeded(source, now, fetched.max_age, hash);
+            if next.version != current.version {
+                let record = encode_keys(next.version, fetched.jwks);
+                if let Err(error) = self.host.set_shared_data(&source.keys_key(), &record, None) {
+                    log::error!("claimgate: cannot share the key set: {error}");
+                    return None;
+                }
+            }
+            match self.write_control(&key, &next, cas) {
+                Ok(()) => return Some(next),
+                Err(HostError::CasMismatch) => continue,
+                Err(error) => {
+                    log::error!("claimgate: cannot write shared data {key}: {error}");
+                    return None;
+                }
+            }
+        }
+        None
+    }
+}
+
+/// A JWKS fetched and validated, ready to publish.
+struct Fetched<'a> {
+    reason: FetchReason,
+    endpoint: &'a Endpoint,
+    jwks: &'a [u8],
+    parsed: &'a ParsedKeySet,
+    max_age: Option<u64>,
+}

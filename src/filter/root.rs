@@ -1,0 +1,124 @@
+//! The root context of one VM: loads the configuration, ticks the remote key sources,
+//! takes fetch responses, and settles the requests that waited for keys.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::config::{Config, HostCryptoMode};
+
+use super::host::Host;
+use super::host_crypto;
+use super::http::HttpFilter;
+use super::plugin::Plugin;
+use super::remote::Delivered;
+use super::stats::Stats;
+
+/// How often root contexts look at the shared key records (only with remote sources).
+pub const TICK: Duration = Duration::from_millis(100);
+
+pub struct RootFilter {
+    host: Rc<dyn Host>,
+    context_id: u32,
+    /// This root context's identity in fetch leases.
+    holder: u64,
+    plugin: Option<Rc<Plugin>>,
+}
+
+impl RootFilter {
+    pub fn new(host: Rc<dyn Host>, context_id: u32) -> RootFilter {
+        let holder = host.random_u64().unwrap_or(u64::from(context_id)) | 1;
+        RootFilter {
+            host,
+            context_id,
+            holder,
+            plugin: None,
+        }
+    }
+
+    /// Loads the plugin configuration; `false` makes Envoy refuse it (the log names the
+    /// field).
+    pub fn on_configure(&mut self) -> bool {
+        if let Ok(now) = self.host.now_ms() {
+            super::logger::LogLevelSync::default().sync(self.host.as_ref(), now);
+        }
+        let bytes = match self.host.plugin_configuration() {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) | Err(_) => {
+                log::error!("claimgate: no plugin configuration; give the JSON configuration as the Wasm plugin 'configuration'");
+                return false;
+            }
+        };
+        let config = match Config::from_json(&bytes) {
+            Ok(config) => config,
+            Err(err) => {
+                log::error!("claimgate: invalid configuration: {err}");
+                return false;
+            }
+        };
+        let mut keys = config.initial_keys();
+        if config.host_crypto == HostCryptoMode::Auto {
+            host_crypto::install(&self.host, &mut keys);
+        }
+        for warning in &config.warnings {
+            log::warn!("claimgate: configuration warning: {warning}");
+        }
+        let stats = Stats::define(&self.host, &config);
+        let plugin = Plugin::new(Rc::clone(&self.host), config, keys, stats);
+        let remote_count = plugin.remote_providers().len();
+        log::info!(
+            "claimgate: configuration loaded: {} provider(s) ({} with remote keys), {} rule(s)",
+            plugin.config.providers.len(),
+            remote_count,
+            plugin.config.policy.rules.len()
+        );
+        if remote_count > 0 {
+            // Fetches start from the first tick, not from here.
+            if let Err(error) = self.host.set_tick_period(TICK) {
+                log::error!("claimgate: cannot set the tick period: {error}");
+                return false;
+            }
+        }
+        self.plugin = Some(Rc::new(plugin));
+        true
+    }
+
+    pub fn on_tick(&mut self) {
+        let Some(plugin) = self.plugin.clone() else {
+            return;
+        };
+        let Some(now) = plugin.now_ms() else {
+            return;
+        };
+        let providers = plugin.remote_providers();
+        for provider in &providers {
+            plugin.sync(*provider, now);
+        }
+        for provider in &providers {
+            plugin.maybe_fetch(*provider, self.holder, now);
+        }
+        plugin.settle_waiters(self.context_id, now);
+    }
+
+    pub fn on_http_call_response(&mut self, delivered: &Delivered) {
+        let Some(plugin) = self.plugin.clone() else {
+            return;
+        };
+        let Some(now) = plugin.now_ms() else {
+            return;
+        };
+        if plugin.on_fetch_response(delivered, now) {
+            plugin.settle_waiters(self.context_id, now);
+        }
+    }
+
+    /// The filter for a new request; `None` before a configuration loaded.
+    pub fn create_http_context(&self, context_id: u32) -> Option<HttpFilter> {
+        let plugin = Rc::clone(self.plugin.as_ref()?);
+        Some(HttpFilter::new(plugin, context_id))
+    }
+
+    #[cfg(test)]
+    pub fn plugin(&self) -> Option<&Rc<Plugin>> {
+        self.plugin.as_ref()
+    }
+}

@@ -1,0 +1,696 @@
+//! The adapter against the scripted host: configuration, requests, remote keys, waiters
+//! and failing host calls. What Envoy itself does is covered by `tests/envoy_*.rs`.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use serde_json::{json, Value};
+
+use crate::jwks::Alg;
+use crate::keysource::Control;
+use crate::mint::SigningKey;
+
+use super::host::{Flow, Host, HostError};
+use super::http::HttpFilter;
+use super::mock::{CallResponse, MockHost, SharedData, ROOT_CONTEXT};
+use super::remote::Delivered;
+use super::root::RootFilter;
+use super::waiters::MAX_WAITERS;
+
+const NOW: u64 = 1_800_000_000_000;
+const ISSUER: &str = "https://idp.test/";
+const AUDIENCE: &str = "https://api.test";
+
+thread_local! {
+    static KEY: SigningKey = SigningKey::generate(Alg::Es256, Some("k1")).unwrap();
+}
+
+fn key() -> SigningKey {
+    KEY.with(Clone::clone)
+}
+
+fn token_from(key: &SigningKey, claims: Value) -> String {
+    let mut all =
+        json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "auth0|alice", "exp": NOW / 1000 + 600});
+    for (name, value) in claims.as_object().unwrap() {
+        all[name] = value.clone();
+    }
+    key.sign(&all).unwrap()
+}
+
+fn token() -> String {
+    token_from(&key(), json!({}))
+}
+
+fn jwks() -> Value {
+    json!({"keys": [key().public_jwk()]})
+}
+
+fn config(jwks_source: Value) -> Value {
+    json!({
+        "realm": "test",
+        "providers": [{
+            "name": "idp",
+            "issuer": ISSUER,
+            "audiences": [AUDIENCE],
+            "algorithms": ["ES256"],
+            "jwks": jwks_source,
+        }],
+        "identity": {"headers": [{"header": "x-user-id", "claim": "sub"}]},
+        "rules": [
+            {"name": "open", "match": {"prefix": "/public"}, "access": "public"},
+            {"name": "members", "match": {"prefix": "/members"}, "access": "authenticated"},
+            {"name": "gold", "match": {"prefix": "/gold"}, "when": {"claim": "tier", "equals": "gold"}},
+            {"name": "no-alice-preview", "effect": "deny", "match": {"prefix": "/members/preview"}, "when": {"claim": "sub", "equals": "auth0|alice"}}
+        ]
+    })
+}
+
+fn inline_config() -> Value {
+    config(json!({"inline": jwks()}))
+}
+
+/// The deny rule on `/members/preview` only reports what it would refuse.
+fn dry_run_config() -> Value {
+    let mut config = inline_config();
+    config["rules"][3]["mode"] = json!("dry_run");
+    config
+}
+
+fn remote_config() -> Value {
+    config(
+        json!({"remote": {"cluster": "idp_jwks", "path": "/jwks.json", "authority": "idp.test"}}),
+    )
+}
+
+fn discovery_config() -> Value {
+    config(json!({"discovery": {"cluster": "idp"}}))
+}
+
+/// One worker VM of a mock Envoy: its root context, its live requests.
+struct Vm {
+    host: Rc<MockHost>,
+    root: RootFilter,
+    requests: HashMap<u32, HttpFilter>,
+    next_context: u32,
+}
+
+impl Vm {
+    fn start(config: &Value) -> Vm {
+        let vm = Vm::unconfigured(MockHost::new(NOW), config);
+        vm.configured()
+    }
+
+    /// Another worker VM of the same Envoy as `other` (shared data in common).
+    fn beside(other: &Vm, config: &Value) -> Vm {
+        let host = MockHost::sharing(other.host.now_ms.get(), Rc::clone(&other.host.shared));
+        Vm::unconfigured(host, config).configured()
+    }
+
+    fn unconfigured(host: MockHost, config: &Value) -> Vm {
+        *host.configuration.borrow_mut() = Some(config.to_string().into_bytes());
+        let host = Rc::new(host);
+        let dyn_host: Rc<dyn Host> = host.clone();
+        Vm {
+            root: RootFilter::new(dyn_host, ROOT_CONTEXT),
+            host,
+            requests: HashMap::new(),
+            next_context: ROOT_CONTEXT + 1,
+        }
+    }
+
+    fn configured(mut self) -> Vm {
+        assert!(self.configure(), "configuration refused");
+        self
+    }
+
+    fn configure(&mut self) -> bool {
+        self.host.effective.set(ROOT_CONTEXT);
+        self.root.on_configure()
+    }
+
+    /// Sends a request's headers; returns its context id and what the filter answered.
+    fn send(&mut self, path: &str, token: Option<&str>, extra: &[(&str, &str)]) -> (u32, Flow) {
+        let mut headers = vec![
+            (":method".to_owned(), b"GET".to_vec()),
+            (":path".to_owned(), path.as_bytes().to_vec()),
+            (":authority".to_owned(), b"api.test".to_vec()),
+        ];
+        if let Some(token) = token {
+            headers.push((
+                "authorization".into(),
+                format!("Bearer {token}").into_bytes(),
+            ));
+        }
+        for (name, value) in extra {
+            headers.push(((*name).to_owned(), value.as_bytes().to_vec()));
+        }
+        let context_id = self.next_context;
+        self.next_context += 1;
+        self.host.requests.borrow_mut().insert(
+            context_id,
+            super::mock::MockRequest {
+                headers,
+                ..Default::default()
+            },
+        );
+        self.host.effective.set(context_id);
+        let mut filter = self
+            .root
+            .create_http_context(context_id)
+            .expect("configured");
+        let flow = filter.on_request_headers();
+        self.requests.insert(context_id, filter);
+        (context_id, flow)
+    }
+
+    fn status(&self, context_id: u32) -> Option<u16> {
+        self.host.request(context_id).response.map(|r| r.status)
+    }
+
+    fn tick(&mut self) {
+        self.host.effective.set(ROOT_CONTEXT);
+        self.root.on_tick();
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.host.now_ms.set(self.host.now_ms.get() + ms);
+    }
+
+    /// Delivers the answer to HTTP call `token`.
+    fn deliver(&mut self, token: u32, status: u16, headers: &[(&str, &str)], body: &[u8]) {
+        let mut all = vec![(":status".to_owned(), status.to_string())];
+        all.extend(
+            headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
+        );
+        *self.host.delivering.borrow_mut() = Some(CallResponse {
+            headers: all,
+            body: body.to_vec(),
+        });
+        self.host.effective.set(ROOT_CONTEXT);
+        self.root.on_http_call_response(&Delivered {
+            token,
+            num_headers: 2,
+            body_size: body.len(),
+        });
+        *self.host.delivering.borrow_mut() = None;
+    }
+
+    /// A call that ended without any response (reset, refused).
+    fn deliver_nothing(&mut self, token: u32) {
+        self.host.effective.set(ROOT_CONTEXT);
+        self.root.on_http_call_response(&Delivered {
+            token,
+            num_headers: 0,
+            body_size: 0,
+        });
+    }
+
+    fn last_call(&self) -> super::mock::HttpCall {
+        self.host
+            .calls
+            .borrow()
+            .last()
+            .cloned()
+            .expect("an HTTP call")
+    }
+
+    fn control(&self) -> Control {
+        let plugin = self.root.plugin().expect("configured");
+        let source = plugin.source(0).expect("remote source");
+        Control::decode(
+            &self
+                .host
+                .record(&source.control_key())
+                .expect("control record"),
+        )
+    }
+}
+
+fn jwks_body() -> Vec<u8> {
+    jwks().to_string().into_bytes()
+}
+
+// ---------------------------------------------------------------------------------------
+// Configuration.
+
+#[test]
+fn a_valid_configuration_loads_and_a_bad_one_is_refused() {
+    let vm = Vm::start(&inline_config());
+    assert!(vm.root.plugin().is_some());
+    assert_eq!(vm.host.tick_period.get(), None, "no remote keys, no ticks");
+
+    let mut bad = inline_config();
+    bad["rules"][2]["when"]["operator_that_does_not_exist"] = json!(1);
+    let mut vm = Vm::unconfigured(MockHost::new(NOW), &bad);
+    assert!(!vm.configure());
+    assert!(vm.root.plugin().is_none());
+    assert!(vm.root.create_http_context(7).is_none());
+}
+
+#[test]
+fn a_missing_or_unreadable_configuration_is_refused() {
+    let mut vm = Vm::unconfigured(MockHost::new(NOW), &inline_config());
+    *vm.host.configuration.borrow_mut() = None;
+    assert!(!vm.configure());
+    let mut vm = Vm::unconfigured(MockHost::new(NOW), &inline_config());
+    vm.host
+        .fail_next("plugin_configuration", HostError::InternalFailure);
+    assert!(!vm.configure());
+}
+
+#[test]
+fn remote_keys_start_the_tick_and_a_refused_tick_refuses_the_configuration() {
+    let vm = Vm::start(&remote_config());
+    assert!(vm.host.tick_period.get().is_some());
+    let mut vm = Vm::unconfigured(MockHost::new(NOW), &remote_config());
+    vm.host.fail_next("set_tick_period", HostError::BadArgument);
+    assert!(!vm.configure());
+}
+
+#[test]
+fn counters_that_cannot_be_defined_do_not_stop_the_configuration() {
+    let mut vm = Vm::unconfigured(MockHost::new(NOW), &dry_run_config());
+    vm.host
+        .fail_always("define_counter", HostError::InternalFailure);
+    assert!(vm.configure());
+    vm.host.heal("define_counter");
+    let (id, flow) = vm.send("/members/preview", Some(&token()), &[]);
+    assert_eq!(flow, Flow::Continue, "dry run only reports");
+    assert_eq!(vm.status(id), None);
+}
+
+// ---------------------------------------------------------------------------------------
+// Requests.
+
+#[test]
+fn an_allowed_request_gets_its_identity_headers_and_loses_the_spoofed_ones() {
+    let mut vm = Vm::start(&inline_config());
+    let (id, flow) = vm.send(
+        "/members/1",
+        Some(&token()),
+        &[("x-user-id", "admin"), ("x-user-id", "root")],
+    );
+    assert_eq!(flow, Flow::Continue);
+    let request = vm.host.request(id);
+    assert_eq!(request.response, None);
+    assert_eq!(request.header("x-user-id"), ["auth0|alice"]);
+    let explanation = request
+        .properties
+        .get("claimgate.decision")
+        .expect("decision filter state");
+    let explanation: Value = serde_json::from_slice(explanation).unwrap();
+    assert_eq!(explanation["status"], 200);
+    assert_eq!(explanation["rule"], "members");
+}
+
+#[test]
+fn refused_requests_get_a_local_response_and_are_held() {
+    let mut vm = Vm::start(&inline_config());
+    let (missing, flow) = vm.send("/members/1", None, &[]);
+    assert_eq!(flow, Flow::Pause);
+    let response = vm.host.request(missing).response.expect("a local response");
+    assert_eq!(response.status, 401);
+    assert!(response
+        .headers
+        .contains(&("www-authenticate".into(), "Bearer realm=\"test\"".into())));
+
+    let (forbidden, flow) = vm.send("/gold", Some(&token()), &[]);
+    assert_eq!((flow, vm.status(forbidden)), (Flow::Pause, Some(403)));
+    let (allowed, flow) = vm.send(
+        "/gold",
+        Some(&token_from(&key(), json!({"tier": "gold"}))),
+        &[],
+    );
+    assert_eq!((flow, vm.status(allowed)), (Flow::Continue, None));
+
+    let (bad_path, flow) = vm.send("/public/../members", None, &[]);
+    assert_eq!((flow, vm.status(bad_path)), (Flow::Pause, Some(400)));
+}
+
+#[test]
+fn the_decision_filter_state_can_be_switched_off() {
+    let mut quiet = inline_config();
+    quiet["decision_filter_state"] = json!(false);
+    let mut vm = Vm::start(&quiet);
+    let (id, _) = vm.send("/members/1", Some(&token()), &[]);
+    assert!(vm.host.request(id).properties.is_empty());
+}
+
+#[test]
+fn dry_run_verdicts_are_counted() {
+    let mut vm = Vm::start(&dry_run_config());
+    let (id, flow) = vm.send("/members/preview", Some(&token()), &[]);
+    assert_eq!((flow, vm.status(id)), (Flow::Continue, None));
+    assert_eq!(vm.host.counter("claimgate.dry_run.would_deny"), Some(1));
+    assert_eq!(
+        vm.host
+            .counter("claimgate.dry_run.rule.no-alice-preview.would_deny"),
+        Some(1)
+    );
+    assert_eq!(vm.host.counter("claimgate.dry_run.would_allow"), Some(0));
+}
+
+#[test]
+fn repeated_tokens_are_served_from_the_cache() {
+    let mut vm = Vm::start(&inline_config());
+    let token = token();
+    vm.send("/members/1", Some(&token), &[]);
+    vm.send("/members/2", Some(&token), &[]);
+    assert_eq!(vm.root.plugin().unwrap().cached_tokens(), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Host calls that fail: the request is refused, never forwarded, and nothing panics.
+
+#[test]
+fn a_failing_host_call_on_the_request_path_refuses_the_request() {
+    for call in [
+        "request_headers",
+        "now_ms",
+        "remove_request_header",
+        "add_request_header",
+    ] {
+        let mut vm = Vm::start(&inline_config());
+        vm.host.fail_next(call, HostError::InternalFailure);
+        let (id, flow) = vm.send("/members/1", Some(&token()), &[("x-user-id", "spoof")]);
+        assert_eq!(flow, Flow::Pause, "{call}: never forwarded");
+        assert_eq!(vm.status(id), Some(500), "{call}");
+    }
+}
+
+#[test]
+fn host_calls_that_only_report_do_not_change_the_decision() {
+    for call in ["set_property", "increment_counter", "log", "log_level"] {
+        let mut vm = Vm::start(&inline_config());
+        vm.host.fail_always(call, HostError::InternalFailure);
+        let (allowed, flow) = vm.send("/members/1", Some(&token()), &[]);
+        assert_eq!((flow, vm.status(allowed)), (Flow::Continue, None), "{call}");
+        let (refused, flow) = vm.send("/members/1", None, &[]);
+        assert_eq!(
+            (flow, vm.status(refused)),
+            (Flow::Pause, Some(401)),
+            "{call}"
+        );
+    }
+}
+
+#[test]
+fn a_refusal_that_cannot_be_sent_still_holds_the_request() {
+    let mut vm = Vm::start(&inline_config());
+    vm.host
+        .fail_always("send_response", HostError::InternalFailure);
+    let (id, flow) = vm.send("/members/1", None, &[]);
+    assert_eq!(flow, Flow::Pause);
+    assert_eq!(vm.status(id), None);
+    let (id, flow) = vm.send("/members/1", Some(&token()), &[]);
+    vm.host
+        .fail_next("add_request_header", HostError::InternalFailure);
+    assert_eq!(
+        flow,
+        Flow::Continue,
+        "allowed before the failure was scripted"
+    );
+    assert_eq!(vm.host.request(id).header("x-user-id"), ["auth0|alice"]);
+    let (_, flow) = vm.send("/members/1", Some(&token()), &[]);
+    assert_eq!(
+        flow,
+        Flow::Pause,
+        "header edit failed and the 500 failed too"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Remote keys.
+
+#[test]
+fn the_first_tick_fetches_and_the_published_keys_decide_requests() {
+    let mut vm = Vm::start(&remote_config());
+    vm.tick();
+    let call = vm.last_call();
+    assert_eq!(
+        (
+            call.cluster.as_str(),
+            call.path.as_str(),
+            call.authority.as_str()
+        ),
+        ("idp_jwks", "/jwks.json", "idp.test")
+    );
+    assert_eq!(call.timeout, std::time::Duration::from_secs(5));
+    assert!(vm.control().lease_until > NOW, "lease taken");
+    vm.deliver(
+        call.token,
+        200,
+        &[("cache-control", "max-age=900")],
+        &jwks_body(),
+    );
+    let control = vm.control();
+    assert_eq!((control.version, control.failures), (1, 0));
+    let (id, flow) = vm.send("/members/1", Some(&token()), &[]);
+    assert_eq!((flow, vm.status(id)), (Flow::Continue, None));
+    // Nothing more is due until the refresh.
+    vm.advance(1000);
+    vm.tick();
+    assert_eq!(vm.host.calls.borrow().len(), 1);
+}
+
+#[test]
+fn only_one_vm_fetches_and_the_others_install_its_keys_when_the_version_moves() {
+    let mut first = Vm::start(&remote_config());
+    let mut second = Vm::beside(&first, &remote_config());
+    first.tick();
+    second.tick();
+    assert_eq!(first.host.calls.borrow().len(), 1);
+    assert!(second.host.calls.borrow().is_empty(), "the lease is held");
+    let call = first.last_call();
+    first.deliver(call.token, 200, &[], &jwks_body());
+    // Before its next tick, the second VM finds the keys when a request needs them.
+    let (id, flow) = second.send("/members/1", Some(&token()), &[]);
+    assert_eq!((flow, second.status(id)), (Flow::Continue, None));
+    second.tick();
+    assert!(second.host.calls.borrow().is_empty());
+}
+
+#[test]
+fn a_lease_write_that_loses_the_compare_and_swap_is_retried_against_the_new_record() {
+    let mut vm = Vm::start(&remote_config());
+    vm.host.fail_next("set_shared_data", HostError::CasMismatch);
+    vm.tick();
+    assert_eq!(vm.host.calls.borrow().len(), 1, "the retried write won");
+}
+
+#[test]
+fn a_vm_that_loses_the_lease_to_another_does_not_fetch() {
+    let mut first = Vm::start(&remote_config());
+    let second = Vm::beside(&first, &remote_config());
+    let key = second
+        .root
+        .plugin()
+        .unwrap()
+        .source(0)
+        .unwrap()
+        .control_key();
+    // Between this VM's read and its write, another VM takes the lease.
+    let taken = Control {
+        lease_until: NOW + 60_000,
+        ..Control::default()
+    };
+    *first.host.before_next_write.borrow_mut() = Some(Box::new(move |shared: &mut SharedData| {
+        shared.set(&key, &taken.encode(), None).unwrap();
+    }));
+    first.tick();
+    assert!(first.host.calls.borrow().is_empty());
+}
+
+#[test]
+fn discovery_is_fetched_first_and_then_the_jwks_it_names() {
+    let mut vm = Vm::start(&discovery_config());
+    vm.tick();
+    let discovery = vm.last_call();
+    assert_eq!(discovery.path, "/.well-known/openid-configuration");
+    assert_eq!(discovery.authority, "idp.test");
+    let document = json!({"issuer": ISSUER, "jwks_uri": "https://idp.test/keys/v2.json"});
+    vm.deliver(discovery.token, 200, &[], document.to_string().as_bytes());
+    let jwks_call = vm.last_call();
+    assert_ne!(jwks_call.token, discovery.token);
+    assert_eq!(jwks_call.path, "/keys/v2.json");
+    vm.deliver(jwks_call.token, 200, &[], &jwks_body());
+    assert_eq!(vm.control().version, 1);
+    let (_, flow) = vm.send("/members/1", Some(&token()), &[]);
+    assert_eq!(flow, Flow::Continue);
+}
+
+#[test]
+fn a_failed_dispatch_is_a_failed_attempt_retried_after_backoff() {
+    let mut vm = Vm::start(&remote_config());
+    vm.host
+        .fail_next("dispatch_http_call", HostError::BadArgument);
+    vm.tick();
+    let control = vm.control();
+    assert_eq!(control.failures, 1);
+    assert!(control.next_attempt_at > NOW);
+    assert!(vm.host.calls.borrow().is_empty());
+    vm.tick();
+    assert!(vm.host.calls.borrow().is_empty(), "not before the backoff");
+    vm.advance(control.next_attempt_at - NOW);
+    vm.tick();
+    assert_eq!(vm.host.calls.borrow().len(), 1);
+}
+
+#[test]
+fn a_jwks_dispatch_that_fails_after_discovery_backs_off_from_the_time_it_failed() {
+    let mut vm = Vm::start(&discovery_config());
+    vm.tick();
+    let discovery = vm.last_call();
+    // The discovery answer comes late in the cycle; the JWKS request then cannot be sent.
+    let late = 4_000;
+    vm.advance(late);
+    vm.host
+        .fail_next("dispatch_http_call", HostError::BadArgument);
+    let document = json!({"issuer": ISSUER, "jwks_uri": "https://idp.test/jwks.json"});
+    vm.deliver(discovery.token, 200, &[], document.to_string().as_bytes());
+    let control = vm.control();
+    assert_eq!(control.failures, 1);
+    // Backoff is at least half the initial retry delay (1 s), counted from the failure.
+    assert!(
+        control.next_attempt_at >= NOW + late + 500,
+        "retry at {} ms after the cycle start",
+        control.next_attempt_at - NOW
+    );
+}
+
+#[test]
+fn bad_answers_keep_no_keys_and_are_retried() {
+    let mut vm = Vm::start(&remote_config());
+    vm.tick();
+    let call = vm.last_call();
+    vm.deliver(call.token, 500, &[], b"oops");
+    assert_eq!(vm.control().failures, 1);
+    vm.advance(vm.control().next_attempt_at - NOW);
+    vm.tick();
+    let call = vm.last_call();
+    vm.deliver_nothing(call.token);
+    assert_eq!(vm.control().failures, 2);
+    assert_eq!(vm.control().version, 0);
+}
+
+#[test]
+fn unreadable_shared_data_skips_the_fetch_without_panicking() {
+    let mut vm = Vm::start(&remote_config());
+    vm.host
+        .fail_always("shared_data", HostError::InternalFailure);
+    vm.tick();
+    assert!(vm.host.calls.borrow().is_empty());
+    let (id, flow) = vm.send("/members/1", Some(&token()), &[]);
+    assert_eq!((flow, vm.status(id)), (Flow::Pause, None), "waits for keys");
+    for _ in 0..200 {
+        vm.advance(100);
+        vm.tick();
+    }
+    assert!(vm.host.calls.borrow().is_empty());
+    assert_eq!(vm.status(id), Some(503), "no keys: refused, never allowed");
+}
+
+#[test]
+fn an_unexpected_http_call_response_is_ignored() {
+    let mut vm = Vm::start(&remote_config());
+    vm.deliver(99, 200, &[], &jwks_body());
+    assert!(vm.host.record("claimgate").is_none());
+    let (_, flow) = vm.send("/members/1", Some(&token()), &[]);
+    assert_eq!(flow, Flow::Pause);
+}
+
+// ---------------------------------------------------------------------------------------
+// Requests waiting for keys.
+
+#[test]
+fn a_request_waits_for_the_first_key_set_and_is_resumed_when_it_arrives() {
+    let mut vm = Vm::start(&remote_config());
+    vm.tick();
+    let (id, flow) = vm.send("/members/1", Some(&token()), &[("x-user-id", "spoof")]);
+    assert_eq!(flow, Flow::Pause);
+    assert_eq!(vm.status(id), None);
+    assert_eq!(
+        vm.requests[&id].hold_while_waiting(),
+        Flow::Pause,
+        "body held too"
+    );
+    let call = vm.last_call();
+    vm.deliver(call.token, 200, &[], &jwks_body());
+    let request = vm.host.request(id);
+    assert!(request.resumed);
+    assert_eq!(request.header("x-user-id"), ["auth0|alice"]);
+    assert_eq!(vm.requests[&id].hold_while_waiting(), Flow::Continue);
+    assert_eq!(vm.host.effective.get(), ROOT_CONTEXT, "back to the root");
+}
+
+#[test]
+fn a_waiting_request_is_refused_when_its_wait_runs_out() {
+    let mut vm = Vm::start(&remote_config());
+    vm.tick();
+    let (id, flow) = vm.send("/members/1", Some(&token()), &[]);
+    assert_eq!(flow, Flow::Pause);
+    // The fetch never answers; the wait is bounded by one fetch cycle.
+    for _ in 0..100 {
+        vm.advance(100);
+        vm.tick();
+        if vm.status(id).is_some() {
+            break;
+        }
+    }
+    let request = vm.host.request(id);
+    assert_eq!(request.response.map(|r| r.status), Some(503));
+    assert!(!request.resumed);
+}
+
+#[test]
+fn a_waiting_request_that_goes_away_is_forgotten() {
+    let mut vm = Vm::start(&remote_config());
+    vm.tick();
+    let (id, _) = vm.send("/members/1", Some(&token()), &[]);
+    assert!(vm.root.plugin().unwrap().is_waiting(id));
+    vm.requests.remove(&id);
+    assert!(!vm.root.plugin().unwrap().is_waiting(id));
+    let call = vm.last_call();
+    vm.deliver(call.token, 200, &[], &jwks_body());
+    assert!(!vm.host.request(id).resumed);
+}
+
+#[test]
+fn a_waiting_request_whose_context_is_gone_in_the_host_is_skipped() {
+    let mut vm = Vm::start(&remote_config());
+    vm.tick();
+    let (gone, _) = vm.send("/members/1", Some(&token()), &[]);
+    let (kept, _) = vm.send("/members/2", Some(&token()), &[]);
+    vm.host.requests.borrow_mut().remove(&gone);
+    let call = vm.last_call();
+    vm.deliver(call.token, 200, &[], &jwks_body());
+    assert!(vm.host.request(kept).resumed);
+}
+
+#[test]
+fn waiting_requests_are_bounded() {
+    let plugin_limit = MAX_WAITERS;
+    let mut vm = Vm::start(&remote_config());
+    vm.tick();
+    for _ in 0..plugin_limit {
+        let (_, flow) = vm.send("/members/1", Some(&token()), &[]);
+        assert_eq!(flow, Flow::Pause);
+    }
+    let (id, flow) = vm.send("/members/1", Some(&token()), &[]);
+    assert_eq!((flow, vm.status(id)), (Flow::Pause, Some(503)));
+}
+
+// ---------------------------------------------------------------------------------------
+// Host plumbing.
+
+#[test]
+fn unknown_host_statuses_become_errors() {
+    assert_eq!(HostError::from_status(8), HostError::CasMismatch);
+    assert_eq!(HostError::from_status(1), HostError::NotFound);
+    assert_eq!(HostError::from_status(12), HostError::Unimplemented);
+    assert_eq!(HostError::from_status(99), HostError::Status(99));
+    assert_eq!(HostError::Status(99).to_string(), "unknown status 99");
+}
