@@ -694,3 +694,51 @@ fn unknown_host_statuses_become_errors() {
     assert_eq!(HostError::from_status(99), HostError::Status(99));
     assert_eq!(HostError::Status(99).to_string(), "unknown status 99");
 }
+
+#[test]
+fn keys_that_cannot_be_published_are_not_trusted_and_the_fetch_is_retried() {
+    let mut vm = Vm::start(&remote_config());
+    vm.tick();
+    let call = vm.last_call();
+    vm.host
+        .fail_always("set_shared_data", HostError::InternalFailure);
+    vm.deliver(call.token, 200, &[], &jwks_body());
+    let (id, flow) = vm.send("/members/1", Some(&token()), &[]);
+    assert_eq!((flow, vm.status(id)), (Flow::Pause, None), "still waits");
+    vm.host.heal("set_shared_data");
+    // The lease of the lost attempt runs out; the next tick fetches again.
+    for _ in 0..200 {
+        vm.advance(100);
+        vm.tick();
+        if vm.host.calls.borrow().len() > 1 {
+            break;
+        }
+    }
+    let retry = vm.last_call();
+    assert_ne!(retry.token, call.token);
+    vm.deliver(retry.token, 200, &[], &jwks_body());
+    assert_eq!(vm.control().version, 1);
+}
+
+#[test]
+fn an_unreadable_fetch_response_is_a_failed_attempt() {
+    for call in ["http_call_response_header", "http_call_response_body"] {
+        let mut vm = Vm::start(&remote_config());
+        vm.tick();
+        let fetch = vm.last_call();
+        vm.host.fail_always(call, HostError::InternalFailure);
+        vm.deliver(fetch.token, 200, &[], &jwks_body());
+        let control = vm.control();
+        assert_eq!((control.version, control.failures), (0, 1), "{call}");
+    }
+}
+
+#[test]
+fn a_clock_that_fails_on_a_tick_schedules_nothing() {
+    let mut vm = Vm::start(&remote_config());
+    vm.host.fail_next("now_ms", HostError::InternalFailure);
+    vm.tick();
+    assert!(vm.host.calls.borrow().is_empty());
+    vm.tick();
+    assert_eq!(vm.host.calls.borrow().len(), 1);
+}
