@@ -8,8 +8,10 @@
 pub mod cache;
 #[cfg(not(target_os = "wasi"))]
 pub mod cases;
+pub mod claims;
 pub mod config;
 pub mod decision;
+pub mod fields;
 pub mod identity;
 pub mod jwks;
 pub mod keysource;

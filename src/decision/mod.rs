@@ -1,280 +1,31 @@
 //! The decision: one pure function from (compiled config, request, keys, now) to what
 //! Envoy must do. Envoy, the CLI, the tests and the benches all call [`decide`].
+//!
+//! The pipeline is here: path check, token lookup, verification (through the token cache),
+//! policy, identity headers. What a decision is lives in [`outcome`], how a refusal is
+//! answered in [`response`], how a decision is explained in [`explain`], and how an
+//! unforwarded token is removed in [`strip`].
+
+mod explain;
+mod outcome;
+mod response;
+mod strip;
 
 use std::borrow::Cow;
 use std::rc::Rc;
 
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::cache::TokenCache;
 use crate::config::Config;
-use crate::identity::SkippedHeader;
 use crate::jwks::KeyRing;
 use crate::policy::{request_host, Evaluation, Mode, RequestFacts, TokenFacts, VerdictKind};
 use crate::request::{canonical_path, RequestView};
-use crate::token::{find_token, verify, FoundToken, TokenError, TokenLocation, VerifiedToken};
-
-/// A response Envoy sends instead of forwarding the request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Denial {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Forward upstream after removing [`Decision::remove_headers`] and then setting these.
-    Allow {
-        set_headers: Vec<(String, String)>,
-    },
-    Deny(Denial),
-}
-
-/// Keys a decision lacked. The proxy-wasm adapter may hold the request, fetch the
-/// provider's remote key set and decide again; without that, the decision stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyMiss {
-    /// The provider has no key set (503, or its configured outage status).
-    NoKeys { provider: usize },
-    /// No key of the provider carries the token's `kid` (401).
-    UnknownKid { provider: usize },
-}
-
-impl KeyMiss {
-    pub fn provider(self) -> usize {
-        match self {
-            KeyMiss::NoKeys { provider } | KeyMiss::UnknownKid { provider } => provider,
-        }
-    }
-}
-
-/// What to do with one request, and why.
-#[derive(Debug, Clone)]
-pub struct Decision {
-    pub outcome: Outcome,
-    /// The rule that decided; `None` for the default access or a refusal before rules.
-    pub rule: Option<String>,
-    /// Why, for logs and `claimgate eval` (may name claims; never sent to the client).
-    pub reason: String,
-    /// When a rule's condition refused the request: the part that failed.
-    pub failed_condition: Option<String>,
-    /// What the policy would have decided with its dry-run rules enforced, when any
-    /// dry-run rule matched (or the whole policy is in dry run).
-    pub dry_run: Option<DryRunReport>,
-    pub provider: Option<String>,
-    pub subject: Option<String>,
-    /// Removed from every request, allowed or not, before anything is set.
-    pub remove_headers: Vec<String>,
-    /// Identity headers that could not be written, and why.
-    pub skipped_headers: Vec<SkippedHeader>,
-    /// Set when the token was refused for lack of keys (see [`KeyMiss`]).
-    pub key_miss: Option<KeyMiss>,
-}
-
-impl Decision {
-    pub fn status(&self) -> u16 {
-        match &self.outcome {
-            Outcome::Allow { .. } => 200,
-            Outcome::Deny(denial) => denial.status,
-        }
-    }
-
-    pub fn is_allowed(&self) -> bool {
-        matches!(self.outcome, Outcome::Allow { .. })
-    }
-
-    /// Why, in short, as one line of JSON: status, rule, reason, failed condition and
-    /// dry-run verdict (for access logs; never sent to the client). Serialized straight
-    /// from borrowed fields: it is written on every request.
-    pub fn explanation(&self) -> String {
-        #[derive(Serialize)]
-        struct Explanation<'a> {
-            status: u16,
-            rule: Option<&'a str>,
-            reason: &'a str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            failed_condition: Option<&'a str>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            dry_run: Option<&'a DryRunReport>,
-        }
-        serde_json::to_string(&Explanation {
-            status: self.status(),
-            rule: self.rule.as_deref(),
-            reason: &self.reason,
-            failed_condition: self.failed_condition.as_deref(),
-            dry_run: self.dry_run.as_ref(),
-        })
-        .unwrap_or_default()
-    }
-
-    /// How the request headers change when the request is allowed: every value of each
-    /// `remove` name goes (removed identity headers, and present headers that get a new
-    /// value, so a client's duplicate can never survive), then the `add` headers are
-    /// appended. Only names present in `request` are removed: each edit is a host call.
-    /// `None` when the request is refused.
-    pub fn header_edits<'a>(&'a self, request: &[(String, Vec<u8>)]) -> Option<HeaderEdits<'a>> {
-        let Outcome::Allow { set_headers } = &self.outcome else {
-            return None;
-        };
-        let mut remove: Vec<&str> = self.remove_headers.iter().map(String::as_str).collect();
-        for (name, _) in set_headers {
-            if !remove.contains(&name.as_str())
-                && request.iter().any(|(present, _)| present == name)
-            {
-                remove.push(name);
-            }
-        }
-        Some(HeaderEdits {
-            remove,
-            add: set_headers,
-        })
-    }
-
-    /// The headers the upstream gets when the request is allowed ([`Decision::header_edits`]
-    /// applied to `request`). `None` when the request is refused.
-    pub fn forwarded_headers<'a>(
-        &'a self,
-        request: &'a [(String, Vec<u8>)],
-    ) -> Option<Vec<(&'a str, &'a [u8])>> {
-        let edits = self.header_edits(request)?;
-        let mut headers: Vec<(&str, &[u8])> = request
-            .iter()
-            .filter(|(name, _)| {
-                !edits
-                    .remove
-                    .iter()
-                    .any(|removed| removed.eq_ignore_ascii_case(name))
-            })
-            .map(|(name, value)| (name.as_str(), value.as_slice()))
-            .collect();
-        headers.extend(
-            edits
-                .add
-                .iter()
-                .map(|(name, value)| (name.as_str(), value.as_bytes())),
-        );
-        Some(headers)
-    }
-
-    /// The decision as JSON, the shape `claimgate eval` prints.
-    pub fn to_json(&self) -> Value {
-        let mut out = json!({
-            "allowed": self.is_allowed(),
-            "status": self.status(),
-            "rule": self.rule,
-            "reason": self.reason,
-            "failed_condition": self.failed_condition,
-            "provider": self.provider,
-            "subject": self.subject,
-            "remove_headers": self.remove_headers,
-        });
-        match &self.outcome {
-            Outcome::Allow { set_headers } => {
-                out["set_headers"] = pairs_json(set_headers);
-            }
-            Outcome::Deny(denial) => {
-                out["response_headers"] = pairs_json(&denial.headers);
-                out["response_body"] = Value::from(denial.body.clone());
-            }
-        }
-        if let Some(dry_run) = &self.dry_run {
-            out["dry_run"] = dry_run.to_json();
-        }
-        if !self.skipped_headers.is_empty() {
-            out["skipped_headers"] = self
-                .skipped_headers
-                .iter()
-                .map(|skip| json!({"header": skip.header, "reason": skip.reason}))
-                .collect();
-        }
-        out
-    }
-}
-
-fn pairs_json(pairs: &[(String, String)]) -> Value {
-    pairs
-        .iter()
-        .map(|(name, value)| json!([name, value]))
-        .collect()
-}
-
-/// What the dry-run rules would have done: logged and counted, never enforced.
-/// Request header changes of an allowed request ([`Decision::header_edits`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeaderEdits<'a> {
-    /// Names whose every value is removed first.
-    pub remove: Vec<&'a str>,
-    /// Headers appended afterwards.
-    pub add: &'a [(String, String)],
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DryRunReport {
-    /// The dry-run rules that matched.
-    pub rules: Vec<String>,
-    /// The status the request would have had.
-    pub status: u16,
-    pub rule: Option<String>,
-    pub reason: String,
-}
-
-impl DryRunReport {
-    pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or_default()
-    }
-}
-
-/// The kinds of refusal, each with its status and RFC 6750 error code.
-enum Refusal {
-    BadRequest(String),
-    NoToken,
-    BadToken(TokenError),
-    Forbidden(&'static str),
-}
-
-fn denial(config: &Config, refusal: &Refusal) -> Denial {
-    let (status, error, description): (u16, Option<&str>, &str) = match refusal {
-        Refusal::BadRequest(description) => (400, Some("invalid_request"), description.as_str()),
-        Refusal::NoToken => (401, None, "an access token is required"),
-        Refusal::BadToken(err @ TokenError::KeysUnavailable { provider })
-            if config.outage_status(*provider) == 401 =>
-        {
-            (401, Some("invalid_token"), err.description())
-        }
-        Refusal::BadToken(err) if err.status() == 503 => {
-            (503, Some("temporarily_unavailable"), err.description())
-        }
-        Refusal::BadToken(err) => (401, Some("invalid_token"), err.description()),
-        Refusal::Forbidden(description) => (403, Some("insufficient_scope"), description),
-    };
-    let mut challenge = format!("Bearer realm=\"{}\"", config.realm);
-    if let Some(error) = error {
-        challenge.push_str(&format!(
-            ", error=\"{error}\", error_description=\"{}\"",
-            description.replace(['"', '\\'], "'")
-        ));
-    }
-    let mut headers = vec![
-        ("www-authenticate".to_owned(), challenge),
-        ("content-type".to_owned(), "application/json".to_owned()),
-        ("cache-control".to_owned(), "no-store".to_owned()),
-    ];
-    if status == 503 {
-        headers.push(("retry-after".to_owned(), "5".to_owned()));
-    }
-    let body = json!({
-        "error": error.unwrap_or("unauthorized"),
-        "error_description": description,
-    })
-    .to_string();
-    Denial {
-        status,
-        headers,
-        body,
-    }
-}
+use crate::token::{find_token, verify, FoundToken, TokenError, VerifiedToken};
+pub use explain::DryRunReport;
+pub use outcome::{Decision, Denial, HeaderEdits, KeyMiss, Outcome};
+use response::{denial, Refusal};
+use strip::strip_token;
 
 /// Decides one request. `now` is Unix seconds from the host clock.
 pub fn decide(config: &Config, keys: &KeyRing, request: &RequestView<'_>, now: i64) -> Decision {
@@ -540,82 +291,14 @@ fn refuse(config: &Config, mut decision: Decision, refusal: Refusal, reason: Str
     decision
 }
 
-/// When the provider does not forward its token, removes it from wherever it was found.
-fn strip_token(
-    config: &Config,
-    verified: &VerifiedToken,
-    found: &FoundToken,
-    request: &RequestView<'_>,
-    remove: &mut Vec<String>,
-    set: &mut Vec<(String, String)>,
-) {
-    let Some(provider) = config.providers.get(verified.provider) else {
-        return;
-    };
-    if provider.forward_token {
-        return;
-    }
-    for location in found
-        .locations
-        .iter()
-        .filter_map(|index| config.locations.get(*index))
-    {
-        match location {
-            TokenLocation::Header { name, .. } => {
-                if !remove.contains(name) {
-                    remove.push(name.clone());
-                }
-            }
-            TokenLocation::Query { name } => {
-                let raw = request.raw_path();
-                if let Some((path, query)) = raw.split_once('?') {
-                    let kept: Vec<&str> = query
-                        .split('&')
-                        .filter(|pair| {
-                            let key = pair.split_once('=').map_or(*pair, |(key, _)| key);
-                            crate::request::percent_decode(key).as_deref() != Some(name.as_str())
-                        })
-                        .collect();
-                    let rewritten = if kept.is_empty() {
-                        path.to_owned()
-                    } else {
-                        format!("{path}?{}", kept.join("&"))
-                    };
-                    set.push((":path".to_owned(), rewritten));
-                }
-            }
-            TokenLocation::Cookie { name } => {
-                let kept: Vec<&str> = request
-                    .header_values("cookie")
-                    .filter_map(|value| std::str::from_utf8(value).ok())
-                    .flat_map(|line| line.split(';'))
-                    .map(str::trim)
-                    .filter(|pair| {
-                        !pair.is_empty()
-                            && pair
-                                .split_once('=')
-                                .is_none_or(|(key, _)| key.trim() != name)
-                    })
-                    .collect();
-                if !remove.iter().any(|known| known == "cookie") {
-                    remove.push("cookie".to_owned());
-                }
-                if !kept.is_empty() {
-                    set.push(("cookie".to_owned(), kept.join("; ")));
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::mint::SigningKey;
-    use serde_json::Map;
+    use serde_json::{json, Map};
 
-    const CONFIG: &str = include_str!("../filter-config/aethermarket.json");
-    const DEMO_KEY: &str = include_str!("../filter-config/demo/private-demo-only.jwk.json");
+    const CONFIG: &str = include_str!("../../filter-config/aethermarket.json");
+    const DEMO_KEY: &str = include_str!("../../filter-config/demo/private-demo-only.jwk.json");
     const NOW: i64 = 1_800_000_000;
     const NS: &str = "https://aethermarket.com/";
 

@@ -1,0 +1,212 @@
+//! Compiling one entry of `providers`: issuer, audiences, the algorithm allow-list,
+//! token locations and limits, and the provider's inline keys (checked to be safe and to
+//! cover every allowed algorithm when there is no remote source).
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::raw::{RawJwks, RawLocation, RawProvider};
+use super::remote::compile_remote;
+use crate::fields::{header_name, ConfigError};
+use crate::jwks::{Alg, JwkProblem, JwksError, KeySet, SymmetricKeys};
+use crate::keysource::RemoteSource;
+use crate::token::{Provider, TokenLocation};
+
+pub(super) type CompiledProvider = (Provider, Option<Arc<KeySet>>, Option<RemoteSource>);
+
+pub(super) fn compile_provider(
+    raw: RawProvider,
+    path: &str,
+    locations: &mut Vec<TokenLocation>,
+) -> Result<CompiledProvider, ConfigError> {
+    let field = |name: &str| format!("{path}.{name}");
+    if raw.name.is_empty() {
+        return Err(ConfigError::new(field("name"), "must not be empty"));
+    }
+    if raw.issuer.is_empty() {
+        return Err(ConfigError::new(field("issuer"), "must not be empty"));
+    }
+    if raw.audiences.is_empty() || raw.audiences.iter().any(String::is_empty) {
+        return Err(ConfigError::new(
+            field("audiences"),
+            "list at least one non-empty audience; tokens must be meant for this API",
+        ));
+    }
+    if raw.algorithms.is_empty() {
+        return Err(ConfigError::new(
+            field("algorithms"),
+            "list at least one algorithm",
+        ));
+    }
+    let mut algorithms = Vec::with_capacity(raw.algorithms.len());
+    for (index, name) in raw.algorithms.iter().enumerate() {
+        let alg = Alg::from_name(name).ok_or_else(|| {
+            ConfigError::new(
+                format!("{path}.algorithms[{index}]"),
+                format!(
+                    "unsupported algorithm '{name}'; supported: {}",
+                    Alg::ALL.map(Alg::name).join(", ")
+                ),
+            )
+        })?;
+        if !algorithms.contains(&alg) {
+            algorithms.push(alg);
+        }
+    }
+    let RawJwks {
+        inline,
+        remote,
+        discovery,
+    } = raw.jwks;
+    let source = match (remote, discovery) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                field("jwks"),
+                "give at most one of \"remote\" and \"discovery\"",
+            ))
+        }
+        (Some(remote), None) => Some(compile_remote(remote, false, &raw.name, &raw.issuer, path)?),
+        (None, Some(discovery)) => Some(compile_remote(
+            discovery,
+            true,
+            &raw.name,
+            &raw.issuer,
+            path,
+        )?),
+        (None, None) => None,
+    };
+    let inline = match (inline, &source) {
+        (Some(inline), _) => Some(compile_inline(&inline, &field("jwks.inline"))?),
+        (None, Some(_)) => None,
+        (None, None) => return Err(ConfigError::new(
+            field("jwks"),
+            "give \"inline\" keys, a \"remote\" JWKS or \"discovery\" (inline goes with either)",
+        )),
+    };
+    // Remote keys are only known at run time; inline-only providers must be able to
+    // verify every algorithm they allow.
+    if let (Some(keys), None) = (&inline, &source) {
+        if let Some(alg) = algorithms
+            .iter()
+            .find(|alg| !keys.keys().iter().any(|key| key.fits(**alg)))
+        {
+            return Err(ConfigError::new(
+                field("algorithms"),
+                format!("no key in jwks.inline can verify {alg}"),
+            ));
+        }
+    }
+    if raw.max_token_bytes < 64 || raw.max_token_bytes > 65536 {
+        return Err(ConfigError::new(
+            field("max_token_bytes"),
+            "must be between 64 and 65536",
+        ));
+    }
+    if raw.clock_skew_seconds > 600 {
+        return Err(ConfigError::new(
+            field("clock_skew_seconds"),
+            "must be at most 600",
+        ));
+    }
+    if raw.max_lifetime_seconds == Some(0) {
+        return Err(ConfigError::new(
+            field("max_lifetime_seconds"),
+            "must be positive",
+        ));
+    }
+    let token_type = match raw.token_type {
+        Some(typ) if typ.is_empty() => {
+            return Err(ConfigError::new(field("token_type"), "must not be empty"));
+        }
+        other => other,
+    };
+    let raw_locations = raw.from.unwrap_or_else(|| {
+        vec![RawLocation {
+            header: Some("authorization".into()),
+            prefix: Some("Bearer ".into()),
+            query: None,
+            cookie: None,
+        }]
+    });
+    if raw_locations.is_empty() {
+        return Err(ConfigError::new(
+            field("from"),
+            "list at least one token location",
+        ));
+    }
+    let mut provider_locations = Vec::with_capacity(raw_locations.len());
+    for (index, raw_location) in raw_locations.into_iter().enumerate() {
+        let location = compile_location(raw_location, &format!("{path}.from[{index}]"))?;
+        let position = match locations.iter().position(|known| *known == location) {
+            Some(position) => position,
+            None => {
+                locations.push(location);
+                locations.len() - 1
+            }
+        };
+        provider_locations.push(position);
+    }
+    let provider = Provider {
+        name: raw.name,
+        issuer: raw.issuer,
+        audiences: raw.audiences,
+        algorithms,
+        locations: provider_locations,
+        require_exp: raw.require_exp,
+        clock_skew_seconds: i64::from(raw.clock_skew_seconds),
+        max_lifetime_seconds: raw.max_lifetime_seconds.map(i64::from),
+        token_type,
+        max_token_bytes: raw.max_token_bytes,
+        forward_token: raw.forward_token,
+    };
+    Ok((provider, inline.map(Arc::new), source))
+}
+
+/// Compiles an inline JWKS; keys that are broken or unsafe refuse the configuration.
+fn compile_inline(inline: &Value, path: &str) -> Result<KeySet, ConfigError> {
+    let defect = |problems: &[(usize, JwkProblem)]| {
+        problems
+            .iter()
+            .find(|(_, problem)| problem.is_defect())
+            .map(|(index, problem)| {
+                ConfigError::new(format!("{path}.keys[{index}]"), problem.to_string())
+            })
+    };
+    let parsed = match KeySet::from_jwks_value(inline, SymmetricKeys::Allowed) {
+        Ok(parsed) => parsed,
+        Err(JwksError::NoUsableKey(problems)) => {
+            return Err(defect(&problems).unwrap_or_else(|| {
+                ConfigError::new(path, JwksError::NoUsableKey(problems).to_string())
+            }))
+        }
+        Err(err) => return Err(ConfigError::new(path, err.to_string())),
+    };
+    if let Some(err) = defect(&parsed.skipped) {
+        return Err(err);
+    }
+    Ok(parsed.keys)
+}
+
+fn compile_location(raw: RawLocation, path: &str) -> Result<TokenLocation, ConfigError> {
+    match (raw.header, raw.query, raw.cookie) {
+        (Some(header), None, None) => {
+            let header = header_name(&header, &format!("{path}.header"))?;
+            let prefix = raw.prefix.unwrap_or_default();
+            if prefix.chars().any(char::is_control) {
+                return Err(ConfigError::new(format!("{path}.prefix"), "must not contain control characters"));
+            }
+            Ok(TokenLocation::Header { name: header, prefix })
+        }
+        (None, Some(query), None) if raw.prefix.is_none() && !query.is_empty() => {
+            Ok(TokenLocation::Query { name: query })
+        }
+        (None, None, Some(cookie)) if raw.prefix.is_none() && !cookie.is_empty() => {
+            Ok(TokenLocation::Cookie { name: cookie })
+        }
+        _ => Err(ConfigError::new(
+            path,
+            "give exactly one of \"header\" (with an optional \"prefix\"), \"query\" or \"cookie\", non-empty",
+        )),
+    }
+}

@@ -1,0 +1,124 @@
+//! Requests that lack keys: whether one waits for a fetch, and whether it keeps waiting.
+
+use super::{Control, RemoteSource};
+
+/// What a request lacked: no key set at all, or no key with its `kid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Miss {
+    NoKeys,
+    UnknownKid,
+}
+
+/// Whether a request that lacks keys should wait for a fetch (until the given time), or
+/// be decided now with the keys there are.
+pub fn wait_until(control: &Control, source: &RemoteSource, now: u64, miss: Miss) -> Option<u64> {
+    let wait = match miss {
+        _ if control.fetch_in_flight(now) => true,
+        Miss::NoKeys => control.next_attempt_at <= now.saturating_add(source.timeout_ms),
+        Miss::UnknownKid => control.kid_refetch_allowed(source, now),
+    };
+    wait.then(|| now.saturating_add(source.cycle_ms()))
+}
+
+/// Whether a request paused at `attempts_seen` (the control record's attempt count when
+/// it paused) keeps waiting. It stops at its deadline, when an attempt has completed
+/// since it paused, or when no fetch is running or about to run for it.
+pub fn keep_waiting(
+    control: &Control,
+    source: &RemoteSource,
+    now: u64,
+    miss: Miss,
+    attempts_seen: u64,
+    until: u64,
+) -> bool {
+    if now >= until || control.attempts != attempts_seen {
+        return false;
+    }
+    if control.fetch_in_flight(now) {
+        return true;
+    }
+    match miss {
+        Miss::NoKeys => control.next_attempt_at <= now.saturating_add(source.timeout_ms),
+        Miss::UnknownKid => control.kid_refetch_allowed(source, now),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keysource::test_support::*;
+    #[test]
+    fn requests_wait_only_when_a_fetch_is_running_or_coming() {
+        let source = source();
+        let empty = Control::default();
+        assert_eq!(
+            wait_until(&empty, &source, NOW, Miss::NoKeys),
+            Some(NOW + 6 * S)
+        );
+        let backing_off = empty
+            .failed(&source, NOW, 0, "x")
+            .failed(&source, NOW, 0, "x");
+        // Second failure: next attempt 1 s away (within the timeout), so wait.
+        assert!(wait_until(&backing_off, &source, NOW, Miss::NoKeys).is_some());
+        let mut far = backing_off.clone();
+        far.next_attempt_at = NOW + 60 * S;
+        assert_eq!(wait_until(&far, &source, NOW, Miss::NoKeys), None);
+
+        let good = Control::default().succeeded(&source, NOW, None, 1);
+        assert!(wait_until(&good, &source, NOW, Miss::UnknownKid).is_some());
+        let limited = good
+            .acquired(&source, 1, NOW, FetchReason::UnknownKid)
+            .succeeded(&source, NOW + S, None, 1);
+        assert_eq!(
+            wait_until(&limited, &source, NOW + 2 * S, Miss::UnknownKid),
+            None
+        );
+        let in_flight = limited.acquired(&source, 2, NOW + 2 * S, FetchReason::Refresh);
+        assert!(wait_until(&in_flight, &source, NOW + 2 * S, Miss::UnknownKid).is_some());
+    }
+
+    #[test]
+    fn waiting_stops_at_the_deadline_or_when_an_attempt_completes() {
+        let source = source();
+        let control = Control::default().acquired(&source, 1, NOW, FetchReason::Initial);
+        let until = NOW + 6 * S;
+        assert!(keep_waiting(
+            &control,
+            &source,
+            NOW + S,
+            Miss::NoKeys,
+            0,
+            until
+        ));
+        assert!(!keep_waiting(
+            &control,
+            &source,
+            until,
+            Miss::NoKeys,
+            0,
+            until
+        ));
+        let done = control.failed(&source, NOW + S, 0, "HTTP 503");
+        assert!(!keep_waiting(
+            &done,
+            &source,
+            NOW + S,
+            Miss::NoKeys,
+            0,
+            until
+        ));
+        // Nothing running and the rate limit spent: decide now.
+        let spent = Control::default()
+            .succeeded(&source, NOW, None, 1)
+            .acquired(&source, 1, NOW, FetchReason::UnknownKid)
+            .succeeded(&source, NOW, None, 1);
+        assert!(!keep_waiting(
+            &spent,
+            &source,
+            NOW + S,
+            Miss::UnknownKid,
+            2,
+            until
+        ));
+    }
+}
