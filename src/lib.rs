@@ -4,6 +4,30 @@
 //! proxy-wasm types in it, so Envoy, the CLI, native tests, wasm-bindgen tests and the
 //! benches all run exactly the same code: [`decision::decide`]. `filter` is the thin
 //! proxy-wasm adapter, compiled only for the Wasm module Envoy loads.
+//!
+//! # Layering
+//!
+//! Modules only import modules listed below them here (a lower layer never imports a
+//! higher one, so there are no import cycles):
+//!
+//! 1. `filter` (the proxy-wasm adapter), `cases` (`claimgate test`), `mint` (signing, for
+//!    the CLI and tests; imports only `jwks`)
+//! 2. [`decision`]: the pipeline; imports everything below
+//! 3. [`config`]: compiles the document; imports `cache`, `fields`, `identity`, `jwks`,
+//!    `keysource`, `policy`, `token`
+//! 4. [`cache`]: verified tokens; imports `token`
+//! 5. [`token`]: finding and verifying tokens; imports `claims`, `identity`, `jwks`,
+//!    `request`
+//! 6. [`policy`]: rules and conditions; imports `claims`, `fields`, `request` (rules refer
+//!    to providers by name, so it does not import `token` or `config`)
+//! 7. [`identity`] (headers from claims; imports `claims`, `request`), [`keysource`]
+//!    (remote key lifecycle; imports `jwks`)
+//! 8. [`jwks`]: keys and signature checks; imports nothing of the crate
+//! 9. [`fields`]: configuration errors and field validators; imports `claims`
+//! 10. [`claims`], [`request`]: import nothing of the crate
+//!
+//! A quick check: `grep -rn 'crate::' src/<module>` lists what a module
+//! imports.
 
 pub mod cache;
 #[cfg(not(target_os = "wasi"))]

@@ -148,12 +148,13 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         inline_keys.push(keys);
         key_sources.push(source);
     }
+    let provider_names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
     let (policy, warnings) = compile_policy(
         raw.rules,
         raw.tiers,
         raw.default_access,
         raw.mode,
-        &providers,
+        &provider_names,
     )?;
     let identity = compile_identity(raw.identity)?;
     let cache = raw.token_cache;

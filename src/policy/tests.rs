@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::config::{ConfigError, ConfigWarning};
+use crate::fields::{ConfigError, ConfigWarning};
 use crate::request::RequestView;
 
 const NOW: i64 = 1_798_761_600; // 2027-01-01T00:00:00Z

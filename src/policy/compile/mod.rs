@@ -20,7 +20,6 @@ use super::{
     RequestAttribute, RouteIndex, Rule, Test, TierList,
 };
 use crate::fields::{ConfigError, ConfigWarning};
-use crate::token::Provider;
 use condition::{compile_condition, Scope};
 pub(crate) use raw::RawRule;
 use raw::{RawAccess, RawEffect};
@@ -50,13 +49,14 @@ const OPERATORS: [&str; 20] = [
     "absent",
 ];
 
-/// Compiles the policy sections; `providers` are the compiled providers rules refer to.
+/// Compiles the policy sections; `providers` are the names of the configured providers,
+/// in order (a rule's `providers` refer to them by name).
 pub(crate) fn compile_policy(
     raw_rules: Vec<RawRule>,
     raw_tiers: BTreeMap<String, Vec<String>>,
     default_access: DefaultAccess,
     mode: Mode,
-    providers: &[Provider],
+    providers: &[&str],
 ) -> Result<(Policy, Vec<ConfigWarning>), ConfigError> {
     let tiers = compile_tiers(raw_tiers)?;
     let mut claim_paths = Vec::new();
@@ -142,7 +142,7 @@ fn compile_rule(
     raw: RawRule,
     path: &str,
     policy_mode: Mode,
-    providers: &[Provider],
+    providers: &[&str],
     tiers: &[Arc<TierList>],
     claim_paths: &mut Vec<ClaimPath>,
 ) -> Result<Rule, ConfigError> {
@@ -222,7 +222,7 @@ fn compile_rule(
     for (index, provider_name) in raw.providers.unwrap_or_default().iter().enumerate() {
         let position = providers
             .iter()
-            .position(|provider| provider.name == *provider_name)
+            .position(|name| name == provider_name)
             .ok_or_else(|| {
                 ConfigError::new(
                     format!("{path}.providers[{index}]"),
