@@ -122,14 +122,229 @@ impl Comparison {
             Comparison::GreaterOrEqual => ordering != Ordering::Less,
         }
     }
+}
 
-    fn text(self) -> &'static str {
-        match self {
-            Comparison::Less => "is less than",
-            Comparison::LessOrEqual => "is at most",
-            Comparison::Greater => "is greater than",
-            Comparison::GreaterOrEqual => "is at least",
-        }
+/// Every operator a condition may name: what it is, the key it is written with, what
+/// its argument must be, and how it reads in explanations. The one list of operators: the
+/// compiler, the error messages, `Display` and the schema test all read it.
+pub const OPERATORS: [OperatorSpec; 20] = [
+    spec(
+        OperatorKind::Equals,
+        "equals",
+        ArgumentKind::Comparand,
+        "equals",
+    ),
+    spec(
+        OperatorKind::NotEquals,
+        "not_equals",
+        ArgumentKind::Comparand,
+        "does not equal",
+    ),
+    spec(OperatorKind::In, "in", ArgumentKind::List, "is in"),
+    spec(OperatorKind::OneOf, "one_of", ArgumentKind::List, "is in"),
+    spec(
+        OperatorKind::NotIn,
+        "not_in",
+        ArgumentKind::List,
+        "is not in",
+    ),
+    spec(
+        OperatorKind::Contains,
+        "contains",
+        ArgumentKind::Single,
+        "contains",
+    ),
+    spec(
+        OperatorKind::ContainsAny,
+        "contains_any",
+        ArgumentKind::List,
+        "contains any of",
+    ),
+    spec(
+        OperatorKind::ContainsAll,
+        "contains_all",
+        ArgumentKind::List,
+        "contains all of",
+    ),
+    spec(
+        OperatorKind::Prefix,
+        "prefix",
+        ArgumentKind::Text,
+        "starts with",
+    ),
+    spec(
+        OperatorKind::Suffix,
+        "suffix",
+        ArgumentKind::Text,
+        "ends with",
+    ),
+    spec(
+        OperatorKind::Regex,
+        "regex",
+        ArgumentKind::Pattern,
+        "matches regex",
+    ),
+    spec(
+        OperatorKind::LessThan,
+        "less_than",
+        ArgumentKind::Quantity,
+        "is less than",
+    ),
+    spec(
+        OperatorKind::LessOrEqual,
+        "less_or_equal",
+        ArgumentKind::Quantity,
+        "is at most",
+    ),
+    spec(
+        OperatorKind::GreaterThan,
+        "greater_than",
+        ArgumentKind::Quantity,
+        "is greater than",
+    ),
+    spec(
+        OperatorKind::GreaterOrEqual,
+        "greater_or_equal",
+        ArgumentKind::Quantity,
+        "is at least",
+    ),
+    spec(
+        OperatorKind::AtLeast,
+        "at_least",
+        ArgumentKind::Tier,
+        "is at least",
+    ),
+    spec(
+        OperatorKind::AtMost,
+        "at_most",
+        ArgumentKind::Tier,
+        "is at most",
+    ),
+    spec(
+        OperatorKind::InCidr,
+        "in_cidr",
+        ArgumentKind::Networks,
+        "is in network",
+    ),
+    spec(
+        OperatorKind::Present,
+        "present",
+        ArgumentKind::Flag,
+        "is present",
+    ),
+    spec(
+        OperatorKind::Absent,
+        "absent",
+        ArgumentKind::Flag,
+        "is absent",
+    ),
+];
+
+/// The operator names in table order, for messages.
+pub const OPERATOR_NAMES: [&str; OPERATORS.len()] = {
+    let mut names = [""; OPERATORS.len()];
+    let mut index = 0;
+    while index < OPERATORS.len() {
+        names[index] = OPERATORS[index].name;
+        index += 1;
+    }
+    names
+};
+
+const fn spec(
+    kind: OperatorKind,
+    name: &'static str,
+    argument: ArgumentKind,
+    phrase: &'static str,
+) -> OperatorSpec {
+    OperatorSpec {
+        kind,
+        name,
+        argument,
+        phrase,
+    }
+}
+
+/// One row of [`OPERATORS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OperatorSpec {
+    pub kind: OperatorKind,
+    /// The key a condition writes it with.
+    pub name: &'static str,
+    pub argument: ArgumentKind,
+    /// How it reads between the operand and the argument in explanations.
+    pub phrase: &'static str,
+}
+
+/// Which operator a condition names (`one_of` is `in` by another name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperatorKind {
+    Equals,
+    NotEquals,
+    In,
+    OneOf,
+    NotIn,
+    Contains,
+    ContainsAny,
+    ContainsAll,
+    Prefix,
+    Suffix,
+    Regex,
+    LessThan,
+    LessOrEqual,
+    GreaterThan,
+    GreaterOrEqual,
+    AtLeast,
+    AtMost,
+    InCidr,
+    Present,
+    Absent,
+}
+
+/// What an operator's argument must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgumentKind {
+    /// Anything equality can compare (numbers only when the operand is `now`).
+    Comparand,
+    /// A non-empty list.
+    List,
+    /// One value, not a list or object.
+    Single,
+    /// A string.
+    Text,
+    /// A number or an RFC 3339 time.
+    Quantity,
+    /// A regex string.
+    Pattern,
+    /// A tier name, with the tier list in `tiers`.
+    Tier,
+    /// A network or a non-empty list of networks.
+    Networks,
+    /// `true` (`present: false` also means absent).
+    Flag,
+}
+
+impl OperatorKind {
+    /// The operator written `name`, if any.
+    pub fn from_name(name: &str) -> Option<OperatorKind> {
+        OPERATORS
+            .iter()
+            .find(|spec| spec.name == name)
+            .map(|spec| spec.kind)
+    }
+
+    /// This operator's row of [`OPERATORS`].
+    pub fn spec(self) -> &'static OperatorSpec {
+        // Every kind has a row (tested); the first row only stands in for the impossible.
+        let fallback = &OPERATORS[0];
+        OPERATORS
+            .iter()
+            .find(|spec| spec.kind == self)
+            .unwrap_or(fallback)
+    }
+
+    pub fn name(self) -> &'static str {
+        self.spec().name
     }
 }
 
@@ -170,6 +385,50 @@ pub enum Operator {
     Absent,
 }
 
+impl Operator {
+    /// Which operator this is, for its row of [`OPERATORS`].
+    pub fn kind(&self) -> OperatorKind {
+        match self {
+            Operator::Equals(_) => OperatorKind::Equals,
+            Operator::NotEquals(_) => OperatorKind::NotEquals,
+            Operator::In(_) => OperatorKind::In,
+            Operator::NotIn(_) => OperatorKind::NotIn,
+            Operator::Contains(_) => OperatorKind::Contains,
+            Operator::ContainsAny(_) => OperatorKind::ContainsAny,
+            Operator::ContainsAll(_) => OperatorKind::ContainsAll,
+            Operator::Prefix(_) => OperatorKind::Prefix,
+            Operator::Suffix(_) => OperatorKind::Suffix,
+            Operator::Regex { .. } => OperatorKind::Regex,
+            Operator::Compare(Comparison::Less, _) => OperatorKind::LessThan,
+            Operator::Compare(Comparison::LessOrEqual, _) => OperatorKind::LessOrEqual,
+            Operator::Compare(Comparison::Greater, _) => OperatorKind::GreaterThan,
+            Operator::Compare(Comparison::GreaterOrEqual, _) => OperatorKind::GreaterOrEqual,
+            Operator::AtLeast { .. } => OperatorKind::AtLeast,
+            Operator::AtMost { .. } => OperatorKind::AtMost,
+            Operator::InCidr(_) => OperatorKind::InCidr,
+            Operator::Present => OperatorKind::Present,
+            Operator::Absent => OperatorKind::Absent,
+        }
+    }
+
+    /// The second operand, for operators that compare with one.
+    pub fn argument(&self) -> Option<&Operand> {
+        match self {
+            Operator::Equals(right)
+            | Operator::NotEquals(right)
+            | Operator::In(right)
+            | Operator::NotIn(right)
+            | Operator::Contains(right)
+            | Operator::ContainsAny(right)
+            | Operator::ContainsAll(right)
+            | Operator::Prefix(right)
+            | Operator::Suffix(right)
+            | Operator::Compare(_, right) => Some(right),
+            _ => None,
+        }
+    }
+}
+
 /// One operand tested by one operator.
 #[derive(Debug, Clone)]
 pub struct Test {
@@ -189,32 +448,21 @@ pub enum Condition {
 impl fmt::Display for Test {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let operand = &self.operand;
+        let phrase = self.operator.kind().spec().phrase;
         match &self.operator {
-            Operator::Equals(right) => write!(f, "{operand} equals {right}"),
-            Operator::NotEquals(right) => write!(f, "{operand} does not equal {right}"),
-            Operator::In(list) => write!(f, "{operand} is in {list}"),
-            Operator::NotIn(list) => write!(f, "{operand} is not in {list}"),
-            Operator::Contains(right) => write!(f, "{operand} contains {right}"),
-            Operator::ContainsAny(list) => write!(f, "{operand} contains any of {list}"),
-            Operator::ContainsAll(list) => write!(f, "{operand} contains all of {list}"),
-            Operator::Prefix(right) => write!(f, "{operand} starts with {right}"),
-            Operator::Suffix(right) => write!(f, "{operand} ends with {right}"),
-            Operator::Regex { pattern, .. } => write!(f, "{operand} matches regex {pattern:?}"),
-            Operator::Compare(comparison, right) => {
-                write!(f, "{operand} {} {right}", comparison.text())
-            }
-            Operator::AtLeast { tiers, value, .. } => {
-                write!(f, "{operand} is at least {value} on tiers '{}'", tiers.name)
-            }
-            Operator::AtMost { tiers, value, .. } => {
-                write!(f, "{operand} is at most {value} on tiers '{}'", tiers.name)
+            Operator::Regex { pattern, .. } => write!(f, "{operand} {phrase} {pattern:?}"),
+            Operator::AtLeast { tiers, value, .. } | Operator::AtMost { tiers, value, .. } => {
+                write!(f, "{operand} {phrase} {value} on tiers '{}'", tiers.name)
             }
             Operator::InCidr(networks) => {
                 let list: Vec<String> = networks.iter().map(ToString::to_string).collect();
-                write!(f, "{operand} is in network {}", list.join(", "))
+                write!(f, "{operand} {phrase} {}", list.join(", "))
             }
-            Operator::Present => write!(f, "{operand} is present"),
-            Operator::Absent => write!(f, "{operand} is absent"),
+            Operator::Present | Operator::Absent => write!(f, "{operand} {phrase}"),
+            other => match other.argument() {
+                Some(right) => write!(f, "{operand} {phrase} {right}"),
+                None => write!(f, "{operand} {phrase}"),
+            },
         }
     }
 }
@@ -254,6 +502,44 @@ impl fmt::Display for Condition {
             Condition::Any(parts) => joined(f, parts, "or"),
             Condition::Not(inner) => write!(f, "not ({inner})"),
             Condition::Test(test) => write!(f, "{test}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operator_has_one_row_and_one_name() {
+        for (index, spec) in OPERATORS.iter().enumerate() {
+            assert_eq!(OperatorKind::from_name(spec.name), Some(spec.kind));
+            assert_eq!(spec.kind.spec(), spec, "{}", spec.name);
+            assert_eq!(OPERATOR_NAMES[index], spec.name);
+            assert!(
+                !OPERATORS[..index]
+                    .iter()
+                    .any(|earlier| earlier.kind == spec.kind || earlier.name == spec.name),
+                "{} listed twice",
+                spec.name
+            );
+        }
+    }
+
+    #[test]
+    fn the_schema_lists_exactly_the_operators() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../filter-config/claimgate.schema.json"))
+                .unwrap();
+        let test = &schema["$defs"]["test"];
+        let alternatives = test["allOf"][1]["oneOf"].as_array().unwrap();
+        let in_schema: Vec<&str> = alternatives
+            .iter()
+            .map(|one| one["required"][0].as_str().unwrap())
+            .collect();
+        assert_eq!(in_schema, OPERATOR_NAMES.to_vec());
+        for name in OPERATOR_NAMES {
+            assert!(test["properties"].get(name).is_some(), "{name}");
         }
     }
 }

@@ -24,7 +24,10 @@ use serde::Deserialize;
 pub use crate::claims::{ClaimPath, Claims};
 pub use cidr::Cidr;
 pub(crate) use compile::{compile_policy, RawRule};
-pub use condition::{Comparison, Condition, Operand, Operator, RequestAttribute, Test};
+pub use condition::{
+    ArgumentKind, Comparison, Condition, Operand, Operator, OperatorKind, OperatorSpec,
+    RequestAttribute, Test, OPERATORS, OPERATOR_NAMES,
+};
 pub use datetime::rfc3339_seconds;
 pub use eval::{json_equal, Facts, RequestFacts};
 pub use evaluate::{DryRun, Evaluation, Verdict, VerdictKind};

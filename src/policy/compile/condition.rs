@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::operator::compile_operator;
-use super::{OPERANDS, OPERATORS};
+use super::operator::{compile_operator, OperatorSite};
+use super::OPERANDS;
 use crate::fields::{claim_path, header_name, ConfigError};
+use crate::policy::OPERATOR_NAMES as OPERATORS;
 use crate::policy::{ClaimPath, Condition, Operand, RequestAttribute, Test, TierList};
 
 /// What a condition may refer to while it compiles.
@@ -139,15 +140,14 @@ pub(super) fn compile_condition(
             "only goes with \"at_least\" or \"at_most\"",
         ));
     }
-    let operator = compile_operator(
-        operator_key,
+    let site = OperatorSite {
+        key: operator_key,
         argument,
-        &argument_path,
+        argument_path: &argument_path,
         object,
         path,
-        &operand,
-        scope,
-    )?;
+    };
+    let operator = compile_operator(&site, &operand, scope)?;
     Ok(Condition::Test(Test { operand, operator }))
 }
 

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{
-    ClaimPath, Condition, DefaultAccess, Effect, Mode, Operand, Operator, PathMatch, Policy,
+    ClaimPath, Condition, DefaultAccess, Effect, Mode, Operand, PathMatch, Policy,
     RequestAttribute, RouteIndex, Rule, Test, TierList,
 };
 use crate::fields::{ConfigError, ConfigWarning};
@@ -26,28 +26,6 @@ use raw::{RawAccess, RawEffect};
 use route::compile_route;
 
 const OPERANDS: [&str; 6] = ["claim", "header", "query", "capture", "request", "now"];
-const OPERATORS: [&str; 20] = [
-    "equals",
-    "not_equals",
-    "in",
-    "one_of",
-    "not_in",
-    "contains",
-    "contains_any",
-    "contains_all",
-    "prefix",
-    "suffix",
-    "regex",
-    "less_than",
-    "less_or_equal",
-    "greater_than",
-    "greater_or_equal",
-    "at_least",
-    "at_most",
-    "in_cidr",
-    "present",
-    "absent",
-];
 
 /// Compiles the policy sections; `providers` are the names of the configured providers,
 /// in order (a rule's `providers` refer to them by name).
@@ -99,20 +77,7 @@ pub(crate) fn compile_policy(
 fn reads_client_address(test: &Test) -> bool {
     let is_address =
         |operand: &Operand| matches!(operand, Operand::Request(RequestAttribute::ClientAddress));
-    let right = match &test.operator {
-        Operator::Equals(right)
-        | Operator::NotEquals(right)
-        | Operator::In(right)
-        | Operator::NotIn(right)
-        | Operator::Contains(right)
-        | Operator::ContainsAny(right)
-        | Operator::ContainsAll(right)
-        | Operator::Prefix(right)
-        | Operator::Suffix(right)
-        | Operator::Compare(_, right) => Some(right),
-        _ => None,
-    };
-    is_address(&test.operand) || right.is_some_and(is_address)
+    is_address(&test.operand) || test.operator.argument().is_some_and(is_address)
 }
 
 fn compile_tiers(raw: BTreeMap<String, Vec<String>>) -> Result<Vec<Arc<TierList>>, ConfigError> {
