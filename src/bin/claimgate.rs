@@ -1,6 +1,8 @@
 //! `claimgate`: check a configuration, evaluate a request against it with exactly the
 //! decision code the Envoy filter runs, and mint demo tokens.
 
+#![warn(clippy::too_many_lines)]
+
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
@@ -161,41 +163,7 @@ fn check(args: &[String]) -> Result<(), String> {
     println!("realm: {}", config.realm);
     let keys = config.initial_keys();
     for (index, provider) in config.providers.iter().enumerate() {
-        let key_count = keys.get(index).map_or(0, |set| set.len());
-        let algorithms: Vec<&str> = provider.algorithms.iter().map(|alg| alg.name()).collect();
-        let locations: Vec<String> = provider
-            .locations
-            .iter()
-            .filter_map(|index| config.locations.get(*index))
-            .map(ToString::to_string)
-            .collect();
-        let remote = match config.key_sources.get(index).and_then(Option::as_ref) {
-            None => String::new(),
-            Some(source) => {
-                let what = match &source.kind {
-                    SourceKind::Jwks(endpoint) => format!("remote JWKS {endpoint}"),
-                    SourceKind::Discovery { document, .. } => format!("discovery {document}"),
-                };
-                format!(
-                    ", keys from {what} (timeout {} ms, cache {} s within {}..{} s, stale up to {} s, outage status {})",
-                    source.timeout_ms,
-                    source.cache_duration_ms / 1000,
-                    source.min_cache_duration_ms / 1000,
-                    source.max_cache_duration_ms / 1000,
-                    source.max_stale_ms / 1000,
-                    source.outage_status
-                )
-            }
-        };
-        println!(
-            "provider {}: issuer {}, audiences {}, algorithms {}, {} inline key(s){remote}, token from {}",
-            provider.name,
-            provider.issuer,
-            provider.audiences.join(", "),
-            algorithms.join(", "),
-            key_count,
-            locations.join(", ")
-        );
+        println!("{}", describe_provider(&config, &keys, index, provider));
     }
     println!(
         "policy: mode {:?}, unmatched requests: {:?}",
@@ -234,6 +202,50 @@ fn check(args: &[String]) -> Result<(), String> {
         config.identity.strip_prefixes.join(", ")
     );
     Ok(())
+}
+
+/// One line about a provider for `claimgate check`.
+fn describe_provider(
+    config: &Config,
+    keys: &KeyRing,
+    index: usize,
+    provider: &claimgate::token::Provider,
+) -> String {
+    let key_count = keys.get(index).map_or(0, |set| set.len());
+    let algorithms: Vec<&str> = provider.algorithms.iter().map(|alg| alg.name()).collect();
+    let locations: Vec<String> = provider
+        .locations
+        .iter()
+        .filter_map(|index| config.locations.get(*index))
+        .map(ToString::to_string)
+        .collect();
+    let remote = match config.key_sources.get(index).and_then(Option::as_ref) {
+        None => String::new(),
+        Some(source) => {
+            let what = match &source.kind {
+                SourceKind::Jwks(endpoint) => format!("remote JWKS {endpoint}"),
+                SourceKind::Discovery { document, .. } => format!("discovery {document}"),
+            };
+            format!(
+                ", keys from {what} (timeout {} ms, cache {} s within {}..{} s, stale up to {} s, outage status {})",
+                source.timeout_ms,
+                source.cache_duration_ms / 1000,
+                source.min_cache_duration_ms / 1000,
+                source.max_cache_duration_ms / 1000,
+                source.max_stale_ms / 1000,
+                source.outage_status
+            )
+        }
+    };
+    format!(
+        "provider {}: issuer {}, audiences {}, algorithms {}, {} inline key(s){remote}, token from {}",
+        provider.name,
+        provider.issuer,
+        provider.audiences.join(", "),
+        algorithms.join(", "),
+        key_count,
+        locations.join(", ")
+    )
 }
 
 fn eval(args: &[String]) -> Result<(), String> {

@@ -26,7 +26,7 @@ pub use crate::policy::{DefaultAccess, Mode};
 use crate::token::{Provider, TokenLocation};
 use identity::compile_identity;
 use provider::compile_provider;
-use raw::RawConfig;
+use raw::{RawConfig, RawProvider, RawTokenCache};
 
 /// Whether Envoy's own crypto library checks the RS* and ES* signatures it can (after a
 /// self-test when the plugin starts), or the module checks every signature itself.
@@ -104,26 +104,62 @@ impl Config {
 }
 
 fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
-    if raw.realm.is_empty()
-        || raw.realm.contains(['"', '\\'])
-        || raw.realm.chars().any(char::is_control)
-    {
+    check_realm(&raw.realm)?;
+    let (providers, locations, inline_keys, key_sources) = compile_providers(raw.providers)?;
+    let provider_names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+    let (policy, warnings) = compile_policy(
+        raw.rules,
+        raw.tiers,
+        raw.default_access,
+        raw.mode,
+        &provider_names,
+    )?;
+    let identity = compile_identity(raw.identity)?;
+    Ok(Config {
+        realm: raw.realm,
+        providers,
+        locations,
+        inline_keys,
+        key_sources,
+        policy,
+        warnings,
+        identity,
+        token_cache: compile_token_cache(&raw.token_cache)?,
+        host_crypto: raw.host_crypto,
+        decision_filter_state: raw.decision_filter_state,
+    })
+}
+
+fn check_realm(realm: &str) -> Result<(), ConfigError> {
+    if realm.is_empty() || realm.contains(['"', '\\']) || realm.chars().any(char::is_control) {
         return Err(ConfigError::new(
             "realm",
             "must be non-empty text without quotes, backslashes or control characters",
         ));
     }
-    if raw.providers.is_empty() {
+    Ok(())
+}
+
+type CompiledProviders = (
+    Vec<Provider>,
+    Vec<TokenLocation>,
+    Vec<Option<Arc<KeySet>>>,
+    Vec<Option<RemoteSource>>,
+);
+
+/// Compiles `providers`: each entry, with names and issuers unique.
+fn compile_providers(raw: Vec<RawProvider>) -> Result<CompiledProviders, ConfigError> {
+    if raw.is_empty() {
         return Err(ConfigError::new(
             "providers",
             "at least one provider is required",
         ));
     }
     let mut locations: Vec<TokenLocation> = Vec::new();
-    let mut providers = Vec::with_capacity(raw.providers.len());
-    let mut inline_keys = Vec::with_capacity(raw.providers.len());
-    let mut key_sources = Vec::with_capacity(raw.providers.len());
-    for (index, raw_provider) in raw.providers.into_iter().enumerate() {
+    let mut providers = Vec::with_capacity(raw.len());
+    let mut inline_keys = Vec::with_capacity(raw.len());
+    let mut key_sources = Vec::with_capacity(raw.len());
+    for (index, raw_provider) in raw.into_iter().enumerate() {
         let path = format!("providers[{index}]");
         if providers
             .iter()
@@ -148,16 +184,10 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         inline_keys.push(keys);
         key_sources.push(source);
     }
-    let provider_names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
-    let (policy, warnings) = compile_policy(
-        raw.rules,
-        raw.tiers,
-        raw.default_access,
-        raw.mode,
-        &provider_names,
-    )?;
-    let identity = compile_identity(raw.identity)?;
-    let cache = raw.token_cache;
+    Ok((providers, locations, inline_keys, key_sources))
+}
+
+fn compile_token_cache(cache: &RawTokenCache) -> Result<CacheLimits, ConfigError> {
     if cache.max_entries > 1_000_000 {
         return Err(ConfigError::new(
             "token_cache.max_entries",
@@ -176,22 +206,10 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
             "must be positive; set max_entries to 0 to turn the cache off",
         ));
     }
-    Ok(Config {
-        realm: raw.realm,
-        providers,
-        locations,
-        inline_keys,
-        key_sources,
-        policy,
-        warnings,
-        identity,
-        token_cache: CacheLimits {
-            max_entries: cache.max_entries,
-            max_bytes: cache.max_bytes,
-            ttl_seconds: i64::from(cache.ttl_seconds),
-        },
-        host_crypto: raw.host_crypto,
-        decision_filter_state: raw.decision_filter_state,
+    Ok(CacheLimits {
+        max_entries: cache.max_entries,
+        max_bytes: cache.max_bytes,
+        ttl_seconds: i64::from(cache.ttl_seconds),
     })
 }
 

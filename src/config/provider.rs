@@ -20,6 +20,35 @@ pub(super) fn compile_provider(
     path: &str,
     locations: &mut Vec<TokenLocation>,
 ) -> Result<CompiledProvider, ConfigError> {
+    check_names(&raw, path)?;
+    let algorithms = compile_algorithms(&raw.algorithms, path)?;
+    let (inline, source) = compile_keys(raw.jwks, &raw.name, &raw.issuer, &algorithms, path)?;
+    let token_type = check_limits(
+        raw.max_token_bytes,
+        raw.clock_skew_seconds,
+        raw.max_lifetime_seconds,
+        raw.token_type,
+        path,
+    )?;
+    let provider_locations = compile_locations(raw.from, path, locations)?;
+    let provider = Provider {
+        name: raw.name,
+        issuer: raw.issuer,
+        audiences: raw.audiences,
+        algorithms,
+        locations: provider_locations,
+        require_exp: raw.require_exp,
+        clock_skew_seconds: i64::from(raw.clock_skew_seconds),
+        max_lifetime_seconds: raw.max_lifetime_seconds.map(i64::from),
+        token_type,
+        max_token_bytes: raw.max_token_bytes,
+        forward_token: raw.forward_token,
+    };
+    Ok((provider, inline.map(Arc::new), source))
+}
+
+/// Name, issuer and audiences: present and non-empty.
+fn check_names(raw: &RawProvider, path: &str) -> Result<(), ConfigError> {
     let field = |name: &str| format!("{path}.{name}");
     if raw.name.is_empty() {
         return Err(ConfigError::new(field("name"), "must not be empty"));
@@ -33,14 +62,19 @@ pub(super) fn compile_provider(
             "list at least one non-empty audience; tokens must be meant for this API",
         ));
     }
-    if raw.algorithms.is_empty() {
+    Ok(())
+}
+
+/// The algorithm allow-list, each name exact and known, duplicates dropped.
+fn compile_algorithms(names: &[String], path: &str) -> Result<Vec<Alg>, ConfigError> {
+    if names.is_empty() {
         return Err(ConfigError::new(
-            field("algorithms"),
+            format!("{path}.algorithms"),
             "list at least one algorithm",
         ));
     }
-    let mut algorithms = Vec::with_capacity(raw.algorithms.len());
-    for (index, name) in raw.algorithms.iter().enumerate() {
+    let mut algorithms = Vec::with_capacity(names.len());
+    for (index, name) in names.iter().enumerate() {
         let alg = Alg::from_name(name).ok_or_else(|| {
             ConfigError::new(
                 format!("{path}.algorithms[{index}]"),
@@ -54,11 +88,24 @@ pub(super) fn compile_provider(
             algorithms.push(alg);
         }
     }
+    Ok(algorithms)
+}
+
+/// `jwks`: inline keys, a remote source, or both. Inline-only providers must be able to
+/// verify every algorithm they allow (remote keys are only known at run time).
+fn compile_keys(
+    jwks: RawJwks,
+    name: &str,
+    issuer: &str,
+    algorithms: &[Alg],
+    path: &str,
+) -> Result<(Option<KeySet>, Option<RemoteSource>), ConfigError> {
+    let field = |name: &str| format!("{path}.{name}");
     let RawJwks {
         inline,
         remote,
         discovery,
-    } = raw.jwks;
+    } = jwks;
     let source = match (remote, discovery) {
         (Some(_), Some(_)) => {
             return Err(ConfigError::new(
@@ -66,14 +113,8 @@ pub(super) fn compile_provider(
                 "give at most one of \"remote\" and \"discovery\"",
             ))
         }
-        (Some(remote), None) => Some(compile_remote(remote, false, &raw.name, &raw.issuer, path)?),
-        (None, Some(discovery)) => Some(compile_remote(
-            discovery,
-            true,
-            &raw.name,
-            &raw.issuer,
-            path,
-        )?),
+        (Some(remote), None) => Some(compile_remote(remote, false, name, issuer, path)?),
+        (None, Some(discovery)) => Some(compile_remote(discovery, true, name, issuer, path)?),
         (None, None) => None,
     };
     let inline = match (inline, &source) {
@@ -84,8 +125,6 @@ pub(super) fn compile_provider(
             "give \"inline\" keys, a \"remote\" JWKS or \"discovery\" (inline goes with either)",
         )),
     };
-    // Remote keys are only known at run time; inline-only providers must be able to
-    // verify every algorithm they allow.
     if let (Some(keys), None) = (&inline, &source) {
         if let Some(alg) = algorithms
             .iter()
@@ -97,31 +136,52 @@ pub(super) fn compile_provider(
             ));
         }
     }
-    if raw.max_token_bytes < 64 || raw.max_token_bytes > 65536 {
+    Ok((inline, source))
+}
+
+/// Size, skew and lifetime limits within their ranges; returns the required `typ`.
+fn check_limits(
+    max_token_bytes: usize,
+    clock_skew_seconds: u32,
+    max_lifetime_seconds: Option<u32>,
+    token_type: Option<String>,
+    path: &str,
+) -> Result<Option<String>, ConfigError> {
+    let field = |name: &str| format!("{path}.{name}");
+    if !(64..=65536).contains(&max_token_bytes) {
         return Err(ConfigError::new(
             field("max_token_bytes"),
             "must be between 64 and 65536",
         ));
     }
-    if raw.clock_skew_seconds > 600 {
+    if clock_skew_seconds > 600 {
         return Err(ConfigError::new(
             field("clock_skew_seconds"),
             "must be at most 600",
         ));
     }
-    if raw.max_lifetime_seconds == Some(0) {
+    if max_lifetime_seconds == Some(0) {
         return Err(ConfigError::new(
             field("max_lifetime_seconds"),
             "must be positive",
         ));
     }
-    let token_type = match raw.token_type {
+    match token_type {
         Some(typ) if typ.is_empty() => {
-            return Err(ConfigError::new(field("token_type"), "must not be empty"));
+            Err(ConfigError::new(field("token_type"), "must not be empty"))
         }
-        other => other,
-    };
-    let raw_locations = raw.from.unwrap_or_else(|| {
+        other => Ok(other),
+    }
+}
+
+/// `from` (default: `Authorization: Bearer`), each location added once to the config's
+/// shared list; returns the provider's indices into it.
+fn compile_locations(
+    from: Option<Vec<RawLocation>>,
+    path: &str,
+    locations: &mut Vec<TokenLocation>,
+) -> Result<Vec<usize>, ConfigError> {
+    let raw_locations = from.unwrap_or_else(|| {
         vec![RawLocation {
             header: Some("authorization".into()),
             prefix: Some("Bearer ".into()),
@@ -131,7 +191,7 @@ pub(super) fn compile_provider(
     });
     if raw_locations.is_empty() {
         return Err(ConfigError::new(
-            field("from"),
+            format!("{path}.from"),
             "list at least one token location",
         ));
     }
@@ -147,20 +207,7 @@ pub(super) fn compile_provider(
         };
         provider_locations.push(position);
     }
-    let provider = Provider {
-        name: raw.name,
-        issuer: raw.issuer,
-        audiences: raw.audiences,
-        algorithms,
-        locations: provider_locations,
-        require_exp: raw.require_exp,
-        clock_skew_seconds: i64::from(raw.clock_skew_seconds),
-        max_lifetime_seconds: raw.max_lifetime_seconds.map(i64::from),
-        token_type,
-        max_token_bytes: raw.max_token_bytes,
-        forward_token: raw.forward_token,
-    };
-    Ok((provider, inline.map(Arc::new), source))
+    Ok(provider_locations)
 }
 
 /// Compiles an inline JWKS; keys that are broken or unsafe refuse the configuration.

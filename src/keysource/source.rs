@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::Control;
+use super::{fnv1a, Control};
 
 /// Where a provider's remote keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +65,13 @@ impl RemoteSource {
         self.timeout_ms
             .saturating_mul(requests)
             .saturating_add(1000)
+    }
+
+    /// The shared-data key prefix of a provider's source: the provider name plus a hash of
+    /// the source, so two configurations in one Envoy never share a record by accident.
+    pub fn shared_key_for(provider: &str, kind: &SourceKind, issuer: &str) -> String {
+        let identity = format!("{kind:?}|{issuer}");
+        format!("claimgate/{provider}/{:016x}", fnv1a(identity.as_bytes()))
     }
 
     /// Shared-data key of the small control record.

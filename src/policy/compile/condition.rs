@@ -3,13 +3,15 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::operator::{compile_operator, OperatorSite};
 use super::OPERANDS;
 use crate::fields::{claim_path, header_name, ConfigError};
 use crate::policy::OPERATOR_NAMES as OPERATORS;
-use crate::policy::{ClaimPath, Condition, Operand, RequestAttribute, Test, TierList};
+use crate::policy::{
+    ArgumentKind, ClaimPath, Condition, Operand, OperatorKind, RequestAttribute, Test, TierList,
+};
 
 /// What a condition may refer to while it compiles.
 pub(super) struct Scope<'a> {
@@ -44,87 +46,10 @@ pub(super) fn compile_condition(
             "a condition is an object such as {\"claim\": \"scope\", \"contains\": \"orders:write\"}, or {\"all\"|\"any\": [...]} or {\"not\": {...}}",
         ));
     };
-    for combinator in ["all", "any", "not"] {
-        let Some(inner) = object.get(combinator) else {
-            continue;
-        };
-        if object.len() != 1 {
-            return Err(ConfigError::new(
-                path,
-                format!("\"{combinator}\" must be the only key of its condition"),
-            ));
-        }
-        let inner_path = format!("{path}.{combinator}");
-        if combinator == "not" {
-            return Ok(Condition::Not(Box::new(compile_condition(
-                inner,
-                &inner_path,
-                scope,
-            )?)));
-        }
-        let Value::Array(items) = inner else {
-            return Err(ConfigError::new(inner_path, "must be a list of conditions"));
-        };
-        if items.is_empty() {
-            return Err(ConfigError::new(inner_path, "list at least one condition"));
-        }
-        let mut parts = Vec::with_capacity(items.len());
-        for (index, item) in items.iter().enumerate() {
-            parts.push(compile_condition(
-                item,
-                &format!("{inner_path}[{index}]"),
-                scope,
-            )?);
-        }
-        return Ok(if combinator == "all" {
-            Condition::All(parts)
-        } else {
-            Condition::Any(parts)
-        });
+    if let Some(combined) = compile_combinator(object, path, scope) {
+        return combined;
     }
-    for key in object.keys() {
-        if !OPERANDS.contains(&key.as_str()) && !OPERATORS.contains(&key.as_str()) && key != "tiers"
-        {
-            return Err(ConfigError::new(
-                format!("{path}.{key}"),
-                format!(
-                    "unknown key '{key}': a condition has one operand ({}) and one operator ({})",
-                    OPERANDS.join(", "),
-                    OPERATORS.join(", ")
-                ),
-            ));
-        }
-    }
-    let operand_keys: Vec<&str> = OPERANDS
-        .iter()
-        .copied()
-        .filter(|key| object.contains_key(*key))
-        .collect();
-    let operator_keys: Vec<&str> = OPERATORS
-        .iter()
-        .copied()
-        .filter(|key| object.contains_key(*key))
-        .collect();
-    let (&[operand_key], &[operator_key]) = (operand_keys.as_slice(), operator_keys.as_slice())
-    else {
-        let (what, list, found) = if operand_keys.len() != 1 {
-            ("operand", OPERANDS.as_slice(), &operand_keys)
-        } else {
-            ("operator", OPERATORS.as_slice(), &operator_keys)
-        };
-        return Err(ConfigError::new(
-            path,
-            format!(
-                "give exactly one {what} ({}); found {}",
-                list.join(", "),
-                if found.is_empty() {
-                    "none".to_owned()
-                } else {
-                    found.join(", ")
-                }
-            ),
-        ));
-    };
+    let (operand_key, operator_key) = test_keys(object, path)?;
     let operand_value = object.get(operand_key).unwrap_or(&Value::Null);
     let operand = compile_operand(
         operand_key,
@@ -134,7 +59,9 @@ pub(super) fn compile_condition(
     )?;
     let argument = object.get(operator_key).unwrap_or(&Value::Null);
     let argument_path = format!("{path}.{operator_key}");
-    if object.contains_key("tiers") && !matches!(operator_key, "at_least" | "at_most") {
+    let takes_tiers = OperatorKind::from_name(operator_key)
+        .is_some_and(|kind| kind.spec().argument == ArgumentKind::Tier);
+    if object.contains_key("tiers") && !takes_tiers {
         return Err(ConfigError::new(
             format!("{path}.tiers"),
             "only goes with \"at_least\" or \"at_most\"",
@@ -149,6 +76,103 @@ pub(super) fn compile_condition(
     };
     let operator = compile_operator(&site, &operand, scope)?;
     Ok(Condition::Test(Test { operand, operator }))
+}
+
+/// `all`, `any` or `not`, when the condition is one (`None`: it is a test).
+fn compile_combinator(
+    object: &Map<String, Value>,
+    path: &str,
+    scope: &mut Scope<'_>,
+) -> Option<Result<Condition, ConfigError>> {
+    let (combinator, inner) = ["all", "any", "not"]
+        .into_iter()
+        .find_map(|combinator| Some((combinator, object.get(combinator)?)))?;
+    if object.len() != 1 {
+        return Some(Err(ConfigError::new(
+            path,
+            format!("\"{combinator}\" must be the only key of its condition"),
+        )));
+    }
+    let inner_path = format!("{path}.{combinator}");
+    if combinator == "not" {
+        return Some(
+            compile_condition(inner, &inner_path, scope)
+                .map(|inner| Condition::Not(Box::new(inner))),
+        );
+    }
+    let Value::Array(items) = inner else {
+        return Some(Err(ConfigError::new(
+            inner_path,
+            "must be a list of conditions",
+        )));
+    };
+    if items.is_empty() {
+        return Some(Err(ConfigError::new(
+            inner_path,
+            "list at least one condition",
+        )));
+    }
+    let parts: Result<Vec<Condition>, ConfigError> = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| compile_condition(item, &format!("{inner_path}[{index}]"), scope))
+        .collect();
+    Some(parts.map(|parts| {
+        if combinator == "all" {
+            Condition::All(parts)
+        } else {
+            Condition::Any(parts)
+        }
+    }))
+}
+
+/// The one operand key and the one operator key of a test; no other keys but `tiers`.
+fn test_keys<'o>(
+    object: &'o Map<String, Value>,
+    path: &str,
+) -> Result<(&'o str, &'o str), ConfigError> {
+    for key in object.keys() {
+        if !OPERANDS.contains(&key.as_str()) && !OPERATORS.contains(&key.as_str()) && key != "tiers"
+        {
+            return Err(ConfigError::new(
+                format!("{path}.{key}"),
+                format!(
+                    "unknown key '{key}': a condition has one operand ({}) and one operator ({})",
+                    OPERANDS.join(", "),
+                    OPERATORS.join(", ")
+                ),
+            ));
+        }
+    }
+    let present = |names: &[&'static str]| -> Vec<&'static str> {
+        names
+            .iter()
+            .copied()
+            .filter(|key| object.contains_key(*key))
+            .collect()
+    };
+    let operand_keys = present(&OPERANDS);
+    let operator_keys = present(&OPERATORS);
+    if let (&[operand_key], &[operator_key]) = (operand_keys.as_slice(), operator_keys.as_slice()) {
+        return Ok((operand_key, operator_key));
+    }
+    let (what, list, found) = if operand_keys.len() != 1 {
+        ("operand", OPERANDS.as_slice(), &operand_keys)
+    } else {
+        ("operator", OPERATORS.as_slice(), &operator_keys)
+    };
+    Err(ConfigError::new(
+        path,
+        format!(
+            "give exactly one {what} ({}); found {}",
+            list.join(", "),
+            if found.is_empty() {
+                "none".to_owned()
+            } else {
+                found.join(", ")
+            }
+        ),
+    ))
 }
 
 fn compile_operand(

@@ -15,6 +15,8 @@ mod route;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use serde_json::Value;
+
 use super::{
     ClaimPath, Condition, DefaultAccess, Effect, Mode, Operand, PathMatch, Policy,
     RequestAttribute, RouteIndex, Rule, Test, TierList,
@@ -119,9 +121,40 @@ fn compile_rule(
         ));
     }
     let route = compile_route(raw.matcher, &format!("{path}.match"))?;
-    let (effect, needs_token) = match (raw.effect, raw.access) {
+    let has_condition = raw.require.is_some() || raw.when.is_some();
+    let (effect, needs_token) = rule_effect(raw.effect, raw.access, has_condition, path)?;
+    let captures: Vec<String> = match &route.path {
+        PathMatch::Template(template) => template.capture_names().map(str::to_owned).collect(),
+        _ => Vec::new(),
+    };
+    let mut scope = Scope {
+        tiers,
+        captures: &captures,
+        claim_paths,
+    };
+    let condition = rule_condition(raw.require, raw.when.as_ref(), effect, path, &mut scope)?;
+    let providers = rule_providers(raw.providers.unwrap_or_default(), providers, path)?;
+    Ok(Rule {
+        name,
+        route,
+        effect,
+        needs_token,
+        condition,
+        providers,
+        mode: raw.mode.unwrap_or(policy_mode),
+    })
+}
+
+/// The rule's effect and whether it needs a token, from `effect` and `access`.
+fn rule_effect(
+    effect: Option<RawEffect>,
+    access: Option<RawAccess>,
+    has_condition: bool,
+    path: &str,
+) -> Result<(Effect, bool), ConfigError> {
+    Ok(match (effect, access) {
         (None | Some(RawEffect::Allow), None) => {
-            if raw.require.is_none() && raw.when.is_none() {
+            if !has_condition {
                 return Err(ConfigError::new(
                     path,
                     "give \"access\" (public, authenticated or deny), \"require\", \"when\" or \"effect\": \"deny\"",
@@ -139,18 +172,19 @@ fn compile_rule(
                 "\"access\" goes with allow rules only; a deny rule takes \"when\"",
             ))
         }
-    };
-    let captures: Vec<String> = match &route.path {
-        PathMatch::Template(template) => template.capture_names().map(str::to_owned).collect(),
-        _ => Vec::new(),
-    };
-    let mut scope = Scope {
-        tiers,
-        captures: &captures,
-        claim_paths,
-    };
+    })
+}
+
+/// `require` (allow rules only) and `when`, combined with "and".
+fn rule_condition(
+    require: Option<Vec<Value>>,
+    when: Option<&Value>,
+    effect: Effect,
+    path: &str,
+    scope: &mut Scope<'_>,
+) -> Result<Option<Condition>, ConfigError> {
     let mut parts = Vec::new();
-    if let Some(require) = raw.require {
+    if let Some(require) = require {
         if effect == Effect::Deny {
             return Err(ConfigError::new(
                 format!("{path}.require"),
@@ -167,24 +201,28 @@ fn compile_rule(
             parts.push(compile_condition(
                 condition,
                 &format!("{path}.require[{index}]"),
-                &mut scope,
+                scope,
             )?);
         }
     }
-    if let Some(when) = &raw.when {
-        parts.push(compile_condition(
-            when,
-            &format!("{path}.when"),
-            &mut scope,
-        )?);
+    if let Some(when) = when {
+        parts.push(compile_condition(when, &format!("{path}.when"), scope)?);
     }
-    let condition = match parts.len() {
+    Ok(match parts.len() {
         0 => None,
         1 => parts.pop(),
         _ => Some(Condition::All(parts)),
-    };
-    let mut rule_providers = Vec::new();
-    for (index, provider_name) in raw.providers.unwrap_or_default().iter().enumerate() {
+    })
+}
+
+/// The providers a rule names, as positions in the configuration's provider list.
+fn rule_providers(
+    names: Vec<String>,
+    providers: &[&str],
+    path: &str,
+) -> Result<Vec<usize>, ConfigError> {
+    let mut positions = Vec::with_capacity(names.len());
+    for (index, provider_name) in names.iter().enumerate() {
         let position = providers
             .iter()
             .position(|name| name == provider_name)
@@ -194,17 +232,9 @@ fn compile_rule(
                     format!("no provider named '{provider_name}'"),
                 )
             })?;
-        rule_providers.push(position);
+        positions.push(position);
     }
-    Ok(Rule {
-        name,
-        route,
-        effect,
-        needs_token,
-        condition,
-        providers: rule_providers,
-        mode: raw.mode.unwrap_or(policy_mode),
-    })
+    Ok(positions)
 }
 
 /// Rules another rule makes pointless: reported by `claimgate check`, not refused.
