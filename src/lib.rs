@@ -30,6 +30,13 @@
 //! imports.
 
 #![warn(clippy::too_many_lines)]
+// No panics on request or configuration paths (tests may: see clippy.toml).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 pub mod cache;
 #[cfg(not(target_os = "wasi"))]

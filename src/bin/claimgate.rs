@@ -2,6 +2,13 @@
 //! decision code the Envoy filter runs, and mint demo tokens.
 
 #![warn(clippy::too_many_lines)]
+// No panics on request or configuration paths (tests may: see clippy.toml).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -44,13 +51,17 @@ usage:
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("check") => check(&args[1..]),
-        Some("eval") => eval(&args[1..]),
-        Some("test") => test(&args[1..]),
-        Some("mint") => mint(&args[1..]),
-        Some("keygen") => keygen(&args[1..]),
-        Some("public-jwks") => public_jwks(&args[1..]),
+    let (command, rest) = match args.split_first() {
+        Some((command, rest)) => (Some(command.as_str()), rest),
+        None => (None, &[][..]),
+    };
+    let result = match command {
+        Some("check") => check(rest),
+        Some("eval") => eval(rest),
+        Some("test") => test(rest),
+        Some("mint") => mint(rest),
+        Some("keygen") => keygen(rest),
+        Some("public-jwks") => public_jwks(rest),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())

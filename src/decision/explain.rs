@@ -2,7 +2,7 @@
 //! `claimgate eval` prints, and the dry-run report.
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::{Decision, Outcome};
 
@@ -33,36 +33,38 @@ impl Decision {
 
     /// The decision as JSON, the shape `claimgate eval` prints.
     pub fn to_json(&self) -> Value {
-        let mut out = json!({
-            "allowed": self.is_allowed(),
-            "status": self.status(),
-            "rule": self.rule,
-            "reason": self.reason,
-            "failed_condition": self.failed_condition,
-            "provider": self.provider,
-            "subject": self.subject,
-            "remove_headers": self.remove_headers,
-        });
+        let mut out = Map::new();
+        let mut put = |name: &str, value: Value| {
+            out.insert(name.to_owned(), value);
+        };
+        put("allowed", Value::from(self.is_allowed()));
+        put("status", Value::from(self.status()));
+        put("rule", json!(self.rule));
+        put("reason", Value::from(self.reason.as_str()));
+        put("failed_condition", json!(self.failed_condition));
+        put("provider", json!(self.provider));
+        put("subject", json!(self.subject));
+        put("remove_headers", json!(self.remove_headers));
         match &self.outcome {
-            Outcome::Allow { set_headers } => {
-                out["set_headers"] = pairs_json(set_headers);
-            }
+            Outcome::Allow { set_headers } => put("set_headers", pairs_json(set_headers)),
             Outcome::Deny(denial) => {
-                out["response_headers"] = pairs_json(&denial.headers);
-                out["response_body"] = Value::from(denial.body.clone());
+                put("response_headers", pairs_json(&denial.headers));
+                put("response_body", Value::from(denial.body.clone()));
             }
         }
         if let Some(dry_run) = &self.dry_run {
-            out["dry_run"] = dry_run.to_json();
+            put("dry_run", dry_run.to_json());
         }
         if !self.skipped_headers.is_empty() {
-            out["skipped_headers"] = self
-                .skipped_headers
-                .iter()
-                .map(|skip| json!({"header": skip.header, "reason": skip.reason}))
-                .collect();
+            put(
+                "skipped_headers",
+                self.skipped_headers
+                    .iter()
+                    .map(|skip| json!({"header": skip.header, "reason": skip.reason}))
+                    .collect(),
+            );
         }
-        out
+        Value::Object(out)
     }
 }
 
