@@ -175,7 +175,7 @@ impl TokenCache {
 fn entry_bytes(token: &str, verified: &VerifiedToken) -> usize {
     const OVERHEAD: usize = 256;
     let claims: usize = verified
-        .claims
+        .claims()
         .iter()
         .map(|(name, value)| name.len() + value.to_string().len() + 48)
         .sum();
@@ -186,17 +186,16 @@ fn entry_bytes(token: &str, verified: &VerifiedToken) -> usize {
 mod tests {
     use super::*;
     use crate::jwks::Alg;
+    use crate::provider_id::ProviderId;
     use serde_json::json;
 
     fn verified(sub: &str) -> Rc<VerifiedToken> {
-        Rc::new(VerifiedToken {
-            provider: 0,
-            alg: Alg::Rs256,
-            kid: None,
-            claims: json!({"sub": sub}).as_object().cloned().unwrap_or_default(),
-            expires_at: Some(2000),
-            identity_headers: Default::default(),
-        })
+        Rc::new(VerifiedToken::assume_verified_for_tests(
+            ProviderId::from_index(0),
+            Alg::Rs256,
+            json!({"sub": sub}).as_object().cloned().unwrap_or_default(),
+            Some(2000),
+        ))
     }
 
     #[test]

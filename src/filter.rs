@@ -34,6 +34,7 @@ use crate::keysource::{
     FetchRequest, FetchResponse, FetchStep, Miss, RemoteSource, SourceKind,
 };
 use crate::policy::Mode;
+use crate::provider::ProviderId;
 use crate::request::RequestView;
 
 proxy_wasm::main! {{
@@ -393,31 +394,27 @@ fn update_control(
 impl Shared {
     fn source(&self, provider: usize) -> Option<&RemoteSource> {
         self.config
-            .key_sources
-            .get(provider)
-            .and_then(Option::as_ref)
+            .providers
+            .get(ProviderId::from_index(provider))
+            .and_then(|entry| entry.remote.as_ref())
     }
 
     fn provider_name(&self, provider: usize) -> &str {
         self.config
             .providers
-            .get(provider)
+            .get(ProviderId::from_index(provider))
             .map_or("?", |provider| provider.name.as_str())
     }
 
     /// Installs a remote key set for `provider` (beside its inline keys, if any).
     fn install(&self, provider: usize, remote: &KeySet) {
-        let set = match self
-            .config
-            .inline_keys
-            .get(provider)
-            .and_then(Option::as_ref)
-        {
-            Some(inline) => inline.merged(remote),
-            None => remote.clone(),
+        let id = ProviderId::from_index(provider);
+        let Some(entry) = self.config.providers.get(id) else {
+            return;
         };
+        let set = entry.keys_with_remote(remote);
         let mut ring = (**self.keys.borrow()).clone();
-        ring.replace(provider, Arc::new(set));
+        ring.replace(id, Arc::new(set));
         *self.keys.borrow_mut() = Rc::new(ring);
         self.cache.borrow_mut().clear();
     }
@@ -425,14 +422,15 @@ impl Shared {
     /// Drops `provider`'s remote keys (stale beyond the limit): inline keys remain.
     fn uninstall(&self, provider: usize) {
         let mut ring = (**self.keys.borrow()).clone();
+        let id = ProviderId::from_index(provider);
         match self
             .config
-            .inline_keys
-            .get(provider)
-            .and_then(Option::as_ref)
+            .providers
+            .get(id)
+            .and_then(|entry| entry.inline_keys.as_ref())
         {
-            Some(inline) => ring.replace(provider, Arc::clone(inline)),
-            None => ring.remove(provider),
+            Some(inline) => ring.replace(id, Arc::clone(inline)),
+            None => ring.remove(id),
         }
         *self.keys.borrow_mut() = Rc::new(ring);
         self.cache.borrow_mut().clear();
@@ -1056,9 +1054,9 @@ impl RootContext for ClaimgateRoot {
                 let keys = RefCell::new(Rc::new(ring));
                 let cache = RefCell::new(TokenCache::new(config.token_cache));
                 let remote: Vec<Option<RemoteState>> = config
-                    .key_sources
+                    .providers
                     .iter()
-                    .map(|source| source.as_ref().map(|_| RemoteState::default()))
+                    .map(|(_, entry)| entry.remote.as_ref().map(|_| RemoteState::default()))
                     .collect();
                 let remote_count = remote.iter().flatten().count();
                 for warning in &config.warnings {
@@ -1103,10 +1101,9 @@ impl RootContext for ClaimgateRoot {
         let now = now_ms();
         let providers: Vec<usize> = shared
             .config
-            .key_sources
-            .iter()
-            .enumerate()
-            .filter_map(|(index, source)| source.as_ref().map(|_| index))
+            .providers
+            .remote_sources()
+            .map(|(id, _)| id.index())
             .collect();
         for provider in &providers {
             shared.sync(*provider, now);
@@ -1152,7 +1149,7 @@ impl ClaimgateHttp {
         client_address: Option<String>,
         now: u64,
     ) -> bool {
-        let provider = miss.provider();
+        let provider = miss.provider.index();
         let Some(source) = self.shared.source(provider) else {
             return false;
         };
@@ -1161,10 +1158,7 @@ impl ClaimgateHttp {
             Some(Some(state)) => state.control.clone(),
             _ => return false,
         };
-        let kind = match miss {
-            KeyMiss::NoKeys { .. } => Miss::NoKeys,
-            KeyMiss::UnknownKid { .. } => Miss::UnknownKid,
-        };
+        let kind = miss.kind;
         let Some(until) = keysource::wait_until(&control, source, now, kind) else {
             return false;
         };
@@ -1224,7 +1218,7 @@ impl HttpContext for ClaimgateHttp {
         if let Some(miss) = decision.key_miss {
             // Another VM may have published keys since this VM's last tick; this also
             // refreshes the control record the wait is judged by.
-            if self.shared.sync(miss.provider(), now) {
+            if self.shared.sync(miss.provider.index(), now) {
                 decision = self.shared.decide(&headers, client_address.as_deref(), now);
             }
         }

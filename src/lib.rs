@@ -14,17 +14,20 @@
 //!    the CLI and tests; imports only `jwks`)
 //! 2. [`decision`]: the pipeline; imports everything below
 //! 3. [`config`]: compiles the document; imports `cache`, `fields`, `identity`, `jwks`,
-//!    `keysource`, `policy`, `token`
+//!    `keysource`, `policy`, `provider`, `token`
 //! 4. [`cache`]: verified tokens; imports `token`
 //! 5. [`token`]: finding and verifying tokens; imports `claims`, `identity`, `jwks`,
-//!    `request`
-//! 6. [`policy`]: rules and conditions; imports `claims`, `fields`, `request` (rules refer
-//!    to providers by name, so it does not import `token` or `config`)
-//! 7. [`identity`] (headers from claims; imports `claims`, `request`), [`keysource`]
-//!    (remote key lifecycle; imports `jwks`)
-//! 8. [`jwks`]: keys and signature checks; imports nothing of the crate
-//! 9. [`fields`]: configuration errors and field validators; imports `claims`
-//! 10. [`claims`], [`request`]: import nothing of the crate
+//!    `key_miss`, `provider`, `request`
+//! 6. [`provider`]: one entry per provider (verification, inline keys, remote source);
+//!    imports `jwks`, `keysource`, `provider_id`
+//! 7. [`keysource`]: the remote key lifecycle; imports `jwks`, `key_miss`
+//! 8. [`policy`]: rules and conditions; imports `claims`, `fields`, `provider_id`,
+//!    `request` (rules refer to providers by name, so it imports neither `token` nor
+//!    `config`); [`identity`]: headers from claims; imports `claims`, `request`
+//! 9. [`jwks`]: keys and signature checks; imports `provider_id`
+//! 10. [`fields`]: configuration errors and field validators; imports `claims`;
+//!     [`key_miss`]: "keys are missing"; imports `provider_id`
+//! 11. [`claims`], [`request`], [`provider_id`]: import nothing of the crate
 //!
 //! A quick check: `grep -rn 'crate::' src/<module>` lists what a module
 //! imports.
@@ -47,9 +50,12 @@ pub mod decision;
 pub mod fields;
 pub mod identity;
 pub mod jwks;
+pub mod key_miss;
 pub mod keysource;
 pub mod mint;
 pub mod policy;
+pub mod provider;
+pub mod provider_id;
 pub mod request;
 pub mod token;
 

@@ -22,6 +22,7 @@ use claimgate::jwks::{Alg, KeyRing};
 use claimgate::keysource::{validate_jwks, FetchResponse, HttpUrl, SourceKind};
 use claimgate::mint::SigningKey;
 use claimgate::policy::{Effect, Mode};
+use claimgate::provider::{Provider, ProviderId};
 use claimgate::{decide, RequestView};
 use serde_json::{json, Map, Value};
 
@@ -173,8 +174,8 @@ fn check(args: &[String]) -> Result<(), String> {
     println!("{path}: OK");
     println!("realm: {}", config.realm);
     let keys = config.initial_keys();
-    for (index, provider) in config.providers.iter().enumerate() {
-        println!("{}", describe_provider(&config, &keys, index, provider));
+    for (id, provider) in config.providers.iter() {
+        println!("{}", describe_provider(&config, &keys, id, provider));
     }
     println!(
         "policy: mode {:?}, unmatched requests: {:?}",
@@ -219,10 +220,10 @@ fn check(args: &[String]) -> Result<(), String> {
 fn describe_provider(
     config: &Config,
     keys: &KeyRing,
-    index: usize,
-    provider: &claimgate::token::Provider,
+    id: ProviderId,
+    provider: &Provider,
 ) -> String {
-    let key_count = keys.get(index).map_or(0, |set| set.len());
+    let key_count = keys.get(id).map_or(0, |set| set.len());
     let algorithms: Vec<&str> = provider.algorithms.iter().map(|alg| alg.name()).collect();
     let locations: Vec<String> = provider
         .locations
@@ -230,7 +231,7 @@ fn describe_provider(
         .filter_map(|index| config.locations.get(*index))
         .map(ToString::to_string)
         .collect();
-    let remote = match config.key_sources.get(index).and_then(Option::as_ref) {
+    let remote = match &provider.remote {
         None => String::new(),
         Some(source) => {
             let what = match &source.kind {
@@ -329,25 +330,34 @@ fn load_remote_keys(
     location: &str,
     provider: Option<&str>,
 ) -> Result<(), String> {
-    let index = match provider {
+    let id = match provider {
         Some(name) => config
-            .provider_index(name)
+            .provider_id(name)
             .ok_or_else(|| format!("--provider: no provider named '{name}'"))?,
         None => {
-            let remote: Vec<usize> = (0..config.providers.len())
-                .filter(|index| matches!(config.key_sources.get(*index), Some(Some(_))))
+            let remote: Vec<ProviderId> = config
+                .providers
+                .remote_sources()
+                .map(|(id, _)| id)
                 .collect();
-            match (remote.as_slice(), config.providers.len()) {
-                ([index], _) => *index,
-                ([], 1) => 0,
+            let only = config
+                .providers
+                .ids()
+                .next()
+                .filter(|_| config.providers.len() == 1);
+            match (remote.as_slice(), only) {
+                (&[id], _) | (&[], Some(id)) => id,
                 _ => return Err("--jwks: name the provider it belongs to with --provider".into()),
             }
         }
     };
-    let limit = config
-        .key_sources
-        .get(index)
-        .and_then(Option::as_ref)
+    let entry = config
+        .providers
+        .get(id)
+        .ok_or("--provider: no such provider")?;
+    let limit = entry
+        .remote
+        .as_ref()
         .map_or(256 * 1024, |source| source.max_response_bytes);
     let (status, cache_control, body) = if location.starts_with("http://") {
         http_get(location, limit)?
@@ -372,11 +382,7 @@ fn load_remote_keys(
     for (key_index, problem) in &valid.parsed.skipped {
         eprintln!("claimgate: --jwks {location}: keys[{key_index}] skipped: {problem}");
     }
-    let set = match config.inline_keys.get(index).and_then(Option::as_ref) {
-        Some(inline) => inline.merged(&valid.parsed.keys),
-        None => valid.parsed.keys,
-    };
-    keys.replace(index, Arc::new(set));
+    keys.replace(id, Arc::new(entry.keys_with_remote(&valid.parsed.keys)));
     Ok(())
 }
 
@@ -506,13 +512,15 @@ fn mint(args: &[String]) -> Result<(), String> {
         None => None,
         Some(path) => {
             let config = load_config(path)?;
-            let index = match options.one("provider") {
-                Some(name) => config
-                    .provider_index(name)
-                    .ok_or_else(|| format!("{path}: no provider named '{name}'"))?,
-                None => 0,
+            let id = match options.one("provider") {
+                Some(name) => Some(
+                    config
+                        .provider_id(name)
+                        .ok_or_else(|| format!("{path}: no provider named '{name}'"))?,
+                ),
+                None => config.providers.ids().next(),
             };
-            config.providers.get(index).cloned()
+            id.and_then(|id| config.providers.get(id).cloned())
         }
     };
     let issuer = options

@@ -12,18 +12,16 @@ mod provider;
 mod raw;
 mod remote;
 
-use std::sync::Arc;
-
 use serde::Deserialize;
 
 use crate::cache::CacheLimits;
 pub use crate::fields::{claim_path, ConfigError, ConfigWarning};
 use crate::identity::IdentityMapping;
-use crate::jwks::{KeyRing, KeySet};
-use crate::keysource::RemoteSource;
+use crate::jwks::KeyRing;
 use crate::policy::{compile_policy, Policy};
 pub use crate::policy::{DefaultAccess, Mode};
-use crate::token::{Provider, TokenLocation};
+use crate::provider::{Provider, ProviderId, Providers};
+use crate::token::TokenLocation;
 use identity::compile_identity;
 use provider::compile_provider;
 use raw::{RawConfig, RawProvider, RawTokenCache};
@@ -47,14 +45,10 @@ pub enum HostCryptoMode {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub realm: String,
-    pub providers: Vec<Provider>,
+    /// One entry per provider: verification settings, inline keys, remote key source.
+    pub providers: Providers,
     /// Every distinct token location of every provider; providers refer to these by index.
     pub locations: Vec<TokenLocation>,
-    /// The inline key set of each provider, by provider index.
-    pub inline_keys: Vec<Option<Arc<KeySet>>>,
-    /// The remote key source of each provider (`jwks.remote` or `jwks.discovery`), by
-    /// provider index.
-    pub key_sources: Vec<Option<RemoteSource>>,
     /// The rules, tiers, default and mode, compiled and indexed.
     pub policy: Policy,
     /// Legal but suspicious parts of the configuration (see [`ConfigWarning`]).
@@ -84,29 +78,35 @@ impl Config {
 
     /// The key ring this configuration starts with: each provider's inline keys.
     pub fn initial_keys(&self) -> KeyRing {
-        KeyRing::new(self.inline_keys.clone())
+        KeyRing::new(
+            self.providers
+                .iter()
+                .map(|(_, provider)| provider.inline_keys.clone())
+                .collect(),
+        )
     }
 
-    /// The status a request gets while provider `index` has no keys: 503 unless its
-    /// remote source says 401.
-    pub fn outage_status(&self, index: usize) -> u16 {
-        self.key_sources
-            .get(index)
-            .and_then(Option::as_ref)
-            .map_or(503, |source| source.outage_status)
-    }
-
-    pub fn provider_index(&self, name: &str) -> Option<usize> {
+    /// The status a request gets while `provider` has no keys: 503 unless its remote
+    /// source says 401.
+    pub fn outage_status(&self, provider: ProviderId) -> u16 {
         self.providers
-            .iter()
-            .position(|provider| provider.name == name)
+            .get(provider)
+            .map_or(503, Provider::outage_status)
+    }
+
+    /// The provider named `name`.
+    pub fn provider_id(&self, name: &str) -> Option<ProviderId> {
+        self.providers.id_of(name)
     }
 }
 
 fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     check_realm(&raw.realm)?;
-    let (providers, locations, inline_keys, key_sources) = compile_providers(raw.providers)?;
-    let provider_names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+    let (providers, locations) = compile_providers(raw.providers)?;
+    let provider_names: Vec<&str> = providers
+        .iter()
+        .map(|(_, provider)| provider.name.as_str())
+        .collect();
     let (policy, warnings) = compile_policy(
         raw.rules,
         raw.tiers,
@@ -119,8 +119,6 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         realm: raw.realm,
         providers,
         locations,
-        inline_keys,
-        key_sources,
         policy,
         warnings,
         identity,
@@ -140,15 +138,10 @@ fn check_realm(realm: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-type CompiledProviders = (
-    Vec<Provider>,
-    Vec<TokenLocation>,
-    Vec<Option<Arc<KeySet>>>,
-    Vec<Option<RemoteSource>>,
-);
-
 /// Compiles `providers`: each entry, with names and issuers unique.
-fn compile_providers(raw: Vec<RawProvider>) -> Result<CompiledProviders, ConfigError> {
+fn compile_providers(
+    raw: Vec<RawProvider>,
+) -> Result<(Providers, Vec<TokenLocation>), ConfigError> {
     if raw.is_empty() {
         return Err(ConfigError::new(
             "providers",
@@ -157,8 +150,6 @@ fn compile_providers(raw: Vec<RawProvider>) -> Result<CompiledProviders, ConfigE
     }
     let mut locations: Vec<TokenLocation> = Vec::new();
     let mut providers = Vec::with_capacity(raw.len());
-    let mut inline_keys = Vec::with_capacity(raw.len());
-    let mut key_sources = Vec::with_capacity(raw.len());
     for (index, raw_provider) in raw.into_iter().enumerate() {
         let path = format!("providers[{index}]");
         if providers
@@ -179,12 +170,9 @@ fn compile_providers(raw: Vec<RawProvider>) -> Result<CompiledProviders, ConfigE
                 "two providers with the same issuer",
             ));
         }
-        let (provider, keys, source) = compile_provider(raw_provider, &path, &mut locations)?;
-        providers.push(provider);
-        inline_keys.push(keys);
-        key_sources.push(source);
+        providers.push(compile_provider(raw_provider, &path, &mut locations)?);
     }
-    Ok((providers, locations, inline_keys, key_sources))
+    Ok((Providers::new(providers), locations))
 }
 
 fn compile_token_cache(cache: &RawTokenCache) -> Result<CacheLimits, ConfigError> {
@@ -246,7 +234,7 @@ mod tests {
     #[test]
     fn a_minimal_config_compiles_with_safe_defaults() {
         let config = Config::from_json(minimal(json!({})).to_string().as_bytes()).unwrap();
-        let provider = &config.providers[0];
+        let provider = config.providers.iter().next().unwrap().1;
         assert!(provider.require_exp);
         assert_eq!(provider.clock_skew_seconds, 60);
         assert_eq!(provider.max_token_bytes, 8192);

@@ -11,15 +11,14 @@ use super::remote::compile_remote;
 use crate::fields::{header_name, ConfigError};
 use crate::jwks::{Alg, JwkProblem, JwksError, KeySet, SymmetricKeys};
 use crate::keysource::RemoteSource;
-use crate::token::{Provider, TokenLocation};
-
-pub(super) type CompiledProvider = (Provider, Option<Arc<KeySet>>, Option<RemoteSource>);
+use crate::provider::Provider;
+use crate::token::TokenLocation;
 
 pub(super) fn compile_provider(
     raw: RawProvider,
     path: &str,
     locations: &mut Vec<TokenLocation>,
-) -> Result<CompiledProvider, ConfigError> {
+) -> Result<Provider, ConfigError> {
     check_names(&raw, path)?;
     let algorithms = compile_algorithms(&raw.algorithms, path)?;
     let (inline, source) = compile_keys(raw.jwks, &raw.name, &raw.issuer, &algorithms, path)?;
@@ -43,8 +42,10 @@ pub(super) fn compile_provider(
         token_type,
         max_token_bytes: raw.max_token_bytes,
         forward_token: raw.forward_token,
+        inline_keys: inline.map(Arc::new),
+        remote: source,
     };
-    Ok((provider, inline.map(Arc::new), source))
+    Ok(provider)
 }
 
 /// Name, issuer and audiences: present and non-empty.

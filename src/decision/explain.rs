@@ -46,7 +46,7 @@ impl Decision {
         put("subject", json!(self.subject));
         put("remove_headers", json!(self.remove_headers));
         match &self.outcome {
-            Outcome::Allow { set_headers } => put("set_headers", pairs_json(set_headers)),
+            Outcome::Allow(allowed) => put("set_headers", pairs_json(allowed.set_headers())),
             Outcome::Deny(denial) => {
                 put("response_headers", pairs_json(&denial.headers));
                 put("response_body", Value::from(denial.body.clone()));

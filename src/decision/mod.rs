@@ -23,7 +23,8 @@ use crate::policy::{request_host, Evaluation, Mode, RequestFacts, TokenFacts, Ve
 use crate::request::{canonical_path, RequestView};
 use crate::token::{find_token, verify, FoundToken, TokenError, VerifiedToken};
 pub use explain::DryRunReport;
-pub use outcome::{Decision, Denial, HeaderEdits, KeyMiss, Outcome};
+use outcome::Context;
+pub use outcome::{Allowed, Decision, Denial, HeaderEdits, KeyMiss, Outcome};
 use response::{denial, Refusal};
 use strip::strip_token;
 
@@ -56,31 +57,31 @@ fn verify_cached(
         return verify(
             found,
             &config.providers,
-            |index| keys.get(index),
+            |id| keys.get(id),
             keys.host_crypto(),
             now,
         )
         .map(Rc::new);
     };
     if let Some(hit) = cache.get(&found.token, now) {
-        let provider = config.providers.get(hit.provider);
+        let provider = config.providers.get(hit.provider());
         return match provider {
-            Some(provider) if provider.reads_from(found) => Ok(hit),
+            Some(provider) if provider.reads_from(&found.locations) => Ok(hit),
             _ => Err(TokenError::WrongLocation),
         };
     }
     let verified = Rc::new(verify(
         found,
         &config.providers,
-        |index| keys.get(index),
+        |id| keys.get(id),
         keys.host_crypto(),
         now,
     )?);
     let skew = config
         .providers
-        .get(verified.provider)
+        .get(verified.provider())
         .map_or(0, |provider| provider.clock_skew_seconds);
-    let valid_until = verified.expires_at.map(|exp| exp.saturating_add(skew));
+    let valid_until = verified.expires_at().map(|exp| exp.saturating_add(skew));
     cache.insert(&found.token, &verified, valid_until, now);
     Ok(verified)
 }
@@ -92,33 +93,27 @@ fn decide_inner(
     request: &RequestView<'_>,
     now: i64,
 ) -> Decision {
-    let (decision, path) = match start(config, request) {
+    let (mut context, path) = match start(config, request) {
         Ok(started) => started,
         Err(refused) => return *refused,
     };
     let found = match find_token(&config.locations, request) {
         Ok(found) => found,
-        Err(err) => return token_problem(config, decision, request, &path, now, err),
+        Err(err) => return token_problem(config, context, request, &path, now, err),
     };
     let verified = match &found {
         None => None,
         Some(found) => match verify_cached(config, keys, cache, found, now) {
             Ok(verified) => Some(verified),
             Err(err) => {
-                let key_miss = match err {
-                    TokenError::KeysUnavailable { provider } => Some(KeyMiss::NoKeys { provider }),
-                    TokenError::UnknownKey { provider } => Some(KeyMiss::UnknownKid { provider }),
-                    _ => None,
-                };
-                let mut decision = token_problem(config, decision, request, &path, now, err);
-                decision.key_miss = key_miss;
-                return decision;
+                context.key_miss = err.key_miss();
+                return token_problem(config, context, request, &path, now, err);
             }
         },
     };
     decide_verified(
         config,
-        decision,
+        context,
         request,
         &path,
         now,
@@ -132,7 +127,7 @@ fn decide_inner(
 /// as if it carried no token.
 fn token_problem(
     config: &Config,
-    decision: Decision,
+    context: Context,
     request: &RequestView<'_>,
     path: &str,
     now: i64,
@@ -140,9 +135,9 @@ fn token_problem(
 ) -> Decision {
     let reason = format!("token refused: {err}");
     if config.policy.mode == Mode::Enforce || err.status() == 503 {
-        return refuse(config, decision, Refusal::BadToken(err), reason);
+        return refuse(config, context, Refusal::BadToken(err), reason);
     }
-    let mut decision = decide_verified(config, decision, request, path, now, None, None);
+    let mut decision = decide_verified(config, context, request, path, now, None, None);
     decision.dry_run = Some(DryRunReport {
         rules: Vec::new(),
         status: 401,
@@ -161,40 +156,27 @@ pub fn decide_pre_verified(
     now: i64,
 ) -> Decision {
     match start(config, request) {
-        Ok((decision, path)) => {
-            decide_verified(config, decision, request, &path, now, verified, None)
+        Ok((context, path)) => {
+            decide_verified(config, context, request, &path, now, verified, None)
         }
         Err(refused) => *refused,
     }
 }
 
-/// The decision every request starts from (client identity headers always removed) and
+/// The context every decision starts from (client identity headers always removed) and
 /// the canonical path; a refusal when the path is ambiguous.
 fn start<'r>(
     config: &Config,
     request: &RequestView<'r>,
-) -> Result<(Decision, Cow<'r, str>), Box<Decision>> {
-    let decision = Decision {
-        outcome: Outcome::Allow {
-            set_headers: Vec::new(),
-        },
-        rule: None,
-        reason: String::new(),
-        failed_condition: None,
-        dry_run: None,
-        provider: None,
-        subject: None,
-        remove_headers: config.identity.headers_to_remove(request),
-        skipped_headers: Vec::new(),
-        key_miss: None,
-    };
+) -> Result<(Context, Cow<'r, str>), Box<Decision>> {
+    let context = Context::new(config.identity.headers_to_remove(request));
     match canonical_path(request.raw_path()) {
-        Ok(path) => Ok((decision, path)),
+        Ok(path) => Ok((context, path)),
         Err(err) => {
             let reason = err.to_string();
             Err(Box::new(refuse(
                 config,
-                decision,
+                context,
                 Refusal::BadRequest(reason.clone()),
                 reason,
             )))
@@ -202,9 +184,11 @@ fn start<'r>(
     }
 }
 
+/// Asks the policy about the request with its verified token (if any), and builds the
+/// one outcome: an allow only when the policy's verdict allows.
 fn decide_verified(
     config: &Config,
-    mut decision: Decision,
+    mut context: Context,
     request: &RequestView<'_>,
     path: &str,
     now: i64,
@@ -212,35 +196,19 @@ fn decide_verified(
     found: Option<&FoundToken>,
 ) -> Decision {
     if let Some(verified) = verified {
-        if let Some(provider) = config.providers.get(verified.provider) {
-            decision.provider = Some(provider.name.clone());
+        if let Some(provider) = config.providers.get(verified.provider()) {
+            context.provider = Some(provider.name.clone());
         }
-        decision.subject = verified
-            .claims
+        context.subject = verified
+            .claims()
             .get("sub")
             .and_then(Value::as_str)
             .map(str::to_owned);
     }
-    let host = request_host(request.authority());
-    let facts = RequestFacts {
-        request: *request,
-        method: request.method(),
-        path,
-        host: &host,
-        client_address: request.client_address(),
-        now,
-    };
-    let evaluation = config.policy.evaluate(
-        facts,
-        verified.map(|verified| TokenFacts {
-            provider: verified.provider,
-            claims: &verified.claims,
-        }),
-    );
-    let Evaluation { verdict, dry_run } = evaluation;
-    decision.rule = verdict.rule;
-    decision.failed_condition = verdict.failed_condition;
-    decision.dry_run = dry_run.map(|dry_run| DryRunReport {
+    let Evaluation { verdict, dry_run } = evaluate(config, request, path, now, verified);
+    context.rule = verdict.rule;
+    context.failed_condition = verdict.failed_condition;
+    context.dry_run = dry_run.map(|dry_run| DryRunReport {
         rules: dry_run.rules,
         status: dry_run.verdict.kind.status(),
         rule: dry_run.verdict.rule,
@@ -250,45 +218,69 @@ fn decide_verified(
         VerdictKind::Allow => None,
         VerdictKind::NeedsToken => Some(Refusal::NoToken),
         VerdictKind::WrongProvider => Some(Refusal::BadToken(TokenError::ProviderNotAccepted)),
-        VerdictKind::Forbidden if verified.is_some() && decision.failed_condition.is_some() => {
-            Some(Refusal::Forbidden(
-                "the token does not grant access to this resource",
-            ))
-        }
-        VerdictKind::Forbidden => {
-            Some(Refusal::Forbidden("access to this resource is not allowed"))
-        }
+        VerdictKind::Forbidden if verified.is_some() && context.failed_condition.is_some() => Some(
+            Refusal::Forbidden("the token does not grant access to this resource"),
+        ),
+        VerdictKind::Forbidden => Some(FORBIDDEN),
     };
     if let Some(refusal) = refusal {
-        return refuse(config, decision, refusal, verdict.reason);
+        return refuse(config, context, refusal, verdict.reason);
     }
     let mut set_headers = Vec::new();
     if let Some(verified) = verified {
         let (set, skipped) = verified
-            .identity_headers
-            .get_or_init(|| config.identity.headers_to_set(&verified.claims));
+            .identity_headers()
+            .get_or_init(|| config.identity.headers_to_set(verified.claims()));
         set_headers.clone_from(set);
-        decision.skipped_headers.clone_from(skipped);
+        context.skipped_headers.clone_from(skipped);
         if let Some(found) = found {
             strip_token(
                 config,
                 verified,
                 found,
                 request,
-                &mut decision.remove_headers,
+                &mut context.remove_headers,
                 &mut set_headers,
             );
         }
     }
-    decision.reason = verdict.reason;
-    decision.outcome = Outcome::Allow { set_headers };
-    decision
+    match Allowed::granted(verdict.kind, set_headers) {
+        Some(allowed) => context.finish(Outcome::Allow(allowed), verdict.reason),
+        None => refuse(config, context, FORBIDDEN, verdict.reason),
+    }
 }
 
-fn refuse(config: &Config, mut decision: Decision, refusal: Refusal, reason: String) -> Decision {
-    decision.outcome = Outcome::Deny(denial(config, &refusal));
-    decision.reason = reason;
-    decision
+/// The refusal for a request no rule lets through.
+const FORBIDDEN: Refusal = Refusal::Forbidden("access to this resource is not allowed");
+
+/// The policy's verdict on the request, with the verified token's provider and claims.
+fn evaluate(
+    config: &Config,
+    request: &RequestView<'_>,
+    path: &str,
+    now: i64,
+    verified: Option<&VerifiedToken>,
+) -> Evaluation {
+    let host = request_host(request.authority());
+    let facts = RequestFacts {
+        request: *request,
+        method: request.method(),
+        path,
+        host: &host,
+        client_address: request.client_address(),
+        now,
+    };
+    config.policy.evaluate(
+        facts,
+        verified.map(|verified| TokenFacts {
+            provider: verified.provider(),
+            claims: verified.claims(),
+        }),
+    )
+}
+
+fn refuse(config: &Config, context: Context, refusal: Refusal, reason: String) -> Decision {
+    context.finish(Outcome::Deny(denial(config, &refusal)), reason)
 }
 
 #[cfg(test)]
@@ -370,13 +362,13 @@ mod tests {
     fn denial(decision: &Decision) -> &Denial {
         match &decision.outcome {
             Outcome::Deny(denial) => denial,
-            Outcome::Allow { .. } => panic!("expected a denial: {}", decision.reason),
+            Outcome::Allow(_) => panic!("expected a denial: {}", decision.reason),
         }
     }
 
     fn set_headers(decision: &Decision) -> &[(String, String)] {
         match &decision.outcome {
-            Outcome::Allow { set_headers } => set_headers,
+            Outcome::Allow(allowed) => allowed.set_headers(),
             Outcome::Deny(_) => panic!("expected an allow: {}", decision.reason),
         }
     }

@@ -4,6 +4,8 @@
 
 use super::DryRunReport;
 use crate::identity::SkippedHeader;
+pub use crate::key_miss::KeyMiss;
+use crate::policy::VerdictKind;
 
 /// A response Envoy sends instead of forwarding the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,29 +15,76 @@ pub struct Denial {
     pub body: String,
 }
 
+/// What happens to the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Forward upstream after removing [`Decision::remove_headers`] and then setting these.
-    Allow {
-        set_headers: Vec<(String, String)>,
-    },
+    /// Forward upstream after removing [`Decision::remove_headers`] and then setting
+    /// [`Allowed::set_headers`].
+    Allow(Allowed),
     Deny(Denial),
 }
 
-/// Keys a decision lacked. The proxy-wasm adapter may hold the request, fetch the
-/// provider's remote key set and decide again; without that, the decision stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyMiss {
-    /// The provider has no key set (503, or its configured outage status).
-    NoKeys { provider: usize },
-    /// No key of the provider carries the token's `kid` (401).
-    UnknownKid { provider: usize },
+/// Leave to forward a request. Only the decision pipeline makes one, and only from a
+/// policy verdict that allows (for a verified token, or a rule that needs none): nothing
+/// starts out allowed and is later turned into a refusal, so a path that forgets to
+/// decide ends in a refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allowed {
+    set_headers: Vec<(String, String)>,
 }
 
-impl KeyMiss {
-    pub fn provider(self) -> usize {
-        match self {
-            KeyMiss::NoKeys { provider } | KeyMiss::UnknownKid { provider } => provider,
+impl Allowed {
+    /// The allow for a policy verdict of `kind`, setting these identity headers; `None`
+    /// unless the verdict allows.
+    pub(super) fn granted(
+        kind: VerdictKind,
+        set_headers: Vec<(String, String)>,
+    ) -> Option<Allowed> {
+        (kind == VerdictKind::Allow).then_some(Allowed { set_headers })
+    }
+
+    /// Headers set on the forwarded request (after the removals).
+    pub fn set_headers(&self) -> &[(String, String)] {
+        &self.set_headers
+    }
+}
+
+/// What every decision carries whatever its outcome, gathered while the request is
+/// examined. The outcome is chosen once, at the end ([`Context::finish`]).
+#[derive(Debug, Default)]
+pub(super) struct Context {
+    pub(super) rule: Option<String>,
+    pub(super) failed_condition: Option<String>,
+    pub(super) dry_run: Option<DryRunReport>,
+    pub(super) provider: Option<String>,
+    pub(super) subject: Option<String>,
+    pub(super) remove_headers: Vec<String>,
+    pub(super) skipped_headers: Vec<SkippedHeader>,
+    pub(super) key_miss: Option<KeyMiss>,
+}
+
+impl Context {
+    /// Every decision starts here: the client's identity headers are always removed.
+    pub(super) fn new(remove_headers: Vec<String>) -> Context {
+        Context {
+            remove_headers,
+            ..Context::default()
+        }
+    }
+
+    /// The decision, with its one outcome.
+    pub(super) fn finish(self, outcome: Outcome, reason: String) -> Decision {
+        Decision {
+            outcome,
+            rule: self.rule,
+            reason,
+            failed_condition: self.failed_condition,
+            dry_run: self.dry_run,
+            provider: self.provider,
+            subject: self.subject,
+            remove_headers: self.remove_headers,
+            skipped_headers: self.skipped_headers,
+            key_miss: self.key_miss,
         }
     }
 }
@@ -66,13 +115,13 @@ pub struct Decision {
 impl Decision {
     pub fn status(&self) -> u16 {
         match &self.outcome {
-            Outcome::Allow { .. } => 200,
+            Outcome::Allow(_) => 200,
             Outcome::Deny(denial) => denial.status,
         }
     }
 
     pub fn is_allowed(&self) -> bool {
-        matches!(self.outcome, Outcome::Allow { .. })
+        matches!(self.outcome, Outcome::Allow(_))
     }
 
     /// How the request headers change when the request is allowed: every value of each
@@ -81,9 +130,10 @@ impl Decision {
     /// appended. Only names present in `request` are removed: each edit is a host call.
     /// `None` when the request is refused.
     pub fn header_edits<'a>(&'a self, request: &[(String, Vec<u8>)]) -> Option<HeaderEdits<'a>> {
-        let Outcome::Allow { set_headers } = &self.outcome else {
+        let Outcome::Allow(allowed) = &self.outcome else {
             return None;
         };
+        let set_headers = allowed.set_headers();
         let mut remove: Vec<&str> = self.remove_headers.iter().map(String::as_str).collect();
         for (name, _) in set_headers {
             if !remove.contains(&name.as_str())

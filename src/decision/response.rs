@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::Denial;
 use crate::config::Config;
+use crate::key_miss::{KeyMiss, MissKind};
 use crate::token::TokenError;
 
 /// The kinds of refusal, each with its status and RFC 6750 error code.
@@ -19,9 +20,12 @@ pub(super) fn denial(config: &Config, refusal: &Refusal) -> Denial {
     let (status, error, description): (u16, Option<&str>, &str) = match refusal {
         Refusal::BadRequest(description) => (400, Some("invalid_request"), description.as_str()),
         Refusal::NoToken => (401, None, "an access token is required"),
-        Refusal::BadToken(err @ TokenError::KeysUnavailable { provider })
-            if config.outage_status(*provider) == 401 =>
-        {
+        Refusal::BadToken(
+            err @ TokenError::KeysMissing(KeyMiss {
+                provider,
+                kind: MissKind::NoKeys,
+            }),
+        ) if config.outage_status(*provider) == 401 => {
             (401, Some("invalid_token"), err.description())
         }
         Refusal::BadToken(err) if err.status() == 503 => {

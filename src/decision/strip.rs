@@ -14,7 +14,7 @@ pub(super) fn strip_token(
     remove: &mut Vec<String>,
     set: &mut Vec<(String, String)>,
 ) {
-    let Some(provider) = config.providers.get(verified.provider) else {
+    let Some(provider) = config.providers.get(verified.provider()) else {
         return;
     };
     if provider.forward_token {

@@ -5,8 +5,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::{HostCrypto, KeySet};
+use crate::provider_id::ProviderId;
 
-/// The current key set of every provider, by provider index. Key sets are swapped whole
+/// The current key set of every provider, by [`ProviderId`]. Key sets are swapped whole
 /// at run time (remote JWKS refresh), never edited in place.
 #[derive(Debug, Clone, Default)]
 pub struct KeyRing {
@@ -15,6 +16,7 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
+    /// A ring with the key set of each provider, in configuration order.
     pub fn new(sets: Vec<Option<Arc<KeySet>>>) -> KeyRing {
         KeyRing { sets, host: None }
     }
@@ -29,21 +31,23 @@ impl KeyRing {
         self.host.as_deref()
     }
 
-    /// The key set of provider `index`; `None` while it has none yet.
-    pub fn get(&self, index: usize) -> Option<&KeySet> {
-        self.sets.get(index).and_then(|set| set.as_deref())
+    /// The key set of `provider`; `None` while it has none yet.
+    pub fn get(&self, provider: ProviderId) -> Option<&KeySet> {
+        self.sets
+            .get(provider.index())
+            .and_then(|set| set.as_deref())
     }
 
-    /// Installs a new key set for provider `index`.
-    pub fn replace(&mut self, index: usize, keys: Arc<KeySet>) {
-        if let Some(slot) = self.sets.get_mut(index) {
+    /// Installs a new key set for `provider`.
+    pub fn replace(&mut self, provider: ProviderId, keys: Arc<KeySet>) {
+        if let Some(slot) = self.sets.get_mut(provider.index()) {
             *slot = Some(keys);
         }
     }
 
-    /// Leaves provider `index` without keys (its remote set went stale beyond its limit).
-    pub fn remove(&mut self, index: usize) {
-        if let Some(slot) = self.sets.get_mut(index) {
+    /// Leaves `provider` without keys (its remote set went stale beyond its limit).
+    pub fn remove(&mut self, provider: ProviderId) {
+        if let Some(slot) = self.sets.get_mut(provider.index()) {
             *slot = None;
         }
     }

@@ -27,6 +27,8 @@ mod url;
 mod validate;
 mod waiting;
 
+/// What a waiting request lacks: the kind of [`crate::key_miss::KeyMiss`].
+pub use crate::key_miss::MissKind as Miss;
 pub use control::{Control, FetchReason};
 pub use record::{decode_keys, encode_keys, fnv1a};
 pub use schedule::{backoff_ms, cache_duration_ms, refresh_after_ms};
@@ -36,4 +38,4 @@ pub use validate::{
     max_age_seconds, validate_discovery, validate_jwks, DiscoveryError, FetchError, FetchResponse,
     JwksLocation, ValidJwks,
 };
-pub use waiting::{keep_waiting, wait_until, Miss};
+pub use waiting::{keep_waiting, wait_until};

@@ -68,10 +68,12 @@ impl RemoteSource {
     }
 
     /// The shared-data key prefix of a provider's source: the provider name plus a hash of
-    /// the source, so two configurations in one Envoy never share a record by accident.
+    /// the source's [canonical text](SourceKind::canonical) and issuer, so two
+    /// configurations in one Envoy never share a record by accident.
     pub fn shared_key_for(provider: &str, kind: &SourceKind, issuer: &str) -> String {
-        let identity = format!("{kind:?}|{issuer}");
-        format!("claimgate/{provider}/{:016x}", fnv1a(identity.as_bytes()))
+        let mut canonical = kind.canonical();
+        push_field(&mut canonical, "issuer", issuer);
+        format!("claimgate/{provider}/{:016x}", fnv1a(canonical.as_bytes()))
     }
 
     /// Shared-data key of the small control record.
@@ -113,6 +115,46 @@ impl RemoteSource {
             SourceKind::Discovery { document, .. } => format!("discovery {document}"),
         }
     }
+}
+
+impl SourceKind {
+    /// The source written out field by field (`name=LEN:value;`, lengths in bytes), so
+    /// two different sources never have the same text. Shared-data keys hash this; it
+    /// does not depend on `Debug` output.
+    pub fn canonical(&self) -> String {
+        let mut text = String::new();
+        match self {
+            SourceKind::Jwks(endpoint) => {
+                push_field(&mut text, "kind", "jwks");
+                endpoint.push_canonical(&mut text, "jwks");
+            }
+            SourceKind::Discovery {
+                document,
+                jwks_cluster,
+                allow_cross_origin,
+            } => {
+                push_field(&mut text, "kind", "discovery");
+                document.push_canonical(&mut text, "document");
+                push_field(&mut text, "jwks_cluster", jwks_cluster);
+                let cross_origin = if *allow_cross_origin { "yes" } else { "no" };
+                push_field(&mut text, "allow_cross_origin", cross_origin);
+            }
+        }
+        text
+    }
+}
+
+impl Endpoint {
+    fn push_canonical(&self, text: &mut String, prefix: &str) {
+        push_field(text, &format!("{prefix}.cluster"), &self.cluster);
+        push_field(text, &format!("{prefix}.authority"), &self.authority);
+        push_field(text, &format!("{prefix}.path"), &self.path);
+    }
+}
+
+/// Appends `name=LEN:value;`.
+fn push_field(text: &mut String, name: &str, value: &str) {
+    text.push_str(&format!("{name}={}:{value};", value.len()));
 }
 
 impl fmt::Display for Endpoint {
@@ -176,5 +218,28 @@ mod tests {
         assert_eq!(request.endpoint.cluster, "keys");
         let failed = found.failed(&source, NOW, 0, "HTTP 500");
         assert_eq!(source.first_request(&failed).step, FetchStep::Discovery);
+    }
+
+    #[test]
+    fn shared_keys_come_from_the_canonical_text_of_the_source() {
+        let source = source();
+        assert_eq!(
+            source.kind.canonical(),
+            "kind=4:jwks;jwks.cluster=3:idp;jwks.authority=16:tenant.auth0.com;jwks.path=22:/.well-known/jwks.json;"
+        );
+        let key = RemoteSource::shared_key_for("idp", &source.kind, &source.issuer);
+        assert!(key.starts_with("claimgate/idp/"), "{key}");
+        let mut moved = source.kind.clone();
+        if let SourceKind::Jwks(endpoint) = &mut moved {
+            endpoint.path = "/jwks".into();
+        }
+        assert_ne!(
+            RemoteSource::shared_key_for("idp", &moved, &source.issuer),
+            key
+        );
+        assert_ne!(
+            RemoteSource::shared_key_for("idp", &source.kind, "https://other/"),
+            key
+        );
     }
 }

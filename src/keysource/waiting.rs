@@ -1,21 +1,20 @@
 //! Requests that lack keys: whether one waits for a fetch, and whether it keeps waiting.
 
 use super::{Control, RemoteSource};
-
-/// What a request lacked: no key set at all, or no key with its `kid`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Miss {
-    NoKeys,
-    UnknownKid,
-}
+use crate::key_miss::MissKind;
 
 /// Whether a request that lacks keys should wait for a fetch (until the given time), or
 /// be decided now with the keys there are.
-pub fn wait_until(control: &Control, source: &RemoteSource, now: u64, miss: Miss) -> Option<u64> {
+pub fn wait_until(
+    control: &Control,
+    source: &RemoteSource,
+    now: u64,
+    miss: MissKind,
+) -> Option<u64> {
     let wait = match miss {
         _ if control.fetch_in_flight(now) => true,
-        Miss::NoKeys => control.next_attempt_at <= now.saturating_add(source.timeout_ms),
-        Miss::UnknownKid => control.kid_refetch_allowed(source, now),
+        MissKind::NoKeys => control.next_attempt_at <= now.saturating_add(source.timeout_ms),
+        MissKind::UnknownKid => control.kid_refetch_allowed(source, now),
     };
     wait.then(|| now.saturating_add(source.cycle_ms()))
 }
@@ -27,7 +26,7 @@ pub fn keep_waiting(
     control: &Control,
     source: &RemoteSource,
     now: u64,
-    miss: Miss,
+    miss: MissKind,
     attempts_seen: u64,
     until: u64,
 ) -> bool {
@@ -38,8 +37,8 @@ pub fn keep_waiting(
         return true;
     }
     match miss {
-        Miss::NoKeys => control.next_attempt_at <= now.saturating_add(source.timeout_ms),
-        Miss::UnknownKid => control.kid_refetch_allowed(source, now),
+        MissKind::NoKeys => control.next_attempt_at <= now.saturating_add(source.timeout_ms),
+        MissKind::UnknownKid => control.kid_refetch_allowed(source, now),
     }
 }
 
@@ -52,29 +51,29 @@ mod tests {
         let source = source();
         let empty = Control::default();
         assert_eq!(
-            wait_until(&empty, &source, NOW, Miss::NoKeys),
+            wait_until(&empty, &source, NOW, MissKind::NoKeys),
             Some(NOW + 6 * S)
         );
         let backing_off = empty
             .failed(&source, NOW, 0, "x")
             .failed(&source, NOW, 0, "x");
         // Second failure: next attempt 1 s away (within the timeout), so wait.
-        assert!(wait_until(&backing_off, &source, NOW, Miss::NoKeys).is_some());
+        assert!(wait_until(&backing_off, &source, NOW, MissKind::NoKeys).is_some());
         let mut far = backing_off.clone();
         far.next_attempt_at = NOW + 60 * S;
-        assert_eq!(wait_until(&far, &source, NOW, Miss::NoKeys), None);
+        assert_eq!(wait_until(&far, &source, NOW, MissKind::NoKeys), None);
 
         let good = Control::default().succeeded(&source, NOW, None, 1);
-        assert!(wait_until(&good, &source, NOW, Miss::UnknownKid).is_some());
+        assert!(wait_until(&good, &source, NOW, MissKind::UnknownKid).is_some());
         let limited = good
             .acquired(&source, 1, NOW, FetchReason::UnknownKid)
             .succeeded(&source, NOW + S, None, 1);
         assert_eq!(
-            wait_until(&limited, &source, NOW + 2 * S, Miss::UnknownKid),
+            wait_until(&limited, &source, NOW + 2 * S, MissKind::UnknownKid),
             None
         );
         let in_flight = limited.acquired(&source, 2, NOW + 2 * S, FetchReason::Refresh);
-        assert!(wait_until(&in_flight, &source, NOW + 2 * S, Miss::UnknownKid).is_some());
+        assert!(wait_until(&in_flight, &source, NOW + 2 * S, MissKind::UnknownKid).is_some());
     }
 
     #[test]
@@ -86,7 +85,7 @@ mod tests {
             &control,
             &source,
             NOW + S,
-            Miss::NoKeys,
+            MissKind::NoKeys,
             0,
             until
         ));
@@ -94,7 +93,7 @@ mod tests {
             &control,
             &source,
             until,
-            Miss::NoKeys,
+            MissKind::NoKeys,
             0,
             until
         ));
@@ -103,7 +102,7 @@ mod tests {
             &done,
             &source,
             NOW + S,
-            Miss::NoKeys,
+            MissKind::NoKeys,
             0,
             until
         ));
@@ -116,7 +115,7 @@ mod tests {
             &spent,
             &source,
             NOW + S,
-            Miss::UnknownKid,
+            MissKind::UnknownKid,
             2,
             until
         ));

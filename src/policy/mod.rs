@@ -22,6 +22,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 pub use crate::claims::{ClaimPath, Claims};
+use crate::provider_id::ProviderId;
 pub use cidr::Cidr;
 pub(crate) use compile::{compile_policy, RawRule};
 pub use condition::{
@@ -82,7 +83,7 @@ pub struct Policy {
 /// The token as the policy sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct TokenFacts<'a> {
-    pub provider: usize,
+    pub provider: ProviderId,
     pub claims: &'a Claims,
 }
 

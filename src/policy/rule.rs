@@ -1,6 +1,7 @@
 //! A compiled rule and what it says about one request, before rules are combined.
 
 use super::{Condition, Facts, Mode, RouteMatch};
+use crate::provider_id::ProviderId;
 
 /// What a rule does when it applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,13 +21,13 @@ pub struct Rule {
     /// `None`: the rule applies to every request its route matches.
     pub condition: Option<Condition>,
     /// Indices of the providers whose tokens the rule concerns; empty means any.
-    pub providers: Vec<usize>,
+    pub providers: Vec<ProviderId>,
     /// The rule's own mode, or the policy's when the rule gives none.
     pub mode: Mode,
 }
 
 impl Rule {
-    pub fn accepts_provider(&self, provider: usize) -> bool {
+    pub fn accepts_provider(&self, provider: ProviderId) -> bool {
         self.providers.is_empty() || self.providers.contains(&provider)
     }
 
@@ -38,7 +39,7 @@ impl Rule {
     pub(super) fn outcome(
         &self,
         facts: &Facts<'_>,
-        provider: Option<usize>,
+        provider: Option<ProviderId>,
         captures: &[&str],
     ) -> RuleOutcome {
         let holds = |condition: &Option<Condition>| {

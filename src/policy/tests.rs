@@ -66,7 +66,7 @@ fn evaluate(
     policy.evaluate(
         facts,
         claims.map(|claims| TokenFacts {
-            provider: 0,
+            provider: crate::provider_id::ProviderId::from_index(0),
             claims,
         }),
     )

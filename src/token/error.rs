@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::key_miss::{KeyMiss, MissKind};
+
 /// Why a token is refused. Every variant means 401 `invalid_token`, except where
 /// [`TokenError::status`] says otherwise. Messages never contain token content.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,16 +21,10 @@ pub enum TokenError {
     UnknownIssuer,
     /// The provider does not read tokens from where this one was found.
     WrongLocation,
-    /// The provider (by index) has no key set yet (remote keys not fetched, or stale
-    /// beyond their limit): an outage, not the client's fault.
-    KeysUnavailable {
-        provider: usize,
-    },
-    /// No key of the provider (by index) has the token's `kid`: the adapter may refetch
-    /// a remote key set and decide again.
-    UnknownKey {
-        provider: usize,
-    },
+    /// The provider has no key set yet (remote keys not fetched, or stale beyond their
+    /// limit: an outage, not the client's fault), or no key with the token's `kid` (the
+    /// adapter may refetch a remote key set and decide again).
+    KeysMissing(KeyMiss),
     NoSuitableKey,
     BadSignature,
     MissingExpiry,
@@ -42,10 +38,21 @@ pub enum TokenError {
 }
 
 impl TokenError {
+    /// The keys this failure lacked, when that is why the token was refused.
+    pub fn key_miss(&self) -> Option<KeyMiss> {
+        match self {
+            TokenError::KeysMissing(miss) => Some(*miss),
+            _ => None,
+        }
+    }
+
     /// HTTP status for this failure.
     pub fn status(&self) -> u16 {
         match self {
-            TokenError::KeysUnavailable { .. } => 503,
+            TokenError::KeysMissing(KeyMiss {
+                kind: MissKind::NoKeys,
+                ..
+            }) => 503,
             _ => 401,
         }
     }
@@ -62,8 +69,10 @@ impl TokenError {
             TokenError::WrongTokenType => "wrong token type",
             TokenError::UnknownIssuer => "unknown token issuer",
             TokenError::WrongLocation => "token not accepted in this location",
-            TokenError::KeysUnavailable { .. } => "signing keys are not available yet",
-            TokenError::UnknownKey { .. } => "unknown signing key",
+            TokenError::KeysMissing(miss) => match miss.kind {
+                MissKind::NoKeys => "signing keys are not available yet",
+                MissKind::UnknownKid => "unknown signing key",
+            },
             TokenError::NoSuitableKey => "no key fits the token's algorithm",
             TokenError::BadSignature => "invalid signature",
             TokenError::MissingExpiry => "token has no expiry",

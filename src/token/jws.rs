@@ -23,13 +23,14 @@ struct JoseHeader {
 /// A token split into its parts, decoded but not yet trusted.
 #[derive(Debug)]
 pub struct UntrustedToken<'t> {
-    pub alg_name: String,
-    pub kid: Option<String>,
-    pub typ: Option<String>,
+    alg_name: String,
+    kid: Option<String>,
+    typ: Option<String>,
     pub(super) has_crit: bool,
-    pub claims: Claims,
-    pub(super) signed_data: &'t str,
-    pub(super) signature: Vec<u8>,
+    /// Not verified: read only through [`UntrustedToken::unverified_claims`].
+    claims: Claims,
+    signed_data: &'t str,
+    signature: Vec<u8>,
 }
 
 impl<'t> UntrustedToken<'t> {
@@ -64,6 +65,38 @@ impl<'t> UntrustedToken<'t> {
             signed_data,
             signature,
         })
+    }
+
+    /// The `alg` header as written.
+    pub fn alg_name(&self) -> &str {
+        &self.alg_name
+    }
+
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    pub fn typ(&self) -> Option<&str> {
+        self.typ.as_deref()
+    }
+
+    /// The claims as sent, before any check: to pick the provider and check the times
+    /// and audience, never to decide on.
+    pub fn unverified_claims(&self) -> &Claims {
+        &self.claims
+    }
+
+    pub(super) fn signed_data(&self) -> &'t str {
+        self.signed_data
+    }
+
+    pub(super) fn signature(&self) -> &[u8] {
+        &self.signature
+    }
+
+    /// The `kid` and claims, for the [`super::VerifiedToken`] verification makes.
+    pub(super) fn into_kid_and_claims(self) -> (Option<String>, Claims) {
+        (self.kid, self.claims)
     }
 
     /// The `iss` claim, when it is a string.

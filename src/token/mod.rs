@@ -10,7 +10,8 @@ mod extract;
 mod jws;
 mod verify;
 
+pub use crate::provider::Provider;
 pub use error::TokenError;
 pub use extract::{find_token, FoundToken, TokenLocation};
 pub use jws::UntrustedToken;
-pub use verify::{verify, Provider, VerifiedToken};
+pub use verify::{verify, VerifiedToken};

@@ -10,90 +10,115 @@ use super::{FoundToken, TokenError, UntrustedToken};
 use crate::claims::Claims;
 use crate::identity::IdentityHeaders;
 use crate::jwks::{Alg, HostCrypto, KeySet};
+use crate::key_miss::KeyMiss;
+use crate::provider::{Provider, ProviderId, Providers};
 
-/// How one identity provider's tokens are verified.
+/// A token whose signature and claims passed every check: a proof. Its fields are
+/// private and only verification ([`verify`]) makes one, so holding a `VerifiedToken`
+/// means the token was verified. Tests, benches and `claimgate test`, which decide with
+/// given claims, use [`VerifiedToken::assume_verified_for_tests`], which is not compiled
+/// into the Envoy module.
 #[derive(Debug, Clone)]
-pub struct Provider {
-    pub name: String,
-    /// Exact `iss` value.
-    pub issuer: String,
-    /// Any one of these must appear in `aud`.
-    pub audiences: Vec<String>,
-    /// Allow-list; anything else (and `none`) is refused.
-    pub algorithms: Vec<Alg>,
-    /// Indices into the config's combined token locations that this provider reads.
-    pub locations: Vec<usize>,
-    pub require_exp: bool,
-    pub clock_skew_seconds: i64,
-    pub max_lifetime_seconds: Option<i64>,
-    /// Required `typ` header (e.g. `at+jwt`), compared as a media type.
-    pub token_type: Option<String>,
-    pub max_token_bytes: usize,
-    /// Forward the token upstream, or remove it.
-    pub forward_token: bool,
+pub struct VerifiedToken {
+    provider: ProviderId,
+    alg: Alg,
+    kid: Option<String>,
+    claims: Claims,
+    expires_at: Option<i64>,
+    identity_headers: OnceCell<IdentityHeaders>,
 }
 
-impl Provider {
-    /// Whether this provider reads tokens from any location `found` was seen at.
-    pub fn reads_from(&self, found: &FoundToken) -> bool {
-        found
-            .locations
-            .iter()
-            .any(|location| self.locations.contains(location))
+impl VerifiedToken {
+    /// Only verification calls this.
+    fn new(
+        provider: ProviderId,
+        alg: Alg,
+        kid: Option<String>,
+        claims: Claims,
+        expires_at: Option<i64>,
+    ) -> VerifiedToken {
+        VerifiedToken {
+            provider,
+            alg,
+            kid,
+            claims,
+            expires_at,
+            identity_headers: OnceCell::new(),
+        }
+    }
+
+    /// Claims taken as verified without any token: for policy tests (`claimgate test`
+    /// cases with `claims`), unit tests and benches. Not compiled into the Envoy module.
+    #[cfg(not(target_os = "wasi"))]
+    pub fn assume_verified_for_tests(
+        provider: ProviderId,
+        alg: Alg,
+        claims: Claims,
+        expires_at: Option<i64>,
+    ) -> VerifiedToken {
+        VerifiedToken::new(provider, alg, None, claims, expires_at)
+    }
+
+    /// The provider whose keys verified the token.
+    pub fn provider(&self) -> ProviderId {
+        self.provider
+    }
+
+    pub fn alg(&self) -> Alg {
+        self.alg
+    }
+
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+
+    /// `exp`, when present (whole seconds).
+    pub fn expires_at(&self) -> Option<i64> {
+        self.expires_at
+    }
+
+    /// The identity headers these claims map to, worked out once per token (a cached
+    /// token reuses them on every hit).
+    pub(crate) fn identity_headers(&self) -> &OnceCell<IdentityHeaders> {
+        &self.identity_headers
     }
 }
 
-/// A token whose signature and claims passed every check.
-#[derive(Debug, Clone)]
-pub struct VerifiedToken {
-    pub provider: usize,
-    pub alg: Alg,
-    pub kid: Option<String>,
-    pub claims: Claims,
-    /// `exp`, when present (whole seconds).
-    pub expires_at: Option<i64>,
-    /// The identity headers these claims map to, worked out once per token (a cached
-    /// token reuses them on every hit).
-    pub identity_headers: OnceCell<IdentityHeaders>,
-}
-
-/// Verifies `found` against the providers. `keys(index)` gives the current key set of a
+/// Verifies `found` against the providers. `keys(id)` gives the current key set of a
 /// provider (replaceable at run time; `None` while none has been loaded); `host` checks the
 /// signatures it offers to.
 pub fn verify<'k>(
     found: &FoundToken,
-    providers: &[Provider],
-    keys: impl Fn(usize) -> Option<&'k KeySet>,
+    providers: &Providers,
+    keys: impl Fn(ProviderId) -> Option<&'k KeySet>,
     host: Option<&HostCrypto>,
     now: i64,
 ) -> Result<VerifiedToken, TokenError> {
-    let global_limit = providers
-        .iter()
-        .map(|p| p.max_token_bytes)
-        .max()
-        .unwrap_or(0);
+    let global_limit = providers.max_token_bytes();
     if found.token.len() > global_limit {
         return Err(TokenError::TooLarge {
             limit: global_limit,
         });
     }
     let untrusted = UntrustedToken::parse(&found.token)?;
-    let alg = Alg::from_name(&untrusted.alg_name).ok_or(TokenError::UnsupportedAlgorithm)?;
+    let alg = Alg::from_name(untrusted.alg_name()).ok_or(TokenError::UnsupportedAlgorithm)?;
     if untrusted.has_crit {
         return Err(TokenError::CriticalHeader);
     }
     let issuer = untrusted.issuer().ok_or(TokenError::UnknownIssuer)?;
-    let (index, provider) = providers
-        .iter()
-        .enumerate()
-        .find(|(_, provider)| provider.issuer == issuer)
+    let (id, provider) = providers
+        .by_issuer(issuer)
         .ok_or(TokenError::UnknownIssuer)?;
     if found.token.len() > provider.max_token_bytes {
         return Err(TokenError::TooLarge {
             limit: provider.max_token_bytes,
         });
     }
-    if !provider.reads_from(found) {
+    if !provider.reads_from(&found.locations) {
         return Err(TokenError::WrongLocation);
     }
     if !provider.algorithms.contains(&alg) {
@@ -101,25 +126,18 @@ pub fn verify<'k>(
     }
     if let Some(expected) = &provider.token_type {
         if !untrusted
-            .typ
-            .as_deref()
+            .typ()
             .is_some_and(|typ| media_type_matches(typ, expected))
         {
             return Err(TokenError::WrongTokenType);
         }
     }
-    let key_set = keys(index).ok_or(TokenError::KeysUnavailable { provider: index })?;
-    check_signature(&untrusted, alg, key_set, host, index)?;
-    let expires_at = check_times(&untrusted.claims, provider, now)?;
-    check_audience(&untrusted.claims, provider)?;
-    Ok(VerifiedToken {
-        provider: index,
-        alg,
-        kid: untrusted.kid,
-        claims: untrusted.claims,
-        expires_at,
-        identity_headers: OnceCell::new(),
-    })
+    let key_set = keys(id).ok_or(TokenError::KeysMissing(KeyMiss::no_keys(id)))?;
+    check_signature(&untrusted, alg, key_set, host, id)?;
+    let expires_at = check_times(untrusted.unverified_claims(), provider, now)?;
+    check_audience(untrusted.unverified_claims(), provider)?;
+    let (kid, claims) = untrusted.into_kid_and_claims();
+    Ok(VerifiedToken::new(id, alg, kid, claims, expires_at))
 }
 
 fn check_signature(
@@ -127,19 +145,21 @@ fn check_signature(
     alg: Alg,
     keys: &KeySet,
     host: Option<&HostCrypto>,
-    provider: usize,
+    provider: ProviderId,
 ) -> Result<(), TokenError> {
-    let kid = token.kid.as_deref();
+    let kid = token.kid();
     let mut tried = false;
     for key in keys.candidates(kid, alg) {
         tried = true;
-        if key.verify(alg, token.signed_data.as_bytes(), &token.signature, host) {
+        if key.verify(alg, token.signed_data().as_bytes(), token.signature(), host) {
             return Ok(());
         }
     }
     match (tried, kid) {
         (true, _) => Err(TokenError::BadSignature),
-        (false, Some(kid)) if !keys.has_kid(kid) => Err(TokenError::UnknownKey { provider }),
+        (false, Some(kid)) if !keys.has_kid(kid) => {
+            Err(TokenError::KeysMissing(KeyMiss::unknown_kid(provider)))
+        }
         (false, _) => Err(TokenError::NoSuitableKey),
     }
 }
@@ -238,6 +258,8 @@ mod tests {
             token_type: None,
             max_token_bytes: 8192,
             forward_token: true,
+            inline_keys: None,
+            remote: None,
         }
     }
 
@@ -266,7 +288,7 @@ mod tests {
         };
         verify(
             &found,
-            std::slice::from_ref(provider),
+            &Providers::new(vec![provider.clone()]),
             |_| Some(keys),
             None,
             now,
@@ -282,9 +304,9 @@ mod tests {
     fn a_good_token_verifies_and_keeps_its_claims() {
         let (key, keys, provider) = setup(Alg::Es256);
         let verified = check(key.sign(&claims()).unwrap(), &provider, &keys, NOW).unwrap();
-        assert_eq!(verified.claims["sub"], json!("auth0|1"));
-        assert_eq!(verified.expires_at, Some(NOW + 600));
-        assert_eq!(verified.kid.as_deref(), Some("k1"));
+        assert_eq!(verified.claims()["sub"], json!("auth0|1"));
+        assert_eq!(verified.expires_at(), Some(NOW + 600));
+        assert_eq!(verified.kid(), Some("k1"));
     }
 
     #[test]
@@ -402,7 +424,7 @@ mod tests {
         let other = SigningKey::generate(Alg::EdDsa, Some("k2")).unwrap();
         assert_eq!(
             check(other.sign(&claims()).unwrap(), &provider, &keys, NOW).unwrap_err(),
-            TokenError::UnknownKey { provider: 0 }
+            TokenError::KeysMissing(KeyMiss::unknown_kid(ProviderId::from_index(0)))
         );
         let impostor = SigningKey::generate(Alg::EdDsa, Some("k1")).unwrap();
         assert_eq!(

@@ -22,6 +22,7 @@ use super::{
     RequestAttribute, RouteIndex, Rule, Test, TierList,
 };
 use crate::fields::{ConfigError, ConfigWarning};
+use crate::provider_id::ProviderId;
 use condition::{compile_condition, Scope};
 pub(crate) use raw::RawRule;
 use raw::{RawAccess, RawEffect};
@@ -220,7 +221,7 @@ fn rule_providers(
     names: Vec<String>,
     providers: &[&str],
     path: &str,
-) -> Result<Vec<usize>, ConfigError> {
+) -> Result<Vec<ProviderId>, ConfigError> {
     let mut positions = Vec::with_capacity(names.len());
     for (index, provider_name) in names.iter().enumerate() {
         let position = providers
@@ -232,7 +233,7 @@ fn rule_providers(
                     format!("no provider named '{provider_name}'"),
                 )
             })?;
-        positions.push(position);
+        positions.push(ProviderId::from_index(position));
     }
     Ok(positions)
 }
