@@ -4,7 +4,7 @@
 //! (`rules[2].require[0].claim: …`) so Envoy refuses the configuration with a message a
 //! person can act on, and nothing is half-applied.
 //!
-//! [`raw`] is the document as written; [`provider`], [`remote`] and [`identity`] compile
+//! `raw` is the document as written; `provider`, `remote` and `identity` compile
 //! their sections; this module compiles the whole and holds the result, [`Config`].
 
 mod identity;

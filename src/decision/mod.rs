@@ -2,9 +2,9 @@
 //! Envoy must do. Envoy, the CLI, the tests and the benches all call [`decide`].
 //!
 //! The pipeline is here: path check, token lookup, verification (through the token cache),
-//! policy, identity headers. What a decision is lives in [`outcome`], how a refusal is
-//! answered in [`response`], how a decision is explained in [`explain`], and how an
-//! unforwarded token is removed in [`strip`].
+//! policy, identity headers. What a decision is lives in `outcome`, how a refusal is
+//! answered in `response`, how a decision is explained in `explain`, and how an
+//! unforwarded token is removed in `strip`.
 
 mod explain;
 mod outcome;

@@ -4,9 +4,9 @@
 //! together with the provider's allow-list; the token header only selects among candidates.
 //! That is what makes "HS256 signed with the RSA public key" impossible here.
 //!
-//! [`alg`] is the algorithms and key families, [`key`] one parsed key and its signature
-//! check, [`jwk`] parsing one JWK (with the strength rules), [`set`] a key set and its
-//! errors, [`ring`] the key set of every provider; [`es384`], [`rsa_verify`] and [`host`]
+//! `alg` is the algorithms and key families, `key` one parsed key and its signature
+//! check, `jwk` parsing one JWK (with the strength rules), `set` a key set and its
+//! errors, `ring` the key set of every provider; `es384`, `rsa_verify` and `host`
 //! are the verifiers that are not jwt-compact's.
 
 mod alg;

@@ -11,11 +11,11 @@
 //!
 //! Times are Unix milliseconds (`u64`) throughout.
 //!
-//! One concern per module: [`source`] (what to fetch, from the configuration),
-//! [`control`] (the shared record and its transitions), [`schedule`] (cache duration,
-//! refresh time, backoff), [`waiting`] (whether a request waits for a fetch),
-//! [`validate`] (accepting a JWKS or discovery response), [`record`] (the shared keys
-//! record and the hash) and [`url`] (http(s) URLs).
+//! One concern per module: `source` (what to fetch, from the configuration),
+//! `control` (the shared record and its transitions), `schedule` (cache duration,
+//! refresh time, backoff), `waiting` (whether a request waits for a fetch),
+//! `validate` (accepting a JWKS or discovery response), `record` (the shared keys
+//! record and the hash) and `url` (http(s) URLs).
 
 mod control;
 mod record;

@@ -2,10 +2,10 @@
 //! claims and request attributes. Deny overrides allow; a default applies when nothing
 //! matched; dry-run rules are evaluated and reported but never change the outcome.
 //!
-//! [`condition`] is the condition language (what a compiled condition is), [`eval`] how
-//! it is evaluated against one request, [`cidr`] and [`datetime`] the two value parsers it
-//! needs, [`route`] how rules match paths, methods and hosts, [`rule`] what a rule is and
-//! says, [`evaluate`] how the matching rules combine into a verdict, and [`compile`] how
+//! `condition` is the condition language (what a compiled condition is), `eval` how
+//! it is evaluated against one request, `cidr` and `datetime` the two value parsers it
+//! needs, `route` how rules match paths, methods and hosts, `rule` what a rule is and
+//! says, `evaluate` how the matching rules combine into a verdict, and `compile` how
 //! the configuration becomes all of that.
 
 mod cidr;

@@ -1,6 +1,6 @@
-//! Access tokens: finding them in a request ([`extract`]), splitting and decoding the
-//! compact JWS without trusting it ([`jws`]), verifying signature and claims against a
-//! provider's keys ([`verify`]), and why a token is refused ([`error`]).
+//! Access tokens: finding them in a request (`extract`), splitting and decoding the
+//! compact JWS without trusting it (`jws`), verifying signature and claims against a
+//! provider's keys ([`verify`]), and why a token is refused (`error`).
 //!
 //! Split by concern so the untrusted-input parsing, the security checks and the error
 //! vocabulary can each be read (and fuzzed) alone.
