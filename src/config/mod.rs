@@ -322,6 +322,24 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_shorter_than_the_hash_cannot_serve_the_algorithm() {
+        let secret = base64ct::Base64UrlUnpadded::encode_string(&[7; 32]);
+        let mut config = minimal(json!({}));
+        config["providers"][0]["algorithms"] = json!(["HS512"]);
+        config["providers"][0]["jwks"]["inline"] = json!({"keys": [{"kty": "oct", "k": secret}]});
+        let err = error_of(config.clone());
+        assert_eq!(err.path, "providers[0].algorithms");
+        assert_eq!(err.message, "no key in jwks.inline can verify HS512");
+        config["providers"][0]["jwks"]["inline"]["keys"][0]["alg"] = json!("HS512");
+        let err = error_of(config);
+        assert_eq!(err.path, "providers[0].jwks.inline.keys[0]");
+        assert!(
+            err.message.contains("at least 64 required for HS512"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn not_json_is_an_error_at_the_root() {
         let err = Config::from_json(b"{").unwrap_err();
         assert_eq!(err.path, ".");

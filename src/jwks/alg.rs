@@ -84,6 +84,17 @@ impl Alg {
         }
     }
 
+    /// The shortest secret an HMAC algorithm accepts, in bytes: the size of its hash
+    /// output (RFC 7518 §3.2). `None` for the other algorithms.
+    pub fn min_hmac_bytes(self) -> Option<usize> {
+        match self {
+            Alg::Hs256 => Some(32),
+            Alg::Hs384 => Some(48),
+            Alg::Hs512 => Some(64),
+            _ => None,
+        }
+    }
+
     /// The hash of an RSA algorithm and whether it uses PSS padding (else PKCS#1 v1.5).
     pub(crate) fn rsa_scheme(self) -> Option<(RsaHash, bool)> {
         match self {

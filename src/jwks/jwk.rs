@@ -14,7 +14,10 @@ use super::{es384, host, Alg, KeyFamily, RsaVerifier, SymmetricKeys, Verificatio
 /// Smallest RSA modulus accepted, in bits (NIST SP 800-131A).
 pub const MIN_RSA_BITS: usize = 2048;
 
-/// Smallest HMAC secret accepted, in bytes: RFC 7518 §3.2 wants at least the hash size.
+/// Smallest HMAC secret accepted at all, in bytes: RFC 7518 §3.2 wants at least the hash
+/// size, and HS256's is the smallest. A secret serves HS384 and HS512 only from 48 and 64
+/// bytes ([`Alg::min_hmac_bytes`]): with `alg` set, a shorter one is refused; without,
+/// it is used only for the algorithms its length allows ([`VerificationKey::fits`]).
 pub const MIN_HMAC_BYTES: usize = 32;
 
 /// Why one JWK of a set was not taken.
@@ -103,6 +106,13 @@ pub fn parse_jwk(entry: &Value, symmetric: SymmetricKeys) -> Result<Verification
             return Err(JwkProblem::Malformed(format!(
                 "alg {alg} does not fit a {kty} key"
             )));
+        }
+        if let (Some(min), Some(len)) = (alg.min_hmac_bytes(), material.hmac_len()) {
+            if len < min {
+                return Err(JwkProblem::TooWeak(format!(
+                    "HMAC secret of {len} bytes; at least {min} required for {alg}"
+                )));
+            }
         }
     }
     Ok(VerificationKey {
@@ -239,5 +249,34 @@ mod tests {
     fn non_object_jwk_is_malformed() {
         let problem = parse_jwk(&json!("RSA"), SymmetricKeys::Allowed).unwrap_err();
         assert!(matches!(problem, JwkProblem::Malformed(_)));
+    }
+
+    #[test]
+    fn hmac_secrets_must_be_as_long_as_the_hash_rfc_7518_3_2() {
+        use base64ct::{Base64UrlUnpadded, Encoding};
+        let jwk = |len: usize, alg: Option<&str>| {
+            let mut jwk =
+                json!({"kty": "oct", "k": Base64UrlUnpadded::encode_string(&vec![7_u8; len])});
+            if let Some(alg) = alg {
+                jwk["alg"] = json!(alg);
+            }
+            parse_jwk(&jwk, SymmetricKeys::Allowed)
+        };
+        for (alg, bytes) in [("HS256", 32), ("HS384", 48), ("HS512", 64)] {
+            let short = jwk(bytes - 1, Some(alg)).unwrap_err();
+            assert!(matches!(short, JwkProblem::TooWeak(_)), "{alg}: {short}");
+            assert!(jwk(bytes, Some(alg)).is_ok(), "{alg}");
+        }
+        assert!(matches!(jwk(31, None).unwrap_err(), JwkProblem::TooWeak(_)));
+        // Without "alg", a secret serves only the algorithms its length allows.
+        for (bytes, fits) in [
+            (32, [true, false, false]),
+            (48, [true, true, false]),
+            (64, [true, true, true]),
+        ] {
+            let key = jwk(bytes, None).unwrap();
+            let got = [Alg::Hs256, Alg::Hs384, Alg::Hs512].map(|alg| key.fits(alg));
+            assert_eq!(got, fits, "{bytes} bytes");
+        }
     }
 }

@@ -22,6 +22,14 @@ pub(super) enum KeyMaterial {
 }
 
 impl KeyMaterial {
+    /// The length of an HMAC secret; `None` for public keys.
+    pub(super) fn hmac_len(&self) -> Option<usize> {
+        match self {
+            KeyMaterial::Hmac(secret) => Some(secret.len()),
+            _ => None,
+        }
+    }
+
     pub(super) fn family(&self) -> KeyFamily {
         match self {
             KeyMaterial::Rsa(..) => KeyFamily::Rsa,
@@ -66,10 +74,16 @@ impl VerificationKey {
         self.material.family()
     }
 
-    /// Whether this key may check a signature made with `alg`: same family, and the
-    /// key's own `alg`, when it names one, is exactly `alg`.
+    /// Whether this key may check a signature made with `alg`: same family, the key's
+    /// own `alg`, when it names one, is exactly `alg`, and an HMAC secret is at least as
+    /// long as `alg`'s hash (RFC 7518 §3.2: a 32-byte secret serves HS256 only).
     pub fn fits(&self, alg: Alg) -> bool {
-        self.material.family() == alg.family() && self.alg.is_none_or(|own| own == alg)
+        self.material.family() == alg.family()
+            && self.alg.is_none_or(|own| own == alg)
+            && match (self.material.hmac_len(), alg.min_hmac_bytes()) {
+                (Some(len), Some(min)) => len >= min,
+                _ => true,
+            }
     }
 
     /// The key as DER `SubjectPublicKeyInfo` (RSA and EC keys).
