@@ -752,7 +752,7 @@ impl ClaimgateRoot {
         let jitter = random_u64();
         let message = error.to_string();
         let written = update_control(&source.control_key(), |current| {
-            Some(current.failed(source, now, jitter, &message))
+            Some(current.failed(source, now, jitter))
         });
         let name = shared.provider_name(provider);
         let Some(control) = written else {

@@ -23,6 +23,7 @@ use claimgate::keysource::{validate_jwks, FetchResponse, HttpUrl, SourceKind};
 use claimgate::mint::SigningKey;
 use claimgate::policy::{Effect, Mode};
 use claimgate::provider::{Provider, ProviderId};
+use claimgate::request::{bearer_header, request_headers};
 use claimgate::{decide, RequestView};
 use serde_json::{json, Map, Value};
 
@@ -282,39 +283,26 @@ fn eval(args: &[String]) -> Result<(), String> {
     } else if options.one("provider").is_some() {
         return Err("--provider goes with --jwks".into());
     }
-    let mut headers: Vec<(String, Vec<u8>)> = vec![
-        (
-            ":method".into(),
-            options.one("method").unwrap_or("GET").as_bytes().to_vec(),
-        ),
-        (
-            ":path".into(),
-            options.one("path").unwrap_or("/").as_bytes().to_vec(),
-        ),
-        (
-            ":authority".into(),
-            options
-                .one("authority")
-                .unwrap_or("localhost")
-                .as_bytes()
-                .to_vec(),
-        ),
-    ];
-    if let Some(token) = options.one("token") {
-        headers.push((
-            "authorization".into(),
-            format!("Bearer {token}").into_bytes(),
-        ));
-    }
+    let mut extra: Vec<(String, Vec<u8>)> = options
+        .one("token")
+        .map(bearer_header)
+        .into_iter()
+        .collect();
     for header in options.all("header") {
         let (name, value) = header
             .split_once(':')
             .ok_or_else(|| format!("--header '{header}' must be NAME:VALUE"))?;
-        headers.push((
-            name.trim().to_ascii_lowercase(),
-            value.trim().as_bytes().to_vec(),
-        ));
+        extra.push((name.trim().to_owned(), value.trim().as_bytes().to_vec()));
     }
+    let headers = request_headers(
+        options.one("method").unwrap_or("GET"),
+        options.one("path").unwrap_or("/"),
+        options.one("authority").unwrap_or("localhost"),
+        None,
+        extra
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_slice())),
+    );
     let now = options.number("now")?.unwrap_or_else(unix_now);
     let request = RequestView::new(&headers).with_client_address(options.one("client-address"));
     let decision = decide(&config, &keys, &request, now);

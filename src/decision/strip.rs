@@ -2,7 +2,7 @@
 //! cookie it was found in.
 
 use crate::config::Config;
-use crate::request::RequestView;
+use crate::request::{percent_decode, query_pairs, RequestView};
 use crate::token::{FoundToken, TokenLocation, VerifiedToken};
 
 /// When the provider does not forward its token, removes it from wherever it was found.
@@ -34,12 +34,9 @@ pub(super) fn strip_token(
             TokenLocation::Query { name } => {
                 let raw = request.raw_path();
                 if let Some((path, query)) = raw.split_once('?') {
-                    let kept: Vec<&str> = query
-                        .split('&')
-                        .filter(|pair| {
-                            let key = pair.split_once('=').map_or(*pair, |(key, _)| key);
-                            crate::request::percent_decode(key).as_deref() != Some(name.as_str())
-                        })
+                    let kept: Vec<&str> = query_pairs(query)
+                        .filter(|(_, key, _)| percent_decode(key).as_deref() != Some(name.as_str()))
+                        .map(|(pair, _, _)| pair)
                         .collect();
                     let rewritten = if kept.is_empty() {
                         path.to_owned()
@@ -51,15 +48,10 @@ pub(super) fn strip_token(
             }
             TokenLocation::Cookie { name } => {
                 let kept: Vec<&str> = request
-                    .header_values("cookie")
-                    .filter_map(|value| std::str::from_utf8(value).ok())
-                    .flat_map(|line| line.split(';'))
-                    .map(str::trim)
+                    .cookie_pairs()
                     .filter(|pair| {
-                        !pair.is_empty()
-                            && pair
-                                .split_once('=')
-                                .is_none_or(|(key, _)| key.trim() != name)
+                        pair.split_once('=')
+                            .is_none_or(|(key, _)| key.trim() != name)
                     })
                     .collect();
                 if !remove.iter().any(|known| known == "cookie") {

@@ -328,7 +328,7 @@ fn limbs_to_be(limbs: &[u32], len: usize) -> Vec<u8> {
     bytes
 }
 
-/// Compares two little-endian numbers of which `b` has no more limbs than `a` matters.
+/// Compares two little-endian numbers of any lengths (missing high limbs count as zero).
 fn compare(a: &[u32], b: &[u32]) -> std::cmp::Ordering {
     let len = a.len().max(b.len());
     for index in (0..len).rev() {

@@ -18,7 +18,6 @@ pub struct Control {
     pub version: u64,
     /// Hash of the current JWKS text (an identical refresh keeps the version).
     pub keys_hash: u64,
-    pub fetched_at: u64,
     /// When the next routine refresh is due.
     pub refresh_at: u64,
     /// When the cache duration of the current keys runs out (they are stale after).
@@ -38,8 +37,6 @@ pub struct Control {
     /// The `jwks_uri` found by discovery, split for the fetch.
     pub jwks_authority: Option<String>,
     pub jwks_path: Option<String>,
-    /// The last failure, for logs.
-    pub last_error: Option<String>,
 }
 
 /// Why a fetch starts.
@@ -146,7 +143,6 @@ impl Control {
             next.version = self.version.saturating_add(1);
         }
         next.keys_hash = keys_hash;
-        next.fetched_at = now;
         next.expires_at = now.saturating_add(duration);
         next.refresh_at = now.saturating_add(refresh_after_ms(duration));
         next.failures = 0;
@@ -154,13 +150,12 @@ impl Control {
         next.lease_holder = 0;
         next.lease_until = 0;
         next.attempts = self.attempts.saturating_add(1);
-        next.last_error = None;
         next
     }
 
     /// The record after a failed fetch: keys untouched, retry scheduled with backoff and
     /// jitter (`jitter` is any random number). Discovery is redone on the next attempt.
-    pub fn failed(&self, source: &RemoteSource, now: u64, jitter: u64, error: &str) -> Control {
+    pub fn failed(&self, source: &RemoteSource, now: u64, jitter: u64) -> Control {
         let mut next = self.clone();
         next.failures = self.failures.saturating_add(1);
         next.next_attempt_at = now.saturating_add(backoff_ms(
@@ -174,7 +169,6 @@ impl Control {
         next.attempts = self.attempts.saturating_add(1);
         next.jwks_authority = None;
         next.jwks_path = None;
-        next.last_error = Some(error.to_owned());
         next
     }
 
@@ -243,7 +237,7 @@ mod tests {
             Some(FetchReason::UnknownKid)
         );
         // During backoff an unknown kid still may fetch, within the rate limit.
-        let failing = done.failed(&source, NOW + 40 * S, 0, "HTTP 500");
+        let failing = done.failed(&source, NOW + 40 * S, 0);
         assert_eq!(
             failing.due(&source, NOW + 40 * S, true),
             Some(FetchReason::UnknownKid)

@@ -84,7 +84,7 @@ mod tests {
     fn failures_back_off_exponentially_with_jitter_and_keep_the_keys() {
         let source = source();
         let good = Control::default().succeeded(&source, NOW, None, 1);
-        let failed = good.failed(&source, NOW + 540 * S, 0, "HTTP 500");
+        let failed = good.failed(&source, NOW + 540 * S, 0);
         assert_eq!(failed.version, 1);
         assert_eq!(failed.failures, 1);
         assert_eq!(failed.next_attempt_at, NOW + 540 * S + 500);

@@ -107,14 +107,6 @@ impl RemoteSource {
             },
         }
     }
-
-    /// A short description for logs: `cluster/authority/path`.
-    pub fn describe(&self) -> String {
-        match &self.kind {
-            SourceKind::Jwks(endpoint) => format!("JWKS {endpoint}"),
-            SourceKind::Discovery { document, .. } => format!("discovery {document}"),
-        }
-    }
 }
 
 impl SourceKind {
@@ -216,7 +208,7 @@ mod tests {
         let request = source.first_request(&found);
         assert_eq!(request.step, FetchStep::Jwks);
         assert_eq!(request.endpoint.cluster, "keys");
-        let failed = found.failed(&source, NOW, 0, "HTTP 500");
+        let failed = found.failed(&source, NOW, 0);
         assert_eq!(source.first_request(&failed).step, FetchStep::Discovery);
     }
 

@@ -54,9 +54,7 @@ mod tests {
             wait_until(&empty, &source, NOW, MissKind::NoKeys),
             Some(NOW + 6 * S)
         );
-        let backing_off = empty
-            .failed(&source, NOW, 0, "x")
-            .failed(&source, NOW, 0, "x");
+        let backing_off = empty.failed(&source, NOW, 0).failed(&source, NOW, 0);
         // Second failure: next attempt 1 s away (within the timeout), so wait.
         assert!(wait_until(&backing_off, &source, NOW, MissKind::NoKeys).is_some());
         let mut far = backing_off.clone();
@@ -97,7 +95,7 @@ mod tests {
             0,
             until
         ));
-        let done = control.failed(&source, NOW + S, 0, "HTTP 503");
+        let done = control.failed(&source, NOW + S, 0);
         assert!(!keep_waiting(
             &done,
             &source,
