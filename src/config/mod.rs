@@ -11,6 +11,8 @@ mod identity;
 mod provider;
 mod raw;
 mod remote;
+#[cfg(test)]
+mod schema_tests;
 
 use serde::Deserialize;
 
