@@ -100,7 +100,7 @@ fn bench_policy(c: &mut Criterion) {
             now: NOW,
         };
         let token = TokenFacts {
-            provider: 0,
+            provider: config.providers.ids().next().unwrap(),
             claims,
         };
         assert_eq!(
@@ -118,16 +118,15 @@ fn bench_policy(c: &mut Criterion) {
     }
     group.finish();
 
-    let verified = VerifiedToken {
-        provider: 0,
-        alg: config.providers[0].algorithms[0],
-        kid: None,
-        claims: claims.clone(),
-        expires_at: Some(NOW + 3600),
-        identity_headers: Default::default(),
-    };
+    let (provider, entry) = config.providers.iter().next().unwrap();
+    let verified = VerifiedToken::assume_verified_for_tests(
+        provider,
+        entry.algorithms[0],
+        claims.clone(),
+        Some(NOW + 3600),
+    );
     c.bench_function("identity_headers/aethermarket", |b| {
-        b.iter(|| config.identity.headers_to_set(black_box(&verified.claims)))
+        b.iter(|| config.identity.headers_to_set(black_box(verified.claims())))
     });
     let headers = headers(
         "GET",

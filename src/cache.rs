@@ -37,8 +37,10 @@ struct Entry {
 }
 
 /// Hashes only a token's length and last 32 bytes — the end of its signature — instead of
-/// all of it: lookups stay exact (the map compares whole keys), and colliding entries
-/// would need many valid tokens sharing a signature tail, which no one can sign.
+/// all of it. Collisions are possible and harmless: the map compares whole keys, so a
+/// collision costs a comparison, never a wrong hit. Only verified tokens are stored, so
+/// crowding one bucket with stored entries would take many tokens whose signatures end
+/// alike, which only the issuer could sign.
 #[derive(Default)]
 struct TokenTailHasher {
     state: u64,
@@ -71,7 +73,7 @@ impl Hasher for TokenTailHasher {
     }
 }
 
-/// Verified tokens keyed by their full text (no hash collisions to reason about).
+/// Verified tokens keyed by their full text: a hit needs the whole token to be equal.
 /// Eviction is first-in first-out, which bounds memory without per-hit bookkeeping.
 pub struct TokenCache {
     limits: CacheLimits,
@@ -175,7 +177,7 @@ impl TokenCache {
 fn entry_bytes(token: &str, verified: &VerifiedToken) -> usize {
     const OVERHEAD: usize = 256;
     let claims: usize = verified
-        .claims
+        .claims()
         .iter()
         .map(|(name, value)| name.len() + value.to_string().len() + 48)
         .sum();
@@ -186,17 +188,16 @@ fn entry_bytes(token: &str, verified: &VerifiedToken) -> usize {
 mod tests {
     use super::*;
     use crate::jwks::Alg;
+    use crate::provider_id::ProviderId;
     use serde_json::json;
 
     fn verified(sub: &str) -> Rc<VerifiedToken> {
-        Rc::new(VerifiedToken {
-            provider: 0,
-            alg: Alg::Rs256,
-            kid: None,
-            claims: json!({"sub": sub}).as_object().cloned().unwrap_or_default(),
-            expires_at: Some(2000),
-            identity_headers: Default::default(),
-        })
+        Rc::new(VerifiedToken::assume_verified_for_tests(
+            ProviderId::from_index(0),
+            Alg::Rs256,
+            json!({"sub": sub}).as_object().cloned().unwrap_or_default(),
+            Some(2000),
+        ))
     }
 
     #[test]

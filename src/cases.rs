@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::decision::{decide, decide_pre_verified, Decision};
 use crate::jwks::KeyRing;
 use crate::policy::Claims;
-use crate::request::RequestView;
+use crate::request::{bearer_header, request_headers, RequestView};
 use crate::token::VerifiedToken;
 
 /// A file of cases.
@@ -107,18 +107,15 @@ impl CaseFile {
 impl CaseRequest {
     /// The request as Envoy hands it to the filter: pseudo-headers first.
     pub fn headers(&self) -> Vec<(String, Vec<u8>)> {
-        let mut headers = vec![
-            (":method".to_owned(), self.method.as_bytes().to_vec()),
-            (":path".to_owned(), self.path.as_bytes().to_vec()),
-            (":authority".to_owned(), self.host.as_bytes().to_vec()),
-            (":scheme".to_owned(), b"http".to_vec()),
-        ];
-        headers.extend(
+        request_headers(
+            &self.method,
+            &self.path,
+            &self.host,
+            Some("http"),
             self.headers
                 .iter()
-                .map(|(name, value)| (name.to_ascii_lowercase(), value.as_bytes().to_vec())),
-        );
-        headers
+                .map(|(name, value)| (name.as_str(), value.as_bytes())),
+        )
     }
 }
 
@@ -232,32 +229,31 @@ impl Case {
             (Some(claims), None) => {
                 let provider = match &self.provider {
                     Some(name) => config
-                        .provider_index(name)
+                        .provider_id(name)
                         .ok_or_else(|| format!("no provider named '{name}'"))?,
-                    None => 0,
+                    None => config
+                        .providers
+                        .ids()
+                        .next()
+                        .ok_or("the configuration has no provider")?,
                 };
                 let alg = config
                     .providers
                     .get(provider)
                     .and_then(|p| p.algorithms.first().copied())
                     .ok_or("the configuration has no provider")?;
-                let verified = VerifiedToken {
+                let verified = VerifiedToken::assume_verified_for_tests(
                     provider,
                     alg,
-                    kid: None,
-                    claims: claims.clone(),
-                    expires_at: claims.get("exp").and_then(Value::as_i64),
-                    identity_headers: Default::default(),
-                };
+                    claims.clone(),
+                    claims.get("exp").and_then(Value::as_i64),
+                );
                 let view = self.view(&headers);
                 decide_pre_verified(config, &view, Some(&verified), now)
             }
             (None, token) => {
                 if let Some(token) = token {
-                    headers.push((
-                        "authorization".into(),
-                        format!("Bearer {token}").into_bytes(),
-                    ));
+                    headers.push(bearer_header(token));
                 }
                 decide(config, keys, &self.view(&headers), now)
             }

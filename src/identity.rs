@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::policy::{ClaimPath, Claims};
+use crate::claims::{ClaimPath, Claims};
 use crate::request::RequestView;
 
 /// The identity headers to set, and the ones that could not be.

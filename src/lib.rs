@@ -3,18 +3,60 @@
 //! The core is a pure decision over (compiled config, request view, keys, now) with no
 //! proxy-wasm types in it, so Envoy, the CLI, native tests, wasm-bindgen tests and the
 //! benches all run exactly the same code: [`decision::decide`]. `filter` is the thin
-//! proxy-wasm adapter, compiled only for the Wasm module Envoy loads.
+//! proxy-wasm adapter: compiled for the Wasm module Envoy loads, and natively for its
+//! unit tests against a scripted host.
+//!
+//! # Layering
+//!
+//! Modules only import modules listed below them here (a lower layer never imports a
+//! higher one, so there are no import cycles):
+//!
+//! 1. `filter` (the proxy-wasm adapter), `cases` (`claimgate test`), `mint` (signing, for
+//!    the CLI and tests; imports only `jwks`)
+//! 2. [`decision`]: the pipeline; imports everything below
+//! 3. [`config`]: compiles the document; imports `cache`, `fields`, `identity`, `jwks`,
+//!    `keysource`, `policy`, `provider`, `token`
+//! 4. [`cache`]: verified tokens; imports `token`
+//! 5. [`token`]: finding and verifying tokens; imports `claims`, `identity`, `jwks`,
+//!    `key_miss`, `provider`, `request`
+//! 6. [`provider`]: one entry per provider (verification, inline keys, remote source);
+//!    imports `jwks`, `keysource`, `provider_id`
+//! 7. [`keysource`]: the remote key lifecycle; imports `jwks`, `key_miss`
+//! 8. [`policy`]: rules and conditions; imports `claims`, `fields`, `provider_id`,
+//!    `request` (rules refer to providers by name, so it imports neither `token` nor
+//!    `config`); [`identity`]: headers from claims; imports `claims`, `request`
+//! 9. [`jwks`]: keys and signature checks; imports `provider_id`
+//! 10. [`fields`]: configuration errors and field validators; imports `claims`;
+//!     [`key_miss`]: "keys are missing"; imports `provider_id`
+//! 11. [`claims`], [`request`], [`provider_id`]: import nothing of the crate
+//!
+//! A quick check: `grep -rn 'crate::' src/<module>` lists what a module
+//! imports.
+
+#![warn(clippy::too_many_lines)]
+// No panics on request or configuration paths (tests may: see clippy.toml).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 pub mod cache;
 #[cfg(not(target_os = "wasi"))]
 pub mod cases;
+pub mod claims;
 pub mod config;
 pub mod decision;
+pub mod fields;
 pub mod identity;
 pub mod jwks;
+pub mod key_miss;
 pub mod keysource;
 pub mod mint;
 pub mod policy;
+pub mod provider;
+pub mod provider_id;
 pub mod request;
 pub mod token;
 

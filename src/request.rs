@@ -75,10 +75,8 @@ impl<'a> RequestView<'a> {
         let Some(query) = self.query() else {
             return Vec::new();
         };
-        query
-            .split('&')
-            .filter_map(|pair| {
-                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        query_pairs(query)
+            .filter_map(|(_, key, value)| {
                 (percent_decode(key).as_deref() == Some(name))
                     .then(|| percent_decode(value))
                     .flatten()
@@ -86,17 +84,69 @@ impl<'a> RequestView<'a> {
             .collect()
     }
 
-    /// Every value of cookie `name` across all `Cookie` headers.
-    pub fn cookie_values(&self, name: &str) -> Vec<&'a str> {
+    /// Every `name=value` pair of every `Cookie` header, trimmed, as written (empty
+    /// pairs skipped).
+    pub fn cookie_pairs(&self) -> impl Iterator<Item = &'a str> + 'a {
         self.header_values("cookie")
             .filter_map(|value| std::str::from_utf8(value).ok())
             .flat_map(|line| line.split(';'))
+            .map(str::trim)
+            .filter(|pair| !pair.is_empty())
+    }
+
+    /// Every value of cookie `name` across all `Cookie` headers.
+    pub fn cookie_values(&self, name: &str) -> Vec<&'a str> {
+        self.cookie_pairs()
             .filter_map(|pair| {
-                let (key, value) = pair.trim().split_once('=')?;
+                let (key, value) = pair.split_once('=')?;
                 (key.trim() == name).then(|| value.trim().trim_matches('"'))
             })
             .collect()
     }
+}
+
+/// Each pair of a query string (without `?`) as written, with its key and value split (a
+/// pair without `=` has an empty value); decoding is the caller's. The one query parser:
+/// reading parameters and removing one both use it.
+pub fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str, &str)> {
+    query.split('&').map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (pair, key, value)
+    })
+}
+
+/// A request as Envoy hands it to the filter: the pseudo-headers first (`:scheme` only
+/// when given), then `headers` in order with lower-case names. The one request builder of
+/// `claimgate eval`, `claimgate test` and the tests that build requests by hand.
+pub fn request_headers<'h>(
+    method: &str,
+    path: &str,
+    authority: &str,
+    scheme: Option<&str>,
+    headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
+) -> Vec<(String, Vec<u8>)> {
+    let mut all = vec![
+        (":method".to_owned(), method.as_bytes().to_vec()),
+        (":path".to_owned(), path.as_bytes().to_vec()),
+        (":authority".to_owned(), authority.as_bytes().to_vec()),
+    ];
+    if let Some(scheme) = scheme {
+        all.push((":scheme".to_owned(), scheme.as_bytes().to_vec()));
+    }
+    all.extend(
+        headers
+            .into_iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_vec())),
+    );
+    all
+}
+
+/// `Authorization: Bearer TOKEN`, as a request header.
+pub fn bearer_header(token: &str) -> (String, Vec<u8>) {
+    (
+        "authorization".to_owned(),
+        format!("Bearer {token}").into_bytes(),
+    )
 }
 
 /// Why a request path is refused before any rule is looked at.

@@ -64,8 +64,9 @@ fn token(key: &SigningKey) -> String {
 #[test]
 fn a_remote_source_compiles_with_documented_defaults() {
     let config = compile(&config_with(remote())).unwrap();
-    let source = config.key_sources[0].as_ref().unwrap();
-    assert!(config.inline_keys[0].is_none());
+    let (_, provider) = config.providers.iter().next().unwrap();
+    let source = provider.remote.as_ref().unwrap();
+    assert!(provider.inline_keys.is_none());
     assert_eq!(source.timeout_ms, 5000);
     assert_eq!(source.cache_duration_ms, 600_000);
     assert_eq!(source.min_cache_duration_ms, 300_000);
@@ -87,7 +88,8 @@ fn a_remote_source_compiles_with_documented_defaults() {
 #[test]
 fn discovery_defaults_to_the_issuer_host_and_well_known_path() {
     let config = compile(&config_with(json!({"discovery": {"cluster": "auth0"}}))).unwrap();
-    match &config.key_sources[0].as_ref().unwrap().kind {
+    let (_, provider) = config.providers.iter().next().unwrap();
+    match &provider.remote.as_ref().unwrap().kind {
         SourceKind::Discovery {
             document,
             jwks_cluster,
@@ -175,7 +177,10 @@ fn without_keys_the_decision_is_503_and_names_the_provider_to_wait_for() {
         NOW,
     );
     assert_eq!(decision.status(), 503);
-    assert_eq!(decision.key_miss, Some(KeyMiss::NoKeys { provider: 0 }));
+    assert_eq!(
+        decision.key_miss,
+        Some(KeyMiss::no_keys(config.provider_id("auth0").unwrap()))
+    );
     let claimgate::Outcome::Deny(denial) = &decision.outcome else {
         panic!("allowed without keys");
     };
@@ -191,7 +196,10 @@ fn without_keys_the_decision_is_503_and_names_the_provider_to_wait_for() {
         NOW,
     );
     assert_eq!(decision.status(), 401);
-    assert_eq!(decision.key_miss, Some(KeyMiss::NoKeys { provider: 0 }));
+    assert_eq!(
+        decision.key_miss,
+        Some(KeyMiss::no_keys(config.provider_id("auth0").unwrap()))
+    );
 }
 
 #[test]
@@ -206,7 +214,7 @@ fn an_unknown_kid_is_401_and_reported_as_a_key_miss() {
     )
     .unwrap()
     .keys;
-    keys.replace(0, Arc::new(set));
+    keys.replace(config.provider_id("auth0").unwrap(), Arc::new(set));
     let allowed = decide(
         &config,
         &keys,
@@ -222,7 +230,10 @@ fn an_unknown_kid_is_401_and_reported_as_a_key_miss() {
         NOW,
     );
     assert_eq!(refused.status(), 401);
-    assert_eq!(refused.key_miss, Some(KeyMiss::UnknownKid { provider: 0 }));
+    assert_eq!(
+        refused.key_miss,
+        Some(KeyMiss::unknown_kid(config.provider_id("auth0").unwrap()))
+    );
 }
 
 #[test]

@@ -135,9 +135,10 @@ fn aethermarket_policy_and_header_mapping_in_wasm() {
         })))
         .unwrap();
     let decision = run(&config, "/deals/exclusive", &gold);
-    let Outcome::Allow { set_headers } = &decision.outcome else {
+    let Outcome::Allow(allowed) = &decision.outcome else {
         panic!("expected allow: {}", decision.reason);
     };
+    let set_headers = allowed.set_headers();
     let get = |name: &str| {
         set_headers
             .iter()

@@ -1,6 +1,15 @@
 //! `claimgate`: check a configuration, evaluate a request against it with exactly the
 //! decision code the Envoy filter runs, and mint demo tokens.
 
+#![warn(clippy::too_many_lines)]
+// No panics on request or configuration paths (tests may: see clippy.toml).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
@@ -13,6 +22,8 @@ use claimgate::jwks::{Alg, KeyRing};
 use claimgate::keysource::{validate_jwks, FetchResponse, HttpUrl, SourceKind};
 use claimgate::mint::SigningKey;
 use claimgate::policy::{Effect, Mode};
+use claimgate::provider::{Provider, ProviderId};
+use claimgate::request::{bearer_header, request_headers};
 use claimgate::{decide, RequestView};
 use serde_json::{json, Map, Value};
 
@@ -42,13 +53,17 @@ usage:
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("check") => check(&args[1..]),
-        Some("eval") => eval(&args[1..]),
-        Some("test") => test(&args[1..]),
-        Some("mint") => mint(&args[1..]),
-        Some("keygen") => keygen(&args[1..]),
-        Some("public-jwks") => public_jwks(&args[1..]),
+    let (command, rest) = match args.split_first() {
+        Some((command, rest)) => (Some(command.as_str()), rest),
+        None => (None, &[][..]),
+    };
+    let result = match command {
+        Some("check") => check(rest),
+        Some("eval") => eval(rest),
+        Some("test") => test(rest),
+        Some("mint") => mint(rest),
+        Some("keygen") => keygen(rest),
+        Some("public-jwks") => public_jwks(rest),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -160,42 +175,8 @@ fn check(args: &[String]) -> Result<(), String> {
     println!("{path}: OK");
     println!("realm: {}", config.realm);
     let keys = config.initial_keys();
-    for (index, provider) in config.providers.iter().enumerate() {
-        let key_count = keys.get(index).map_or(0, |set| set.len());
-        let algorithms: Vec<&str> = provider.algorithms.iter().map(|alg| alg.name()).collect();
-        let locations: Vec<String> = provider
-            .locations
-            .iter()
-            .filter_map(|index| config.locations.get(*index))
-            .map(ToString::to_string)
-            .collect();
-        let remote = match config.key_sources.get(index).and_then(Option::as_ref) {
-            None => String::new(),
-            Some(source) => {
-                let what = match &source.kind {
-                    SourceKind::Jwks(endpoint) => format!("remote JWKS {endpoint}"),
-                    SourceKind::Discovery { document, .. } => format!("discovery {document}"),
-                };
-                format!(
-                    ", keys from {what} (timeout {} ms, cache {} s within {}..{} s, stale up to {} s, outage status {})",
-                    source.timeout_ms,
-                    source.cache_duration_ms / 1000,
-                    source.min_cache_duration_ms / 1000,
-                    source.max_cache_duration_ms / 1000,
-                    source.max_stale_ms / 1000,
-                    source.outage_status
-                )
-            }
-        };
-        println!(
-            "provider {}: issuer {}, audiences {}, algorithms {}, {} inline key(s){remote}, token from {}",
-            provider.name,
-            provider.issuer,
-            provider.audiences.join(", "),
-            algorithms.join(", "),
-            key_count,
-            locations.join(", ")
-        );
+    for (id, provider) in config.providers.iter() {
+        println!("{}", describe_provider(&config, &keys, id, provider));
     }
     println!(
         "policy: mode {:?}, unmatched requests: {:?}",
@@ -236,6 +217,50 @@ fn check(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// One line about a provider for `claimgate check`.
+fn describe_provider(
+    config: &Config,
+    keys: &KeyRing,
+    id: ProviderId,
+    provider: &Provider,
+) -> String {
+    let key_count = keys.get(id).map_or(0, |set| set.len());
+    let algorithms: Vec<&str> = provider.algorithms.iter().map(|alg| alg.name()).collect();
+    let locations: Vec<String> = provider
+        .locations
+        .iter()
+        .filter_map(|index| config.locations.get(*index))
+        .map(ToString::to_string)
+        .collect();
+    let remote = match &provider.remote {
+        None => String::new(),
+        Some(source) => {
+            let what = match &source.kind {
+                SourceKind::Jwks(endpoint) => format!("remote JWKS {endpoint}"),
+                SourceKind::Discovery { document, .. } => format!("discovery {document}"),
+            };
+            format!(
+                ", keys from {what} (timeout {} ms, cache {} s within {}..{} s, stale up to {} s, outage status {})",
+                source.timeout_ms,
+                source.cache_duration_ms / 1000,
+                source.min_cache_duration_ms / 1000,
+                source.max_cache_duration_ms / 1000,
+                source.max_stale_ms / 1000,
+                source.outage_status
+            )
+        }
+    };
+    format!(
+        "provider {}: issuer {}, audiences {}, algorithms {}, {} inline key(s){remote}, token from {}",
+        provider.name,
+        provider.issuer,
+        provider.audiences.join(", "),
+        algorithms.join(", "),
+        key_count,
+        locations.join(", ")
+    )
+}
+
 fn eval(args: &[String]) -> Result<(), String> {
     let options = Options::parse(
         args,
@@ -258,39 +283,26 @@ fn eval(args: &[String]) -> Result<(), String> {
     } else if options.one("provider").is_some() {
         return Err("--provider goes with --jwks".into());
     }
-    let mut headers: Vec<(String, Vec<u8>)> = vec![
-        (
-            ":method".into(),
-            options.one("method").unwrap_or("GET").as_bytes().to_vec(),
-        ),
-        (
-            ":path".into(),
-            options.one("path").unwrap_or("/").as_bytes().to_vec(),
-        ),
-        (
-            ":authority".into(),
-            options
-                .one("authority")
-                .unwrap_or("localhost")
-                .as_bytes()
-                .to_vec(),
-        ),
-    ];
-    if let Some(token) = options.one("token") {
-        headers.push((
-            "authorization".into(),
-            format!("Bearer {token}").into_bytes(),
-        ));
-    }
+    let mut extra: Vec<(String, Vec<u8>)> = options
+        .one("token")
+        .map(bearer_header)
+        .into_iter()
+        .collect();
     for header in options.all("header") {
         let (name, value) = header
             .split_once(':')
             .ok_or_else(|| format!("--header '{header}' must be NAME:VALUE"))?;
-        headers.push((
-            name.trim().to_ascii_lowercase(),
-            value.trim().as_bytes().to_vec(),
-        ));
+        extra.push((name.trim().to_owned(), value.trim().as_bytes().to_vec()));
     }
+    let headers = request_headers(
+        options.one("method").unwrap_or("GET"),
+        options.one("path").unwrap_or("/"),
+        options.one("authority").unwrap_or("localhost"),
+        None,
+        extra
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_slice())),
+    );
     let now = options.number("now")?.unwrap_or_else(unix_now);
     let request = RequestView::new(&headers).with_client_address(options.one("client-address"));
     let decision = decide(&config, &keys, &request, now);
@@ -306,25 +318,34 @@ fn load_remote_keys(
     location: &str,
     provider: Option<&str>,
 ) -> Result<(), String> {
-    let index = match provider {
+    let id = match provider {
         Some(name) => config
-            .provider_index(name)
+            .provider_id(name)
             .ok_or_else(|| format!("--provider: no provider named '{name}'"))?,
         None => {
-            let remote: Vec<usize> = (0..config.providers.len())
-                .filter(|index| matches!(config.key_sources.get(*index), Some(Some(_))))
+            let remote: Vec<ProviderId> = config
+                .providers
+                .remote_sources()
+                .map(|(id, _)| id)
                 .collect();
-            match (remote.as_slice(), config.providers.len()) {
-                ([index], _) => *index,
-                ([], 1) => 0,
+            let only = config
+                .providers
+                .ids()
+                .next()
+                .filter(|_| config.providers.len() == 1);
+            match (remote.as_slice(), only) {
+                (&[id], _) | (&[], Some(id)) => id,
                 _ => return Err("--jwks: name the provider it belongs to with --provider".into()),
             }
         }
     };
-    let limit = config
-        .key_sources
-        .get(index)
-        .and_then(Option::as_ref)
+    let entry = config
+        .providers
+        .get(id)
+        .ok_or("--provider: no such provider")?;
+    let limit = entry
+        .remote
+        .as_ref()
         .map_or(256 * 1024, |source| source.max_response_bytes);
     let (status, cache_control, body) = if location.starts_with("http://") {
         http_get(location, limit)?
@@ -349,11 +370,7 @@ fn load_remote_keys(
     for (key_index, problem) in &valid.parsed.skipped {
         eprintln!("claimgate: --jwks {location}: keys[{key_index}] skipped: {problem}");
     }
-    let set = match config.inline_keys.get(index).and_then(Option::as_ref) {
-        Some(inline) => inline.merged(&valid.parsed.keys),
-        None => valid.parsed.keys,
-    };
-    keys.replace(index, Arc::new(set));
+    keys.replace(id, Arc::new(entry.keys_with_remote(&valid.parsed.keys)));
     Ok(())
 }
 
@@ -483,13 +500,15 @@ fn mint(args: &[String]) -> Result<(), String> {
         None => None,
         Some(path) => {
             let config = load_config(path)?;
-            let index = match options.one("provider") {
-                Some(name) => config
-                    .provider_index(name)
-                    .ok_or_else(|| format!("{path}: no provider named '{name}'"))?,
-                None => 0,
+            let id = match options.one("provider") {
+                Some(name) => Some(
+                    config
+                        .provider_id(name)
+                        .ok_or_else(|| format!("{path}: no provider named '{name}'"))?,
+                ),
+                None => config.providers.ids().next(),
             };
-            config.providers.get(index).cloned()
+            id.and_then(|id| config.providers.get(id).cloned())
         }
     };
     let issuer = options

@@ -37,7 +37,7 @@ impl HttpFilter {
         if let Some(miss) = decision.key_miss {
             // Another VM may have published keys since this VM's last tick; this also
             // refreshes the control record the wait is judged by.
-            if plugin.sync(miss.provider(), now) {
+            if plugin.sync(miss.provider, now) {
                 decision = plugin.decide(&headers, client_address.as_deref(), now);
             }
         }

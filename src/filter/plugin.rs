@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::decision::{decide_with_cache, Decision};
 use crate::jwks::{KeyRing, KeySet};
 use crate::keysource::RemoteSource;
+use crate::provider_id::ProviderId;
 use crate::request::RequestView;
 
 use super::host::Host;
@@ -27,8 +28,8 @@ pub struct Plugin {
     keys: RefCell<Rc<KeyRing>>,
     /// Verified tokens of this VM; emptied whenever `keys` is replaced.
     cache: RefCell<TokenCache>,
-    /// This VM's view of each provider's remote source, by provider index.
-    pub remote: RefCell<Vec<Option<RemoteState>>>,
+    /// This VM's view of each remote key source, one per provider that has one.
+    pub remote: RefCell<Vec<(ProviderId, RemoteState)>>,
     /// Requests paused until keys arrive.
     pub waiters: RefCell<Vec<Waiter>>,
     pub stats: Stats,
@@ -41,9 +42,9 @@ impl Plugin {
     pub fn new(host: Rc<dyn Host>, config: Config, keys: KeyRing, stats: Stats) -> Plugin {
         let cache = TokenCache::new(config.token_cache);
         let remote = config
-            .key_sources
-            .iter()
-            .map(|source| source.as_ref().map(|_| RemoteState::default()))
+            .providers
+            .remote_sources()
+            .map(|(id, _)| (id, RemoteState::default()))
             .collect();
         Plugin {
             host,
@@ -76,41 +77,36 @@ impl Plugin {
         }
     }
 
-    pub fn source(&self, provider: usize) -> Option<&RemoteSource> {
-        self.config
-            .key_sources
-            .get(provider)
-            .and_then(Option::as_ref)
-    }
-
-    pub fn provider_name(&self, provider: usize) -> &str {
+    pub fn source(&self, provider: ProviderId) -> Option<&RemoteSource> {
         self.config
             .providers
             .get(provider)
-            .map_or("?", |provider| provider.name.as_str())
+            .and_then(|entry| entry.remote.as_ref())
+    }
+
+    pub fn provider_name(&self, provider: ProviderId) -> &str {
+        self.config
+            .providers
+            .get(provider)
+            .map_or("?", |entry| entry.name.as_str())
     }
 
     /// Installs a remote key set for `provider` (beside its inline keys, if any).
-    pub fn install(&self, provider: usize, remote: &KeySet) {
-        let set = match self
-            .config
-            .inline_keys
-            .get(provider)
-            .and_then(Option::as_ref)
-        {
-            Some(inline) => inline.merged(remote),
-            None => remote.clone(),
+    pub fn install(&self, provider: ProviderId, remote: &KeySet) {
+        let Some(entry) = self.config.providers.get(provider) else {
+            return;
         };
+        let set = entry.keys_with_remote(remote);
         self.replace_keys(|ring| ring.replace(provider, Arc::new(set)));
     }
 
     /// Drops `provider`'s remote keys (stale beyond the limit): inline keys remain.
-    pub fn uninstall(&self, provider: usize) {
+    pub fn uninstall(&self, provider: ProviderId) {
         let inline = self
             .config
-            .inline_keys
+            .providers
             .get(provider)
-            .and_then(Option::as_ref);
+            .and_then(|entry| entry.inline_keys.as_ref());
         self.replace_keys(|ring| match inline {
             Some(inline) => ring.replace(provider, Arc::clone(inline)),
             None => ring.remove(provider),

@@ -10,10 +10,12 @@
 use std::time::Duration;
 
 use crate::jwks::{KeySet, ParsedKeySet, SymmetricKeys};
+use crate::key_miss::MissKind;
 use crate::keysource::{
     self, decode_keys, encode_keys, fnv1a, Control, Endpoint, FetchError, FetchReason,
-    FetchRequest, FetchResponse, FetchStep, Miss, RemoteSource, SourceKind,
+    FetchRequest, FetchResponse, FetchStep, RemoteSource, SourceKind,
 };
+use crate::provider_id::ProviderId;
 
 use super::host::HostError;
 use super::plugin::Plugin;
@@ -99,34 +101,43 @@ impl Plugin {
         None
     }
 
-    fn with_state(&self, provider: usize, change: impl FnOnce(&mut RemoteState)) {
-        if let Some(Some(state)) = self.remote.borrow_mut().get_mut(provider) {
+    fn with_state(&self, provider: ProviderId, change: impl FnOnce(&mut RemoteState)) {
+        if let Some((_, state)) = self
+            .remote
+            .borrow_mut()
+            .iter_mut()
+            .find(|(id, _)| *id == provider)
+        {
             change(state);
         }
     }
 
+    fn read_state<T>(
+        &self,
+        provider: ProviderId,
+        read: impl FnOnce(&RemoteState) -> T,
+    ) -> Option<T> {
+        self.remote
+            .borrow()
+            .iter()
+            .find(|(id, _)| *id == provider)
+            .map(|(_, state)| read(state))
+    }
+
     /// The control record this VM last read for `provider`.
-    pub fn control(&self, provider: usize) -> Option<Control> {
-        match self.remote.borrow().get(provider) {
-            Some(Some(state)) => Some(state.control.clone()),
-            _ => None,
-        }
+    pub fn control(&self, provider: ProviderId) -> Option<Control> {
+        self.read_state(provider, |state| state.control.clone())
     }
 
     /// Providers with a remote key source.
-    pub fn remote_providers(&self) -> Vec<usize> {
-        self.config
-            .key_sources
-            .iter()
-            .enumerate()
-            .filter_map(|(index, source)| source.as_ref().map(|_| index))
-            .collect()
+    pub fn remote_providers(&self) -> Vec<ProviderId> {
+        self.remote.borrow().iter().map(|(id, _)| *id).collect()
     }
 
     /// Reads `provider`'s control record and brings this VM's keys in line with it:
     /// installs a newer published key set, drops one stale beyond the limit. Returns
     /// whether the keys changed.
-    pub fn sync(&self, provider: usize, now: u64) -> bool {
+    pub fn sync(&self, provider: ProviderId, now: u64) -> bool {
         let Some(source) = self.source(provider) else {
             return false;
         };
@@ -149,15 +160,12 @@ impl Plugin {
         changed
     }
 
-    fn installed_version(&self, provider: usize) -> Option<u64> {
-        match self.remote.borrow().get(provider) {
-            Some(Some(state)) => Some(state.installed),
-            _ => None,
-        }
+    fn installed_version(&self, provider: ProviderId) -> Option<u64> {
+        self.read_state(provider, |state| state.installed)
     }
 
     /// Installs the key set another VM published for `provider`.
-    fn install_shared(&self, provider: usize, source: &RemoteSource) -> bool {
+    fn install_shared(&self, provider: ProviderId, source: &RemoteSource) -> bool {
         let name = self.provider_name(provider);
         let record = match self.host.shared_data(&source.keys_key()) {
             Ok((Some(record), _)) => record,
@@ -193,7 +201,7 @@ impl Plugin {
     }
 
     /// Drops `provider`'s remote keys, stale beyond `max_stale_seconds`; logged once.
-    fn drop_stale(&self, provider: usize, source: &RemoteSource) {
+    fn drop_stale(&self, provider: ProviderId, source: &RemoteSource) {
         self.uninstall(provider);
         let mut first = false;
         self.with_state(provider, |state| {
@@ -211,9 +219,9 @@ impl Plugin {
         }
     }
 
-    /// Starts a fetch for `provider` when one is due and this VM wins the lease.
-    /// `holder` names this root context in the lease.
-    pub fn maybe_fetch(&self, provider: usize, holder: u64, now: u64) {
+    /// Starts a fetch for `provider` when one is due and this VM wins the lease: its
+    /// compare-and-swap write of the record with `lease_until` set.
+    pub fn maybe_fetch(&self, provider: ProviderId, now: u64) {
         let Some(source) = self.source(provider) else {
             return;
         };
@@ -244,7 +252,7 @@ impl Plugin {
         let acquired = self.update_control(&source.control_key(), |current| {
             let due = current.due(source, now, kid_wanted)?;
             reason = Some(due);
-            Some(current.acquired(source, holder, now, due))
+            Some(current.acquired(source, now, due))
         });
         let (Some(control), Some(reason)) = (acquired, reason) else {
             return;
@@ -256,10 +264,10 @@ impl Plugin {
 
     /// Whether a request paused since the last completed attempt waits for an unknown
     /// `kid` of `provider`.
-    fn kid_wanted(&self, provider: usize, attempts: u64) -> bool {
+    fn kid_wanted(&self, provider: ProviderId, attempts: u64) -> bool {
         self.waiters.borrow().iter().any(|waiter| {
             waiter.provider == provider
-                && waiter.miss == Miss::UnknownKid
+                && waiter.miss == MissKind::UnknownKid
                 && waiter.attempts_seen == attempts
         })
     }
@@ -268,7 +276,7 @@ impl Plugin {
     /// attempt, retried after backoff.
     fn dispatch(
         &self,
-        provider: usize,
+        provider: ProviderId,
         source: &RemoteSource,
         request: FetchRequest,
         reason: FetchReason,
@@ -353,24 +361,22 @@ impl Plugin {
         true
     }
 
-    fn take_pending(&self, token: u32) -> Option<(usize, Pending, Control)> {
+    fn take_pending(&self, token: u32) -> Option<(ProviderId, Pending, Control)> {
         self.remote
             .borrow_mut()
             .iter_mut()
-            .enumerate()
             .find_map(|(provider, state)| {
-                let state = state.as_mut()?;
                 if state.pending.as_ref()?.token != token {
                     return None;
                 }
-                Some((provider, state.pending.take()?, state.control.clone()))
+                Some((*provider, state.pending.take()?, state.control.clone()))
             })
     }
 
     /// A discovery document arrived: record the `jwks_uri` it names and fetch that.
     fn discovered(
         &self,
-        provider: usize,
+        provider: ProviderId,
         source: &RemoteSource,
         response: &FetchResponse<'_>,
         control: &Control,
@@ -442,7 +448,7 @@ impl Plugin {
     /// Records a failed attempt (keys kept) and logs it once.
     fn fail(
         &self,
-        provider: usize,
+        provider: ProviderId,
         source: &RemoteSource,
         reason: FetchReason,
         endpoint: &Endpoint,
@@ -456,7 +462,7 @@ impl Plugin {
             .unwrap_or_else(|_| fnv1a(&now.to_le_bytes()));
         let message = error.to_string();
         let written = self.update_control(&source.control_key(), |current| {
-            Some(current.failed(source, now, jitter, &message))
+            Some(current.failed(source, now, jitter))
         });
         let name = self.provider_name(provider);
         let Some(control) = written else {
@@ -484,7 +490,13 @@ impl Plugin {
     }
 
     /// Publishes a validated JWKS for every VM and installs it here.
-    fn publish(&self, provider: usize, source: &RemoteSource, fetched: &Fetched<'_>, now: u64) {
+    fn publish(
+        &self,
+        provider: ProviderId,
+        source: &RemoteSource,
+        fetched: &Fetched<'_>,
+        now: u64,
+    ) {
         let name = self.provider_name(provider);
         for (index, problem) in &fetched.parsed.skipped {
             log::warn!("claimgate: provider {name}: JWKS keys[{index}] skipped: {problem}");

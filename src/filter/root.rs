@@ -19,18 +19,14 @@ pub const TICK: Duration = Duration::from_millis(100);
 pub struct RootFilter {
     host: Rc<dyn Host>,
     context_id: u32,
-    /// This root context's identity in fetch leases.
-    holder: u64,
     plugin: Option<Rc<Plugin>>,
 }
 
 impl RootFilter {
     pub fn new(host: Rc<dyn Host>, context_id: u32) -> RootFilter {
-        let holder = host.random_u64().unwrap_or(u64::from(context_id)) | 1;
         RootFilter {
             host,
             context_id,
-            holder,
             plugin: None,
         }
     }
@@ -94,7 +90,7 @@ impl RootFilter {
             plugin.sync(*provider, now);
         }
         for provider in &providers {
-            plugin.maybe_fetch(*provider, self.holder, now);
+            plugin.maybe_fetch(*provider, now);
         }
         plugin.settle_waiters(self.context_id, now);
     }

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use crate::jwks::Alg;
 use crate::keysource::Control;
 use crate::mint::SigningKey;
+use crate::provider_id::ProviderId;
 
 use super::host::{Flow, Host, HostError};
 use super::http::HttpFilter;
@@ -219,7 +220,9 @@ impl Vm {
 
     fn control(&self) -> Control {
         let plugin = self.root.plugin().expect("configured");
-        let source = plugin.source(0).expect("remote source");
+        let source = plugin
+            .source(ProviderId::from_index(0))
+            .expect("remote source");
         Control::decode(
             &self
                 .host
@@ -489,7 +492,7 @@ fn a_vm_that_loses_the_lease_to_another_does_not_fetch() {
         .root
         .plugin()
         .unwrap()
-        .source(0)
+        .source(ProviderId::from_index(0))
         .unwrap()
         .control_key();
     // Between this VM's read and its write, another VM takes the lease.

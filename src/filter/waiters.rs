@@ -3,8 +3,9 @@
 //! most for one fetch cycle, and is then decided again from the root context — never
 //! forwarded without a decision.
 
-use crate::decision::KeyMiss;
-use crate::keysource::{self, Miss};
+use crate::key_miss::{KeyMiss, MissKind};
+use crate::keysource;
+use crate::provider_id::ProviderId;
 
 use super::apply::{apply, Stage};
 use super::host::HeaderList;
@@ -17,8 +18,8 @@ pub const MAX_WAITERS: usize = 4096;
 /// A request paused until its provider's keys arrive.
 pub struct Waiter {
     pub context_id: u32,
-    pub provider: usize,
-    pub miss: Miss,
+    pub provider: ProviderId,
+    pub miss: MissKind,
     until: u64,
     /// The control record's attempt count when it paused.
     pub attempts_seen: u64,
@@ -37,7 +38,7 @@ impl Plugin {
     /// Pauses the request until `miss` may be resolved by a fetch; `false` when no fetch
     /// is running or coming for it (the decision then stands).
     pub fn wait_for_keys(&self, miss: KeyMiss, request: PausedRequest, now: u64) -> bool {
-        let provider = miss.provider();
+        let provider = miss.provider;
         let Some(source) = self.source(provider) else {
             return false;
         };
@@ -45,10 +46,7 @@ impl Plugin {
         let Some(control) = self.control(provider) else {
             return false;
         };
-        let kind = match miss {
-            KeyMiss::NoKeys { .. } => Miss::NoKeys,
-            KeyMiss::UnknownKid { .. } => Miss::UnknownKid,
-        };
+        let kind = miss.kind;
         let Some(until) = keysource::wait_until(&control, source, now, kind) else {
             return false;
         };
@@ -116,12 +114,10 @@ impl Plugin {
         let Ok(mut waiters) = self.waiters.try_borrow_mut() else {
             return Vec::new();
         };
-        let remote = self.remote.borrow();
         let (ready, waiting): (Vec<Waiter>, Vec<Waiter>) = waiters.drain(..).partition(|waiter| {
-            let state = remote.get(waiter.provider).and_then(Option::as_ref);
-            match (state, self.source(waiter.provider)) {
-                (Some(state), Some(source)) => !keysource::keep_waiting(
-                    &state.control,
+            match (self.control(waiter.provider), self.source(waiter.provider)) {
+                (Some(control), Some(source)) => !keysource::keep_waiting(
+                    &control,
                     source,
                     now,
                     waiter.miss,

@@ -218,6 +218,10 @@ impl RsaVerifier {
     /// Montgomery product `out = a * b * R^-1 mod n` (CIOS with the multiplication and
     /// the reduction in one pass over the limbs), inputs below `n`; `t` is scratch of
     /// `limbs + 2`, `out` has `limbs` limbs. No allocation.
+    // Indexing: every slice is cut to its exact length (k or k + 1) by the `get`s below
+    // and `j` runs over 1..k, so no index can be out of range; this is the inner loop of
+    // every RSA check, where `get` would add a branch per limb.
+    #[allow(clippy::indexing_slicing)]
     fn mont_mul(&self, a: &[u32], b: &[u32], t: &mut [u32], out: &mut [u32]) {
         let k = self.n.len();
         // Slices of exactly the lengths the loops use, so the bounds checks go.
@@ -324,7 +328,7 @@ fn limbs_to_be(limbs: &[u32], len: usize) -> Vec<u8> {
     bytes
 }
 
-/// Compares two little-endian numbers of which `b` has no more limbs than `a` matters.
+/// Compares two little-endian numbers of any lengths (missing high limbs count as zero).
 fn compare(a: &[u32], b: &[u32]) -> std::cmp::Ordering {
     let len = a.len().max(b.len());
     for index in (0..len).rev() {

@@ -1,18 +1,17 @@
 //! Conditions: an operand, an operator and (for most operators) a second operand, combined
 //! with `all`, `any` and `not`. Operands read the verified claims, the request, the
 //! route's path captures, constants and the clock.
+//!
+//! This module is the language only: what a compiled condition is and how it reads.
+//! Evaluation is in [`super::eval`].
 
-use std::borrow::Cow;
-use std::cell::OnceCell;
 use std::cmp::Ordering;
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{ClaimPath, Claims, TierList};
-use crate::request::{percent_decode_segment, RequestView};
+use super::{Cidr, ClaimPath, TierList};
 
 /// A request attribute a condition can read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +114,7 @@ pub enum Comparison {
 }
 
 impl Comparison {
-    fn accepts(self, ordering: Ordering) -> bool {
+    pub(super) fn accepts(self, ordering: Ordering) -> bool {
         match self {
             Comparison::Less => ordering == Ordering::Less,
             Comparison::LessOrEqual => ordering != Ordering::Greater,
@@ -123,77 +122,231 @@ impl Comparison {
             Comparison::GreaterOrEqual => ordering != Ordering::Less,
         }
     }
+}
 
-    fn text(self) -> &'static str {
-        match self {
-            Comparison::Less => "is less than",
-            Comparison::LessOrEqual => "is at most",
-            Comparison::Greater => "is greater than",
-            Comparison::GreaterOrEqual => "is at least",
-        }
+/// Every operator a condition may name: what it is, the key it is written with, what
+/// its argument must be, and how it reads in explanations. The one list of operators: the
+/// compiler, the error messages, `Display` and the schema test all read it.
+pub const OPERATORS: [OperatorSpec; 20] = [
+    spec(
+        OperatorKind::Equals,
+        "equals",
+        ArgumentKind::Comparand,
+        "equals",
+    ),
+    spec(
+        OperatorKind::NotEquals,
+        "not_equals",
+        ArgumentKind::Comparand,
+        "does not equal",
+    ),
+    spec(OperatorKind::In, "in", ArgumentKind::List, "is in"),
+    spec(OperatorKind::OneOf, "one_of", ArgumentKind::List, "is in"),
+    spec(
+        OperatorKind::NotIn,
+        "not_in",
+        ArgumentKind::List,
+        "is not in",
+    ),
+    spec(
+        OperatorKind::Contains,
+        "contains",
+        ArgumentKind::Single,
+        "contains",
+    ),
+    spec(
+        OperatorKind::ContainsAny,
+        "contains_any",
+        ArgumentKind::List,
+        "contains any of",
+    ),
+    spec(
+        OperatorKind::ContainsAll,
+        "contains_all",
+        ArgumentKind::List,
+        "contains all of",
+    ),
+    spec(
+        OperatorKind::Prefix,
+        "prefix",
+        ArgumentKind::Text,
+        "starts with",
+    ),
+    spec(
+        OperatorKind::Suffix,
+        "suffix",
+        ArgumentKind::Text,
+        "ends with",
+    ),
+    spec(
+        OperatorKind::Regex,
+        "regex",
+        ArgumentKind::Pattern,
+        "matches regex",
+    ),
+    spec(
+        OperatorKind::LessThan,
+        "less_than",
+        ArgumentKind::Quantity,
+        "is less than",
+    ),
+    spec(
+        OperatorKind::LessOrEqual,
+        "less_or_equal",
+        ArgumentKind::Quantity,
+        "is at most",
+    ),
+    spec(
+        OperatorKind::GreaterThan,
+        "greater_than",
+        ArgumentKind::Quantity,
+        "is greater than",
+    ),
+    spec(
+        OperatorKind::GreaterOrEqual,
+        "greater_or_equal",
+        ArgumentKind::Quantity,
+        "is at least",
+    ),
+    spec(
+        OperatorKind::AtLeast,
+        "at_least",
+        ArgumentKind::Tier,
+        "is at least",
+    ),
+    spec(
+        OperatorKind::AtMost,
+        "at_most",
+        ArgumentKind::Tier,
+        "is at most",
+    ),
+    spec(
+        OperatorKind::InCidr,
+        "in_cidr",
+        ArgumentKind::Networks,
+        "is in network",
+    ),
+    spec(
+        OperatorKind::Present,
+        "present",
+        ArgumentKind::Flag,
+        "is present",
+    ),
+    spec(
+        OperatorKind::Absent,
+        "absent",
+        ArgumentKind::Flag,
+        "is absent",
+    ),
+];
+
+/// The operator names in table order, for messages.
+// Indexing in const evaluation: an index out of range fails the build, not a request.
+#[allow(clippy::indexing_slicing)]
+pub const OPERATOR_NAMES: [&str; OPERATORS.len()] = {
+    let mut names = [""; OPERATORS.len()];
+    let mut index = 0;
+    while index < OPERATORS.len() {
+        names[index] = OPERATORS[index].name;
+        index += 1;
+    }
+    names
+};
+
+const fn spec(
+    kind: OperatorKind,
+    name: &'static str,
+    argument: ArgumentKind,
+    phrase: &'static str,
+) -> OperatorSpec {
+    OperatorSpec {
+        kind,
+        name,
+        argument,
+        phrase,
     }
 }
 
-/// An IP network such as `10.0.0.0/8` or `2001:db8::/32`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cidr {
-    network: IpAddr,
-    prefix_len: u8,
+/// One row of [`OPERATORS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OperatorSpec {
+    pub kind: OperatorKind,
+    /// The key a condition writes it with.
+    pub name: &'static str,
+    pub argument: ArgumentKind,
+    /// How it reads between the operand and the argument in explanations.
+    pub phrase: &'static str,
 }
 
-impl Cidr {
-    pub fn parse(text: &str) -> Result<Cidr, String> {
-        let (address, prefix) = match text.split_once('/') {
-            Some((address, prefix)) => (address, Some(prefix)),
-            None => (text, None),
-        };
-        let network: IpAddr = address
-            .parse()
-            .map_err(|_| format!("'{text}' is not an IP address or network"))?;
-        let max = if network.is_ipv4() { 32 } else { 128 };
-        let prefix_len = match prefix {
-            None => max,
-            Some(prefix) => prefix
-                .parse::<u8>()
-                .ok()
-                .filter(|len| *len <= max)
-                .ok_or_else(|| format!("'{text}': the prefix length must be 0 to {max}"))?,
-        };
-        Ok(Cidr {
-            network,
-            prefix_len,
-        })
-    }
-
-    pub fn contains(&self, address: IpAddr) -> bool {
-        let address = match (self.network, address) {
-            (IpAddr::V4(_), IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-                Some(v4) => IpAddr::V4(v4),
-                None => return false,
-            },
-            (_, address) => address,
-        };
-        match (self.network, address) {
-            (IpAddr::V4(network), IpAddr::V4(address)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix_len))
-                    .unwrap_or(0);
-                u32::from(network) & mask == u32::from(address) & mask
-            }
-            (IpAddr::V6(network), IpAddr::V6(address)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix_len))
-                    .unwrap_or(0);
-                u128::from(network) & mask == u128::from(address) & mask
-            }
-            _ => false,
-        }
-    }
+/// Which operator a condition names (`one_of` is `in` by another name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperatorKind {
+    Equals,
+    NotEquals,
+    In,
+    OneOf,
+    NotIn,
+    Contains,
+    ContainsAny,
+    ContainsAll,
+    Prefix,
+    Suffix,
+    Regex,
+    LessThan,
+    LessOrEqual,
+    GreaterThan,
+    GreaterOrEqual,
+    AtLeast,
+    AtMost,
+    InCidr,
+    Present,
+    Absent,
 }
 
-impl fmt::Display for Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix_len)
+/// What an operator's argument must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgumentKind {
+    /// Anything equality can compare (numbers only when the operand is `now`).
+    Comparand,
+    /// A non-empty list.
+    List,
+    /// One value, not a list or object.
+    Single,
+    /// A string.
+    Text,
+    /// A number or an RFC 3339 time.
+    Quantity,
+    /// A regex string.
+    Pattern,
+    /// A tier name, with the tier list in `tiers`.
+    Tier,
+    /// A network or a non-empty list of networks.
+    Networks,
+    /// `true` (`present: false` also means absent).
+    Flag,
+}
+
+impl OperatorKind {
+    /// The operator written `name`, if any.
+    pub fn from_name(name: &str) -> Option<OperatorKind> {
+        OPERATORS
+            .iter()
+            .find(|spec| spec.name == name)
+            .map(|spec| spec.kind)
+    }
+
+    /// This operator's row of [`OPERATORS`].
+    pub fn spec(self) -> &'static OperatorSpec {
+        // Every kind has a row (tested); the first row only stands in for the impossible.
+        let fallback = &OPERATORS[0];
+        OPERATORS
+            .iter()
+            .find(|spec| spec.kind == self)
+            .unwrap_or(fallback)
+    }
+
+    pub fn name(self) -> &'static str {
+        self.spec().name
     }
 }
 
@@ -234,6 +387,50 @@ pub enum Operator {
     Absent,
 }
 
+impl Operator {
+    /// Which operator this is, for its row of [`OPERATORS`].
+    pub fn kind(&self) -> OperatorKind {
+        match self {
+            Operator::Equals(_) => OperatorKind::Equals,
+            Operator::NotEquals(_) => OperatorKind::NotEquals,
+            Operator::In(_) => OperatorKind::In,
+            Operator::NotIn(_) => OperatorKind::NotIn,
+            Operator::Contains(_) => OperatorKind::Contains,
+            Operator::ContainsAny(_) => OperatorKind::ContainsAny,
+            Operator::ContainsAll(_) => OperatorKind::ContainsAll,
+            Operator::Prefix(_) => OperatorKind::Prefix,
+            Operator::Suffix(_) => OperatorKind::Suffix,
+            Operator::Regex { .. } => OperatorKind::Regex,
+            Operator::Compare(Comparison::Less, _) => OperatorKind::LessThan,
+            Operator::Compare(Comparison::LessOrEqual, _) => OperatorKind::LessOrEqual,
+            Operator::Compare(Comparison::Greater, _) => OperatorKind::GreaterThan,
+            Operator::Compare(Comparison::GreaterOrEqual, _) => OperatorKind::GreaterOrEqual,
+            Operator::AtLeast { .. } => OperatorKind::AtLeast,
+            Operator::AtMost { .. } => OperatorKind::AtMost,
+            Operator::InCidr(_) => OperatorKind::InCidr,
+            Operator::Present => OperatorKind::Present,
+            Operator::Absent => OperatorKind::Absent,
+        }
+    }
+
+    /// The second operand, for operators that compare with one.
+    pub fn argument(&self) -> Option<&Operand> {
+        match self {
+            Operator::Equals(right)
+            | Operator::NotEquals(right)
+            | Operator::In(right)
+            | Operator::NotIn(right)
+            | Operator::Contains(right)
+            | Operator::ContainsAny(right)
+            | Operator::ContainsAll(right)
+            | Operator::Prefix(right)
+            | Operator::Suffix(right)
+            | Operator::Compare(_, right) => Some(right),
+            _ => None,
+        }
+    }
+}
+
 /// One operand tested by one operator.
 #[derive(Debug, Clone)]
 pub struct Test {
@@ -250,459 +447,29 @@ pub enum Condition {
     Test(Test),
 }
 
-/// Everything conditions may read for one request. Claim paths are resolved lazily and at
-/// most once each.
-pub struct Facts<'a> {
-    pub claims: Option<&'a Claims>,
-    claim_paths: &'a [ClaimPath],
-    resolved: Vec<OnceCell<Option<Cow<'a, Value>>>>,
-    pub request: RequestView<'a>,
-    pub method: &'a str,
-    pub path: &'a str,
-    pub host: &'a str,
-    pub client_address: Option<&'a str>,
-    pub now: i64,
-}
-
-/// The parts of a request conditions read, besides the claims.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestFacts<'a> {
-    pub request: RequestView<'a>,
-    pub method: &'a str,
-    /// Canonical path (see [`crate::request::canonical_path`]).
-    pub path: &'a str,
-    /// As [`super::request_host`] gives it.
-    pub host: &'a str,
-    /// The peer address as Envoy reports it (`ip:port` or `[ip]:port` accepted).
-    pub client_address: Option<&'a str>,
-    pub now: i64,
-}
-
-impl<'a> Facts<'a> {
-    pub fn new(
-        request: RequestFacts<'a>,
-        claims: Option<&'a Claims>,
-        claim_paths: &'a [ClaimPath],
-    ) -> Facts<'a> {
-        Facts {
-            claims,
-            claim_paths,
-            resolved: claim_paths.iter().map(|_| OnceCell::new()).collect(),
-            request: request.request,
-            method: request.method,
-            path: request.path,
-            host: request.host,
-            client_address: request.client_address,
-            now: request.now,
-        }
-    }
-
-    fn claim(&self, slot: usize) -> Option<&Value> {
-        let cell = self.resolved.get(slot)?;
-        cell.get_or_init(|| {
-            let claims = self.claims?;
-            self.claim_paths.get(slot)?.resolve(claims)
-        })
-        .as_deref()
-    }
-}
-
-/// A resolved operand: JSON, or text read from the request.
-#[derive(Debug)]
-enum Datum<'v> {
-    Json(Cow<'v, Value>),
-    Text(Cow<'v, str>),
-}
-
-impl Datum<'_> {
-    fn as_str(&self) -> Option<&str> {
-        match self {
-            Datum::Json(value) => value.as_str(),
-            Datum::Text(text) => Some(text),
-        }
-    }
-
-    /// The value as a number or a point in time (Unix seconds): JSON numbers, RFC 3339
-    /// strings, and request text holding either.
-    fn as_quantity(&self) -> Option<Quantity> {
-        match self {
-            Datum::Json(value) => match value.as_ref() {
-                Value::Number(number) => Quantity::of(number),
-                Value::String(text) => rfc3339_seconds(text).map(Quantity::Int),
-                _ => None,
-            },
-            Datum::Text(text) => {
-                parse_number(text).or_else(|| rfc3339_seconds(text).map(Quantity::Int))
-            }
-        }
-    }
-}
-
-/// A number that keeps integers exact.
-#[derive(Debug, Clone, Copy)]
-enum Quantity {
-    Int(i64),
-    Float(f64),
-}
-
-impl Quantity {
-    fn of(number: &serde_json::Number) -> Option<Quantity> {
-        number
-            .as_i64()
-            .map(Quantity::Int)
-            .or_else(|| number.as_f64().map(Quantity::Float))
-    }
-
-    fn compare(self, other: Quantity) -> Option<Ordering> {
-        match (self, other) {
-            (Quantity::Int(a), Quantity::Int(b)) => Some(a.cmp(&b)),
-            (a, b) => a.as_f64().partial_cmp(&b.as_f64()),
-        }
-    }
-
-    fn as_f64(self) -> f64 {
-        match self {
-            Quantity::Int(value) => value as f64,
-            Quantity::Float(value) => value,
-        }
-    }
-}
-
-fn parse_number(text: &str) -> Option<Quantity> {
-    if let Ok(int) = text.parse::<i64>() {
-        return Some(Quantity::Int(int));
-    }
-    text.parse::<f64>()
-        .ok()
-        .filter(|value| value.is_finite() && !text.contains(['i', 'I', 'n', 'N']))
-        .map(Quantity::Float)
-}
-
-/// Unix seconds of an RFC 3339 date-time (`2026-11-25T10:00:00Z`, `...+01:00`, fractions
-/// ignored); `None` for anything else.
-pub fn rfc3339_seconds(text: &str) -> Option<i64> {
-    let bytes = text.as_bytes();
-    if bytes.len() < 20 {
-        return None;
-    }
-    let digits = |range: std::ops::Range<usize>| -> Option<i64> {
-        let part = text.get(range)?;
-        if part.bytes().all(|b| b.is_ascii_digit()) {
-            part.parse().ok()
-        } else {
-            None
-        }
-    };
-    let separators_ok = bytes.get(4) == Some(&b'-')
-        && bytes.get(7) == Some(&b'-')
-        && matches!(bytes.get(10), Some(b'T' | b't' | b' '))
-        && bytes.get(13) == Some(&b':')
-        && bytes.get(16) == Some(&b':');
-    if !separators_ok {
-        return None;
-    }
-    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
-    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
-    let days_in_month = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        _ => return None,
-    };
-    if day < 1 || day > days_in_month || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    let mut rest = text.get(19..)?;
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let digits_len = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        if digits_len == 0 {
-            return None;
-        }
-        rest = fraction.get(digits_len..)?;
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        zone if zone.len() == 6 && (zone.starts_with('+') || zone.starts_with('-')) => {
-            if zone.as_bytes().get(3) != Some(&b':') {
-                return None;
-            }
-            let hours: i64 = zone.get(1..3)?.parse().ok()?;
-            let minutes: i64 = zone.get(4..6)?.parse().ok()?;
-            if hours > 23 || minutes > 59 {
-                return None;
-            }
-            let sign = if zone.starts_with('-') { -1 } else { 1 };
-            sign * (hours * 3600 + minutes * 60)
-        }
-        _ => return None,
-    };
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let shifted_year = if month <= 2 { year - 1 } else { year };
-    let era = shifted_year.div_euclid(400);
-    let year_of_era = shifted_year - era * 400;
-    let shifted_month = (month + 9) % 12;
-    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = era * 146_097 + day_of_era - 719_468;
-    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
-}
-
-/// JSON equality where numbers compare by value (`1` equals `1.0`).
-pub fn json_equal(left: &Value, right: &Value) -> bool {
-    match (left, right) {
-        (Value::Number(a), Value::Number(b)) => match (Quantity::of(a), Quantity::of(b)) {
-            (Some(a), Some(b)) => a.compare(b) == Some(Ordering::Equal),
-            _ => false,
-        },
-        _ => left == right,
-    }
-}
-
-fn datum_equal(left: &Datum<'_>, right: &Datum<'_>) -> bool {
-    match (left, right) {
-        (Datum::Json(a), Datum::Json(b)) => json_equal(a, b),
-        (Datum::Text(a), Datum::Text(b)) => a == b,
-        (Datum::Text(text), Datum::Json(value)) | (Datum::Json(value), Datum::Text(text)) => {
-            match value.as_ref() {
-                Value::String(string) => string == text,
-                Value::Number(number) => match (parse_number(text), Quantity::of(number)) {
-                    (Some(a), Some(b)) => a.compare(b) == Some(Ordering::Equal),
-                    _ => false,
-                },
-                Value::Bool(flag) => text == if *flag { "true" } else { "false" },
-                _ => false,
-            }
-        }
-    }
-}
-
-/// Whether `haystack` (an array, or a space-delimited string) holds `needle`.
-fn datum_contains(haystack: &Datum<'_>, needle: &Datum<'_>) -> bool {
-    match haystack {
-        Datum::Json(value) => match value.as_ref() {
-            Value::Array(items) => items
-                .iter()
-                .any(|item| datum_equal(&Datum::Json(Cow::Borrowed(item)), needle)),
-            Value::String(words) => contains_word(words, needle),
-            _ => false,
-        },
-        Datum::Text(words) => contains_word(words, needle),
-    }
-}
-
-fn contains_word(words: &str, needle: &Datum<'_>) -> bool {
-    needle
-        .as_str()
-        .is_some_and(|needle| words.split_ascii_whitespace().any(|word| word == needle))
-}
-
-/// Tests the items of a list operand: whether `every` (a non-empty list) or any item
-/// passes; `None` when the operand is not a list.
-fn each_item(list: &Datum<'_>, every: bool, test: impl Fn(&Datum<'_>) -> bool) -> Option<bool> {
-    let items = match list {
-        Datum::Json(value) => value.as_array()?,
-        Datum::Text(_) => return None,
-    };
-    let mut results = items
-        .iter()
-        .map(|item| test(&Datum::Json(Cow::Borrowed(item))));
-    Some(if every {
-        !items.is_empty() && results.all(|passed| passed)
-    } else {
-        results.any(|passed| passed)
-    })
-}
-
-/// The address part of `ip`, `ip:port` or `[ip]:port`.
-fn parse_address(text: &str) -> Option<IpAddr> {
-    if let Ok(address) = text.parse() {
-        return Some(address);
-    }
-    if let Some(rest) = text.strip_prefix('[') {
-        return rest.split_once(']')?.0.parse().ok();
-    }
-    text.rsplit_once(':')?.0.parse().ok()
-}
-
-impl Operand {
-    fn resolve<'v>(&'v self, facts: &'v Facts<'_>, captures: &[&'v str]) -> Option<Datum<'v>> {
-        match self {
-            Operand::Claim { slot, .. } => {
-                facts.claim(*slot).map(|v| Datum::Json(Cow::Borrowed(v)))
-            }
-            Operand::Header(name) => {
-                let mut values = facts.request.header_values(name);
-                let first = values.next()?;
-                if values.next().is_some() {
-                    return None;
-                }
-                std::str::from_utf8(first)
-                    .ok()
-                    .map(|text| Datum::Text(Cow::Borrowed(text)))
-            }
-            Operand::Query(name) => {
-                let mut values = facts.request.query_values(name);
-                if values.len() != 1 {
-                    return None;
-                }
-                values.pop().map(|text| Datum::Text(Cow::Owned(text)))
-            }
-            // Captures compare decoded: `/users/auth0%7C42/orders` is user `auth0|42`.
-            Operand::Capture { index, .. } => captures
-                .get(*index)
-                .and_then(|text| percent_decode_segment(text))
-                .map(Datum::Text),
-            Operand::Request(attribute) => {
-                let text = match attribute {
-                    RequestAttribute::Method => facts.method,
-                    RequestAttribute::Path => facts.path,
-                    RequestAttribute::Host => facts.host,
-                    RequestAttribute::Scheme => facts.request.header_text(":scheme")?,
-                    RequestAttribute::ClientAddress => {
-                        return facts
-                            .client_address
-                            .and_then(parse_address)
-                            .map(|address| Datum::Text(Cow::Owned(address.to_string())))
-                    }
-                };
-                Some(Datum::Text(Cow::Borrowed(text)))
-            }
-            Operand::Now { offset } => Some(Datum::Json(Cow::Owned(Value::from(
-                facts.now.saturating_add(*offset),
-            )))),
-            Operand::Constant(value) => Some(Datum::Json(Cow::Borrowed(value))),
-        }
-    }
-}
-
-impl Test {
-    pub fn holds(&self, facts: &Facts<'_>, captures: &[&str]) -> bool {
-        self.holds_with(facts, captures)
-    }
-
-    fn holds_with<'v>(&'v self, facts: &'v Facts<'_>, captures: &[&'v str]) -> bool {
-        let value = self.operand.resolve(facts, captures);
-        let (operator, value) = match (&self.operator, value) {
-            (Operator::Present, value) => return value.is_some(),
-            (Operator::Absent, value) => return value.is_none(),
-            (_, None) => return false,
-            (operator, Some(value)) => (operator, value),
-        };
-        let other = |operand: &'v Operand| operand.resolve(facts, captures);
-        match operator {
-            Operator::Equals(right) => other(right).is_some_and(|right| datum_equal(&value, &right)),
-            Operator::NotEquals(right) => {
-                other(right).is_some_and(|right| !datum_equal(&value, &right))
-            }
-            Operator::In(list) => {
-                other(list).and_then(|list| each_item(&list, false, |item| datum_equal(&value, item)))
-                    == Some(true)
-            }
-            Operator::NotIn(list) => {
-                other(list).and_then(|list| each_item(&list, false, |item| datum_equal(&value, item)))
-                    == Some(false)
-            }
-            Operator::Contains(needle) => {
-                other(needle).is_some_and(|needle| datum_contains(&value, &needle))
-            }
-            Operator::ContainsAny(list) => {
-                other(list).and_then(|list| each_item(&list, false, |item| datum_contains(&value, item)))
-                    == Some(true)
-            }
-            Operator::ContainsAll(list) => {
-                other(list).and_then(|list| each_item(&list, true, |item| datum_contains(&value, item)))
-                    == Some(true)
-            }
-            Operator::Prefix(right) => other(right).is_some_and(|right| {
-                matches!((value.as_str(), right.as_str()), (Some(text), Some(start)) if text.starts_with(start))
-            }),
-            Operator::Suffix(right) => other(right).is_some_and(|right| {
-                matches!((value.as_str(), right.as_str()), (Some(text), Some(end)) if text.ends_with(end))
-            }),
-            Operator::Regex { regex, .. } => value.as_str().is_some_and(|text| regex.is_match(text)),
-            Operator::Compare(comparison, right) => other(right).is_some_and(|right| {
-                match (value.as_quantity(), right.as_quantity()) {
-                    (Some(left), Some(right)) => left
-                        .compare(right)
-                        .is_some_and(|ordering| comparison.accepts(ordering)),
-                    _ => false,
-                }
-            }),
-            Operator::AtLeast { tiers, rank, .. } => value
-                .as_str()
-                .and_then(|text| tiers.rank(text))
-                .is_some_and(|found| found >= *rank),
-            Operator::AtMost { tiers, rank, .. } => value
-                .as_str()
-                .and_then(|text| tiers.rank(text))
-                .is_some_and(|found| found <= *rank),
-            Operator::InCidr(networks) => value
-                .as_str()
-                .and_then(parse_address)
-                .is_some_and(|address| networks.iter().any(|network| network.contains(address))),
-            Operator::Present | Operator::Absent => false,
-        }
-    }
-}
-
 impl fmt::Display for Test {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let operand = &self.operand;
+        let phrase = self.operator.kind().spec().phrase;
         match &self.operator {
-            Operator::Equals(right) => write!(f, "{operand} equals {right}"),
-            Operator::NotEquals(right) => write!(f, "{operand} does not equal {right}"),
-            Operator::In(list) => write!(f, "{operand} is in {list}"),
-            Operator::NotIn(list) => write!(f, "{operand} is not in {list}"),
-            Operator::Contains(right) => write!(f, "{operand} contains {right}"),
-            Operator::ContainsAny(list) => write!(f, "{operand} contains any of {list}"),
-            Operator::ContainsAll(list) => write!(f, "{operand} contains all of {list}"),
-            Operator::Prefix(right) => write!(f, "{operand} starts with {right}"),
-            Operator::Suffix(right) => write!(f, "{operand} ends with {right}"),
-            Operator::Regex { pattern, .. } => write!(f, "{operand} matches regex {pattern:?}"),
-            Operator::Compare(comparison, right) => {
-                write!(f, "{operand} {} {right}", comparison.text())
-            }
-            Operator::AtLeast { tiers, value, .. } => {
-                write!(f, "{operand} is at least {value} on tiers '{}'", tiers.name)
-            }
-            Operator::AtMost { tiers, value, .. } => {
-                write!(f, "{operand} is at most {value} on tiers '{}'", tiers.name)
+            Operator::Regex { pattern, .. } => write!(f, "{operand} {phrase} {pattern:?}"),
+            Operator::AtLeast { tiers, value, .. } | Operator::AtMost { tiers, value, .. } => {
+                write!(f, "{operand} {phrase} {value} on tiers '{}'", tiers.name)
             }
             Operator::InCidr(networks) => {
                 let list: Vec<String> = networks.iter().map(ToString::to_string).collect();
-                write!(f, "{operand} is in network {}", list.join(", "))
+                write!(f, "{operand} {phrase} {}", list.join(", "))
             }
-            Operator::Present => write!(f, "{operand} is present"),
-            Operator::Absent => write!(f, "{operand} is absent"),
+            Operator::Present | Operator::Absent => write!(f, "{operand} {phrase}"),
+            other => match other.argument() {
+                Some(right) => write!(f, "{operand} {phrase} {right}"),
+                None => write!(f, "{operand} {phrase}"),
+            },
         }
     }
 }
 
 impl Condition {
-    pub fn holds(&self, facts: &Facts<'_>, captures: &[&str]) -> bool {
-        match self {
-            Condition::All(parts) => parts.iter().all(|part| part.holds(facts, captures)),
-            Condition::Any(parts) => parts.iter().any(|part| part.holds(facts, captures)),
-            Condition::Not(inner) => !inner.holds(facts, captures),
-            Condition::Test(test) => test.holds(facts, captures),
-        }
-    }
-
-    /// For a condition that does not hold: the part that made it fail, as a requirement.
-    pub fn explain_failure(&self, facts: &Facts<'_>, captures: &[&str]) -> String {
-        match self {
-            Condition::All(parts) => parts
-                .iter()
-                .find(|part| !part.holds(facts, captures))
-                .map_or_else(
-                    || self.to_string(),
-                    |part| part.explain_failure(facts, captures),
-                ),
-            Condition::Any(_) | Condition::Not(_) | Condition::Test(_) => self.to_string(),
-        }
-    }
-
     /// Every operand the condition reads (for compile-time checks and lints).
     pub fn tests(&self) -> Vec<&Test> {
         let mut found = Vec::new();
@@ -737,6 +504,44 @@ impl fmt::Display for Condition {
             Condition::Any(parts) => joined(f, parts, "or"),
             Condition::Not(inner) => write!(f, "not ({inner})"),
             Condition::Test(test) => write!(f, "{test}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operator_has_one_row_and_one_name() {
+        for (index, spec) in OPERATORS.iter().enumerate() {
+            assert_eq!(OperatorKind::from_name(spec.name), Some(spec.kind));
+            assert_eq!(spec.kind.spec(), spec, "{}", spec.name);
+            assert_eq!(OPERATOR_NAMES[index], spec.name);
+            assert!(
+                !OPERATORS[..index]
+                    .iter()
+                    .any(|earlier| earlier.kind == spec.kind || earlier.name == spec.name),
+                "{} listed twice",
+                spec.name
+            );
+        }
+    }
+
+    #[test]
+    fn the_schema_lists_exactly_the_operators() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../filter-config/claimgate.schema.json"))
+                .unwrap();
+        let test = &schema["$defs"]["test"];
+        let alternatives = test["allOf"][1]["oneOf"].as_array().unwrap();
+        let in_schema: Vec<&str> = alternatives
+            .iter()
+            .map(|one| one["required"][0].as_str().unwrap())
+            .collect();
+        assert_eq!(in_schema, OPERATOR_NAMES.to_vec());
+        for name in OPERATOR_NAMES {
+            assert!(test["properties"].get(name).is_some(), "{name}");
         }
     }
 }

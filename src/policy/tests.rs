@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::config::{ConfigError, ConfigWarning};
+use crate::fields::{ConfigError, ConfigWarning};
 use crate::request::RequestView;
 
 const NOW: i64 = 1_798_761_600; // 2027-01-01T00:00:00Z
@@ -66,7 +66,7 @@ fn evaluate(
     policy.evaluate(
         facts,
         claims.map(|claims| TokenFacts {
-            provider: 0,
+            provider: crate::provider_id::ProviderId::from_index(0),
             claims,
         }),
     )
@@ -556,6 +556,7 @@ fn each_claim_path_gets_one_slot_however_many_rules_read_it() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one table of cases
 fn compile_errors_name_the_field() {
     let cases = [
         (

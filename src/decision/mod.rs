@@ -1,280 +1,32 @@
 //! The decision: one pure function from (compiled config, request, keys, now) to what
 //! Envoy must do. Envoy, the CLI, the tests and the benches all call [`decide`].
+//!
+//! The pipeline is here: path check, token lookup, verification (through the token cache),
+//! policy, identity headers. What a decision is lives in `outcome`, how a refusal is
+//! answered in `response`, how a decision is explained in `explain`, and how an
+//! unforwarded token is removed in `strip`.
+
+mod explain;
+mod outcome;
+mod response;
+mod strip;
 
 use std::borrow::Cow;
 use std::rc::Rc;
 
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::cache::TokenCache;
 use crate::config::Config;
-use crate::identity::SkippedHeader;
 use crate::jwks::KeyRing;
 use crate::policy::{request_host, Evaluation, Mode, RequestFacts, TokenFacts, VerdictKind};
 use crate::request::{canonical_path, RequestView};
-use crate::token::{find_token, verify, FoundToken, TokenError, TokenLocation, VerifiedToken};
-
-/// A response Envoy sends instead of forwarding the request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Denial {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Forward upstream after removing [`Decision::remove_headers`] and then setting these.
-    Allow {
-        set_headers: Vec<(String, String)>,
-    },
-    Deny(Denial),
-}
-
-/// Keys a decision lacked. The proxy-wasm adapter may hold the request, fetch the
-/// provider's remote key set and decide again; without that, the decision stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyMiss {
-    /// The provider has no key set (503, or its configured outage status).
-    NoKeys { provider: usize },
-    /// No key of the provider carries the token's `kid` (401).
-    UnknownKid { provider: usize },
-}
-
-impl KeyMiss {
-    pub fn provider(self) -> usize {
-        match self {
-            KeyMiss::NoKeys { provider } | KeyMiss::UnknownKid { provider } => provider,
-        }
-    }
-}
-
-/// What to do with one request, and why.
-#[derive(Debug, Clone)]
-pub struct Decision {
-    pub outcome: Outcome,
-    /// The rule that decided; `None` for the default access or a refusal before rules.
-    pub rule: Option<String>,
-    /// Why, for logs and `claimgate eval` (may name claims; never sent to the client).
-    pub reason: String,
-    /// When a rule's condition refused the request: the part that failed.
-    pub failed_condition: Option<String>,
-    /// What the policy would have decided with its dry-run rules enforced, when any
-    /// dry-run rule matched (or the whole policy is in dry run).
-    pub dry_run: Option<DryRunReport>,
-    pub provider: Option<String>,
-    pub subject: Option<String>,
-    /// Removed from every request, allowed or not, before anything is set.
-    pub remove_headers: Vec<String>,
-    /// Identity headers that could not be written, and why.
-    pub skipped_headers: Vec<SkippedHeader>,
-    /// Set when the token was refused for lack of keys (see [`KeyMiss`]).
-    pub key_miss: Option<KeyMiss>,
-}
-
-impl Decision {
-    pub fn status(&self) -> u16 {
-        match &self.outcome {
-            Outcome::Allow { .. } => 200,
-            Outcome::Deny(denial) => denial.status,
-        }
-    }
-
-    pub fn is_allowed(&self) -> bool {
-        matches!(self.outcome, Outcome::Allow { .. })
-    }
-
-    /// Why, in short, as one line of JSON: status, rule, reason, failed condition and
-    /// dry-run verdict (for access logs; never sent to the client). Serialized straight
-    /// from borrowed fields: it is written on every request.
-    pub fn explanation(&self) -> String {
-        #[derive(Serialize)]
-        struct Explanation<'a> {
-            status: u16,
-            rule: Option<&'a str>,
-            reason: &'a str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            failed_condition: Option<&'a str>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            dry_run: Option<&'a DryRunReport>,
-        }
-        serde_json::to_string(&Explanation {
-            status: self.status(),
-            rule: self.rule.as_deref(),
-            reason: &self.reason,
-            failed_condition: self.failed_condition.as_deref(),
-            dry_run: self.dry_run.as_ref(),
-        })
-        .unwrap_or_default()
-    }
-
-    /// How the request headers change when the request is allowed: every value of each
-    /// `remove` name goes (removed identity headers, and present headers that get a new
-    /// value, so a client's duplicate can never survive), then the `add` headers are
-    /// appended. Only names present in `request` are removed: each edit is a host call.
-    /// `None` when the request is refused.
-    pub fn header_edits<'a>(&'a self, request: &[(String, Vec<u8>)]) -> Option<HeaderEdits<'a>> {
-        let Outcome::Allow { set_headers } = &self.outcome else {
-            return None;
-        };
-        let mut remove: Vec<&str> = self.remove_headers.iter().map(String::as_str).collect();
-        for (name, _) in set_headers {
-            if !remove.contains(&name.as_str())
-                && request.iter().any(|(present, _)| present == name)
-            {
-                remove.push(name);
-            }
-        }
-        Some(HeaderEdits {
-            remove,
-            add: set_headers,
-        })
-    }
-
-    /// The headers the upstream gets when the request is allowed ([`Decision::header_edits`]
-    /// applied to `request`). `None` when the request is refused.
-    pub fn forwarded_headers<'a>(
-        &'a self,
-        request: &'a [(String, Vec<u8>)],
-    ) -> Option<Vec<(&'a str, &'a [u8])>> {
-        let edits = self.header_edits(request)?;
-        let mut headers: Vec<(&str, &[u8])> = request
-            .iter()
-            .filter(|(name, _)| {
-                !edits
-                    .remove
-                    .iter()
-                    .any(|removed| removed.eq_ignore_ascii_case(name))
-            })
-            .map(|(name, value)| (name.as_str(), value.as_slice()))
-            .collect();
-        headers.extend(
-            edits
-                .add
-                .iter()
-                .map(|(name, value)| (name.as_str(), value.as_bytes())),
-        );
-        Some(headers)
-    }
-
-    /// The decision as JSON, the shape `claimgate eval` prints.
-    pub fn to_json(&self) -> Value {
-        let mut out = json!({
-            "allowed": self.is_allowed(),
-            "status": self.status(),
-            "rule": self.rule,
-            "reason": self.reason,
-            "failed_condition": self.failed_condition,
-            "provider": self.provider,
-            "subject": self.subject,
-            "remove_headers": self.remove_headers,
-        });
-        match &self.outcome {
-            Outcome::Allow { set_headers } => {
-                out["set_headers"] = pairs_json(set_headers);
-            }
-            Outcome::Deny(denial) => {
-                out["response_headers"] = pairs_json(&denial.headers);
-                out["response_body"] = Value::from(denial.body.clone());
-            }
-        }
-        if let Some(dry_run) = &self.dry_run {
-            out["dry_run"] = dry_run.to_json();
-        }
-        if !self.skipped_headers.is_empty() {
-            out["skipped_headers"] = self
-                .skipped_headers
-                .iter()
-                .map(|skip| json!({"header": skip.header, "reason": skip.reason}))
-                .collect();
-        }
-        out
-    }
-}
-
-fn pairs_json(pairs: &[(String, String)]) -> Value {
-    pairs
-        .iter()
-        .map(|(name, value)| json!([name, value]))
-        .collect()
-}
-
-/// What the dry-run rules would have done: logged and counted, never enforced.
-/// Request header changes of an allowed request ([`Decision::header_edits`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeaderEdits<'a> {
-    /// Names whose every value is removed first.
-    pub remove: Vec<&'a str>,
-    /// Headers appended afterwards.
-    pub add: &'a [(String, String)],
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DryRunReport {
-    /// The dry-run rules that matched.
-    pub rules: Vec<String>,
-    /// The status the request would have had.
-    pub status: u16,
-    pub rule: Option<String>,
-    pub reason: String,
-}
-
-impl DryRunReport {
-    pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or_default()
-    }
-}
-
-/// The kinds of refusal, each with its status and RFC 6750 error code.
-enum Refusal {
-    BadRequest(String),
-    NoToken,
-    BadToken(TokenError),
-    Forbidden(&'static str),
-}
-
-fn denial(config: &Config, refusal: &Refusal) -> Denial {
-    let (status, error, description): (u16, Option<&str>, &str) = match refusal {
-        Refusal::BadRequest(description) => (400, Some("invalid_request"), description.as_str()),
-        Refusal::NoToken => (401, None, "an access token is required"),
-        Refusal::BadToken(err @ TokenError::KeysUnavailable { provider })
-            if config.outage_status(*provider) == 401 =>
-        {
-            (401, Some("invalid_token"), err.description())
-        }
-        Refusal::BadToken(err) if err.status() == 503 => {
-            (503, Some("temporarily_unavailable"), err.description())
-        }
-        Refusal::BadToken(err) => (401, Some("invalid_token"), err.description()),
-        Refusal::Forbidden(description) => (403, Some("insufficient_scope"), description),
-    };
-    let mut challenge = format!("Bearer realm=\"{}\"", config.realm);
-    if let Some(error) = error {
-        challenge.push_str(&format!(
-            ", error=\"{error}\", error_description=\"{}\"",
-            description.replace(['"', '\\'], "'")
-        ));
-    }
-    let mut headers = vec![
-        ("www-authenticate".to_owned(), challenge),
-        ("content-type".to_owned(), "application/json".to_owned()),
-        ("cache-control".to_owned(), "no-store".to_owned()),
-    ];
-    if status == 503 {
-        headers.push(("retry-after".to_owned(), "5".to_owned()));
-    }
-    let body = json!({
-        "error": error.unwrap_or("unauthorized"),
-        "error_description": description,
-    })
-    .to_string();
-    Denial {
-        status,
-        headers,
-        body,
-    }
-}
+use crate::token::{find_token, verify, FoundToken, TokenError, VerifiedToken};
+pub use explain::DryRunReport;
+use outcome::Context;
+pub use outcome::{Allowed, Decision, Denial, HeaderEdits, KeyMiss, Outcome};
+use response::{denial, Refusal};
+use strip::strip_token;
 
 /// Decides one request. `now` is Unix seconds from the host clock.
 pub fn decide(config: &Config, keys: &KeyRing, request: &RequestView<'_>, now: i64) -> Decision {
@@ -305,31 +57,31 @@ fn verify_cached(
         return verify(
             found,
             &config.providers,
-            |index| keys.get(index),
+            |id| keys.get(id),
             keys.host_crypto(),
             now,
         )
         .map(Rc::new);
     };
     if let Some(hit) = cache.get(&found.token, now) {
-        let provider = config.providers.get(hit.provider);
+        let provider = config.providers.get(hit.provider());
         return match provider {
-            Some(provider) if provider.reads_from(found) => Ok(hit),
+            Some(provider) if provider.reads_from(&found.locations) => Ok(hit),
             _ => Err(TokenError::WrongLocation),
         };
     }
     let verified = Rc::new(verify(
         found,
         &config.providers,
-        |index| keys.get(index),
+        |id| keys.get(id),
         keys.host_crypto(),
         now,
     )?);
     let skew = config
         .providers
-        .get(verified.provider)
+        .get(verified.provider())
         .map_or(0, |provider| provider.clock_skew_seconds);
-    let valid_until = verified.expires_at.map(|exp| exp.saturating_add(skew));
+    let valid_until = verified.expires_at().map(|exp| exp.saturating_add(skew));
     cache.insert(&found.token, &verified, valid_until, now);
     Ok(verified)
 }
@@ -341,33 +93,27 @@ fn decide_inner(
     request: &RequestView<'_>,
     now: i64,
 ) -> Decision {
-    let (decision, path) = match start(config, request) {
+    let (mut context, path) = match start(config, request) {
         Ok(started) => started,
         Err(refused) => return *refused,
     };
     let found = match find_token(&config.locations, request) {
         Ok(found) => found,
-        Err(err) => return token_problem(config, decision, request, &path, now, err),
+        Err(err) => return token_problem(config, context, request, &path, now, err),
     };
     let verified = match &found {
         None => None,
         Some(found) => match verify_cached(config, keys, cache, found, now) {
             Ok(verified) => Some(verified),
             Err(err) => {
-                let key_miss = match err {
-                    TokenError::KeysUnavailable { provider } => Some(KeyMiss::NoKeys { provider }),
-                    TokenError::UnknownKey { provider } => Some(KeyMiss::UnknownKid { provider }),
-                    _ => None,
-                };
-                let mut decision = token_problem(config, decision, request, &path, now, err);
-                decision.key_miss = key_miss;
-                return decision;
+                context.key_miss = err.key_miss();
+                return token_problem(config, context, request, &path, now, err);
             }
         },
     };
     decide_verified(
         config,
-        decision,
+        context,
         request,
         &path,
         now,
@@ -381,7 +127,7 @@ fn decide_inner(
 /// as if it carried no token.
 fn token_problem(
     config: &Config,
-    decision: Decision,
+    context: Context,
     request: &RequestView<'_>,
     path: &str,
     now: i64,
@@ -389,9 +135,9 @@ fn token_problem(
 ) -> Decision {
     let reason = format!("token refused: {err}");
     if config.policy.mode == Mode::Enforce || err.status() == 503 {
-        return refuse(config, decision, Refusal::BadToken(err), reason);
+        return refuse(config, context, Refusal::BadToken(err), reason);
     }
-    let mut decision = decide_verified(config, decision, request, path, now, None, None);
+    let mut decision = decide_verified(config, context, request, path, now, None, None);
     decision.dry_run = Some(DryRunReport {
         rules: Vec::new(),
         status: 401,
@@ -410,40 +156,27 @@ pub fn decide_pre_verified(
     now: i64,
 ) -> Decision {
     match start(config, request) {
-        Ok((decision, path)) => {
-            decide_verified(config, decision, request, &path, now, verified, None)
+        Ok((context, path)) => {
+            decide_verified(config, context, request, &path, now, verified, None)
         }
         Err(refused) => *refused,
     }
 }
 
-/// The decision every request starts from (client identity headers always removed) and
+/// The context every decision starts from (client identity headers always removed) and
 /// the canonical path; a refusal when the path is ambiguous.
 fn start<'r>(
     config: &Config,
     request: &RequestView<'r>,
-) -> Result<(Decision, Cow<'r, str>), Box<Decision>> {
-    let decision = Decision {
-        outcome: Outcome::Allow {
-            set_headers: Vec::new(),
-        },
-        rule: None,
-        reason: String::new(),
-        failed_condition: None,
-        dry_run: None,
-        provider: None,
-        subject: None,
-        remove_headers: config.identity.headers_to_remove(request),
-        skipped_headers: Vec::new(),
-        key_miss: None,
-    };
+) -> Result<(Context, Cow<'r, str>), Box<Decision>> {
+    let context = Context::new(config.identity.headers_to_remove(request));
     match canonical_path(request.raw_path()) {
-        Ok(path) => Ok((decision, path)),
+        Ok(path) => Ok((context, path)),
         Err(err) => {
             let reason = err.to_string();
             Err(Box::new(refuse(
                 config,
-                decision,
+                context,
                 Refusal::BadRequest(reason.clone()),
                 reason,
             )))
@@ -451,9 +184,11 @@ fn start<'r>(
     }
 }
 
+/// Asks the policy about the request with its verified token (if any), and builds the
+/// one outcome: an allow only when the policy's verdict allows.
 fn decide_verified(
     config: &Config,
-    mut decision: Decision,
+    mut context: Context,
     request: &RequestView<'_>,
     path: &str,
     now: i64,
@@ -461,35 +196,19 @@ fn decide_verified(
     found: Option<&FoundToken>,
 ) -> Decision {
     if let Some(verified) = verified {
-        if let Some(provider) = config.providers.get(verified.provider) {
-            decision.provider = Some(provider.name.clone());
+        if let Some(provider) = config.providers.get(verified.provider()) {
+            context.provider = Some(provider.name.clone());
         }
-        decision.subject = verified
-            .claims
+        context.subject = verified
+            .claims()
             .get("sub")
             .and_then(Value::as_str)
             .map(str::to_owned);
     }
-    let host = request_host(request.authority());
-    let facts = RequestFacts {
-        request: *request,
-        method: request.method(),
-        path,
-        host: &host,
-        client_address: request.client_address(),
-        now,
-    };
-    let evaluation = config.policy.evaluate(
-        facts,
-        verified.map(|verified| TokenFacts {
-            provider: verified.provider,
-            claims: &verified.claims,
-        }),
-    );
-    let Evaluation { verdict, dry_run } = evaluation;
-    decision.rule = verdict.rule;
-    decision.failed_condition = verdict.failed_condition;
-    decision.dry_run = dry_run.map(|dry_run| DryRunReport {
+    let Evaluation { verdict, dry_run } = evaluate(config, request, path, now, verified);
+    context.rule = verdict.rule;
+    context.failed_condition = verdict.failed_condition;
+    context.dry_run = dry_run.map(|dry_run| DryRunReport {
         rules: dry_run.rules,
         status: dry_run.verdict.kind.status(),
         rule: dry_run.verdict.rule,
@@ -499,123 +218,79 @@ fn decide_verified(
         VerdictKind::Allow => None,
         VerdictKind::NeedsToken => Some(Refusal::NoToken),
         VerdictKind::WrongProvider => Some(Refusal::BadToken(TokenError::ProviderNotAccepted)),
-        VerdictKind::Forbidden if verified.is_some() && decision.failed_condition.is_some() => {
-            Some(Refusal::Forbidden(
-                "the token does not grant access to this resource",
-            ))
-        }
-        VerdictKind::Forbidden => {
-            Some(Refusal::Forbidden("access to this resource is not allowed"))
-        }
+        VerdictKind::Forbidden if verified.is_some() && context.failed_condition.is_some() => Some(
+            Refusal::Forbidden("the token does not grant access to this resource"),
+        ),
+        VerdictKind::Forbidden => Some(FORBIDDEN),
     };
     if let Some(refusal) = refusal {
-        return refuse(config, decision, refusal, verdict.reason);
+        return refuse(config, context, refusal, verdict.reason);
     }
     let mut set_headers = Vec::new();
     if let Some(verified) = verified {
         let (set, skipped) = verified
-            .identity_headers
-            .get_or_init(|| config.identity.headers_to_set(&verified.claims));
+            .identity_headers()
+            .get_or_init(|| config.identity.headers_to_set(verified.claims()));
         set_headers.clone_from(set);
-        decision.skipped_headers.clone_from(skipped);
+        context.skipped_headers.clone_from(skipped);
         if let Some(found) = found {
             strip_token(
                 config,
                 verified,
                 found,
                 request,
-                &mut decision.remove_headers,
+                &mut context.remove_headers,
                 &mut set_headers,
             );
         }
     }
-    decision.reason = verdict.reason;
-    decision.outcome = Outcome::Allow { set_headers };
-    decision
+    match Allowed::granted(verdict.kind, set_headers) {
+        Some(allowed) => context.finish(Outcome::Allow(allowed), verdict.reason),
+        None => refuse(config, context, FORBIDDEN, verdict.reason),
+    }
 }
 
-fn refuse(config: &Config, mut decision: Decision, refusal: Refusal, reason: String) -> Decision {
-    decision.outcome = Outcome::Deny(denial(config, &refusal));
-    decision.reason = reason;
-    decision
-}
+/// The refusal for a request no rule lets through.
+const FORBIDDEN: Refusal = Refusal::Forbidden("access to this resource is not allowed");
 
-/// When the provider does not forward its token, removes it from wherever it was found.
-fn strip_token(
+/// The policy's verdict on the request, with the verified token's provider and claims.
+fn evaluate(
     config: &Config,
-    verified: &VerifiedToken,
-    found: &FoundToken,
     request: &RequestView<'_>,
-    remove: &mut Vec<String>,
-    set: &mut Vec<(String, String)>,
-) {
-    let Some(provider) = config.providers.get(verified.provider) else {
-        return;
+    path: &str,
+    now: i64,
+    verified: Option<&VerifiedToken>,
+) -> Evaluation {
+    let host = request_host(request.authority());
+    let facts = RequestFacts {
+        request: *request,
+        method: request.method(),
+        path,
+        host: &host,
+        client_address: request.client_address(),
+        now,
     };
-    if provider.forward_token {
-        return;
-    }
-    for location in found
-        .locations
-        .iter()
-        .filter_map(|index| config.locations.get(*index))
-    {
-        match location {
-            TokenLocation::Header { name, .. } => {
-                if !remove.contains(name) {
-                    remove.push(name.clone());
-                }
-            }
-            TokenLocation::Query { name } => {
-                let raw = request.raw_path();
-                if let Some((path, query)) = raw.split_once('?') {
-                    let kept: Vec<&str> = query
-                        .split('&')
-                        .filter(|pair| {
-                            let key = pair.split_once('=').map_or(*pair, |(key, _)| key);
-                            crate::request::percent_decode(key).as_deref() != Some(name.as_str())
-                        })
-                        .collect();
-                    let rewritten = if kept.is_empty() {
-                        path.to_owned()
-                    } else {
-                        format!("{path}?{}", kept.join("&"))
-                    };
-                    set.push((":path".to_owned(), rewritten));
-                }
-            }
-            TokenLocation::Cookie { name } => {
-                let kept: Vec<&str> = request
-                    .header_values("cookie")
-                    .filter_map(|value| std::str::from_utf8(value).ok())
-                    .flat_map(|line| line.split(';'))
-                    .map(str::trim)
-                    .filter(|pair| {
-                        !pair.is_empty()
-                            && pair
-                                .split_once('=')
-                                .is_none_or(|(key, _)| key.trim() != name)
-                    })
-                    .collect();
-                if !remove.iter().any(|known| known == "cookie") {
-                    remove.push("cookie".to_owned());
-                }
-                if !kept.is_empty() {
-                    set.push(("cookie".to_owned(), kept.join("; ")));
-                }
-            }
-        }
-    }
+    config.policy.evaluate(
+        facts,
+        verified.map(|verified| TokenFacts {
+            provider: verified.provider(),
+            claims: verified.claims(),
+        }),
+    )
+}
+
+fn refuse(config: &Config, context: Context, refusal: Refusal, reason: String) -> Decision {
+    context.finish(Outcome::Deny(denial(config, &refusal)), reason)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::mint::SigningKey;
-    use serde_json::Map;
+    use serde_json::{json, Map};
 
-    const CONFIG: &str = include_str!("../filter-config/aethermarket.json");
-    const DEMO_KEY: &str = include_str!("../filter-config/demo/private-demo-only.jwk.json");
+    const CONFIG: &str = include_str!("../../filter-config/aethermarket.json");
+    const DEMO_KEY: &str = include_str!("../../filter-config/demo/private-demo-only.jwk.json");
     const NOW: i64 = 1_800_000_000;
     const NS: &str = "https://aethermarket.com/";
 
@@ -687,13 +362,13 @@ mod tests {
     fn denial(decision: &Decision) -> &Denial {
         match &decision.outcome {
             Outcome::Deny(denial) => denial,
-            Outcome::Allow { .. } => panic!("expected a denial: {}", decision.reason),
+            Outcome::Allow(_) => panic!("expected a denial: {}", decision.reason),
         }
     }
 
     fn set_headers(decision: &Decision) -> &[(String, String)] {
         match &decision.outcome {
-            Outcome::Allow { set_headers } => set_headers,
+            Outcome::Allow(allowed) => allowed.set_headers(),
             Outcome::Deny(_) => panic!("expected an allow: {}", decision.reason),
         }
     }

@@ -1,0 +1,351 @@
+//! The JSON configuration, and its compilation into the form requests are decided with.
+//!
+//! Compilation happens once, at load. Every error names the exact field
+//! (`rules[2].require[0].claim: …`) so Envoy refuses the configuration with a message a
+//! person can act on, and nothing is half-applied.
+//!
+//! `raw` is the document as written; `provider`, `remote` and `identity` compile
+//! their sections; this module compiles the whole and holds the result, [`Config`].
+
+mod identity;
+mod provider;
+mod raw;
+mod remote;
+#[cfg(test)]
+mod schema_tests;
+
+use serde::Deserialize;
+
+use crate::cache::CacheLimits;
+pub use crate::fields::{claim_path, ConfigError, ConfigWarning};
+use crate::identity::IdentityMapping;
+use crate::jwks::KeyRing;
+use crate::policy::{compile_policy, Policy};
+pub use crate::policy::{DefaultAccess, Mode};
+use crate::provider::{Provider, ProviderId, Providers};
+use crate::token::TokenLocation;
+use identity::compile_identity;
+use provider::compile_provider;
+use raw::{RawConfig, RawProvider, RawTokenCache};
+
+/// Whether Envoy's own crypto library checks the RS* and ES* signatures it can (after a
+/// self-test when the plugin starts), or the module checks every signature itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostCryptoMode {
+    /// Use the host's `verify_signature` for the families that pass the self-test.
+    #[default]
+    Auto,
+    /// Check every signature in the module.
+    Off,
+}
+
+// ---------------------------------------------------------------------------------------
+// The compiled form.
+
+/// A compiled configuration: everything a request decision needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub realm: String,
+    /// One entry per provider: verification settings, inline keys, remote key source.
+    pub providers: Providers,
+    /// Every distinct token location of every provider; providers refer to these by index.
+    pub locations: Vec<TokenLocation>,
+    /// The rules, tiers, default and mode, compiled and indexed.
+    pub policy: Policy,
+    /// Legal but suspicious parts of the configuration (see [`ConfigWarning`]).
+    pub warnings: Vec<ConfigWarning>,
+    pub identity: IdentityMapping,
+    /// Bounds of the per-VM verified-token cache.
+    pub token_cache: CacheLimits,
+    pub host_crypto: HostCryptoMode,
+    /// Whether the filter writes its explanation to Envoy filter state
+    /// `wasm.claimgate.decision` on every request (for access logs).
+    pub decision_filter_state: bool,
+}
+
+impl Config {
+    /// Parses and compiles a JSON configuration.
+    pub fn from_json(text: &[u8]) -> Result<Config, ConfigError> {
+        let deserializer = &mut serde_json::Deserializer::from_slice(text);
+        let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|err| {
+            let path = match err.path().to_string() {
+                unknown if unknown.chars().all(|c| c == '?' || c == '.') => ".".to_owned(),
+                path => path,
+            };
+            ConfigError::new(path, err.into_inner().to_string())
+        })?;
+        compile(raw)
+    }
+
+    /// The key ring this configuration starts with: each provider's inline keys.
+    pub fn initial_keys(&self) -> KeyRing {
+        KeyRing::new(
+            self.providers
+                .iter()
+                .map(|(_, provider)| provider.inline_keys.clone())
+                .collect(),
+        )
+    }
+
+    /// The status a request gets while `provider` has no keys: 503 unless its remote
+    /// source says 401.
+    pub fn outage_status(&self, provider: ProviderId) -> u16 {
+        self.providers
+            .get(provider)
+            .map_or(503, Provider::outage_status)
+    }
+
+    /// The provider named `name`.
+    pub fn provider_id(&self, name: &str) -> Option<ProviderId> {
+        self.providers.id_of(name)
+    }
+}
+
+fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
+    check_realm(&raw.realm)?;
+    let (providers, locations) = compile_providers(raw.providers)?;
+    let provider_names: Vec<&str> = providers
+        .iter()
+        .map(|(_, provider)| provider.name.as_str())
+        .collect();
+    let (policy, warnings) = compile_policy(
+        raw.rules,
+        raw.tiers,
+        raw.default_access,
+        raw.mode,
+        &provider_names,
+    )?;
+    let identity = compile_identity(raw.identity)?;
+    Ok(Config {
+        realm: raw.realm,
+        providers,
+        locations,
+        policy,
+        warnings,
+        identity,
+        token_cache: compile_token_cache(&raw.token_cache)?,
+        host_crypto: raw.host_crypto,
+        decision_filter_state: raw.decision_filter_state,
+    })
+}
+
+fn check_realm(realm: &str) -> Result<(), ConfigError> {
+    if realm.is_empty() || realm.contains(['"', '\\']) || realm.chars().any(char::is_control) {
+        return Err(ConfigError::new(
+            "realm",
+            "must be non-empty text without quotes, backslashes or control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Compiles `providers`: each entry, with names and issuers unique.
+fn compile_providers(
+    raw: Vec<RawProvider>,
+) -> Result<(Providers, Vec<TokenLocation>), ConfigError> {
+    if raw.is_empty() {
+        return Err(ConfigError::new(
+            "providers",
+            "at least one provider is required",
+        ));
+    }
+    let mut locations: Vec<TokenLocation> = Vec::new();
+    let mut providers = Vec::with_capacity(raw.len());
+    for (index, raw_provider) in raw.into_iter().enumerate() {
+        let path = format!("providers[{index}]");
+        if providers
+            .iter()
+            .any(|p: &Provider| p.name == raw_provider.name)
+        {
+            return Err(ConfigError::new(
+                format!("{path}.name"),
+                format!("duplicate provider name '{}'", raw_provider.name),
+            ));
+        }
+        if providers
+            .iter()
+            .any(|p: &Provider| p.issuer == raw_provider.issuer)
+        {
+            return Err(ConfigError::new(
+                format!("{path}.issuer"),
+                "two providers with the same issuer",
+            ));
+        }
+        providers.push(compile_provider(raw_provider, &path, &mut locations)?);
+    }
+    Ok((Providers::new(providers), locations))
+}
+
+fn compile_token_cache(cache: &RawTokenCache) -> Result<CacheLimits, ConfigError> {
+    if cache.max_entries > 1_000_000 {
+        return Err(ConfigError::new(
+            "token_cache.max_entries",
+            "must be at most 1000000",
+        ));
+    }
+    if cache.max_bytes > 1 << 30 {
+        return Err(ConfigError::new(
+            "token_cache.max_bytes",
+            "must be at most 1 GiB",
+        ));
+    }
+    if cache.ttl_seconds == 0 {
+        return Err(ConfigError::new(
+            "token_cache.ttl_seconds",
+            "must be positive; set max_entries to 0 to turn the cache off",
+        ));
+    }
+    Ok(CacheLimits {
+        max_entries: cache.max_entries,
+        max_bytes: cache.max_bytes,
+        ttl_seconds: i64::from(cache.ttl_seconds),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwks::Alg;
+    use crate::mint::SigningKey;
+    use serde_json::json;
+    use serde_json::Value;
+
+    pub(crate) fn minimal(extra: Value) -> Value {
+        let key = SigningKey::generate(Alg::Hs256, Some("h")).unwrap();
+        let mut config = json!({
+            "providers": [{
+                "name": "idp",
+                "issuer": "https://idp.example/",
+                "audiences": ["api"],
+                "algorithms": ["HS256"],
+                "jwks": {"inline": {"keys": [key.public_jwk()]}}
+            }],
+            "rules": [{"match": {"prefix": "/"}, "access": "authenticated"}]
+        });
+        if let (Some(config), Value::Object(extra)) = (config.as_object_mut(), extra) {
+            config.extend(extra);
+        }
+        config
+    }
+
+    fn error_of(config: Value) -> ConfigError {
+        Config::from_json(config.to_string().as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn a_minimal_config_compiles_with_safe_defaults() {
+        let config = Config::from_json(minimal(json!({})).to_string().as_bytes()).unwrap();
+        let provider = config.providers.iter().next().unwrap().1;
+        assert!(provider.require_exp);
+        assert_eq!(provider.clock_skew_seconds, 60);
+        assert_eq!(provider.max_token_bytes, 8192);
+        assert_eq!(config.locations, vec![TokenLocation::bearer()]);
+        assert_eq!(config.policy.default_access, DefaultAccess::Deny);
+        assert_eq!(config.realm, "claimgate");
+        assert_eq!(config.host_crypto, HostCryptoMode::Auto);
+    }
+
+    #[test]
+    fn host_crypto_is_auto_or_off() {
+        let config = Config::from_json(
+            minimal(json!({"host_crypto": "off"}))
+                .to_string()
+                .as_bytes(),
+        );
+        assert_eq!(config.unwrap().host_crypto, HostCryptoMode::Off);
+        let err = error_of(minimal(json!({"host_crypto": "always"})));
+        assert_eq!(err.path, "host_crypto");
+        assert!(err.message.contains("auto"), "{err}");
+    }
+
+    #[test]
+    fn errors_name_the_exact_field() {
+        let err = error_of(minimal(json!({
+            "tiers": {"loyalty": ["Bronze", "Gold"]},
+            "rules": [
+                {"match": {"prefix": "/"}, "access": "public"},
+                {"match": {"prefix": "/x"}, "require": [{"claim": "t", "at_least": "Silver", "tiers": "loyalty"}]}
+            ]
+        })));
+        assert_eq!(err.path, "rules[1].require[0].at_least");
+        let err = error_of(minimal(json!({
+            "rules": [{"match": {"prefix": "/"}, "require": [{"claim": 5, "equals": 1}]}]
+        })));
+        assert_eq!(err.path, "rules[0].require[0].claim");
+        let err = error_of(minimal(
+            json!({"rules": [{"match": {"prefx": "/"}, "access": "public"}]}),
+        ));
+        assert_eq!(err.path, "rules[0].match.prefx");
+        assert!(err.message.contains("unknown field"), "{err}");
+        let err = error_of(minimal(
+            json!({"rules": [{"match": {"regex": "("}, "access": "public"}]}),
+        ));
+        assert_eq!(err.path, "rules[0].match.regex");
+        let err = error_of(minimal(json!({"rules": [{"match": {}, "access": "open"}]})));
+        assert_eq!(err.path, "rules[0].access");
+        let err = error_of(minimal(
+            json!({"identity": {"headers": [{"header": "x-a", "claim": "a", "sub_prefix": {}}]}}),
+        ));
+        assert_eq!(err.path, "identity.headers[0]");
+        let err = error_of(minimal(
+            json!({"identity": {"headers": [{"header": "bad header", "claim": "a"}]}}),
+        ));
+        assert_eq!(err.path, "identity.headers[0].header");
+    }
+
+    #[test]
+    fn provider_errors_name_the_field() {
+        let mut config = minimal(json!({}));
+        config["providers"][0]["algorithms"] = json!(["HS256", "none"]);
+        assert_eq!(error_of(config).path, "providers[0].algorithms[1]");
+        let mut config = minimal(json!({}));
+        config["providers"][0]["algorithms"] = json!(["RS256"]);
+        assert_eq!(error_of(config).path, "providers[0].algorithms");
+        let mut config = minimal(json!({}));
+        config["providers"][0]["audiences"] = json!([]);
+        assert_eq!(error_of(config).path, "providers[0].audiences");
+        let mut config = minimal(json!({}));
+        config["providers"][0]["from"] = json!([{"query": "t", "cookie": "c"}]);
+        assert_eq!(error_of(config).path, "providers[0].from[0]");
+    }
+
+    #[test]
+    fn weak_rsa_keys_are_refused_at_load() {
+        let mut config = minimal(json!({}));
+        // A 1024-bit modulus (value irrelevant, only its size is checked first).
+        let n = base64ct::Base64UrlUnpadded::encode_string(&[0xc5; 128]);
+        config["providers"][0]["algorithms"] = json!(["RS256"]);
+        config["providers"][0]["jwks"]["inline"] =
+            json!({"keys": [{"kty": "RSA", "n": n, "e": "AQAB"}]});
+        let err = error_of(config);
+        assert_eq!(err.path, "providers[0].jwks.inline.keys[0]");
+        assert!(err.message.contains("1024 bits"), "{err}");
+    }
+
+    #[test]
+    fn a_secret_shorter_than_the_hash_cannot_serve_the_algorithm() {
+        let secret = base64ct::Base64UrlUnpadded::encode_string(&[7; 32]);
+        let mut config = minimal(json!({}));
+        config["providers"][0]["algorithms"] = json!(["HS512"]);
+        config["providers"][0]["jwks"]["inline"] = json!({"keys": [{"kty": "oct", "k": secret}]});
+        let err = error_of(config.clone());
+        assert_eq!(err.path, "providers[0].algorithms");
+        assert_eq!(err.message, "no key in jwks.inline can verify HS512");
+        config["providers"][0]["jwks"]["inline"]["keys"][0]["alg"] = json!("HS512");
+        let err = error_of(config);
+        assert_eq!(err.path, "providers[0].jwks.inline.keys[0]");
+        assert!(
+            err.message.contains("at least 64 required for HS512"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn not_json_is_an_error_at_the_root() {
+        let err = Config::from_json(b"{").unwrap_err();
+        assert_eq!(err.path, ".");
+    }
+
+    use base64ct::Encoding;
+}

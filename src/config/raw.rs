@@ -1,0 +1,249 @@
+//! The configuration document as written: the serde structs, with their defaults and
+//! `deny_unknown_fields`, so an unknown or misspelt field is refused with its path.
+//! Nothing here validates values; [`super::compile`] and its helpers do.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::HostCryptoMode;
+use crate::cache::CacheLimits;
+use crate::policy::{DefaultAccess, Mode, RawRule};
+
+// ---------------------------------------------------------------------------------------
+// The document as written.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    #[serde(default = "default_realm")]
+    pub(super) realm: String,
+    pub(super) providers: Vec<RawProvider>,
+    #[serde(default)]
+    pub(super) tiers: BTreeMap<String, Vec<String>>,
+    pub(super) rules: Vec<RawRule>,
+    #[serde(default = "default_access")]
+    pub(super) default_access: DefaultAccess,
+    #[serde(default)]
+    pub(super) mode: Mode,
+    #[serde(default)]
+    pub(super) identity: RawIdentity,
+    #[serde(default)]
+    pub(super) token_cache: RawTokenCache,
+    #[serde(default)]
+    pub(super) host_crypto: HostCryptoMode,
+    #[serde(default = "default_true")]
+    pub(super) decision_filter_state: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawTokenCache {
+    pub(super) max_entries: usize,
+    pub(super) max_bytes: usize,
+    pub(super) ttl_seconds: u32,
+}
+
+impl Default for RawTokenCache {
+    fn default() -> Self {
+        let limits = CacheLimits::default();
+        RawTokenCache {
+            max_entries: limits.max_entries,
+            max_bytes: limits.max_bytes,
+            ttl_seconds: u32::try_from(limits.ttl_seconds).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+fn default_realm() -> String {
+    "claimgate".into()
+}
+
+fn default_access() -> DefaultAccess {
+    DefaultAccess::Deny
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProvider {
+    pub(super) name: String,
+    pub(super) issuer: String,
+    pub(super) audiences: Vec<String>,
+    pub(super) algorithms: Vec<String>,
+    pub(super) jwks: RawJwks,
+    #[serde(default)]
+    pub(super) from: Option<Vec<RawLocation>>,
+    #[serde(default = "yes")]
+    pub(super) require_exp: bool,
+    #[serde(default = "default_skew")]
+    pub(super) clock_skew_seconds: u32,
+    #[serde(default)]
+    pub(super) max_lifetime_seconds: Option<u32>,
+    #[serde(default)]
+    pub(super) token_type: Option<String>,
+    #[serde(default = "default_max_token_bytes")]
+    pub(super) max_token_bytes: usize,
+    #[serde(default = "yes")]
+    pub(super) forward_token: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_skew() -> u32 {
+    60
+}
+
+fn default_max_token_bytes() -> usize {
+    8192
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawJwks {
+    #[serde(default)]
+    pub(super) inline: Option<Value>,
+    #[serde(default)]
+    pub(super) remote: Option<RawRemote>,
+    #[serde(default)]
+    pub(super) discovery: Option<RawRemote>,
+}
+
+/// `jwks.remote` and `jwks.discovery` (one shape; the fields only one of them takes are
+/// checked when compiling).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRemote {
+    pub(super) cluster: String,
+    #[serde(default)]
+    pub(super) path: Option<String>,
+    #[serde(default)]
+    pub(super) authority: Option<String>,
+    #[serde(default = "default_timeout_ms")]
+    pub(super) timeout_ms: u64,
+    #[serde(default = "default_cache_duration")]
+    pub(super) cache_duration_seconds: u64,
+    #[serde(default = "default_min_cache_duration")]
+    pub(super) min_cache_duration_seconds: u64,
+    #[serde(default = "default_max_cache_duration")]
+    pub(super) max_cache_duration_seconds: u64,
+    #[serde(default = "default_max_stale")]
+    pub(super) max_stale_seconds: u64,
+    #[serde(default = "default_unknown_kid_interval")]
+    pub(super) unknown_kid_refetch_interval_seconds: u64,
+    #[serde(default = "default_max_response_bytes")]
+    pub(super) max_response_bytes: usize,
+    #[serde(default = "default_outage_status")]
+    pub(super) outage_status: u16,
+    #[serde(default = "default_retry_initial_ms")]
+    pub(super) retry_initial_ms: u64,
+    #[serde(default = "default_retry_max_seconds")]
+    pub(super) retry_max_seconds: u64,
+    #[serde(default)]
+    pub(super) jwks_cluster: Option<String>,
+    #[serde(default)]
+    pub(super) allow_cross_origin_jwks_uri: Option<bool>,
+}
+
+fn default_timeout_ms() -> u64 {
+    5000
+}
+
+fn default_cache_duration() -> u64 {
+    600
+}
+
+fn default_min_cache_duration() -> u64 {
+    300
+}
+
+fn default_max_cache_duration() -> u64 {
+    86_400
+}
+
+fn default_max_stale() -> u64 {
+    86_400
+}
+
+fn default_unknown_kid_interval() -> u64 {
+    30
+}
+
+fn default_max_response_bytes() -> usize {
+    256 * 1024
+}
+
+fn default_outage_status() -> u16 {
+    503
+}
+
+fn default_retry_initial_ms() -> u64 {
+    1000
+}
+
+fn default_retry_max_seconds() -> u64 {
+    300
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLocation {
+    #[serde(default)]
+    pub(super) header: Option<String>,
+    #[serde(default)]
+    pub(super) prefix: Option<String>,
+    #[serde(default)]
+    pub(super) query: Option<String>,
+    #[serde(default)]
+    pub(super) cookie: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawIdentity {
+    #[serde(default)]
+    pub(super) headers: Vec<RawHeader>,
+    #[serde(default)]
+    pub(super) strip_headers: Vec<String>,
+    #[serde(default)]
+    pub(super) strip_prefixes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHeader {
+    pub(super) header: String,
+    #[serde(flatten)]
+    pub(super) source: RawSource,
+    #[serde(default = "default_separator")]
+    pub(super) separator: String,
+}
+
+fn default_separator() -> String {
+    ",".into()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSource {
+    #[serde(default)]
+    pub(super) claim: Option<Value>,
+    #[serde(default)]
+    pub(super) first_of: Option<Vec<RawSource>>,
+    #[serde(default)]
+    pub(super) join: Option<Vec<RawSource>>,
+    #[serde(default)]
+    pub(super) with: Option<String>,
+    #[serde(default)]
+    pub(super) sub_prefix: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub(super) default: Option<String>,
+    #[serde(default)]
+    pub(super) value: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}

@@ -1,0 +1,185 @@
+//! What a decision is: forward (with which header edits) or answer with a denial, plus
+//! the context every decision carries for logs and for the adapter (rule, reason, removed
+//! headers, a key miss to wait on).
+
+use super::DryRunReport;
+use crate::identity::SkippedHeader;
+pub use crate::key_miss::KeyMiss;
+use crate::policy::VerdictKind;
+
+/// A response Envoy sends instead of forwarding the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// What happens to the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Forward upstream after removing [`Decision::remove_headers`] and then setting
+    /// [`Allowed::set_headers`].
+    Allow(Allowed),
+    Deny(Denial),
+}
+
+/// Leave to forward a request. Only the decision pipeline makes one, and only from a
+/// policy verdict that allows (for a verified token, or a rule that needs none): nothing
+/// starts out allowed and is later turned into a refusal, so a path that forgets to
+/// decide ends in a refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allowed {
+    set_headers: Vec<(String, String)>,
+}
+
+impl Allowed {
+    /// The allow for a policy verdict of `kind`, setting these identity headers; `None`
+    /// unless the verdict allows.
+    pub(super) fn granted(
+        kind: VerdictKind,
+        set_headers: Vec<(String, String)>,
+    ) -> Option<Allowed> {
+        (kind == VerdictKind::Allow).then_some(Allowed { set_headers })
+    }
+
+    /// Headers set on the forwarded request (after the removals).
+    pub fn set_headers(&self) -> &[(String, String)] {
+        &self.set_headers
+    }
+}
+
+/// What every decision carries whatever its outcome, gathered while the request is
+/// examined. The outcome is chosen once, at the end ([`Context::finish`]).
+#[derive(Debug, Default)]
+pub(super) struct Context {
+    pub(super) rule: Option<String>,
+    pub(super) failed_condition: Option<String>,
+    pub(super) dry_run: Option<DryRunReport>,
+    pub(super) provider: Option<String>,
+    pub(super) subject: Option<String>,
+    pub(super) remove_headers: Vec<String>,
+    pub(super) skipped_headers: Vec<SkippedHeader>,
+    pub(super) key_miss: Option<KeyMiss>,
+}
+
+impl Context {
+    /// Every decision starts here: the client's identity headers are always removed.
+    pub(super) fn new(remove_headers: Vec<String>) -> Context {
+        Context {
+            remove_headers,
+            ..Context::default()
+        }
+    }
+
+    /// The decision, with its one outcome.
+    pub(super) fn finish(self, outcome: Outcome, reason: String) -> Decision {
+        Decision {
+            outcome,
+            rule: self.rule,
+            reason,
+            failed_condition: self.failed_condition,
+            dry_run: self.dry_run,
+            provider: self.provider,
+            subject: self.subject,
+            remove_headers: self.remove_headers,
+            skipped_headers: self.skipped_headers,
+            key_miss: self.key_miss,
+        }
+    }
+}
+
+/// What to do with one request, and why.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub outcome: Outcome,
+    /// The rule that decided; `None` for the default access or a refusal before rules.
+    pub rule: Option<String>,
+    /// Why, for logs and `claimgate eval` (may name claims; never sent to the client).
+    pub reason: String,
+    /// When a rule's condition refused the request: the part that failed.
+    pub failed_condition: Option<String>,
+    /// What the policy would have decided with its dry-run rules enforced, when any
+    /// dry-run rule matched (or the whole policy is in dry run).
+    pub dry_run: Option<DryRunReport>,
+    pub provider: Option<String>,
+    pub subject: Option<String>,
+    /// Removed from every request, allowed or not, before anything is set.
+    pub remove_headers: Vec<String>,
+    /// Identity headers that could not be written, and why.
+    pub skipped_headers: Vec<SkippedHeader>,
+    /// Set when the token was refused for lack of keys (see [`KeyMiss`]).
+    pub key_miss: Option<KeyMiss>,
+}
+
+impl Decision {
+    pub fn status(&self) -> u16 {
+        match &self.outcome {
+            Outcome::Allow(_) => 200,
+            Outcome::Deny(denial) => denial.status,
+        }
+    }
+
+    pub fn is_allowed(&self) -> bool {
+        matches!(self.outcome, Outcome::Allow(_))
+    }
+
+    /// How the request headers change when the request is allowed: every value of each
+    /// `remove` name goes (removed identity headers, and present headers that get a new
+    /// value, so a client's duplicate can never survive), then the `add` headers are
+    /// appended. Only names present in `request` are removed: each edit is a host call.
+    /// `None` when the request is refused.
+    pub fn header_edits<'a>(&'a self, request: &[(String, Vec<u8>)]) -> Option<HeaderEdits<'a>> {
+        let Outcome::Allow(allowed) = &self.outcome else {
+            return None;
+        };
+        let set_headers = allowed.set_headers();
+        let mut remove: Vec<&str> = self.remove_headers.iter().map(String::as_str).collect();
+        for (name, _) in set_headers {
+            if !remove.contains(&name.as_str())
+                && request.iter().any(|(present, _)| present == name)
+            {
+                remove.push(name);
+            }
+        }
+        Some(HeaderEdits {
+            remove,
+            add: set_headers,
+        })
+    }
+
+    /// The headers the upstream gets when the request is allowed ([`Decision::header_edits`]
+    /// applied to `request`). `None` when the request is refused.
+    pub fn forwarded_headers<'a>(
+        &'a self,
+        request: &'a [(String, Vec<u8>)],
+    ) -> Option<Vec<(&'a str, &'a [u8])>> {
+        let edits = self.header_edits(request)?;
+        let mut headers: Vec<(&str, &[u8])> = request
+            .iter()
+            .filter(|(name, _)| {
+                !edits
+                    .remove
+                    .iter()
+                    .any(|removed| removed.eq_ignore_ascii_case(name))
+            })
+            .map(|(name, value)| (name.as_str(), value.as_slice()))
+            .collect();
+        headers.extend(
+            edits
+                .add
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_bytes())),
+        );
+        Some(headers)
+    }
+}
+
+/// Request header changes of an allowed request ([`Decision::header_edits`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderEdits<'a> {
+    /// Names whose every value is removed first.
+    pub remove: Vec<&'a str>,
+    /// Headers appended afterwards.
+    pub add: &'a [(String, String)],
+}

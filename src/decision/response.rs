@@ -1,0 +1,62 @@
+//! The response a refused request gets: status, RFC 6750 `WWW-Authenticate` challenge
+//! (error code and a description safe to show the client) and a small JSON body.
+
+use serde_json::json;
+
+use super::Denial;
+use crate::config::Config;
+use crate::key_miss::{KeyMiss, MissKind};
+use crate::token::TokenError;
+
+/// The kinds of refusal, each with its status and RFC 6750 error code.
+pub(super) enum Refusal {
+    BadRequest(String),
+    NoToken,
+    BadToken(TokenError),
+    Forbidden(&'static str),
+}
+
+pub(super) fn denial(config: &Config, refusal: &Refusal) -> Denial {
+    let (status, error, description): (u16, Option<&str>, &str) = match refusal {
+        Refusal::BadRequest(description) => (400, Some("invalid_request"), description.as_str()),
+        Refusal::NoToken => (401, None, "an access token is required"),
+        Refusal::BadToken(
+            err @ TokenError::KeysMissing(KeyMiss {
+                provider,
+                kind: MissKind::NoKeys,
+            }),
+        ) if config.outage_status(*provider) == 401 => {
+            (401, Some("invalid_token"), err.description())
+        }
+        Refusal::BadToken(err) if err.status() == 503 => {
+            (503, Some("temporarily_unavailable"), err.description())
+        }
+        Refusal::BadToken(err) => (401, Some("invalid_token"), err.description()),
+        Refusal::Forbidden(description) => (403, Some("insufficient_scope"), description),
+    };
+    let mut challenge = format!("Bearer realm=\"{}\"", config.realm);
+    if let Some(error) = error {
+        challenge.push_str(&format!(
+            ", error=\"{error}\", error_description=\"{}\"",
+            description.replace(['"', '\\'], "'")
+        ));
+    }
+    let mut headers = vec![
+        ("www-authenticate".to_owned(), challenge),
+        ("content-type".to_owned(), "application/json".to_owned()),
+        ("cache-control".to_owned(), "no-store".to_owned()),
+    ];
+    if status == 503 {
+        headers.push(("retry-after".to_owned(), "5".to_owned()));
+    }
+    let body = json!({
+        "error": error.unwrap_or("unauthorized"),
+        "error_description": description,
+    })
+    .to_string();
+    Denial {
+        status,
+        headers,
+        body,
+    }
+}

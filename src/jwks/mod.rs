@@ -1,0 +1,28 @@
+//! Verification keys: JWKS parsing, the algorithms claimgate accepts, and signature checks.
+//!
+//! The algorithm used to check a signature is decided by the key (its type, curve and `alg`)
+//! together with the provider's allow-list; the token header only selects among candidates.
+//! That is what makes "HS256 signed with the RSA public key" impossible here.
+//!
+//! `alg` is the algorithms and key families, `key` one parsed key and its signature
+//! check, `jwk` parsing one JWK (with the strength rules), `set` a key set and its
+//! errors, `ring` the key set of every provider; `es384`, `rsa_verify` and `host`
+//! are the verifiers that are not jwt-compact's.
+
+mod alg;
+mod es384;
+mod host;
+mod jwk;
+mod key;
+mod ring;
+mod rsa_verify;
+mod set;
+
+pub use alg::{Alg, KeyFamily};
+pub use es384::{signing_key_from_scalar as es384_signing_key, Es384};
+pub use host::{ForeignVerifier, HostCrypto};
+pub use jwk::{parse_jwk, JwkProblem, MIN_HMAC_BYTES, MIN_RSA_BITS};
+pub use key::VerificationKey;
+pub use ring::KeyRing;
+pub use rsa_verify::{RsaHash, RsaVerifier};
+pub use set::{JwksError, KeySet, ParsedKeySet, SymmetricKeys};

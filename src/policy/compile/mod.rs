@@ -1,0 +1,274 @@
+//! Compiles the `rules`, `tiers`, `default_access` and `mode` sections into a [`Policy`]:
+//! every operator, operand, tier, regex and capture is checked at load, with the exact
+//! field path in the error, and rules another rule makes pointless are reported as
+//! warnings.
+//!
+//! [`raw`] is the rules as written, [`route`] compiles `match`, [`condition`] compiles
+//! conditions and their operands, [`operator`] the operators and their arguments; this
+//! module compiles rules and tiers and reports shadowed rules.
+
+mod condition;
+mod operator;
+mod raw;
+mod route;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::{
+    ClaimPath, Condition, DefaultAccess, Effect, Mode, Operand, PathMatch, Policy,
+    RequestAttribute, RouteIndex, Rule, Test, TierList,
+};
+use crate::fields::{ConfigError, ConfigWarning};
+use crate::provider_id::ProviderId;
+use condition::{compile_condition, Scope};
+pub(crate) use raw::RawRule;
+use raw::{RawAccess, RawEffect};
+use route::compile_route;
+
+const OPERANDS: [&str; 6] = ["claim", "header", "query", "capture", "request", "now"];
+
+/// Compiles the policy sections; `providers` are the names of the configured providers,
+/// in order (a rule's `providers` refer to them by name).
+pub(crate) fn compile_policy(
+    raw_rules: Vec<RawRule>,
+    raw_tiers: BTreeMap<String, Vec<String>>,
+    default_access: DefaultAccess,
+    mode: Mode,
+    providers: &[&str],
+) -> Result<(Policy, Vec<ConfigWarning>), ConfigError> {
+    let tiers = compile_tiers(raw_tiers)?;
+    let mut claim_paths = Vec::new();
+    let mut rules: Vec<Rule> = Vec::with_capacity(raw_rules.len());
+    for (index, raw) in raw_rules.into_iter().enumerate() {
+        let path = format!("rules[{index}]");
+        let rule = compile_rule(raw, &path, mode, providers, &tiers, &mut claim_paths)?;
+        if rules.iter().any(|known| known.name == rule.name) {
+            return Err(ConfigError::new(
+                format!("{path}.name"),
+                format!("another rule is already named '{}'", rule.name),
+            ));
+        }
+        rules.push(rule);
+    }
+    let warnings = shadowing_warnings(&rules);
+    let uses_client_address = rules.iter().any(|rule| {
+        rule.condition.as_ref().is_some_and(|condition| {
+            condition
+                .tests()
+                .iter()
+                .any(|test| reads_client_address(test))
+        })
+    });
+    let index = RouteIndex::new(rules.iter().map(|rule| &rule.route.path));
+    Ok((
+        Policy {
+            rules,
+            index,
+            claim_paths,
+            default_access,
+            mode,
+            tiers,
+            uses_client_address,
+        },
+        warnings,
+    ))
+}
+
+fn reads_client_address(test: &Test) -> bool {
+    let is_address =
+        |operand: &Operand| matches!(operand, Operand::Request(RequestAttribute::ClientAddress));
+    is_address(&test.operand) || test.operator.argument().is_some_and(is_address)
+}
+
+fn compile_tiers(raw: BTreeMap<String, Vec<String>>) -> Result<Vec<Arc<TierList>>, ConfigError> {
+    let mut tiers = Vec::with_capacity(raw.len());
+    for (name, values) in raw {
+        let path = format!("tiers.{name}");
+        if values.is_empty() {
+            return Err(ConfigError::new(
+                path,
+                "a tier list needs at least one value",
+            ));
+        }
+        for (index, value) in values.iter().enumerate() {
+            if values.iter().take(index).any(|earlier| earlier == value) {
+                return Err(ConfigError::new(
+                    format!("{path}[{index}]"),
+                    format!("'{value}' is listed twice"),
+                ));
+            }
+        }
+        tiers.push(Arc::new(TierList { name, values }));
+    }
+    Ok(tiers)
+}
+
+fn compile_rule(
+    raw: RawRule,
+    path: &str,
+    policy_mode: Mode,
+    providers: &[&str],
+    tiers: &[Arc<TierList>],
+    claim_paths: &mut Vec<ClaimPath>,
+) -> Result<Rule, ConfigError> {
+    let name = raw.name.unwrap_or_else(|| path.to_owned());
+    if name.is_empty() || name.chars().any(char::is_control) {
+        return Err(ConfigError::new(
+            format!("{path}.name"),
+            "must be non-empty text without control characters",
+        ));
+    }
+    let route = compile_route(raw.matcher, &format!("{path}.match"))?;
+    let has_condition = raw.require.is_some() || raw.when.is_some();
+    let (effect, needs_token) = rule_effect(raw.effect, raw.access, has_condition, path)?;
+    let captures: Vec<String> = match &route.path {
+        PathMatch::Template(template) => template.capture_names().map(str::to_owned).collect(),
+        _ => Vec::new(),
+    };
+    let mut scope = Scope {
+        tiers,
+        captures: &captures,
+        claim_paths,
+    };
+    let condition = rule_condition(raw.require, raw.when.as_ref(), effect, path, &mut scope)?;
+    let providers = rule_providers(raw.providers.unwrap_or_default(), providers, path)?;
+    Ok(Rule {
+        name,
+        route,
+        effect,
+        needs_token,
+        condition,
+        providers,
+        mode: raw.mode.unwrap_or(policy_mode),
+    })
+}
+
+/// The rule's effect and whether it needs a token, from `effect` and `access`.
+fn rule_effect(
+    effect: Option<RawEffect>,
+    access: Option<RawAccess>,
+    has_condition: bool,
+    path: &str,
+) -> Result<(Effect, bool), ConfigError> {
+    Ok(match (effect, access) {
+        (None | Some(RawEffect::Allow), None) => {
+            if !has_condition {
+                return Err(ConfigError::new(
+                    path,
+                    "give \"access\" (public, authenticated or deny), \"require\", \"when\" or \"effect\": \"deny\"",
+                ));
+            }
+            (Effect::Allow, true)
+        }
+        (None | Some(RawEffect::Allow), Some(RawAccess::Public)) => (Effect::Allow, false),
+        (None | Some(RawEffect::Allow), Some(RawAccess::Authenticated)) => (Effect::Allow, true),
+        (None, Some(RawAccess::Deny)) => (Effect::Deny, false),
+        (Some(RawEffect::Deny), None) => (Effect::Deny, false),
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                format!("{path}.access"),
+                "\"access\" goes with allow rules only; a deny rule takes \"when\"",
+            ))
+        }
+    })
+}
+
+/// `require` (allow rules only) and `when`, combined with "and".
+fn rule_condition(
+    require: Option<Vec<Value>>,
+    when: Option<&Value>,
+    effect: Effect,
+    path: &str,
+    scope: &mut Scope<'_>,
+) -> Result<Option<Condition>, ConfigError> {
+    let mut parts = Vec::new();
+    if let Some(require) = require {
+        if effect == Effect::Deny {
+            return Err(ConfigError::new(
+                format!("{path}.require"),
+                "\"require\" goes with allow rules; a deny rule takes \"when\"",
+            ));
+        }
+        if require.is_empty() {
+            return Err(ConfigError::new(
+                format!("{path}.require"),
+                "list at least one condition, or use \"access\": \"authenticated\"",
+            ));
+        }
+        for (index, condition) in require.iter().enumerate() {
+            parts.push(compile_condition(
+                condition,
+                &format!("{path}.require[{index}]"),
+                scope,
+            )?);
+        }
+    }
+    if let Some(when) = when {
+        parts.push(compile_condition(when, &format!("{path}.when"), scope)?);
+    }
+    Ok(match parts.len() {
+        0 => None,
+        1 => parts.pop(),
+        _ => Some(Condition::All(parts)),
+    })
+}
+
+/// The providers a rule names, as positions in the configuration's provider list.
+fn rule_providers(
+    names: Vec<String>,
+    providers: &[&str],
+    path: &str,
+) -> Result<Vec<ProviderId>, ConfigError> {
+    let mut positions = Vec::with_capacity(names.len());
+    for (index, provider_name) in names.iter().enumerate() {
+        let position = providers
+            .iter()
+            .position(|name| name == provider_name)
+            .ok_or_else(|| {
+                ConfigError::new(
+                    format!("{path}.providers[{index}]"),
+                    format!("no provider named '{provider_name}'"),
+                )
+            })?;
+        positions.push(ProviderId::from_index(position));
+    }
+    Ok(positions)
+}
+
+/// Rules another rule makes pointless: reported by `claimgate check`, not refused.
+fn shadowing_warnings(rules: &[Rule]) -> Vec<ConfigWarning> {
+    let mut warnings = Vec::new();
+    for (index, rule) in rules.iter().enumerate() {
+        let shadow = rules.iter().enumerate().find_map(|(other_index, other)| {
+            if other_index == index || !other.is_unconditional() || !other.route.covers(&rule.route) {
+                return None;
+            }
+            // Two rules covering each other: report only the later one.
+            if other_index > index && rule.route.covers(&other.route) && rule.is_unconditional() {
+                return None;
+            }
+            let why = match (other.effect, rule.effect) {
+                (Effect::Deny, Effect::Allow) => "never allows anything: rule '{}' denies every request it matches",
+                (Effect::Deny, Effect::Deny) => "is redundant: rule '{}' already denies every request it matches",
+                (Effect::Allow, Effect::Allow) if !other.needs_token => {
+                    "never changes a decision: rule '{}' allows every request it matches, even without a token"
+                }
+                (Effect::Allow, Effect::Allow) if rule.needs_token => {
+                    "never changes a decision: rule '{}' allows every request it matches that has a valid token"
+                }
+                _ => return None,
+            };
+            Some(why.replace("{}", &other.name))
+        });
+        if let Some(message) = shadow {
+            warnings.push(ConfigWarning {
+                path: format!("rules[{index}]"),
+                message: format!("rule '{}' ({}) {message}", rule.name, rule.route),
+            });
+        }
+    }
+    warnings
+}

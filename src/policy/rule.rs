@@ -1,0 +1,83 @@
+//! A compiled rule and what it says about one request, before rules are combined.
+
+use super::{Condition, Facts, Mode, RouteMatch};
+use crate::provider_id::ProviderId;
+
+/// What a rule does when it applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+/// A named rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub route: RouteMatch,
+    pub effect: Effect,
+    /// Allow rules: whether a verified token is needed (`false` for public rules).
+    pub needs_token: bool,
+    /// `None`: the rule applies to every request its route matches.
+    pub condition: Option<Condition>,
+    /// Indices of the providers whose tokens the rule concerns; empty means any.
+    pub providers: Vec<ProviderId>,
+    /// The rule's own mode, or the policy's when the rule gives none.
+    pub mode: Mode,
+}
+
+impl Rule {
+    pub fn accepts_provider(&self, provider: ProviderId) -> bool {
+        self.providers.is_empty() || self.providers.contains(&provider)
+    }
+
+    /// Unconditional: decides every request its route matches the same way.
+    pub(super) fn is_unconditional(&self) -> bool {
+        self.condition.is_none() && self.providers.is_empty() && self.mode == Mode::Enforce
+    }
+
+    pub(super) fn outcome(
+        &self,
+        facts: &Facts<'_>,
+        provider: Option<ProviderId>,
+        captures: &[&str],
+    ) -> RuleOutcome {
+        let holds = |condition: &Option<Condition>| {
+            condition
+                .as_ref()
+                .is_none_or(|condition| condition.holds(facts, captures))
+        };
+        match self.effect {
+            Effect::Deny => {
+                let concerned = self.providers.is_empty()
+                    || provider.is_some_and(|provider| self.accepts_provider(provider));
+                if concerned && holds(&self.condition) {
+                    RuleOutcome::Denies
+                } else {
+                    RuleOutcome::DoesNotApply
+                }
+            }
+            Effect::Allow => match provider {
+                None if self.needs_token => RuleOutcome::NeedsToken,
+                Some(provider) if self.needs_token && !self.accepts_provider(provider) => {
+                    RuleOutcome::WrongProvider
+                }
+                _ if holds(&self.condition) => RuleOutcome::Allows,
+                _ => RuleOutcome::ConditionFails,
+            },
+        }
+    }
+}
+
+/// What one matching rule says about a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleOutcome {
+    Allows,
+    /// A deny rule whose condition holds.
+    Denies,
+    /// A deny rule whose condition does not hold.
+    DoesNotApply,
+    NeedsToken,
+    WrongProvider,
+    ConditionFails,
+}

@@ -1,0 +1,210 @@
+//! Finding the access token in a request: a header with a scheme prefix, a query
+//! parameter or a cookie, at every location a provider reads. Two different tokens in
+//! one request are refused here, before anything is decoded.
+
+use std::fmt;
+
+use super::TokenError;
+use crate::request::RequestView;
+
+/// Where a provider's tokens are looked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenLocation {
+    /// A header, with a scheme prefix such as `Bearer ` (compared case-insensitively).
+    Header {
+        name: String,
+        prefix: String,
+    },
+    Query {
+        name: String,
+    },
+    Cookie {
+        name: String,
+    },
+}
+
+impl TokenLocation {
+    pub fn bearer() -> TokenLocation {
+        TokenLocation::Header {
+            name: "authorization".into(),
+            prefix: "Bearer ".into(),
+        }
+    }
+
+    /// Every token this location holds in the request.
+    fn tokens<'r>(&self, request: &RequestView<'r>) -> Vec<TokenText<'r>> {
+        match self {
+            TokenLocation::Header { name, prefix } => request
+                .headers()
+                .iter()
+                .filter(|(key, _)| key.eq_ignore_ascii_case(name))
+                .filter_map(|(_, value)| strip_prefix_ignore_case(value, prefix.as_bytes()))
+                .map(|token| TokenText::Raw(trim_ascii(token)))
+                .collect(),
+            TokenLocation::Query { name } => request
+                .query_values(name)
+                .into_iter()
+                .map(|value| TokenText::Owned(value.into_bytes()))
+                .collect(),
+            TokenLocation::Cookie { name } => request
+                .cookie_values(name)
+                .into_iter()
+                .map(|value| TokenText::Raw(value.as_bytes()))
+                .collect(),
+        }
+    }
+}
+
+impl fmt::Display for TokenLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenLocation::Header { name, prefix } => write!(f, "header {name} ({prefix:?})"),
+            TokenLocation::Query { name } => write!(f, "query parameter {name}"),
+            TokenLocation::Cookie { name } => write!(f, "cookie {name}"),
+        }
+    }
+}
+
+enum TokenText<'r> {
+    Raw(&'r [u8]),
+    Owned(Vec<u8>),
+}
+
+impl TokenText<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            TokenText::Raw(bytes) => bytes,
+            TokenText::Owned(bytes) => bytes,
+        }
+    }
+}
+
+fn strip_prefix_ignore_case<'v>(value: &'v [u8], prefix: &[u8]) -> Option<&'v [u8]> {
+    let head = value.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| value.get(prefix.len()..))
+        .flatten()
+}
+
+fn trim_ascii(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
+    let end = bytes.iter().rposition(|b| !b.is_ascii_whitespace());
+    match (start, end) {
+        (Some(start), Some(end)) => bytes.get(start..=end).unwrap_or(&[]),
+        _ => &[],
+    }
+}
+
+/// A token found in the request, with every configured location it was found at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundToken {
+    pub token: String,
+    /// Indices into the list of locations given to [`find_token`].
+    pub locations: Vec<usize>,
+}
+
+/// Looks for the token at every location. No token is `Ok(None)`; two different tokens
+/// are an error (which one would the upstream trust?).
+pub fn find_token(
+    locations: &[TokenLocation],
+    request: &RequestView<'_>,
+) -> Result<Option<FoundToken>, TokenError> {
+    let mut found: Option<FoundToken> = None;
+    for (index, location) in locations.iter().enumerate() {
+        for text in location.tokens(request) {
+            let bytes = text.bytes();
+            if bytes.is_empty() {
+                continue;
+            }
+            let token = std::str::from_utf8(bytes)
+                .map_err(|_| TokenError::Malformed("token is not ASCII"))?;
+            match &mut found {
+                None => {
+                    found = Some(FoundToken {
+                        token: token.to_owned(),
+                        locations: vec![index],
+                    })
+                }
+                Some(existing) if existing.token == token => {
+                    if !existing.locations.contains(&index) {
+                        existing.locations.push(index);
+                    }
+                }
+                Some(_) => return Err(TokenError::MultipleTokens),
+            }
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_found_in_headers_queries_and_cookies() {
+        let locations = vec![
+            TokenLocation::bearer(),
+            TokenLocation::Query {
+                name: "access_token".into(),
+            },
+            TokenLocation::Cookie { name: "at".into() },
+        ];
+        let h = |pairs: &[(&str, &str)]| -> Vec<(String, Vec<u8>)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .collect()
+        };
+        let bearer = h(&[(":path", "/"), ("authorization", "bearer  abc ")]);
+        assert_eq!(
+            find_token(&locations, &RequestView::new(&bearer)).unwrap(),
+            Some(FoundToken {
+                token: "abc".into(),
+                locations: vec![0]
+            })
+        );
+        let same_twice = h(&[
+            (":path", "/?access_token=abc"),
+            ("authorization", "Bearer abc"),
+            ("cookie", "at=abc"),
+        ]);
+        assert_eq!(
+            find_token(&locations, &RequestView::new(&same_twice))
+                .unwrap()
+                .unwrap()
+                .locations,
+            vec![0, 1, 2]
+        );
+        let two = h(&[
+            (":path", "/?access_token=xyz"),
+            ("authorization", "Bearer abc"),
+        ]);
+        assert_eq!(
+            find_token(&locations, &RequestView::new(&two)),
+            Err(TokenError::MultipleTokens)
+        );
+        let two_headers = h(&[
+            (":path", "/"),
+            ("authorization", "Bearer abc"),
+            ("authorization", "Bearer xyz"),
+        ]);
+        assert_eq!(
+            find_token(&locations, &RequestView::new(&two_headers)),
+            Err(TokenError::MultipleTokens)
+        );
+        let basic = h(&[(":path", "/"), ("authorization", "Basic dXNlcjpwYXNz")]);
+        assert_eq!(
+            find_token(&locations, &RequestView::new(&basic)).unwrap(),
+            None
+        );
+        let binary = vec![
+            (":path".to_string(), b"/".to_vec()),
+            ("authorization".to_string(), b"Bearer \xff".to_vec()),
+        ];
+        assert!(matches!(
+            find_token(&locations, &RequestView::new(&binary)),
+            Err(TokenError::Malformed(_))
+        ));
+    }
+}

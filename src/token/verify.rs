@@ -1,0 +1,507 @@
+//! Verification: the provider is chosen by the exact issuer, the algorithm by the
+//! provider's allow-list and the key, then the signature, the time claims and the
+//! audience are checked. Only a token that passed all of it becomes a [`VerifiedToken`].
+
+use std::cell::OnceCell;
+
+use serde_json::Value;
+
+use super::{FoundToken, TokenError, UntrustedToken};
+use crate::claims::Claims;
+use crate::identity::IdentityHeaders;
+use crate::jwks::{Alg, HostCrypto, KeySet};
+use crate::key_miss::KeyMiss;
+use crate::provider::{Provider, ProviderId, Providers};
+
+/// A token whose signature and claims passed every check: a proof. Its fields are
+/// private and only verification ([`verify`]) makes one, so holding a `VerifiedToken`
+/// means the token was verified. Tests, benches and `claimgate test`, which decide with
+/// given claims, use [`VerifiedToken::assume_verified_for_tests`], which is not compiled
+/// into the Envoy module.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    provider: ProviderId,
+    alg: Alg,
+    kid: Option<String>,
+    claims: Claims,
+    expires_at: Option<i64>,
+    identity_headers: OnceCell<IdentityHeaders>,
+}
+
+impl VerifiedToken {
+    /// Only verification calls this.
+    fn new(
+        provider: ProviderId,
+        alg: Alg,
+        kid: Option<String>,
+        claims: Claims,
+        expires_at: Option<i64>,
+    ) -> VerifiedToken {
+        VerifiedToken {
+            provider,
+            alg,
+            kid,
+            claims,
+            expires_at,
+            identity_headers: OnceCell::new(),
+        }
+    }
+
+    /// Claims taken as verified without any token: for policy tests (`claimgate test`
+    /// cases with `claims`), unit tests and benches. Not compiled into the Envoy module.
+    #[cfg(not(target_os = "wasi"))]
+    pub fn assume_verified_for_tests(
+        provider: ProviderId,
+        alg: Alg,
+        claims: Claims,
+        expires_at: Option<i64>,
+    ) -> VerifiedToken {
+        VerifiedToken::new(provider, alg, None, claims, expires_at)
+    }
+
+    /// The provider whose keys verified the token.
+    pub fn provider(&self) -> ProviderId {
+        self.provider
+    }
+
+    pub fn alg(&self) -> Alg {
+        self.alg
+    }
+
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+
+    /// `exp`, when present (whole seconds).
+    pub fn expires_at(&self) -> Option<i64> {
+        self.expires_at
+    }
+
+    /// The identity headers these claims map to, worked out once per token (a cached
+    /// token reuses them on every hit).
+    pub(crate) fn identity_headers(&self) -> &OnceCell<IdentityHeaders> {
+        &self.identity_headers
+    }
+}
+
+/// Verifies `found` against the providers. `keys(id)` gives the current key set of a
+/// provider (replaceable at run time; `None` while none has been loaded); `host` checks the
+/// signatures it offers to.
+pub fn verify<'k>(
+    found: &FoundToken,
+    providers: &Providers,
+    keys: impl Fn(ProviderId) -> Option<&'k KeySet>,
+    host: Option<&HostCrypto>,
+    now: i64,
+) -> Result<VerifiedToken, TokenError> {
+    let global_limit = providers.max_token_bytes();
+    if found.token.len() > global_limit {
+        return Err(TokenError::TooLarge {
+            limit: global_limit,
+        });
+    }
+    let untrusted = UntrustedToken::parse(&found.token)?;
+    let alg = Alg::from_name(untrusted.alg_name()).ok_or(TokenError::UnsupportedAlgorithm)?;
+    if untrusted.has_crit {
+        return Err(TokenError::CriticalHeader);
+    }
+    let issuer = untrusted.issuer().ok_or(TokenError::UnknownIssuer)?;
+    let (id, provider) = providers
+        .by_issuer(issuer)
+        .ok_or(TokenError::UnknownIssuer)?;
+    if found.token.len() > provider.max_token_bytes {
+        return Err(TokenError::TooLarge {
+            limit: provider.max_token_bytes,
+        });
+    }
+    if !provider.reads_from(&found.locations) {
+        return Err(TokenError::WrongLocation);
+    }
+    if !provider.algorithms.contains(&alg) {
+        return Err(TokenError::AlgorithmNotAllowed);
+    }
+    if let Some(expected) = &provider.token_type {
+        if !untrusted
+            .typ()
+            .is_some_and(|typ| media_type_matches(typ, expected))
+        {
+            return Err(TokenError::WrongTokenType);
+        }
+    }
+    let key_set = keys(id).ok_or(TokenError::KeysMissing(KeyMiss::no_keys(id)))?;
+    check_signature(&untrusted, alg, key_set, host, id)?;
+    let expires_at = check_times(untrusted.unverified_claims(), provider, now)?;
+    check_audience(untrusted.unverified_claims(), provider)?;
+    let (kid, claims) = untrusted.into_kid_and_claims();
+    Ok(VerifiedToken::new(id, alg, kid, claims, expires_at))
+}
+
+fn check_signature(
+    token: &UntrustedToken<'_>,
+    alg: Alg,
+    keys: &KeySet,
+    host: Option<&HostCrypto>,
+    provider: ProviderId,
+) -> Result<(), TokenError> {
+    let kid = token.kid();
+    let mut tried = false;
+    for key in keys.candidates(kid, alg) {
+        tried = true;
+        if key.verify(alg, token.signed_data().as_bytes(), token.signature(), host) {
+            return Ok(());
+        }
+    }
+    match (tried, kid) {
+        (true, _) => Err(TokenError::BadSignature),
+        (false, Some(kid)) if !keys.has_kid(kid) => {
+            Err(TokenError::KeysMissing(KeyMiss::unknown_kid(provider)))
+        }
+        (false, _) => Err(TokenError::NoSuitableKey),
+    }
+}
+
+/// Reads a NumericDate claim (seconds, integer or fractional; fractions are dropped).
+fn numeric_date(claims: &Claims, name: &'static str) -> Result<Option<i64>, TokenError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(number)) => match (number.as_i64(), number.as_f64()) {
+            (Some(seconds), _) => Ok(Some(seconds)),
+            (None, Some(seconds)) if seconds.is_finite() && seconds.abs() < 1e15 => {
+                Ok(Some(seconds.floor() as i64))
+            }
+            _ => Err(TokenError::Malformed("a time claim is out of range")),
+        },
+        Some(_) => Err(TokenError::Malformed("a time claim is not a number")),
+    }
+}
+
+fn check_times(claims: &Claims, provider: &Provider, now: i64) -> Result<Option<i64>, TokenError> {
+    let skew = provider.clock_skew_seconds;
+    let exp = numeric_date(claims, "exp")?;
+    let nbf = numeric_date(claims, "nbf")?;
+    let iat = numeric_date(claims, "iat")?;
+    match exp {
+        None if provider.require_exp => return Err(TokenError::MissingExpiry),
+        Some(exp) if now >= exp.saturating_add(skew) => return Err(TokenError::Expired),
+        _ => {}
+    }
+    if nbf.is_some_and(|nbf| now.saturating_add(skew) < nbf) {
+        return Err(TokenError::NotYetValid);
+    }
+    if iat.is_some_and(|iat| iat > now.saturating_add(skew)) {
+        return Err(TokenError::IssuedInFuture);
+    }
+    if let Some(max) = provider.max_lifetime_seconds {
+        let exp = exp.ok_or(TokenError::MissingExpiry)?;
+        let start = iat.or(nbf).unwrap_or(now);
+        if exp.saturating_sub(start) > max || exp.saturating_sub(now) > max {
+            return Err(TokenError::LifetimeTooLong);
+        }
+    }
+    Ok(exp)
+}
+
+fn check_audience(claims: &Claims, provider: &Provider) -> Result<(), TokenError> {
+    let accepted = |aud: &Value| {
+        aud.as_str()
+            .is_some_and(|aud| provider.audiences.iter().any(|a| a == aud))
+    };
+    let ok = match claims.get("aud") {
+        Some(Value::Array(auds)) => auds.iter().any(accepted),
+        Some(aud) => accepted(aud),
+        None => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(TokenError::AudienceMismatch)
+    }
+}
+
+/// `typ` comparison as RFC 7515 §4.1.9 describes: case-insensitive, `application/` optional.
+fn media_type_matches(actual: &str, expected: &str) -> bool {
+    let strip = |text: &str| {
+        let lower = text.to_ascii_lowercase();
+        lower
+            .strip_prefix("application/")
+            .map(str::to_owned)
+            .unwrap_or(lower)
+    };
+    strip(actual) == strip(expected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwks::SymmetricKeys;
+    use crate::mint::SigningKey;
+    use serde_json::{json, Map};
+
+    const NOW: i64 = 1_800_000_000;
+    const ISS: &str = "https://idp.example/";
+    const AUD: &str = "https://api.example";
+
+    fn provider(algorithms: Vec<Alg>) -> Provider {
+        Provider {
+            name: "idp".into(),
+            issuer: ISS.into(),
+            audiences: vec![AUD.into()],
+            algorithms,
+            locations: vec![0],
+            require_exp: true,
+            clock_skew_seconds: 60,
+            max_lifetime_seconds: None,
+            token_type: None,
+            max_token_bytes: 8192,
+            forward_token: true,
+            inline_keys: None,
+            remote: None,
+        }
+    }
+
+    fn claims() -> Value {
+        json!({"iss": ISS, "aud": AUD, "sub": "auth0|1", "exp": NOW + 600, "iat": NOW - 10})
+    }
+
+    fn setup(alg: Alg) -> (SigningKey, KeySet, Provider) {
+        let key = SigningKey::generate(alg, Some("k1")).unwrap();
+        let keys =
+            KeySet::from_jwks_value(&json!({"keys": [key.public_jwk()]}), SymmetricKeys::Allowed)
+                .unwrap()
+                .keys;
+        (key, keys, provider(vec![alg]))
+    }
+
+    fn check(
+        token: String,
+        provider: &Provider,
+        keys: &KeySet,
+        now: i64,
+    ) -> Result<VerifiedToken, TokenError> {
+        let found = FoundToken {
+            token,
+            locations: vec![0],
+        };
+        verify(
+            &found,
+            &Providers::new(vec![provider.clone()]),
+            |_| Some(keys),
+            None,
+            now,
+        )
+    }
+
+    fn with(mut claims: Value, field: &str, value: Value) -> Value {
+        claims[field] = value;
+        claims
+    }
+
+    #[test]
+    fn a_good_token_verifies_and_keeps_its_claims() {
+        let (key, keys, provider) = setup(Alg::Es256);
+        let verified = check(key.sign(&claims()).unwrap(), &provider, &keys, NOW).unwrap();
+        assert_eq!(verified.claims()["sub"], json!("auth0|1"));
+        assert_eq!(verified.expires_at(), Some(NOW + 600));
+        assert_eq!(verified.kid(), Some("k1"));
+    }
+
+    #[test]
+    fn time_claims_are_enforced_with_skew() {
+        let (key, keys, provider) = setup(Alg::Hs256);
+        let sign = |c: Value| key.sign(&c).unwrap();
+        let exp_past = with(claims(), "exp", json!(NOW - 61));
+        assert_eq!(
+            check(sign(exp_past), &provider, &keys, NOW).unwrap_err(),
+            TokenError::Expired
+        );
+        let exp_in_skew = with(claims(), "exp", json!(NOW - 30));
+        assert!(check(sign(exp_in_skew), &provider, &keys, NOW).is_ok());
+        let nbf_future = with(claims(), "nbf", json!(NOW + 120));
+        assert_eq!(
+            check(sign(nbf_future), &provider, &keys, NOW).unwrap_err(),
+            TokenError::NotYetValid
+        );
+        let iat_future = with(claims(), "iat", json!(NOW + 120));
+        assert_eq!(
+            check(sign(iat_future), &provider, &keys, NOW).unwrap_err(),
+            TokenError::IssuedInFuture
+        );
+        let mut no_exp = claims();
+        no_exp.as_object_mut().unwrap().remove("exp");
+        assert_eq!(
+            check(sign(no_exp.clone()), &provider, &keys, NOW).unwrap_err(),
+            TokenError::MissingExpiry
+        );
+        let mut lenient = provider.clone();
+        lenient.require_exp = false;
+        assert!(check(sign(no_exp), &lenient, &keys, NOW).is_ok());
+        let float_exp = with(claims(), "exp", json!((NOW + 600) as f64 + 0.5));
+        assert!(check(sign(float_exp), &provider, &keys, NOW).is_ok());
+        let text_exp = with(claims(), "exp", json!("tomorrow"));
+        assert!(matches!(
+            check(sign(text_exp), &provider, &keys, NOW).unwrap_err(),
+            TokenError::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn maximum_lifetime_is_enforced() {
+        let (key, keys, mut provider) = setup(Alg::Hs256);
+        provider.max_lifetime_seconds = Some(3600);
+        let long = with(claims(), "exp", json!(NOW + 7200));
+        assert_eq!(
+            check(key.sign(&long).unwrap(), &provider, &keys, NOW).unwrap_err(),
+            TokenError::LifetimeTooLong
+        );
+        assert!(check(key.sign(&claims()).unwrap(), &provider, &keys, NOW).is_ok());
+    }
+
+    #[test]
+    fn audience_may_be_a_string_or_an_array() {
+        let (key, keys, provider) = setup(Alg::Hs256);
+        let array = with(claims(), "aud", json!(["other", AUD]));
+        assert!(check(key.sign(&array).unwrap(), &provider, &keys, NOW).is_ok());
+        let wrong = with(claims(), "aud", json!(["other"]));
+        assert_eq!(
+            check(key.sign(&wrong).unwrap(), &provider, &keys, NOW).unwrap_err(),
+            TokenError::AudienceMismatch
+        );
+        let mut none = claims();
+        none.as_object_mut().unwrap().remove("aud");
+        assert_eq!(
+            check(key.sign(&none).unwrap(), &provider, &keys, NOW).unwrap_err(),
+            TokenError::AudienceMismatch
+        );
+    }
+
+    #[test]
+    fn issuer_must_match_exactly() {
+        let (key, keys, provider) = setup(Alg::Hs256);
+        let slashless = with(claims(), "iss", json!("https://idp.example"));
+        assert_eq!(
+            check(key.sign(&slashless).unwrap(), &provider, &keys, NOW).unwrap_err(),
+            TokenError::UnknownIssuer
+        );
+    }
+
+    #[test]
+    fn algorithm_comes_from_the_allow_list_and_the_key() {
+        let (rsa, keys, provider) = setup(Alg::Rs256);
+        // alg "none" and unknown algorithms.
+        let mut header = Map::new();
+        header.insert("alg".into(), json!("none"));
+        let none = rsa.sign_with_header(header, &claims()).unwrap();
+        assert_eq!(
+            check(none, &provider, &keys, NOW).unwrap_err(),
+            TokenError::UnsupportedAlgorithm
+        );
+        // HS256 "signed" with the RSA public key as the HMAC secret.
+        let public_n = rsa.public_jwk()["n"].as_str().unwrap().to_owned();
+        let forged_key = SigningKey::from_jwk(
+            &json!({"kty": "oct", "k": public_n, "alg": "HS256", "kid": "k1"}),
+        )
+        .unwrap();
+        let forged = forged_key.sign(&claims()).unwrap();
+        assert_eq!(
+            check(forged.clone(), &provider, &keys, NOW).unwrap_err(),
+            TokenError::AlgorithmNotAllowed
+        );
+        let mut permissive = provider.clone();
+        permissive.algorithms = vec![Alg::Rs256, Alg::Hs256];
+        assert_eq!(
+            check(forged, &permissive, &keys, NOW).unwrap_err(),
+            TokenError::NoSuitableKey
+        );
+    }
+
+    #[test]
+    fn kid_selects_keys_and_unknown_kids_are_reported() {
+        let (key, keys, provider) = setup(Alg::EdDsa);
+        let other = SigningKey::generate(Alg::EdDsa, Some("k2")).unwrap();
+        assert_eq!(
+            check(other.sign(&claims()).unwrap(), &provider, &keys, NOW).unwrap_err(),
+            TokenError::KeysMissing(KeyMiss::unknown_kid(ProviderId::from_index(0)))
+        );
+        let impostor = SigningKey::generate(Alg::EdDsa, Some("k1")).unwrap();
+        assert_eq!(
+            check(impostor.sign(&claims()).unwrap(), &provider, &keys, NOW).unwrap_err(),
+            TokenError::BadSignature
+        );
+        let no_kid = SigningKey::from_jwk(&{
+            let mut jwk = key.private_jwk();
+            jwk.as_object_mut().unwrap().remove("kid");
+            jwk
+        })
+        .unwrap();
+        assert!(check(no_kid.sign(&claims()).unwrap(), &provider, &keys, NOW).is_ok());
+    }
+
+    #[test]
+    fn crit_headers_and_wrong_types_are_refused() {
+        let (key, keys, mut provider) = setup(Alg::Hs256);
+        let mut crit = Map::new();
+        crit.insert("crit".into(), json!(["exp"]));
+        assert_eq!(
+            check(
+                key.sign_with_header(crit, &claims()).unwrap(),
+                &provider,
+                &keys,
+                NOW
+            )
+            .unwrap_err(),
+            TokenError::CriticalHeader
+        );
+        provider.token_type = Some("at+jwt".into());
+        assert_eq!(
+            check(key.sign(&claims()).unwrap(), &provider, &keys, NOW).unwrap_err(),
+            TokenError::WrongTokenType
+        );
+        let mut typ = Map::new();
+        typ.insert("typ".into(), json!("application/AT+JWT"));
+        assert!(check(
+            key.sign_with_header(typ, &claims()).unwrap(),
+            &provider,
+            &keys,
+            NOW
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn size_limit_is_checked_before_parsing() {
+        let (_, keys, mut provider) = setup(Alg::Hs256);
+        provider.max_token_bytes = 10;
+        assert_eq!(
+            check("x".repeat(11), &provider, &keys, NOW).unwrap_err(),
+            TokenError::TooLarge { limit: 10 }
+        );
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused_without_panicking() {
+        let (_, keys, provider) = setup(Alg::Hs256);
+        for token in [
+            "",
+            "abc",
+            "a.b",
+            "a.b.c.d",
+            "!!.!!.!!",
+            "e30.e30.",
+            "e30.W10.AA",
+            "eyJhbGciOiJIUzI1NiJ9.bnVsbA.AA",
+        ] {
+            let err = check(token.to_string(), &provider, &keys, NOW).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    TokenError::Malformed(_) | TokenError::UnsupportedAlgorithm
+                ),
+                "{token}: {err:?}"
+            );
+        }
+    }
+}
