@@ -548,9 +548,7 @@ impl Plugin {
         now: u64,
     ) -> Option<Control> {
         let hash = fnv1a(fetched.jwks);
-        let key = source.control_key();
-        for _ in 0..CAS_ATTEMPTS {
-            let (current, cas) = self.read_control(&key)?;
+        self.update_control(&source.control_key(), |current| {
             let next = current.succeeded(source, now, fetched.max_age, hash);
             if next.version != current.version {
                 let record = encode_keys(next.version, fetched.jwks);
@@ -559,16 +557,8 @@ impl Plugin {
                     return None;
                 }
             }
-            match self.write_control(&key, &next, cas) {
-                Ok(()) => return Some(next),
-                Err(HostError::CasMismatch) => continue,
-                Err(error) => {
-                    log::error!("claimgate: cannot write shared data {key}: {error}");
-                    return None;
-                }
-            }
-        }
-        None
+            Some(next)
+        })
     }
 }
 
