@@ -171,7 +171,8 @@ impl fmt::Display for PathError {
 }
 
 /// The path rules are matched against: the `:path` without its query string, with runs
-/// of `/` merged. Paths an upstream could resolve to something else are refused.
+/// of `/` merged and percent-encoding in one canonical spelling ([`canonical_escapes`]).
+/// Paths an upstream could resolve to something else are refused.
 pub fn canonical_path(raw_path: &str) -> Result<Cow<'_, str>, PathError> {
     let path = raw_path.split(['?', '#']).next().unwrap_or("");
     if path.is_empty() {
@@ -184,20 +185,24 @@ pub fn canonical_path(raw_path: &str) -> Result<Cow<'_, str>, PathError> {
     // fixed order whatever their position.
     let (mut control, mut backslash, mut encoded_slash, mut encoded_nul) =
         (false, false, false, false);
-    let mut double_slash = false;
+    let (mut double_slash, mut rewrite) = (false, false);
     let bytes = path.as_bytes();
     for (index, &byte) in bytes.iter().enumerate() {
         match byte {
             0..=0x1f | 0x7f => control = true,
             b'\\' => backslash = true,
             b'/' if index > 0 && bytes.get(index - 1) == Some(&b'/') => double_slash = true,
-            b'%' => match (bytes.get(index + 1), bytes.get(index + 2)) {
-                (Some(b'2'), Some(b'f' | b'F')) | (Some(b'5'), Some(b'c' | b'C')) => {
-                    encoded_slash = true
+            b'%' => {
+                rewrite = true;
+                match (bytes.get(index + 1), bytes.get(index + 2)) {
+                    (Some(b'2'), Some(b'f' | b'F')) | (Some(b'5'), Some(b'c' | b'C')) => {
+                        encoded_slash = true
+                    }
+                    (Some(b'0'), Some(b'0')) => encoded_nul = true,
+                    _ => {}
                 }
-                (Some(b'0'), Some(b'0')) => encoded_nul = true,
-                _ => {}
-            },
+            }
+            0x80..=0xff => rewrite = true,
             _ => {}
         }
     }
@@ -216,7 +221,7 @@ pub fn canonical_path(raw_path: &str) -> Result<Cow<'_, str>, PathError> {
     if path.split('/').any(is_dot_segment) {
         return Err(PathError::Ambiguous("a dot segment"));
     }
-    if !double_slash {
+    if !double_slash && !rewrite {
         return Ok(Cow::Borrowed(path));
     }
     let mut merged = String::with_capacity(path.len());
@@ -225,14 +230,69 @@ pub fn canonical_path(raw_path: &str) -> Result<Cow<'_, str>, PathError> {
             merged.push(ch);
         }
     }
-    Ok(Cow::Owned(merged))
+    Ok(if rewrite {
+        Cow::Owned(canonical_escapes(&merged))
+    } else {
+        Cow::Owned(merged)
+    })
 }
 
-/// `.` or `..`, with any dot written as `%2e`.
+/// One spelling for every path Envoy or a client may send for the same resource, so a
+/// rule written `/users/auth0|carol` matches `/users/auth0%7Ccarol` and `%7c` alike: an
+/// escape of a printable ASCII character that means nothing special in a path is
+/// decoded; escapes of `%`, `/`, `\`, `?`, `#`, `;`, spaces, control and non-ASCII bytes
+/// stay escaped with upper-case hex; raw non-ASCII bytes are escaped. A `%` that starts
+/// no valid escape is left as it is.
+pub fn canonical_escapes(path: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while let Some(&byte) = bytes.get(index) {
+        let escaped = match (byte, bytes.get(index + 1), bytes.get(index + 2)) {
+            (b'%', Some(&high), Some(&low)) => hex_value(high).zip(hex_value(low)),
+            _ => None,
+        };
+        let (value, width) = match escaped {
+            Some((high, low)) => (high << 4 | low, 3),
+            None => (byte, 1),
+        };
+        let plain = escaped.is_some() || byte != b'%';
+        if plain && value.is_ascii_graphic() && !b"%/\\?#;".contains(&value) {
+            out.push(value);
+        } else if plain && (escaped.is_some() || !value.is_ascii()) {
+            out.push(b'%');
+            out.extend(
+                [value >> 4, value & 0x0f]
+                    .iter()
+                    .filter_map(|nibble| HEX.get(usize::from(*nibble))),
+            );
+        } else {
+            out.push(byte);
+        }
+        index += width;
+    }
+    // Only ASCII was pushed (escapes are ASCII; raw non-ASCII bytes were escaped).
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn hex_value(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// `.` or `..`, with any dot written as `%2e`, once the segment's parameters are set
+/// aside: servlet containers (Tomcat, Jetty, Spring) and Envoy's own `normalize_path`
+/// downstream strip `;…` from a segment before resolving it, so `..;x` climbs a level
+/// there. An encoded `;` (`%3b`) counts too.
 fn is_dot_segment(segment: &str) -> bool {
     let mut rest = segment;
     let mut dots = 0;
-    while !rest.is_empty() {
+    loop {
         rest = if let Some(after) = rest.strip_prefix('.') {
             after
         } else if rest
@@ -241,11 +301,15 @@ fn is_dot_segment(segment: &str) -> bool {
         {
             rest.get(3..).unwrap_or("")
         } else {
-            return false;
+            let parameters = rest.is_empty()
+                || rest.starts_with(';')
+                || rest
+                    .get(..3)
+                    .is_some_and(|escape| escape.eq_ignore_ascii_case("%3b"));
+            return parameters && (dots == 1 || dots == 2);
         };
         dots += 1;
     }
-    dots == 1 || dots == 2
 }
 
 /// Percent-decodes `text` (also `+` as space, as forms encode it). `None` when the result
@@ -380,6 +444,55 @@ mod tests {
         assert!(canonical_path("/a/.../%2e%2e%2e").is_ok());
         assert!(canonical_path("/a/%2e").is_err());
         assert!(canonical_path("/a/%2").is_ok());
+    }
+
+    #[test]
+    fn dot_segments_behind_path_parameters_are_refused() {
+        for path in [
+            "/public/..;/admin/users",
+            "/public/%2e%2e;/admin/users",
+            "/public/%2E%2e;jsessionid=1/admin",
+            "/public/.;x/../admin",
+            "/public/..%3b/admin",
+            "/public/.%2E%3Bx/admin",
+            "/a/.;",
+        ] {
+            assert_eq!(
+                canonical_path(path),
+                Err(PathError::Ambiguous("a dot segment")),
+                "{path}"
+            );
+        }
+        for path in ["/a/..x;/b", "/a/x;../b", "/a/...;/b", "/a/;../b"] {
+            assert!(canonical_path(path).is_ok(), "{path}");
+        }
+    }
+
+    #[test]
+    fn percent_escapes_have_one_canonical_spelling() {
+        assert_eq!(
+            canonical_path("/users/auth0%7Ccarol").unwrap(),
+            "/users/auth0|carol"
+        );
+        assert_eq!(
+            canonical_path("/users/auth0%7ccarol").unwrap(),
+            "/users/auth0|carol"
+        );
+        assert_eq!(canonical_path("/a%41%2d").unwrap(), "/aA-");
+        // Escapes that mean something in a path, and non-ASCII, stay escaped (upper case).
+        assert_eq!(
+            canonical_path("/a%3fb%23c%3bd%25e").unwrap(),
+            "/a%3Fb%23c%3Bd%25e"
+        );
+        assert_eq!(canonical_path("/caf%c3%a9").unwrap(), "/caf%C3%A9");
+        assert_eq!(canonical_path("/café").unwrap(), "/caf%C3%A9");
+        assert_eq!(canonical_path("/a%20b").unwrap(), "/a%20b");
+        assert_eq!(canonical_path("/a/%2").unwrap(), "/a/%2");
+        assert_eq!(canonical_path("//a%7C//b").unwrap(), "/a|/b");
+        assert!(matches!(
+            canonical_path("/plain/path"),
+            Ok(Cow::Borrowed(_))
+        ));
         assert_eq!(
             canonical_path("/a\\b/%2f/%00/.."),
             Err(PathError::Ambiguous("a backslash"))

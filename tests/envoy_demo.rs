@@ -308,6 +308,63 @@ fn path_tricks_and_duplicate_tokens_are_refused_through_envoy() {
 }
 
 #[test]
+fn dot_segments_hidden_behind_path_parameters_are_refused_through_envoy() {
+    let envoy = Envoy::start(CONFIG);
+    let member = token(json!({format!("{NS}loyalty_tier"): "Bronze"}));
+    // Servlet containers (and Envoy's normalize_path further in) drop ";..." from a segment
+    // and then resolve it: each of these reaches /admin/users or /deals/exclusive there.
+    // Envoy's own normalize_path passes the encoded forms through unresolved: claimgate
+    // must refuse them.
+    for path in [
+        "/public/%2e%2e;/admin/users",
+        "/public/%2E%2e;jsessionid=1/admin/users",
+        "/public/.%2e%3b/admin/users",
+        "/products/%2e%2e;/deals/exclusive",
+    ] {
+        for token in [None, Some(member.as_str())] {
+            let response = get(&envoy, "GET", path, token, &[]);
+            assert_eq!(response.status, 400, "{path}: {}", response.body);
+            assert!(header(&response, "www-authenticate")
+                .is_some_and(|value| value.contains("invalid_request")));
+        }
+    }
+    // A plain "..;" Envoy resolves itself: claimgate then decides the resolved path, which
+    // is what the upstream gets — never the public route.
+    let response = get(&envoy, "GET", "/public/..;/admin/users", None, &[]);
+    assert_eq!(response.status, 401, "{}", response.body);
+    let response = get(&envoy, "GET", "/public/..;/admin/users", Some(&member), &[]);
+    assert_eq!(response.status, 403, "{}", response.body);
+}
+
+#[test]
+fn deny_rules_match_the_paths_envoy_re_encodes() {
+    let mut config: Value = serde_json::from_str(CONFIG).unwrap();
+    config["rules"].as_array_mut().unwrap().insert(
+        0,
+        json!({"name": "carol-frozen", "effect": "deny", "match": {"prefix": "/users/auth0|carol"}}),
+    );
+    let envoy = Envoy::start(&config.to_string());
+    let carol = token(json!({"sub": "auth0|carol"}));
+    for path in [
+        "/users/auth0|carol/orders",
+        "/users/auth0%7Ccarol/orders",
+        "/users/auth0%7ccarol/orders",
+    ] {
+        let response = get(&envoy, "GET", path, Some(&carol), &[]);
+        assert_eq!(response.status, 403, "{path}: {}", response.body);
+    }
+    let alice = token(json!({"sub": "auth0|alice"}));
+    let response = get(
+        &envoy,
+        "GET",
+        "/users/auth0%7Calice/orders",
+        Some(&alice),
+        &[],
+    );
+    assert_eq!(response.status, 200, "{}", response.body);
+}
+
+#[test]
 fn client_address_conditions_use_the_peer_address_envoy_reports() {
     let mut config: Value = serde_json::from_str(CONFIG).unwrap();
     let rules = config["rules"].as_array_mut().unwrap();

@@ -686,3 +686,67 @@ fn the_route_index_finds_the_same_rules_as_a_scan() {
         assert_eq!(indexed, scanned, "{path}");
     }
 }
+
+#[test]
+fn rule_paths_are_compared_in_the_canonical_spelling_of_request_paths() {
+    let policy = policy(json!([
+        {"name": "carol", "effect": "deny", "match": {"prefix": "/users/auth0|carol"}},
+        {"name": "escaped", "match": {"path": "/a%7cb"}, "access": "public"},
+        {"name": "orders", "match": {"template": "/shop/caf%c3%a9/{id}"}, "access": "public"},
+        {"name": "rest", "match": {"prefix": "/"}, "access": "public"}
+    ]));
+    let canonical = |path: &str| crate::request::canonical_path(path).unwrap().into_owned();
+    for (path, rule) in [
+        ("/users/auth0%7Ccarol/orders", "carol"),
+        ("/users/auth0%7ccarol", "carol"),
+        ("/users/auth0|carol", "carol"),
+        ("/a|b", "escaped"),
+        ("/a%7Cb", "escaped"),
+        ("/shop/café/1", "orders"),
+        ("/shop/caf%C3%A9/1", "orders"),
+    ] {
+        let verdict = evaluate(&policy, "GET", &canonical(path), &[], &json!({"sub": "x"}));
+        assert_eq!(verdict.verdict.rule.as_deref(), Some(rule), "{path}");
+    }
+}
+
+#[test]
+fn rule_paths_that_can_never_match_refuse_the_configuration() {
+    for (rules, field, says) in [
+        (
+            json!([{"match": {"path": "/search?q=1"}}]),
+            "rules[0].match.path",
+            "query",
+        ),
+        (
+            json!([{"match": {"prefix": "/a#frag"}}]),
+            "rules[0].match.prefix",
+            "query",
+        ),
+        (
+            json!([{"match": {"prefix": "/a/../b"}}]),
+            "rules[0].match.prefix",
+            "dot segment",
+        ),
+        (
+            json!([{"match": {"path": "/a/%2Fb"}}]),
+            "rules[0].match.path",
+            "encoded slash",
+        ),
+        (
+            json!([{"match": {"template": "/a/{id}?x"}}]),
+            "rules[0].match.template",
+            "query",
+        ),
+        (
+            json!([{"match": {"template": "/a/..;/{id}"}}]),
+            "rules[0].match.template",
+            "dot segment",
+        ),
+    ] {
+        let error = compile_error(rules);
+        assert_eq!(error.path, field);
+        assert!(error.message.contains(says), "{}", error.message);
+        assert!(error.message.contains("never match"), "{}", error.message);
+    }
+}

@@ -4,6 +4,7 @@
 use super::raw::RawMatch;
 use crate::fields::ConfigError;
 use crate::policy::{HostPattern, PathMatch, PathTemplate, RouteMatch};
+use crate::request::canonical_path;
 
 pub(super) fn compile_route(matcher: RawMatch, path: &str) -> Result<RouteMatch, ConfigError> {
     let path_match = match (
@@ -14,11 +15,10 @@ pub(super) fn compile_route(matcher: RawMatch, path: &str) -> Result<RouteMatch,
     ) {
         (None, None, None, None) => PathMatch::Any,
         (Some(exact), None, None, None) => {
-            require_absolute(&exact, &format!("{path}.path"))?;
-            PathMatch::Exact(exact)
+            PathMatch::Exact(canonical_rule_path(&exact, &format!("{path}.path"))?)
         }
         (None, Some(prefix), None, None) => {
-            require_absolute(&prefix, &format!("{path}.prefix"))?;
+            let prefix = canonical_rule_path(&prefix, &format!("{path}.prefix"))?;
             let trimmed = prefix.trim_end_matches('/');
             PathMatch::Prefix(if trimmed.is_empty() {
                 "/".into()
@@ -26,10 +26,13 @@ pub(super) fn compile_route(matcher: RawMatch, path: &str) -> Result<RouteMatch,
                 trimmed.into()
             })
         }
-        (None, None, Some(template), None) => PathMatch::Template(
-            PathTemplate::parse(&template)
-                .map_err(|err| ConfigError::new(format!("{path}.template"), err))?,
-        ),
+        (None, None, Some(template), None) => {
+            let field = format!("{path}.template");
+            let template = canonical_rule_path(&template, &field)?;
+            PathMatch::Template(
+                PathTemplate::parse(&template).map_err(|err| ConfigError::new(field, err))?,
+            )
+        }
         (None, None, None, Some(regex)) => {
             PathMatch::Regex(anchored_regex(&regex, &format!("{path}.regex"))?)
         }
@@ -64,12 +67,28 @@ pub(super) fn compile_route(matcher: RawMatch, path: &str) -> Result<RouteMatch,
     })
 }
 
-fn require_absolute(path: &str, field: &str) -> Result<(), ConfigError> {
-    if path.starts_with('/') {
-        Ok(())
-    } else {
-        Err(ConfigError::new(field, "must start with '/'"))
+/// A rule's path in the spelling request paths are compared in ([`canonical_path`]:
+/// merged slashes, one percent-encoding), so `/users/auth0|carol` matches what Envoy
+/// forwards (`/users/auth0%7Ccarol`). A path no request could ever match — one with a
+/// query or fragment, a dot segment, an encoded slash — refuses the configuration.
+fn canonical_rule_path(text: &str, field: &str) -> Result<String, ConfigError> {
+    if !text.starts_with('/') {
+        return Err(ConfigError::new(field, "must start with '/'"));
     }
+    if text.contains(['?', '#']) {
+        return Err(ConfigError::new(
+            field,
+            "contains '?' or '#': rules match the path without its query, so this can never match",
+        ));
+    }
+    canonical_path(text)
+        .map(|canonical| canonical.into_owned())
+        .map_err(|err| {
+            ConfigError::new(
+                field,
+                format!("can never match: {err}, which is refused with 400 before any rule"),
+            )
+        })
 }
 
 /// Compiles a regex that must match the whole value (linear-time engine).
