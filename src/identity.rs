@@ -112,22 +112,30 @@ pub struct SkippedHeader {
 
 impl IdentityMapping {
     /// Incoming headers to remove before anything is added: every one the mapping can
-    /// write, every configured name and every one under a configured prefix. Applied on
-    /// every route and every outcome; mapped headers that are set replace any value anyway,
-    /// so only headers actually present are listed (each removal is a host call).
+    /// write, every configured name and every one under a configured prefix — in any
+    /// spelling with `_` for `-` too (`x_user_id`), since CGI/WSGI-style servers read
+    /// `x_user_id` as `X-User-Id`. Applied on every route and every outcome; mapped
+    /// headers that are set replace any value anyway, so only headers actually present are
+    /// listed (each removal is a host call).
     pub fn headers_to_remove(&self, request: &RequestView<'_>) -> Vec<String> {
         let mut remove: Vec<String> = Vec::new();
         for (name, _) in request.headers() {
             if name.starts_with(':') {
                 continue;
             }
-            let lower = name.to_ascii_lowercase();
-            let identity = self.headers.iter().any(|mapping| mapping.header == lower)
-                || self.strip_headers.contains(&lower)
+            let identity = self
+                .headers
+                .iter()
+                .any(|mapping| same_header(name, &mapping.header))
                 || self
-                    .strip_prefixes
+                    .strip_headers
                     .iter()
-                    .any(|prefix| lower.starts_with(prefix.as_str()));
+                    .any(|strip| same_header(name, strip))
+                || self.strip_prefixes.iter().any(|prefix| {
+                    name.get(..prefix.len())
+                        .is_some_and(|start| same_header(start, prefix))
+                });
+            let lower = name.to_ascii_lowercase();
             if identity && !remove.contains(&lower) {
                 remove.push(lower);
             }
@@ -163,6 +171,19 @@ impl IdentityMapping {
         }
         (set, skipped)
     }
+}
+
+/// Header names equal ignoring case and `_` against `-`.
+fn same_header(name: &str, other: &str) -> bool {
+    let fold = |byte: u8| match byte {
+        b'_' => b'-',
+        other => other.to_ascii_lowercase(),
+    };
+    name.len() == other.len()
+        && name
+            .bytes()
+            .zip(other.bytes())
+            .all(|(a, b)| fold(a) == fold(b))
 }
 
 #[cfg(test)]
@@ -311,6 +332,30 @@ mod tests {
         assert_eq!(
             remove,
             vec!["x-user-email", "x-auth-provider", "x-id", "x-customer-id"]
+        );
+    }
+
+    #[test]
+    fn identity_headers_spelled_with_underscores_are_removed_too() {
+        let identity = IdentityMapping {
+            headers: vec![mapping("x-user-id", claim("sub"))],
+            strip_headers: vec!["x-customer-id".into()],
+            strip_prefixes: vec!["x-auth-".into()],
+        };
+        let headers: Vec<(String, Vec<u8>)> = [
+            ("x_user_id", "auth0|ceo"),
+            ("X_Customer-Id", "c"),
+            ("x_auth_anything", "1"),
+            ("x_other", "kept"),
+            ("x-userid", "kept"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+        .collect();
+        let remove = identity.headers_to_remove(&RequestView::new(&headers));
+        assert_eq!(
+            remove,
+            vec!["x_user_id", "x_customer-id", "x_auth_anything"]
         );
     }
 }

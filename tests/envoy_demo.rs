@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use claimgate::cases::{CaseFile, Observed};
 use claimgate::mint::SigningKey;
 use serde_json::{json, Value};
-use support::{Envoy, Response};
+use support::{Envoy, EnvoyOptions, Response};
 
 const CONFIG: &str = include_str!("../filter-config/aethermarket.json");
 const DEMO_KEY: &str = include_str!("../filter-config/demo/private-demo-only.jwk.json");
@@ -334,6 +334,33 @@ fn dot_segments_hidden_behind_path_parameters_are_refused_through_envoy() {
     assert_eq!(response.status, 401, "{}", response.body);
     let response = get(&envoy, "GET", "/public/..;/admin/users", Some(&member), &[]);
     assert_eq!(response.status, 403, "{}", response.body);
+}
+
+#[test]
+fn identity_headers_spelled_with_underscores_never_reach_the_upstream() {
+    let token = token(json!({"sub": "auth0|alice"}));
+    let spoofed = [("x_user_id", "auth0|ceo"), ("x_loyalty_tier", "Platinum")];
+    // The shipped template drops them at the edge; with that switched off, claimgate
+    // removes them itself.
+    for allow_underscore_headers in [false, true] {
+        let options = EnvoyOptions {
+            allow_underscore_headers,
+            ..EnvoyOptions::default()
+        };
+        let envoy = Envoy::start_with(CONFIG, options).unwrap();
+        for path in ["/products/1", "/public/catalog"] {
+            let response = get(&envoy, "GET", path, Some(&token), &spoofed);
+            assert_eq!(response.status, 200, "{path}: {}", response.body);
+            let upstream = upstream_headers(&response);
+            for (name, _) in spoofed {
+                assert!(
+                    upstream.get(name).is_none(),
+                    "{path} (underscores allowed: {allow_underscore_headers}): {name} reached the upstream: {upstream}"
+                );
+            }
+            assert_eq!(upstream["x-user-id"], "auth0|alice");
+        }
+    }
 }
 
 #[test]

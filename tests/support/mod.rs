@@ -52,6 +52,9 @@ fn free_port() -> u16 {
 pub struct EnvoyOptions {
     pub concurrency: usize,
     pub runtime: &'static str,
+    /// Let headers with `_` in their names through Envoy (the shipped template drops
+    /// them), to test that claimgate alone also keeps spoofed identity out.
+    pub allow_underscore_headers: bool,
 }
 
 impl Default for EnvoyOptions {
@@ -59,6 +62,7 @@ impl Default for EnvoyOptions {
         EnvoyOptions {
             concurrency: 1,
             runtime: "v8",
+            allow_underscore_headers: false,
         }
     }
 }
@@ -118,8 +122,16 @@ impl Envoy {
         let dir =
             std::env::temp_dir().join(format!("claimgate-test-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|err| err.to_string())?;
-        let template = std::fs::read_to_string(root().join("envoy/claimgate.envoy.yaml.tmpl"))
+        let mut template = std::fs::read_to_string(root().join("envoy/claimgate.envoy.yaml.tmpl"))
             .map_err(|err| err.to_string())?;
+        if options.allow_underscore_headers {
+            const DROP: &str = "headers_with_underscores_action: DROP_HEADER";
+            assert!(
+                template.contains(DROP),
+                "the template drops underscore headers"
+            );
+            template = template.replace(DROP, "headers_with_underscores_action: ALLOW");
+        }
         let encoded_config = serde_json::to_string(plugin_config).map_err(|err| err.to_string())?;
         let rendered = template
             .replace("{{LISTEN_PORT}}", &port.to_string())
