@@ -424,6 +424,39 @@ fn client_address_conditions_use_the_peer_address_envoy_reports() {
 }
 
 #[test]
+fn the_shipped_access_log_never_writes_a_token() {
+    let mut config: Value = serde_json::from_str(CONFIG).unwrap();
+    config["providers"][0]["from"] = json!([
+        {"header": "authorization", "prefix": "Bearer "},
+        {"query": "access_token"}
+    ]);
+    let envoy = Envoy::start(&config.to_string());
+    let good = token(json!({}));
+    let expired = token(json!({"iat": now() - 7200, "exp": now() - 3600}));
+    let mut forged = good.clone().into_bytes();
+    let last = forged.len() - 2;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    let requests = [
+        (format!("/products/1?page=2&access_token={good}"), 200),
+        (format!("/products/1?access_token={expired}"), 401),
+        (format!("/products/1?access_token={forged}&x=1"), 401),
+        (format!("/deals/exclusive?access_token={good}"), 403),
+    ];
+    for (path, status) in &requests {
+        assert_eq!(envoy.request("GET", path, &[]).status, *status, "{path}");
+    }
+    let explanations = access_log_explanations(&envoy, requests.len());
+    assert_eq!(explanations.len(), requests.len());
+    let log = envoy.log();
+    for secret in [&good, &expired, &forged] {
+        let signature = secret.rsplit('.').next().unwrap();
+        assert!(!log.contains(signature), "a token is in Envoy's log:\n{log}");
+    }
+    assert!(log.contains("claimgate-access GET /products/1 200"), "{log}");
+}
+
+#[test]
 fn unforwarded_tokens_are_removed_from_header_query_and_cookie_through_envoy() {
     let mut config: Value = serde_json::from_str(CONFIG).unwrap();
     config["providers"][0]["forward_token"] = json!(false);
