@@ -451,9 +451,15 @@ fn the_shipped_access_log_never_writes_a_token() {
     let log = envoy.log();
     for secret in [&good, &expired, &forged] {
         let signature = secret.rsplit('.').next().unwrap();
-        assert!(!log.contains(signature), "a token is in Envoy's log:\n{log}");
+        assert!(
+            !log.contains(signature),
+            "a token is in Envoy's log:\n{log}"
+        );
     }
-    assert!(log.contains("claimgate-access GET /products/1 200"), "{log}");
+    assert!(
+        log.contains("claimgate-access GET /products/1 200"),
+        "{log}"
+    );
 }
 
 #[test]

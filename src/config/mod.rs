@@ -311,6 +311,49 @@ mod tests {
     }
 
     #[test]
+    fn configurations_that_cannot_work_are_refused_naming_the_field() {
+        let remote = json!({"remote": {"cluster": "idp", "path": "/jwks", "authority": "idp"}});
+        // Remote keys only, HMAC only: fetched key sets never carry secrets.
+        let mut config = minimal(json!({}));
+        config["providers"][0]["jwks"] = remote.clone();
+        let err = error_of(config);
+        assert_eq!(err.path, "providers[0].algorithms");
+        assert!(err.message.contains("never supply HMAC secrets"), "{err}");
+        // The same beside asymmetric algorithms.
+        let mut config = minimal(json!({}));
+        config["providers"][0]["jwks"] = remote.clone();
+        config["providers"][0]["algorithms"] = json!(["RS256", "HS256"]);
+        assert_eq!(error_of(config).path, "providers[0].algorithms");
+        // RS256 from the remote set, HS256 from an inline secret: fine.
+        let mut config = minimal(json!({}));
+        config["providers"][0]["jwks"]["remote"] = remote["remote"].clone();
+        config["providers"][0]["algorithms"] = json!(["RS256", "HS256"]);
+        assert!(Config::from_json(config.to_string().as_bytes()).is_ok());
+        // A secret in a provider that allows no HMAC algorithm.
+        let rsa = SigningKey::generate(Alg::Rs256, Some("r")).unwrap();
+        let hmac = SigningKey::generate(Alg::Hs256, Some("forgotten")).unwrap();
+        let mut config = minimal(json!({}));
+        config["providers"][0]["algorithms"] = json!(["RS256"]);
+        config["providers"][0]["jwks"]["inline"] =
+            json!({"keys": [rsa.public_jwk(), hmac.public_jwk()]});
+        let err = error_of(config);
+        assert_eq!(err.path, "providers[0].jwks.inline");
+        assert!(err.message.contains("'forgotten'"), "{err}");
+        // Tokens without exp accepted forever.
+        let mut config = minimal(json!({}));
+        config["providers"][0]["require_exp"] = json!(false);
+        assert_eq!(error_of(config).path, "providers[0].require_exp");
+        let mut config = minimal(json!({}));
+        config["providers"][0]["require_exp"] = json!(false);
+        config["providers"][0]["max_lifetime_seconds"] = json!(3600);
+        assert!(Config::from_json(config.to_string().as_bytes()).is_ok());
+        // A blank audience.
+        let mut config = minimal(json!({}));
+        config["providers"][0]["audiences"] = json!(["api", "  "]);
+        assert_eq!(error_of(config).path, "providers[0].audiences");
+    }
+
+    #[test]
     fn weak_rsa_keys_are_refused_at_load() {
         let mut config = minimal(json!({}));
         // A 1024-bit modulus (value irrelevant, only its size is checked first).

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::raw::{RawJwks, RawLocation, RawProvider};
 use super::remote::compile_remote;
 use crate::fields::{header_name, ConfigError};
-use crate::jwks::{Alg, JwkProblem, JwksError, KeySet, SymmetricKeys};
+use crate::jwks::{Alg, JwkProblem, JwksError, KeyFamily, KeySet, SymmetricKeys};
 use crate::keysource::RemoteSource;
 use crate::provider::Provider;
 use crate::token::TokenLocation;
@@ -29,6 +29,13 @@ pub(super) fn compile_provider(
         raw.token_type,
         path,
     )?;
+    if !raw.require_exp && raw.max_lifetime_seconds.is_none() {
+        return Err(ConfigError::new(
+            format!("{path}.require_exp"),
+            "false without max_lifetime_seconds would accept a token without exp forever; \
+             set max_lifetime_seconds (such a token then lives that long from its iat)",
+        ));
+    }
     let provider_locations = compile_locations(raw.from, path, locations)?;
     let provider = Provider {
         name: raw.name,
@@ -57,7 +64,7 @@ fn check_names(raw: &RawProvider, path: &str) -> Result<(), ConfigError> {
     if raw.issuer.is_empty() {
         return Err(ConfigError::new(field("issuer"), "must not be empty"));
     }
-    if raw.audiences.is_empty() || raw.audiences.iter().any(String::is_empty) {
+    if raw.audiences.is_empty() || raw.audiences.iter().any(|aud| aud.trim().is_empty()) {
         return Err(ConfigError::new(
             field("audiences"),
             "list at least one non-empty audience; tokens must be meant for this API",
@@ -126,18 +133,52 @@ fn compile_keys(
             "give \"inline\" keys, a \"remote\" JWKS or \"discovery\" (inline goes with either)",
         )),
     };
-    if let (Some(keys), None) = (&inline, &source) {
-        if let Some(alg) = algorithms
-            .iter()
-            .find(|alg| !keys.keys().iter().any(|key| key.fits(**alg)))
-        {
+    check_keys_serve_algorithms(inline.as_ref(), source.is_some(), algorithms, path)?;
+    Ok((inline, source))
+}
+
+/// Every allowed algorithm must be able to verify something, and every shared secret
+/// must be usable: inline-only providers need a key for each algorithm; HMAC needs a
+/// secret in `jwks.inline` even beside a remote source (fetched key sets never supply
+/// secrets); and a secret no allowed algorithm uses does not belong in the configuration.
+fn check_keys_serve_algorithms(
+    inline: Option<&KeySet>,
+    remote: bool,
+    algorithms: &[Alg],
+    path: &str,
+) -> Result<(), ConfigError> {
+    let keys = inline.map_or(&[][..], KeySet::keys);
+    for alg in algorithms {
+        let served = keys.iter().any(|key| key.fits(*alg));
+        let needs_inline = !remote || alg.family() == KeyFamily::Hmac;
+        if !served && needs_inline {
+            let why = if remote {
+                " (fetched key sets never supply HMAC secrets)"
+            } else {
+                ""
+            };
             return Err(ConfigError::new(
-                field("algorithms"),
-                format!("no key in jwks.inline can verify {alg}"),
+                format!("{path}.algorithms"),
+                format!("no key in jwks.inline can verify {alg}{why}"),
             ));
         }
     }
-    Ok((inline, source))
+    if let Some(unused) = keys
+        .iter()
+        .find(|key| key.family() == KeyFamily::Hmac && !algorithms.iter().any(|alg| key.fits(*alg)))
+    {
+        return Err(ConfigError::new(
+            format!("{path}.jwks.inline"),
+            format!(
+                "the HMAC secret{} serves none of the allowed algorithms; remove it",
+                unused
+                    .kid()
+                    .map(|kid| format!(" '{kid}'"))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Size, skew and lifetime limits within their ranges; returns the required `typ`.

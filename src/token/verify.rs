@@ -196,7 +196,18 @@ fn check_times(claims: &Claims, provider: &Provider, now: i64) -> Result<Option<
         return Err(TokenError::IssuedInFuture);
     }
     if let Some(max) = provider.max_lifetime_seconds {
-        let exp = exp.ok_or(TokenError::MissingExpiry)?;
+        let Some(exp) = exp else {
+            // Without `exp` (only when `require_exp` is off) a token lives
+            // `max_lifetime_seconds` from when it was issued; it must say when.
+            let end = iat
+                .or(nbf)
+                .ok_or(TokenError::MissingExpiry)?
+                .saturating_add(max);
+            if now >= end.saturating_add(skew) {
+                return Err(TokenError::Expired);
+            }
+            return Ok(Some(end));
+        };
         let start = iat.or(nbf).unwrap_or(now);
         if exp.saturating_sub(start) > max || exp.saturating_sub(now) > max {
             return Err(TokenError::LifetimeTooLong);
@@ -358,6 +369,35 @@ mod tests {
             TokenError::LifetimeTooLong
         );
         assert!(check(key.sign(&claims()).unwrap(), &provider, &keys, NOW).is_ok());
+    }
+
+    #[test]
+    fn without_exp_a_token_lives_its_maximum_lifetime_from_iat() {
+        let (key, keys, mut provider) = setup(Alg::Hs256);
+        provider.require_exp = false;
+        provider.max_lifetime_seconds = Some(3600);
+        let issued = |iat: i64| {
+            let mut claims = with(claims(), "iat", json!(iat));
+            claims.as_object_mut().unwrap().remove("exp");
+            key.sign(&claims).unwrap()
+        };
+        assert_eq!(
+            check(issued(NOW - 600), &provider, &keys, NOW)
+                .unwrap()
+                .expires_at(),
+            Some(NOW - 600 + 3600)
+        );
+        assert_eq!(
+            check(issued(NOW - 7200), &provider, &keys, NOW).unwrap_err(),
+            TokenError::Expired
+        );
+        let mut no_times = claims();
+        no_times.as_object_mut().unwrap().remove("exp");
+        no_times.as_object_mut().unwrap().remove("iat");
+        assert_eq!(
+            check(key.sign(&no_times).unwrap(), &provider, &keys, NOW).unwrap_err(),
+            TokenError::MissingExpiry
+        );
     }
 
     #[test]
