@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 ENVOY_VERSION=1.40.0
 JSONSCHEMA_VERSION=4.23.0
+PYJWT_VERSION=2.10.1
 wasm_tests=false
 load=false
 for arg in "$@"; do
@@ -45,6 +46,10 @@ if $wasm_tests; then
   if ! .venv/bin/python -c "import jsonschema" 2>/dev/null; then
     step "installing jsonschema==$JSONSCHEMA_VERSION into .venv"
     .venv/bin/pip install --quiet "jsonschema==$JSONSCHEMA_VERSION"
+  fi
+  if ! .venv/bin/python -c "import jwt, cryptography" 2>/dev/null; then
+    step "installing PyJWT[crypto]==$PYJWT_VERSION into .venv (an independent JOSE library for the interop tests)"
+    .venv/bin/pip install --quiet "PyJWT[crypto]==$PYJWT_VERSION"
   fi
   command -v node >/dev/null || die "node not found: wasm-bindgen tests run in Node"
   bindgen_version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)

@@ -170,7 +170,7 @@ impl SigningKey {
     /// The private JWK, to store a generated key (`claimgate keygen`).
     pub fn private_jwk(&self) -> Value {
         let mut jwk = match &self.secret {
-            Secret::Rsa(key) => jwk_value(&JsonWebKey::from(key.as_ref())),
+            Secret::Rsa(key) => rsa_private_jwk(key),
             Secret::P256(key) => jwk_value(&JsonWebKey::from(key)),
             Secret::P384(key) => {
                 let mut jwk = self.public_jwk();
@@ -254,6 +254,36 @@ impl SigningKey {
     }
 }
 
+/// A complete RFC 7518 §6.3.2 private RSA JWK: jwt-compact writes `p` and `q` but not the
+/// CRT parameters `dp`, `dq` and `qi`, and standard JOSE libraries refuse a key with some
+/// of them and not all.
+fn rsa_private_jwk(key: &RsaPrivateKey) -> Value {
+    use rsa::traits::PrivateKeyParts;
+    let mut jwk = jwk_value(&JsonWebKey::from(key));
+    let mut key = key.clone();
+    let crt = match key.precompute() {
+        Ok(()) => [
+            ("dp", key.dp().map(|value| value.to_bytes_be())),
+            ("dq", key.dq().map(|value| value.to_bytes_be())),
+            ("qi", key.crt_coefficient().map(|value| value.to_bytes_be())),
+        ],
+        Err(_) => [("dp", None), ("dq", None), ("qi", None)],
+    };
+    if let Some(object) = jwk.as_object_mut() {
+        if crt.iter().all(|(_, value)| value.is_some()) {
+            for (name, value) in crt {
+                let value = value.unwrap_or_default();
+                object.insert(name.into(), Base64UrlUnpadded::encode_string(&value).into());
+            }
+        } else {
+            // Without all CRT parameters, none of them: `d` alone is still a valid key.
+            object.remove("p");
+            object.remove("q");
+        }
+    }
+    jwk
+}
+
 fn jwk_value(jwk: &JsonWebKey<'_>) -> Value {
     serde_json::to_value(jwk).unwrap_or(Value::Null)
 }
@@ -296,6 +326,24 @@ mod tests {
             assert_eq!(again.alg(), alg);
             assert_eq!(again.public_jwk(), key.public_jwk());
         }
+    }
+
+    #[test]
+    fn private_rsa_jwks_carry_every_crt_parameter() {
+        use rsa::BigUint;
+        let key = SigningKey::generate(Alg::Rs256, Some("r")).unwrap();
+        let jwk = key.private_jwk();
+        let number = |name: &str| {
+            let text = jwk[name]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name} missing"));
+            BigUint::from_bytes_be(&Base64UrlUnpadded::decode_vec(text).unwrap())
+        };
+        let one = BigUint::from(1u8);
+        let (d, p, q) = (number("d"), number("p"), number("q"));
+        assert_eq!(number("dp"), &d % (&p - &one));
+        assert_eq!(number("dq"), &d % (&q - &one));
+        assert_eq!((number("qi") * &q) % &p, one);
     }
 
     #[test]

@@ -1,0 +1,154 @@
+//! Keys from `claimgate keygen` and the demo key work in an independent JOSE library
+//! (PyJWT on `cryptography`, installed by `scripts/bootstrap.sh --wasm-tests`), and tokens
+//! that library signs are accepted by claimgate — in the core and through Envoy. So the
+//! private JWKs are complete (RFC 7518 §6.3.2) and verification is not only agreeing with
+//! claimgate's own signing.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use claimgate::{decide, Config, RequestView};
+use serde_json::{json, Value};
+use support::Envoy;
+
+const ISSUER: &str = "https://interop.example/";
+const AUDIENCE: &str = "https://api.example";
+
+fn repo(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn keygen(alg: &str) -> Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_claimgate"))
+        .args(["keygen", "--alg", alg, "--kid", &format!("{alg}-1")])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Signs `claims` with PyJWT using the private JWK `key`.
+fn pyjwt_sign(key: &Value, claims: &Value) -> String {
+    const SCRIPT: &str = r#"
+import json, sys
+import jwt
+from jwt.algorithms import get_default_algorithms
+key, claims = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+key.pop("_comment", None)
+alg = key["alg"]
+signing_key = get_default_algorithms()[alg].from_jwk(json.dumps(key))
+print(jwt.encode(claims, signing_key, algorithm=alg, headers={"kid": key.get("kid")}))
+"#;
+    let output = Command::new(repo(".venv/bin/python"))
+        .args(["-c", SCRIPT, &key.to_string(), &claims.to_string()])
+        .output()
+        .expect("the .venv from scripts/bootstrap.sh --wasm-tests");
+    assert!(
+        output.status.success(),
+        "PyJWT refused the key {}: {}",
+        key["alg"],
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+fn public_jwk(private: &Value) -> Value {
+    claimgate::mint::SigningKey::from_jwk(private)
+        .unwrap()
+        .public_jwk()
+}
+
+fn claims() -> Value {
+    json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "auth0|interop", "iat": now(), "exp": now() + 600})
+}
+
+#[test]
+fn keygen_keys_sign_in_pyjwt_and_claimgate_accepts_the_tokens() {
+    for alg in [
+        "RS256", "RS512", "PS256", "ES256", "ES384", "EdDSA", "HS256", "HS512",
+    ] {
+        let private = keygen(alg);
+        let token = pyjwt_sign(&private, &claims());
+        let config = json!({
+            "providers": [{
+                "name": "interop", "issuer": ISSUER, "audiences": [AUDIENCE],
+                "algorithms": [alg],
+                "jwks": {"inline": {"keys": [public_jwk(&private)]}}
+            }],
+            "rules": [{"match": {"prefix": "/"}, "access": "authenticated"}]
+        });
+        let config = Config::from_json(config.to_string().as_bytes()).unwrap();
+        let headers = vec![
+            (":method".to_owned(), b"GET".to_vec()),
+            (":path".to_owned(), b"/x".to_vec()),
+            (":authority".to_owned(), b"api.example".to_vec()),
+            (
+                "authorization".to_owned(),
+                format!("Bearer {token}").into_bytes(),
+            ),
+        ];
+        let decision = decide(
+            &config,
+            &config.initial_keys(),
+            &RequestView::new(&headers),
+            now(),
+        );
+        assert_eq!(decision.status(), 200, "{alg}: {}", decision.reason);
+        // The same library's signature, one bit off, is refused.
+        let mut forged = token.into_bytes();
+        let last = forged.len() - 3;
+        forged[last] ^= 0x01;
+        let headers = [
+            &headers[..3],
+            &[(
+                "authorization".to_owned(),
+                [b"Bearer ".as_slice(), &forged].concat(),
+            )],
+        ]
+        .concat();
+        let decision = decide(
+            &config,
+            &config.initial_keys(),
+            &RequestView::new(&headers),
+            now(),
+        );
+        assert_eq!(decision.status(), 401, "{alg} forged");
+    }
+}
+
+#[test]
+fn the_demo_key_signs_in_pyjwt_and_envoy_accepts_the_token() {
+    let demo: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("filter-config/demo/private-demo-only.jwk.json")).unwrap(),
+    )
+    .unwrap();
+    let token = pyjwt_sign(
+        &demo,
+        &json!({
+            "iss": "https://aethermarket.auth0.com/",
+            "aud": "https://api.aethermarket.com",
+            "sub": "auth0|pyjwt",
+            "iat": now(),
+            "exp": now() + 600,
+            "https://aethermarket.com/loyalty_tier": "Gold"
+        }),
+    );
+    let envoy =
+        Envoy::start(&std::fs::read_to_string(repo("filter-config/aethermarket.json")).unwrap());
+    let response = envoy.request(
+        "GET",
+        "/deals/exclusive",
+        &[("authorization", &format!("Bearer {token}"))],
+    );
+    assert_eq!(response.status, 200, "{}", response.body);
+}
