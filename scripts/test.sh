@@ -19,8 +19,14 @@ cargo clippy --all-targets -- -D warnings
 
 current="clippy (wasm32-wasip1)"; step "$current"
 cargo clippy --lib --target wasm32-wasip1 -- -D warnings
+cargo clippy --lib --target wasm32-wasip1 --features fault-injection -- -D warnings
 
 current="build the Envoy module and the CLI"; step "$current"
+# First the test-only module that traps on a marker header (tests/envoy_failure.rs), kept
+# aside; then the real module in its usual place.
+cargo build --release --lib --target wasm32-wasip1 --features fault-injection
+mkdir -p target/fault-injection
+cp target/wasm32-wasip1/release/claimgate.wasm target/fault-injection/claimgate.wasm
 cargo build --release --lib --target wasm32-wasip1
 cargo build --release --bin claimgate
 ls -l target/wasm32-wasip1/release/claimgate.wasm

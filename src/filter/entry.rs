@@ -20,6 +20,12 @@ proxy_wasm::main! {{
     // Our logger, not the SDK's (which panics when a log call fails); the level follows
     // Envoy's from the first configuration on.
     let _ = log::set_logger(&LOGGER);
+    // A panic aborts the VM (Envoy then answers with the plugin's failure policy); say
+    // why first, at the highest level. The message never holds a request's data: no
+    // code path formats a token or header into a panic.
+    std::panic::set_hook(Box::new(|info| {
+        HOST.log_critical(&format!("claimgate: the VM panicked and stops: {info}"));
+    }));
     log::set_max_level(log::LevelFilter::Info);
     proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
         let host: Rc<dyn Host> = Rc::new(ProxyWasmHost);
@@ -77,6 +83,8 @@ impl Context for Http {}
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        #[cfg(feature = "fault-injection")]
+        trap_on_marker();
         action(self.0.on_request_headers())
     }
 
@@ -86,5 +94,20 @@ impl HttpContext for Http {
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
         action(self.0.hold_while_waiting())
+    }
+}
+
+/// The test-only fault (feature `fault-injection`): a request carrying
+/// `x-claimgate-fault: trap` makes the VM panic, as a bug would.
+#[cfg(feature = "fault-injection")]
+#[allow(clippy::panic)] // the whole point of this test-only build
+fn trap_on_marker() {
+    let marked = HOST.request_headers().is_ok_and(|headers| {
+        headers
+            .iter()
+            .any(|(name, value)| name == "x-claimgate-fault" && value.as_slice() == b"trap")
+    });
+    if marked {
+        panic!("fault injected by x-claimgate-fault");
     }
 }

@@ -167,6 +167,16 @@ fn ptr_len(bytes: &[u8]) -> (*const u8, usize) {
 /// context.
 pub struct ProxyWasmHost;
 
+impl ProxyWasmHost {
+    /// Logs at proxy-wasm's `critical` level, which the `log` crate has no name for (the
+    /// panic hook's last word).
+    pub fn log_critical(&self, message: &str) {
+        const CRITICAL: u32 = 5;
+        // SAFETY: pointer and length describe a live string for the call.
+        let _ = unsafe { proxy_log(CRITICAL, message.as_ptr(), message.len()) };
+    }
+}
+
 impl Host for ProxyWasmHost {
     fn now_ms(&self) -> HostResult<u64> {
         let mut nanos: u64 = 0;

@@ -55,6 +55,8 @@ pub struct EnvoyOptions {
     /// Let headers with `_` in their names through Envoy (the shipped template drops
     /// them), to test that claimgate alone also keeps spoofed identity out.
     pub allow_underscore_headers: bool,
+    /// Another build of the module (default: the release module `scripts/test.sh` builds).
+    pub module: Option<PathBuf>,
 }
 
 impl Default for EnvoyOptions {
@@ -63,6 +65,7 @@ impl Default for EnvoyOptions {
             concurrency: 1,
             runtime: "v8",
             allow_underscore_headers: false,
+            module: None,
         }
     }
 }
@@ -137,7 +140,15 @@ impl Envoy {
             .replace("{{LISTEN_PORT}}", &port.to_string())
             .replace("{{ADMIN_PORT}}", &admin_port.to_string())
             .replace("{{UPSTREAM_PORT}}", &upstream_port.to_string())
-            .replace("{{WASM_PATH}}", &wasm_path().display().to_string())
+            .replace(
+                "{{WASM_PATH}}",
+                &options
+                    .module
+                    .clone()
+                    .unwrap_or_else(wasm_path)
+                    .display()
+                    .to_string(),
+            )
             .replace("{{RUNTIME}}", options.runtime)
             .replace("{{PLUGIN_CONFIG}}", &encoded_config)
             .replace(

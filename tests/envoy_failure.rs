@@ -1,0 +1,97 @@
+//! What happens when the VM fails anyway: with a test-only build that traps on a marker
+//! header (`--features fault-injection`, which `scripts/test.sh` builds and keeps as
+//! `target/fault-injection/claimgate.wasm`), the request that killed the VM is refused, never
+//! forwarded; and with the shipped `failure_policy: FAIL_RELOAD`, Envoy starts a fresh VM
+//! so service comes back, still deciding every request.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use claimgate::mint::SigningKey;
+use serde_json::{json, Value};
+use support::{Envoy, EnvoyOptions};
+
+const CONFIG: &str = include_str!("../filter-config/aethermarket.json");
+const DEMO_KEY: &str = include_str!("../filter-config/demo/private-demo-only.jwk.json");
+
+fn fault_module() -> PathBuf {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/fault-injection/claimgate.wasm");
+    assert!(
+        path.exists(),
+        "{} is missing: scripts/test.sh builds it (cargo build --release --lib --target wasm32-wasip1 --features fault-injection, then copied there)",
+        path.display()
+    );
+    path
+}
+
+fn token() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let key = SigningKey::from_jwk(&serde_json::from_str::<Value>(DEMO_KEY).unwrap()).unwrap();
+    key.sign(&json!({
+        "iss": "https://aethermarket.auth0.com/",
+        "aud": "https://api.aethermarket.com",
+        "sub": "auth0|failure",
+        "iat": now,
+        "exp": now + 600,
+    }))
+    .unwrap()
+}
+
+#[test]
+fn a_vm_that_traps_refuses_the_request_and_envoy_brings_service_back() {
+    let envoy = Envoy::start_with(
+        CONFIG,
+        EnvoyOptions {
+            module: Some(fault_module()),
+            ..EnvoyOptions::default()
+        },
+    )
+    .unwrap_or_else(|log| panic!("Envoy did not start:\n{log}"));
+    let bearer = format!("Bearer {}", token());
+    let ok = envoy.request("GET", "/products/1", &[("authorization", &bearer)]);
+    assert_eq!(ok.status, 200, "{}", ok.body);
+
+    // A valid token on an allowed route: the trap must still never forward it.
+    let trapped = envoy.request(
+        "GET",
+        "/products/1",
+        &[("authorization", &bearer), ("x-claimgate-fault", "trap")],
+    );
+    assert!(
+        trapped.status >= 500,
+        "a request whose VM trapped must be refused, got {}: {}",
+        trapped.status,
+        trapped.body
+    );
+    assert!(!trapped.body.contains("\"method\""), "reached the upstream");
+    assert!(
+        envoy.log().contains("the VM panicked and stops"),
+        "the panic hook logs why:\n{}",
+        envoy.log()
+    );
+
+    // While and after the VM is replaced: never an unauthenticated pass, and the
+    // authenticated request works again within the reload backoff.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut recovered = false;
+    while Instant::now() < deadline {
+        let anonymous = envoy.request("GET", "/products/1", &[]);
+        assert_ne!(anonymous.status, 200, "no token must never pass");
+        let again = envoy.request("GET", "/products/1", &[("authorization", &bearer)]);
+        if again.status == 200 {
+            recovered = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(recovered, "service did not come back:\n{}", envoy.log());
+    let anonymous = envoy.request("GET", "/products/1", &[]);
+    assert_eq!(anonymous.status, 401, "the new VM decides again");
+}
