@@ -88,7 +88,13 @@ const CASES: &str = include_str!("../filter-config/aethermarket.cases.yaml");
 /// spoofed identity header may reach the upstream.
 #[test]
 fn every_shipped_policy_case_holds_through_envoy() {
-    let envoy = Envoy::start(CONFIG);
+    // The cases give x-geo-region as the edge's GeoIP filter would set it; here the test
+    // edge sets it from x-test-trusted-geo, since the shipped edge drops a client's own.
+    let options = EnvoyOptions {
+        trusted_geo: true,
+        ..EnvoyOptions::default()
+    };
+    let envoy = Envoy::start_with(CONFIG, options).unwrap();
     let cases = CaseFile::from_value(serde_yaml_ng::from_str(CASES).unwrap()).unwrap();
     let mut responses = Vec::new();
     for case in &cases.cases {
@@ -100,7 +106,10 @@ fn every_shipped_policy_case_holds_through_envoy() {
             .request
             .headers
             .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .map(|(name, value)| match name.as_str() {
+                "x-geo-region" => ("x-test-trusted-geo", value.as_str()),
+                name => (name, value.as_str()),
+            })
             .collect();
         headers.extend(SPOOFED);
         let response = get(
@@ -361,6 +370,21 @@ fn identity_headers_spelled_with_underscores_never_reach_the_upstream() {
             assert_eq!(upstream["x-user-id"], "auth0|alice");
         }
     }
+}
+
+#[test]
+fn a_client_cannot_choose_the_region_a_rule_trusts() {
+    let envoy = Envoy::start(CONFIG);
+    let eu = token(json!({format!("{NS}region"): "EU"}));
+    // The shipped edge drops a client's x-geo-region: no detected region, no offers.
+    let response = get(
+        &envoy,
+        "GET",
+        "/offers/regional/spring",
+        Some(&eu),
+        &[("x-geo-region", "EU")],
+    );
+    assert_eq!(response.status, 403, "{}", response.body);
 }
 
 #[test]

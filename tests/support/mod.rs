@@ -57,6 +57,10 @@ pub struct EnvoyOptions {
     pub allow_underscore_headers: bool,
     /// Another build of the module (default: the release module `scripts/test.sh` builds).
     pub module: Option<PathBuf>,
+    /// Stand in for the GeoIP filter the template leaves a place for: the edge sets
+    /// `x-geo-region` from the test-only header `x-test-trusted-geo` (after removing the
+    /// client's own `x-geo-region`, as the shipped template always does).
+    pub trusted_geo: bool,
 }
 
 impl Default for EnvoyOptions {
@@ -66,6 +70,7 @@ impl Default for EnvoyOptions {
             runtime: "v8",
             allow_underscore_headers: false,
             module: None,
+            trusted_geo: false,
         }
     }
 }
@@ -127,6 +132,12 @@ impl Envoy {
         std::fs::create_dir_all(&dir).map_err(|err| err.to_string())?;
         let mut template = std::fs::read_to_string(root().join("envoy/claimgate.envoy.yaml.tmpl"))
             .map_err(|err| err.to_string())?;
+        if options.trusted_geo {
+            template = template.replace(
+                "# {{TRUSTED_GEO}}",
+                r#"- append: { header: { key: x-geo-region, value: "%REQ(x-test-trusted-geo)%" }, append_action: OVERWRITE_IF_EXISTS_OR_ADD }"#,
+            );
+        }
         if options.allow_underscore_headers {
             const DROP: &str = "headers_with_underscores_action: DROP_HEADER";
             assert!(
