@@ -388,6 +388,35 @@ fn a_client_cannot_choose_the_region_a_rule_trusts() {
 }
 
 #[test]
+fn repeated_or_oddly_spelled_credentials_are_refused_clearly_through_envoy() {
+    let envoy = Envoy::start(CONFIG);
+    let one = token(json!({}));
+    let bearer = format!("Bearer {one}");
+    // Envoy joins the two headers with a comma before claimgate sees them.
+    let twice = envoy.request(
+        "GET",
+        "/products/1",
+        &[("authorization", &bearer), ("authorization", &bearer)],
+    );
+    assert_eq!(twice.status, 401);
+    assert!(
+        header(&twice, "www-authenticate").is_some_and(|v| v.contains("more than one token")),
+        "{:?}",
+        twice.headers
+    );
+    // A tab after the scheme is still a bearer token: verified, not passed along as an
+    // unknown credential on a public route.
+    let swap = if one.ends_with('A') { 'Q' } else { 'A' };
+    let forged = format!("{}{swap}", &one[..one.len() - 1]);
+    let tab = envoy.request(
+        "GET",
+        "/public/x",
+        &[("authorization", &format!("Bearer\t{forged}"))],
+    );
+    assert_eq!(tab.status, 401, "{}", tab.body);
+}
+
+#[test]
 fn deny_rules_match_the_paths_envoy_re_encodes() {
     let mut config: Value = serde_json::from_str(CONFIG).unwrap();
     config["rules"].as_array_mut().unwrap().insert(

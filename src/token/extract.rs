@@ -38,7 +38,7 @@ impl TokenLocation {
                 .headers()
                 .iter()
                 .filter(|(key, _)| key.eq_ignore_ascii_case(name))
-                .filter_map(|(_, value)| strip_prefix_ignore_case(value, prefix.as_bytes()))
+                .filter_map(|(_, value)| strip_scheme(value, prefix.as_bytes()))
                 .map(|token| TokenText::Raw(trim_ascii(token)))
                 .collect(),
             TokenLocation::Query { name } => request
@@ -79,11 +79,23 @@ impl TokenText<'_> {
     }
 }
 
-fn strip_prefix_ignore_case<'v>(value: &'v [u8], prefix: &[u8]) -> Option<&'v [u8]> {
-    let head = value.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| value.get(prefix.len()..))
-        .flatten()
+/// The credential after a scheme prefix, compared case-insensitively. A prefix that ends
+/// in a space (`Bearer `) takes any run of spaces and tabs there (`Bearer\tTOKEN` is a
+/// bearer token too, never a credential forwarded unverified).
+fn strip_scheme<'v>(value: &'v [u8], prefix: &[u8]) -> Option<&'v [u8]> {
+    let scheme = prefix.strip_suffix(b" ").unwrap_or(prefix);
+    let head = value.get(..scheme.len())?;
+    let rest = head
+        .eq_ignore_ascii_case(scheme)
+        .then(|| value.get(scheme.len()..))
+        .flatten()?;
+    if scheme.len() == prefix.len() {
+        return Some(rest);
+    }
+    match rest.first() {
+        Some(b' ' | b'\t') => Some(rest),
+        _ => None,
+    }
 }
 
 fn trim_ascii(bytes: &[u8]) -> &[u8] {
@@ -110,11 +122,18 @@ pub fn find_token(
     request: &RequestView<'_>,
 ) -> Result<Option<FoundToken>, TokenError> {
     let mut found: Option<FoundToken> = None;
+    let mut empty_seen = false;
     for (index, location) in locations.iter().enumerate() {
         for text in location.tokens(request) {
             let bytes = text.bytes();
             if bytes.is_empty() {
+                // An empty credential beside a real one is a second, different one.
+                empty_seen = true;
                 continue;
+            }
+            // Envoy joins repeated headers with commas; a JWS never has one.
+            if bytes.contains(&b',') {
+                return Err(TokenError::MultipleTokens);
             }
             let token = std::str::from_utf8(bytes)
                 .map_err(|_| TokenError::Malformed("token is not ASCII"))?;
@@ -133,6 +152,9 @@ pub fn find_token(
                 Some(_) => return Err(TokenError::MultipleTokens),
             }
         }
+    }
+    if empty_seen && found.is_some() {
+        return Err(TokenError::MultipleTokens);
     }
     Ok(found)
 }
@@ -192,6 +214,36 @@ mod tests {
         assert_eq!(
             find_token(&locations, &RequestView::new(&two_headers)),
             Err(TokenError::MultipleTokens)
+        );
+        // Envoy's join of two identical headers, a tab after the scheme, an empty
+        // duplicate cookie: no credential slips past as "not a token".
+        let joined = h(&[(":path", "/"), ("authorization", "Bearer abc,Bearer abc")]);
+        assert_eq!(
+            find_token(&locations, &RequestView::new(&joined)),
+            Err(TokenError::MultipleTokens)
+        );
+        let tab = h(&[(":path", "/"), ("authorization", "Bearer\tabc")]);
+        assert_eq!(
+            find_token(&locations, &RequestView::new(&tab))
+                .unwrap()
+                .unwrap()
+                .token,
+            "abc"
+        );
+        let glued = h(&[(":path", "/"), ("authorization", "Bearerabc")]);
+        assert_eq!(
+            find_token(&locations, &RequestView::new(&glued)).unwrap(),
+            None
+        );
+        let empty_twin = h(&[(":path", "/"), ("cookie", "at=abc; at=")]);
+        assert_eq!(
+            find_token(&locations, &RequestView::new(&empty_twin)),
+            Err(TokenError::MultipleTokens)
+        );
+        let empty_alone = h(&[(":path", "/"), ("authorization", "Bearer ")]);
+        assert_eq!(
+            find_token(&locations, &RequestView::new(&empty_alone)).unwrap(),
+            None
         );
         let basic = h(&[(":path", "/"), ("authorization", "Basic dXNlcjpwYXNz")]);
         assert_eq!(
