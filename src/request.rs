@@ -149,6 +149,54 @@ pub fn bearer_header(token: &str) -> (String, Vec<u8>) {
     )
 }
 
+/// A `:authority` that is not `host[:port]`: userinfo (`x@internal.example.com`),
+/// percent-escapes (`internal.example.com%2e`) or other characters a host name cannot
+/// have. An upstream or a proxy further in may read such a value as another host than a
+/// rule's `hosts` saw, so it is refused before any rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidHost;
+
+impl fmt::Display for InvalidHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("request host is not a plain host[:port]")
+    }
+}
+
+/// Checks that `authority` is empty or `host[:port]`: a registered name of letters,
+/// digits, `-`, `_` and `.`, or a bracketed IPv6 literal, and a numeric port.
+pub fn check_authority(authority: &str) -> Result<(), InvalidHost> {
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(literal) => {
+            let (address, rest) = literal.split_once(']').ok_or(InvalidHost)?;
+            let address_ok = !address.is_empty()
+                && address
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+            if !address_ok {
+                return Err(InvalidHost);
+            }
+            let port = match rest {
+                "" => None,
+                rest => Some(rest.strip_prefix(':').ok_or(InvalidHost)?),
+            };
+            ("", port)
+        }
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    let host_ok = host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    let port_ok = port.is_none_or(|port| port.bytes().all(|b| b.is_ascii_digit()));
+    if host_ok && port_ok {
+        Ok(())
+    } else {
+        Err(InvalidHost)
+    }
+}
+
 /// Why a request path is refused before any rule is looked at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathError {
@@ -444,6 +492,35 @@ mod tests {
         assert!(canonical_path("/a/.../%2e%2e%2e").is_ok());
         assert!(canonical_path("/a/%2e").is_err());
         assert!(canonical_path("/a/%2").is_ok());
+    }
+
+    #[test]
+    fn authorities_must_be_plain_hosts_with_ports() {
+        for good in [
+            "",
+            "api.example.com",
+            "API.example.com:8443",
+            "internal_svc.local",
+            "example.com.",
+            "10.0.0.1:80",
+            "[::1]",
+            "[2001:db8::1]:443",
+        ] {
+            assert_eq!(check_authority(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "x@internal.example.com",
+            "internal.example.com%2e",
+            "internal.example.com:80x",
+            "a b",
+            "[::1",
+            "[::1]x",
+            "[zz]",
+            "host:1:2",
+            "evil.com/internal.example.com",
+        ] {
+            assert_eq!(check_authority(bad), Err(InvalidHost), "{bad}");
+        }
     }
 
     #[test]

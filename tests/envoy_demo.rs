@@ -417,6 +417,41 @@ fn repeated_or_oddly_spelled_credentials_are_refused_clearly_through_envoy() {
 }
 
 #[test]
+fn host_scoped_rules_cannot_be_evaded_with_odd_host_spellings() {
+    let mut config: Value = serde_json::from_str(CONFIG).unwrap();
+    config["rules"].as_array_mut().unwrap().insert(
+        0,
+        json!({"name": "no-internal", "effect": "deny", "match": {"hosts": ["internal.example.com"]}}),
+    );
+    let envoy = Envoy::start(&config.to_string());
+    for host in [
+        "x@internal.example.com",
+        "internal.example.com%2e",
+        "internal.example.com:80x",
+    ] {
+        let response = get(&envoy, "GET", "/public/x", None, &[("host", host)]);
+        assert!(
+            response.status == 400,
+            "{host}: {} {}",
+            response.status,
+            response.body
+        );
+    }
+    for host in ["internal.example.com.", "INTERNAL.example.com:443"] {
+        let response = get(&envoy, "GET", "/public/x", None, &[("host", host)]);
+        assert_eq!(response.status, 403, "{host}: {}", response.body);
+    }
+    let response = get(
+        &envoy,
+        "GET",
+        "/public/x",
+        None,
+        &[("host", "shop.example.com")],
+    );
+    assert_eq!(response.status, 200, "{}", response.body);
+}
+
+#[test]
 fn deny_rules_match_the_paths_envoy_re_encodes() {
     let mut config: Value = serde_json::from_str(CONFIG).unwrap();
     config["rules"].as_array_mut().unwrap().insert(

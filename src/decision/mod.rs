@@ -20,7 +20,7 @@ use crate::cache::TokenCache;
 use crate::config::Config;
 use crate::jwks::KeyRing;
 use crate::policy::{request_host, Evaluation, Mode, RequestFacts, TokenFacts, VerdictKind};
-use crate::request::{canonical_path, RequestView};
+use crate::request::{canonical_path, check_authority, RequestView};
 use crate::token::{find_token, verify, FoundToken, TokenError, VerifiedToken};
 pub use explain::DryRunReport;
 use outcome::Context;
@@ -164,23 +164,23 @@ pub fn decide_pre_verified(
 }
 
 /// The context every decision starts from (client identity headers always removed) and
-/// the canonical path; a refusal when the path is ambiguous.
+/// the canonical path; a refusal when the host or the path is ambiguous.
 fn start<'r>(
     config: &Config,
     request: &RequestView<'r>,
 ) -> Result<(Context, Cow<'r, str>), Box<Decision>> {
     let context = Context::new(config.identity.headers_to_remove(request));
-    match canonical_path(request.raw_path()) {
+    let checked = check_authority(request.authority())
+        .map_err(|err| err.to_string())
+        .and_then(|()| canonical_path(request.raw_path()).map_err(|err| err.to_string()));
+    match checked {
         Ok(path) => Ok((context, path)),
-        Err(err) => {
-            let reason = err.to_string();
-            Err(Box::new(refuse(
-                config,
-                context,
-                Refusal::BadRequest(reason.clone()),
-                reason,
-            )))
-        }
+        Err(reason) => Err(Box::new(refuse(
+            config,
+            context,
+            Refusal::BadRequest(reason.clone()),
+            reason,
+        ))),
     }
 }
 

@@ -262,9 +262,19 @@ pub fn http(
     stream
         .set_write_timeout(Some(IO_TIMEOUT))
         .map_err(|err| err.to_string())?;
-    let mut request =
-        format!("{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\n");
-    for (name, value) in headers {
+    // A caller's own host header replaces the default one.
+    let host = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("host"))
+        .map_or_else(
+            || format!("127.0.0.1:{port}"),
+            |(_, value)| (*value).to_owned(),
+        );
+    let mut request = format!("{method} {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n");
+    for (name, value) in headers
+        .iter()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
+    {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     if matches!(method, "POST" | "PUT" | "PATCH") {
