@@ -104,8 +104,19 @@ fn equals_compares_json_by_value_and_request_text_loosely() {
     assert!(holds_with(
         json!({"header": "x-n", "equals": 42}),
         json!({}),
-        &[("x-n", "42.0")]
+        &[("x-n", "42")]
     ));
+    // Request text equals a number only in the number's own JSON spelling.
+    for other in ["42.0", "042", "+42", "4.2e1", " 42"] {
+        assert!(
+            !holds_with(
+                json!({"header": "x-n", "equals": 42}),
+                json!({}),
+                &[("x-n", other)]
+            ),
+            "{other}"
+        );
+    }
     assert!(!holds_with(
         json!({"header": "x-n", "equals": 42}),
         json!({}),
@@ -125,6 +136,58 @@ fn equals_compares_json_by_value_and_request_text_loosely() {
         json!({"claim": "name", "equals": "Zoë"}),
         json!({"name": "Zoe\u{308}"})
     ));
+}
+
+#[test]
+fn a_numeric_claim_equals_path_text_only_in_its_exact_spelling() {
+    let rule = json!([{"name": "own", "match": {"template": "/customers/{id}"},
+        "when": {"claim": "customer", "equals": {"capture": "id"}}}]);
+    let policy = policy(rule);
+    let allowed = |path: &str, claim: Value| {
+        let verdict = evaluate(&policy, "GET", path, &[], &json!({"customer": claim}));
+        verdict.verdict.kind == VerdictKind::Allow
+    };
+    assert!(allowed("/customers/42", json!(42)));
+    for path in [
+        "/customers/042",
+        "/customers/4.2e1",
+        "/customers/42.0",
+        "/customers/+42",
+    ] {
+        assert!(!allowed(path, json!(42)), "{path}");
+    }
+    // Above 2^53 a double cannot tell these apart; the text comparison can.
+    assert!(allowed(
+        "/customers/9007199254740993",
+        json!(9_007_199_254_740_993_u64)
+    ));
+    assert!(!allowed(
+        "/customers/9007199254740992",
+        json!(9_007_199_254_740_993_u64)
+    ));
+    assert!(!allowed(
+        "/customers/9007199254740993",
+        json!(9_007_199_254_740_992_u64)
+    ));
+}
+
+#[test]
+fn deny_rules_on_a_typed_claim_value_are_warned_about() {
+    let (_, warnings) = compile(json!([
+        {"name": "blocked", "effect": "deny", "when": {"claim": "blocked", "equals": true}},
+        {"name": "tier-zero", "effect": "deny", "when": {"claim": "tier", "equals": 0}},
+        {"name": "listed", "effect": "deny", "when": {"claim": "blocked", "in": [true, "true", 1]}},
+        {"name": "allowing", "when": {"claim": "vip", "equals": true}}
+    ]))
+    .unwrap();
+    let paths: Vec<&str> = warnings.iter().map(|w| w.path.as_str()).collect();
+    assert_eq!(paths, ["rules[0].when", "rules[1].when"]);
+    assert!(
+        warnings[0].message.contains(r#""in": [true, "true", 1]"#),
+        "{}",
+        warnings[0]
+    );
+    assert!(warnings[1].message.contains(r#""0""#), "{}", warnings[1]);
 }
 
 #[test]

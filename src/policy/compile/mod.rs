@@ -18,7 +18,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{
-    ClaimPath, Condition, DefaultAccess, Effect, Mode, Operand, PathMatch, Policy,
+    ClaimPath, Condition, DefaultAccess, Effect, Mode, Operand, Operator, PathMatch, Policy,
     RequestAttribute, RouteIndex, Rule, Test, TierList,
 };
 use crate::fields::{ConfigError, ConfigWarning};
@@ -53,7 +53,8 @@ pub(crate) fn compile_policy(
         }
         rules.push(rule);
     }
-    let warnings = shadowing_warnings(&rules);
+    let mut warnings = shadowing_warnings(&rules);
+    warnings.extend(strict_type_warnings(&rules));
     let uses_client_address = rules.iter().any(|rule| {
         rule.condition.as_ref().is_some_and(|condition| {
             condition
@@ -239,6 +240,44 @@ fn rule_providers(
 }
 
 /// Rules another rule makes pointless: reported by `claimgate check`, not refused.
+/// Deny rules that compare a claim with a boolean or number: JSON comparison is by type,
+/// so a token carrying `"true"` or `1` where the rule says `true` is not denied. Legal,
+/// and right when the identity provider's type is known — but worth a word, since a deny
+/// rule that silently does not fire fails open.
+fn strict_type_warnings(rules: &[Rule]) -> Vec<ConfigWarning> {
+    let mut warnings = Vec::new();
+    for (index, rule) in rules.iter().enumerate() {
+        let Some(condition) = rule
+            .condition
+            .as_ref()
+            .filter(|_| rule.effect == Effect::Deny)
+        else {
+            continue;
+        };
+        for test in condition.tests() {
+            let (Operand::Claim { path, .. }, Operator::Equals(Operand::Constant(value))) =
+                (&test.operand, &test.operator)
+            else {
+                continue;
+            };
+            let others = match value {
+                Value::Bool(flag) => vec![format!("\"{flag}\""), u8::from(*flag).to_string()],
+                Value::Number(number) => vec![format!("\"{number}\"")],
+                _ => continue,
+            };
+            let (other_spellings, list) = (others.join(" or "), others.join(", "));
+            warnings.push(ConfigWarning {
+                path: format!("rules[{index}].when"),
+                message: format!(
+                    "deny rule '{}': claim {path} equals {value} matches only that JSON type; a token with {other_spellings} is not denied — if the identity provider may send those, use \"in\": [{value}, {list}]",
+                    rule.name
+                ),
+            });
+        }
+    }
+    warnings
+}
+
 fn shadowing_warnings(rules: &[Rule]) -> Vec<ConfigWarning> {
     let mut warnings = Vec::new();
     for (index, rule) in rules.iter().enumerate() {
