@@ -233,6 +233,16 @@ impl Envoy {
             .unwrap_or_else(|err| panic!("{method} {path}: {err}\nEnvoy log:\n{}", self.log()))
     }
 
+    /// Envoy's resident memory now, in KiB (Linux `/proc`).
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.envoy.id())).ok()?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+    }
+
     pub fn admin(&self, path: &str) -> Response {
         http(self.admin_port, "GET", path, &[]).unwrap_or_else(|err| panic!("admin {path}: {err}"))
     }
