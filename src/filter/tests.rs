@@ -745,3 +745,89 @@ fn a_clock_that_fails_on_a_tick_schedules_nothing() {
     vm.tick();
     assert_eq!(vm.host.calls.borrow().len(), 1);
 }
+
+// ---------------------------------------------------------------------------------------
+// Hostile request shapes.
+
+#[test]
+fn header_values_that_are_not_utf8_are_decided_without_panicking() {
+    let vm = Vm::start(&inline_config());
+    let context_id = 900;
+    let headers = vec![
+        (":method".to_owned(), b"GET".to_vec()),
+        (":path".to_owned(), b"/members/1".to_vec()),
+        (":authority".to_owned(), b"api.test".to_vec()),
+        (
+            "authorization".to_owned(),
+            format!("Bearer {}", token()).into_bytes(),
+        ),
+        ("x-user-id".to_owned(), vec![0xff, 0xfe, b'a']),
+        ("x-binary".to_owned(), vec![0x80; 64]),
+    ];
+    vm.host.requests.borrow_mut().insert(
+        context_id,
+        super::mock::MockRequest {
+            headers,
+            ..Default::default()
+        },
+    );
+    vm.host.effective.set(context_id);
+    let mut filter = vm.root.create_http_context(context_id).unwrap();
+    assert_eq!(filter.on_request_headers(), Flow::Continue);
+    let request = vm.host.request(context_id);
+    assert_eq!(request.header("x-user-id"), ["auth0|alice"]);
+    assert!(request
+        .headers
+        .iter()
+        .all(|(_, value)| value != &vec![0xff, 0xfe, b'a']));
+    // A token that is not UTF-8 is a bad token, not a crash.
+    let context_id = 901;
+    let headers = vec![
+        (":method".to_owned(), b"GET".to_vec()),
+        (":path".to_owned(), b"/public/x".to_vec()),
+        (":authority".to_owned(), b"api.test".to_vec()),
+        ("authorization".to_owned(), b"Bearer \xff\xfe.\x80".to_vec()),
+    ];
+    vm.host.requests.borrow_mut().insert(
+        context_id,
+        super::mock::MockRequest {
+            headers,
+            ..Default::default()
+        },
+    );
+    vm.host.effective.set(context_id);
+    let mut filter = vm.root.create_http_context(context_id).unwrap();
+    assert_eq!(filter.on_request_headers(), Flow::Pause);
+    assert_eq!(vm.status(context_id), Some(401));
+}
+
+#[test]
+fn a_header_map_near_envoys_limits_is_handled() {
+    let mut vm = Vm::start(&inline_config());
+    // Envoy's defaults: 60 KiB of headers, 100 headers; go past both.
+    let filler = "v".repeat(600);
+    let names: Vec<String> = (0..150).map(|n| format!("x-filler-{n}")).collect();
+    let extra: Vec<(&str, &str)> = names
+        .iter()
+        .map(|name| (name.as_str(), filler.as_str()))
+        .collect();
+    let (id, flow) = vm.send("/members/1", Some(&token()), &extra);
+    assert_eq!((flow, vm.status(id)), (Flow::Continue, None));
+    assert_eq!(vm.host.request(id).header("x-user-id"), ["auth0|alice"]);
+}
+
+#[test]
+fn thousands_of_distinct_tokens_keep_the_cache_within_its_bound() {
+    let mut config = inline_config();
+    config["token_cache"] = json!({"max_entries": 500});
+    let mut vm = Vm::start(&config);
+    for n in 0..3000 {
+        let token = token_from(&key(), json!({"sub": format!("auth0|user{n}")}));
+        let (id, flow) = vm.send("/members/1", Some(&token), &[]);
+        assert_eq!(flow, Flow::Continue);
+        vm.requests.remove(&id);
+        vm.host.requests.borrow_mut().remove(&id);
+    }
+    let cached = vm.root.plugin().unwrap().cached_tokens();
+    assert!(cached <= 500 && cached > 0, "{cached} cached tokens");
+}
