@@ -2,6 +2,7 @@
 //! and claim parsing. Every hit still checks expiry against `now`; the cache is bounded
 //! by entries and bytes and is emptied whenever a key set changes.
 
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
@@ -80,6 +81,20 @@ pub struct TokenCache {
     entries: HashMap<Rc<str>, Entry, BuildHasherDefault<TokenTailHasher>>,
     order: VecDeque<Rc<str>>,
     bytes: usize,
+    hits: Cell<u64>,
+    misses: Cell<u64>,
+    evictions: u64,
+}
+
+/// What a cache has done since it was made, for metrics (the adapter turns differences
+/// into Envoy counter increments).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheCounters {
+    pub hits: u64,
+    pub misses: u64,
+    /// Entries pushed out to stay within the bounds (not those dropped by `clear`).
+    pub evictions: u64,
+    pub entries: u64,
 }
 
 impl TokenCache {
@@ -89,6 +104,18 @@ impl TokenCache {
             entries: HashMap::default(),
             order: VecDeque::new(),
             bytes: 0,
+            hits: Cell::new(0),
+            misses: Cell::new(0),
+            evictions: 0,
+        }
+    }
+
+    pub fn counters(&self) -> CacheCounters {
+        CacheCounters {
+            hits: self.hits.get(),
+            misses: self.misses.get(),
+            evictions: self.evictions,
+            entries: u64::try_from(self.entries.len()).unwrap_or(u64::MAX),
         }
     }
 
@@ -114,10 +141,18 @@ impl TokenCache {
     /// The verified token, if cached and still valid at `now`.
     /// Shared, not copied: a hit must not pay for cloning the claims.
     pub fn get(&self, token: &str, now: i64) -> Option<Rc<VerifiedToken>> {
-        self.entries
+        let hit = self
+            .entries
             .get(token)
             .filter(|entry| now < entry.valid_until)
-            .map(|entry| Rc::clone(&entry.verified))
+            .map(|entry| Rc::clone(&entry.verified));
+        let counter = if hit.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.set(counter.get().saturating_add(1));
+        hit
     }
 
     /// Caches a freshly verified token. `expires_at` is its `exp` plus the allowed skew.
@@ -165,6 +200,7 @@ impl TokenCache {
                 if let Some(entry) = self.entries.remove(&key) {
                     self.bytes = self.bytes.saturating_sub(entry.bytes);
                 }
+                self.evictions = self.evictions.saturating_add(1);
                 true
             }
             None => false,
@@ -246,6 +282,29 @@ mod tests {
         assert_eq!(cache.len(), 3);
         cache.clear();
         assert_eq!((cache.len(), cache.bytes()), (0, 0));
+    }
+
+    #[test]
+    fn hits_misses_and_evictions_are_counted() {
+        let mut cache = TokenCache::new(CacheLimits {
+            max_entries: 2,
+            ..CacheLimits::default()
+        });
+        assert!(cache.get("a", 0).is_none());
+        for token in ["a", "b", "c"] {
+            cache.insert(token, &verified(token), None, 0);
+        }
+        assert!(cache.get("c", 1).is_some());
+        assert!(cache.get("a", 1).is_none(), "evicted");
+        assert_eq!(
+            cache.counters(),
+            CacheCounters {
+                hits: 1,
+                misses: 2,
+                evictions: 1,
+                entries: 2
+            }
+        );
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub mod token;
 #[cfg(any(target_os = "wasi", test))]
 mod filter;
 
-pub use cache::{CacheLimits, TokenCache};
+pub use cache::{CacheCounters, CacheLimits, TokenCache};
 pub use config::{Config, ConfigError};
 pub use decision::{decide, decide_pre_verified, decide_with_cache, Decision, Denial, Outcome};
 pub use jwks::KeyRing;

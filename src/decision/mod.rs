@@ -3,9 +3,10 @@
 //!
 //! The pipeline is here: path check, token lookup, verification (through the token cache),
 //! policy, identity headers. What a decision is lives in `outcome`, how a refusal is
-//! answered in `response`, how a decision is explained in `explain`, and how an
-//! unforwarded token is removed in `strip`.
+//! answered in `response`, how a decision is explained in `explain`, why it was made in
+//! the metrics' vocabulary in `cause`, and how an unforwarded token is removed in `strip`.
 
+mod cause;
 mod explain;
 mod outcome;
 mod response;
@@ -22,6 +23,7 @@ use crate::jwks::KeyRing;
 use crate::policy::{request_host, Evaluation, Mode, RequestFacts, TokenFacts, VerdictKind};
 use crate::request::{canonical_path, check_authority, RequestView};
 use crate::token::{find_token, verify, FoundToken, TokenError, VerifiedToken};
+pub use cause::{AuthFailure, Cause};
 pub use explain::DryRunReport;
 use outcome::Context;
 pub use outcome::{Allowed, Decision, Denial, HeaderEdits, KeyMiss, Outcome};

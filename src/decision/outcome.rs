@@ -2,7 +2,7 @@
 //! the context every decision carries for logs and for the adapter (rule, reason, removed
 //! headers, a key miss to wait on).
 
-use super::DryRunReport;
+use super::{Cause, DryRunReport};
 use crate::identity::SkippedHeader;
 pub use crate::key_miss::KeyMiss;
 use crate::policy::VerdictKind;
@@ -13,6 +13,8 @@ pub struct Denial {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// Why, in the vocabulary metrics count.
+    pub cause: Cause,
 }
 
 /// What happens to the request.
@@ -122,6 +124,14 @@ impl Decision {
 
     pub fn is_allowed(&self) -> bool {
         matches!(self.outcome, Outcome::Allow(_))
+    }
+
+    /// Why the request got its answer, for metrics.
+    pub fn cause(&self) -> Cause {
+        match &self.outcome {
+            Outcome::Allow(_) => Cause::Allowed,
+            Outcome::Deny(denial) => denial.cause,
+        }
     }
 
     /// How the request headers change when the request is allowed: every value of each

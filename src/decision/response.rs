@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::Denial;
+use super::{AuthFailure, Cause, Denial};
 use crate::config::Config;
 use crate::key_miss::{KeyMiss, MissKind};
 use crate::token::TokenError;
@@ -49,6 +49,12 @@ pub(super) fn denial(config: &Config, refusal: &Refusal) -> Denial {
     if status == 503 {
         headers.push(("retry-after".to_owned(), "5".to_owned()));
     }
+    let cause = match refusal {
+        Refusal::BadRequest(_) => Cause::BadRequest,
+        Refusal::NoToken => Cause::Unauthenticated(AuthFailure::Missing),
+        Refusal::BadToken(err) => Cause::of_token_error(err),
+        Refusal::Forbidden(_) => Cause::Denied,
+    };
     let body = json!({
         "error": error.unwrap_or("unauthorized"),
         "error_description": description,
@@ -58,5 +64,6 @@ pub(super) fn denial(config: &Config, refusal: &Refusal) -> Denial {
         status,
         headers,
         body,
+        cause,
     }
 }

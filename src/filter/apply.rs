@@ -32,7 +32,7 @@ pub fn apply(
         decision.failed_condition,
         decision.subject
     );
-    plugin.stats.record_dry_run(host, decision);
+    plugin.stats.record(host, decision);
     if plugin.config.decision_filter_state {
         // Envoy keeps this as filter state `wasm.claimgate.decision` for access logs
         // (`%FILTER_STATE(wasm.claimgate.decision:PLAIN)%`); Wasm cannot write dynamic

@@ -129,7 +129,10 @@ pub trait Host {
     fn set_property(&self, path: &[&str], value: &[u8]) -> HostResult<()>;
 
     fn define_counter(&self, name: &str) -> HostResult<u32>;
+    fn define_gauge(&self, name: &str) -> HostResult<u32>;
+    /// Adds `delta` to a counter or a gauge (gauges may go down).
     fn increment_counter(&self, id: u32, delta: i64) -> HostResult<()>;
+    fn set_gauge(&self, id: u32, value: u64) -> HostResult<()>;
 
     /// A host-provided function such as Envoy's `verify_signature`.
     fn call_foreign_function(&self, name: &str, arguments: &[u8]) -> HostResult<Option<Vec<u8>>>;

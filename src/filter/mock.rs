@@ -338,6 +338,19 @@ impl Host for MockHost {
         Ok(id)
     }
 
+    fn define_gauge(&self, name: &str) -> HostResult<u32> {
+        self.check("define_gauge")?;
+        self.define_counter(name)
+    }
+
+    fn set_gauge(&self, id: u32, value: u64) -> HostResult<()> {
+        self.check("set_gauge")?;
+        let mut counters = self.counters.borrow_mut();
+        let (_, current) = counters.get_mut(&id).ok_or(HostError::NotFound)?;
+        *current = i64::try_from(value).unwrap_or(i64::MAX);
+        Ok(())
+    }
+
     fn increment_counter(&self, id: u32, delta: i64) -> HostResult<()> {
         self.check("increment_counter")?;
         let mut counters = self.counters.borrow_mut();

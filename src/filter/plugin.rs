@@ -128,13 +128,17 @@ impl Plugin {
         now_ms: u64,
     ) -> Decision {
         let keys = Rc::clone(&self.keys.borrow());
-        decide_with_cache(
+        let mut cache = self.cache.borrow_mut();
+        let decision = decide_with_cache(
             &self.config,
             &keys,
-            &mut self.cache.borrow_mut(),
+            &mut cache,
             &RequestView::new(headers).with_client_address(client_address),
             unix_seconds(now_ms),
-        )
+        );
+        self.stats
+            .record_cache(self.host.as_ref(), cache.counters());
+        decision
     }
 
     #[cfg(test)]

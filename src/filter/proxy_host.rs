@@ -26,6 +26,7 @@ const HTTP_CALL_RESPONSE_BODY: u32 = 4;
 const PLUGIN_CONFIGURATION: u32 = 7;
 const STREAM_REQUEST: u32 = 0;
 const METRIC_COUNTER: u32 = 0;
+const METRIC_GAUGE: u32 = 1;
 
 #[allow(clashing_extern_declarations)] // the SDK declares these with its own enum types
 #[link(wasm_import_module = "env")]
@@ -114,6 +115,7 @@ extern "C" {
         return_id: *mut u32,
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
 }
 
 fn status(code: u32) -> HostResult<()> {
@@ -161,6 +163,13 @@ fn ptr_len(bytes: &[u8]) -> (*const u8, usize) {
     } else {
         (bytes.as_ptr(), bytes.len())
     }
+}
+
+fn define_metric(kind: u32, name: &str) -> HostResult<u32> {
+    let mut id: u32 = 0;
+    // SAFETY: name and the out-pointer are live for the call.
+    status(unsafe { proxy_define_metric(kind, name.as_ptr(), name.len(), &mut id) })?;
+    Ok(id)
 }
 
 /// Envoy, reached through the proxy-wasm ABI. Stateless: the host keeps the effective
@@ -366,10 +375,16 @@ impl Host for ProxyWasmHost {
     }
 
     fn define_counter(&self, name: &str) -> HostResult<u32> {
-        let mut id: u32 = 0;
-        // SAFETY: name and the out-pointer are live for the call.
-        status(unsafe { proxy_define_metric(METRIC_COUNTER, name.as_ptr(), name.len(), &mut id) })?;
-        Ok(id)
+        define_metric(METRIC_COUNTER, name)
+    }
+
+    fn define_gauge(&self, name: &str) -> HostResult<u32> {
+        define_metric(METRIC_GAUGE, name)
+    }
+
+    fn set_gauge(&self, id: u32, value: u64) -> HostResult<()> {
+        // SAFETY: no pointers.
+        status(unsafe { proxy_record_metric(id, value) })
     }
 
     fn increment_counter(&self, id: u32, delta: i64) -> HostResult<()> {

@@ -148,6 +148,15 @@ impl Plugin {
             return false;
         };
         let usable = control.keys_usable(source, now);
+        if let Some(stats) = self.stats.keys(provider) {
+            let age_seconds = match control.version {
+                0 => 0,
+                _ if !usable => 0,
+                _ => now.saturating_sub(control.fetched_at) / 1000,
+            };
+            let stale = !usable || control.version == 0 || now >= control.expires_at;
+            stats.key_set_state(self.host.as_ref(), age_seconds, stale);
+        }
         let mut changed = false;
         if usable && control.version != installed {
             changed = self.install_shared(provider, source);
@@ -259,6 +268,11 @@ impl Plugin {
         };
         let request = source.first_request(&control);
         self.with_state(provider, |state| state.control = control);
+        if reason == FetchReason::UnknownKid {
+            if let Some(stats) = self.stats.keys(provider) {
+                stats.unknown_kid_refetch(self.host.as_ref());
+            }
+        }
         self.dispatch(provider, source, request, reason, now);
     }
 
@@ -312,6 +326,7 @@ impl Plugin {
                 });
             }
             Err(error) => {
+                self.count_fetch(provider, request.step, false);
                 let error = FetchError::Dispatch(format!(
                     "{error} (is cluster '{cluster}' defined in the Envoy configuration?)"
                 ));
@@ -354,11 +369,18 @@ impl Plugin {
                 self.publish(provider, source, &fetched, now);
             }),
         };
+        self.count_fetch(provider, pending.step, outcome.is_ok());
         // Both steps fail the same way: one place records the failure and its backoff.
         if let Err(error) = outcome {
             self.fail(provider, source, pending.reason, &endpoint, &error, now);
         }
         true
+    }
+
+    fn count_fetch(&self, provider: ProviderId, step: FetchStep, ok: bool) {
+        if let Some(stats) = self.stats.keys(provider) {
+            stats.fetched(self.host.as_ref(), step, ok);
+        }
     }
 
     fn take_pending(&self, token: u32) -> Option<(ProviderId, Pending, Control)> {

@@ -58,7 +58,7 @@ impl RootFilter {
         for warning in &config.warnings {
             log::warn!("claimgate: configuration warning: {warning}");
         }
-        let stats = Stats::define(&self.host, &config);
+        let stats = Stats::define(self.host.as_ref(), &config);
         let plugin = Plugin::new(Rc::clone(&self.host), config, keys, stats);
         let remote_count = plugin.remote_providers().len();
         log::info!(

@@ -18,6 +18,8 @@ pub struct Control {
     pub version: u64,
     /// Hash of the current JWKS text (an identical refresh keeps the version).
     pub keys_hash: u64,
+    /// When the current key set was last fetched successfully (its age, for metrics).
+    pub fetched_at: u64,
     /// When the next routine refresh is due.
     pub refresh_at: u64,
     /// When the cache duration of the current keys runs out (they are stale after).
@@ -136,6 +138,7 @@ impl Control {
             next.version = self.version.saturating_add(1);
         }
         next.keys_hash = keys_hash;
+        next.fetched_at = now;
         next.expires_at = now.saturating_add(duration);
         next.refresh_at = now.saturating_add(refresh_after_ms(duration));
         next.failures = 0;
