@@ -484,3 +484,49 @@ fn keys_stale_beyond_max_stale_seconds_are_dropped_and_requests_get_503() {
         .status
         == 200));
 }
+
+/// `claimgate.keys.idp.<name>` from `/stats` (Wasm stats live under `wasmcustom.`).
+fn key_stat(envoy: &Envoy, name: &str) -> Option<i64> {
+    let wanted = format!("wasmcustom.claimgate.keys.idp.{name}: ");
+    envoy
+        .admin("/stats?filter=claimgate\\.keys")
+        .body
+        .lines()
+        .find_map(|line| line.strip_prefix(wanted.as_str()))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+#[test]
+fn key_fetch_health_is_in_envoy_stats() {
+    let (signer, rotated) = (key("k1"), key("k2"));
+    let port = reserve_port();
+    let envoy = start(&config("remote", json!({})), port, 1);
+    // The IdP is down: failures counted, no key set, so stale.
+    assert!(
+        eventually(Duration::from_secs(10), || key_stat(&envoy, "jwks_failed")
+            .is_some_and(|failed| failed >= 1)),
+        "{}",
+        envoy.admin("/stats?filter=claimgate").body
+    );
+    assert_eq!(key_stat(&envoy, "stale"), Some(1));
+    assert_eq!(key_stat(&envoy, "jwks_fetched"), Some(0));
+    let idp = Idp::start_on(port);
+    idp.set(JWKS_PATH, Reply::json(jwks(&[&signer])));
+    assert!(
+        eventually(Duration::from_secs(15), || get(&envoy, &signer).status == 200),
+        "{}",
+        envoy.log()
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || key_stat(&envoy, "stale") == Some(0)),
+        "{}",
+        envoy.admin("/stats?filter=claimgate").body
+    );
+    assert!(key_stat(&envoy, "jwks_fetched").is_some_and(|fetched| fetched >= 1));
+    assert!(key_stat(&envoy, "age_seconds").is_some_and(|age| (0..5).contains(&age)));
+    // A new kid: one unknown-kid refetch, counted.
+    idp.set(JWKS_PATH, Reply::json(jwks(&[&signer, &rotated])));
+    assert_eq!(get(&envoy, &rotated).status, 200, "{}", envoy.log());
+    assert_eq!(key_stat(&envoy, "unknown_kid_refetches"), Some(1));
+    assert_eq!(key_stat(&envoy, "discovery_fetched"), Some(0));
+}
