@@ -452,6 +452,46 @@ fn host_scoped_rules_cannot_be_evaded_with_odd_host_spellings() {
 }
 
 #[test]
+fn later_filters_rate_limit_by_the_verified_tier() {
+    let envoy = Envoy::start(CONFIG);
+    let tier = |tier: &str| token(json!({format!("{NS}loyalty_tier"): tier}));
+    let statuses = |token: &str, count: usize, spoof: &str| -> Vec<u16> {
+        (0..count)
+            .map(|_| {
+                get(
+                    &envoy,
+                    "GET",
+                    "/recommendations/for-you",
+                    Some(token),
+                    &[("x-loyalty-tier", spoof)],
+                )
+                .status
+            })
+            .collect()
+    };
+    // The shipped demo limits: Bronze 3, Silver 6, Gold and Platinum 60 per minute. A
+    // client's own x-loyalty-tier never picks the bucket.
+    assert_eq!(
+        statuses(&tier("Bronze"), 5, "Platinum"),
+        [200, 200, 200, 429, 429]
+    );
+    assert_eq!(
+        statuses(&tier("Silver"), 7, "Gold"),
+        [200, 200, 200, 200, 200, 200, 429]
+    );
+    assert!(statuses(&tier("Gold"), 12, "Bronze")
+        .iter()
+        .all(|status| *status == 200));
+    // Other routes are not limited by tier.
+    for _ in 0..5 {
+        assert_eq!(
+            get(&envoy, "GET", "/products/1", Some(&tier("Bronze")), &[]).status,
+            200
+        );
+    }
+}
+
+#[test]
 fn deny_rules_match_the_paths_envoy_re_encodes() {
     let mut config: Value = serde_json::from_str(CONFIG).unwrap();
     config["rules"].as_array_mut().unwrap().insert(

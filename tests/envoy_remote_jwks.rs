@@ -513,12 +513,14 @@ fn key_fetch_health_is_in_envoy_stats() {
     let idp = Idp::start_on(port);
     idp.set(JWKS_PATH, Reply::json(jwks(&[&signer])));
     assert!(
-        eventually(Duration::from_secs(15), || get(&envoy, &signer).status == 200),
+        eventually(Duration::from_secs(15), || get(&envoy, &signer).status
+            == 200),
         "{}",
         envoy.log()
     );
     assert!(
-        eventually(Duration::from_secs(5), || key_stat(&envoy, "stale") == Some(0)),
+        eventually(Duration::from_secs(5), || key_stat(&envoy, "stale")
+            == Some(0)),
         "{}",
         envoy.admin("/stats?filter=claimgate").body
     );

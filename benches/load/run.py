@@ -52,6 +52,9 @@ def claimgate_yaml(runtime, wasm, config):
     # No access log: the no-auth and native setups have none either.
     template, cut = re.subn(r"\n *access_log:.*?# access-log-end\n", "\n", template, flags=re.S)
     assert cut == 1, "envoy/claimgate.envoy.yaml.tmpl changed: update the load harness"
+    # Nor the edge extras around claimgate (header mutation, per-tier rate limits).
+    template, cut = re.subn(r"\n *# edge-only-start.*?# edge-only-end\n", "\n", template, flags=re.S)
+    assert cut == 3, "envoy/claimgate.envoy.yaml.tmpl changed: update the load harness"
     return (template.replace(route, 'direct_response: { status: 200, body: { inline_string: "ok" } }')
             .replace("{{WASM_PATH}}", str(wasm))
             .replace("{{RUNTIME}}", runtime)
