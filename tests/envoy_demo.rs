@@ -492,6 +492,75 @@ fn later_filters_rate_limit_by_the_verified_tier() {
 }
 
 #[test]
+fn cors_preflights_pass_claimgate_only_when_configured() {
+    let preflight = [
+        ("origin", "https://shop.aethermarket.example"),
+        ("access-control-request-method", "POST"),
+    ];
+    // Off by default: a preflight without a token is refused like any request.
+    let envoy = Envoy::start(CONFIG);
+    assert_eq!(
+        get(&envoy, "OPTIONS", "/products/1", None, &preflight).status,
+        401
+    );
+    // On: forwarded (here to the upstream, which answers CORS itself) and counted.
+    let mut config: Value = serde_json::from_str(CONFIG).unwrap();
+    config["bypass_cors_preflight"] = json!(true);
+    let envoy = Envoy::start(&config.to_string());
+    let response = get(&envoy, "OPTIONS", "/products/1", None, &preflight);
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert!(upstream_headers(&response).get("x-user-id").is_none());
+    let stats = envoy.admin("/stats?filter=claimgate.requests").body;
+    assert!(
+        stats.contains("claimgate.requests.cors_preflight: 1"),
+        "{stats}"
+    );
+    // Still no way past with a non-preflight OPTIONS.
+    let plain = get(
+        &envoy,
+        "OPTIONS",
+        "/products/1",
+        None,
+        &[("origin", "https://x.example")],
+    );
+    assert_eq!(plain.status, 401);
+}
+
+#[test]
+fn envoys_cors_filter_before_claimgate_answers_preflights_and_labels_refusals() {
+    let origin = "https://shop.aethermarket.example";
+    let options = EnvoyOptions {
+        cors_origin: Some(origin),
+        ..EnvoyOptions::default()
+    };
+    let envoy = Envoy::start_with(CONFIG, options).unwrap();
+    let preflight = get(
+        &envoy,
+        "OPTIONS",
+        "/products/1",
+        None,
+        &[("origin", origin), ("access-control-request-method", "GET")],
+    );
+    assert_eq!(preflight.status, 200, "{}", preflight.body);
+    assert_eq!(
+        header(&preflight, "access-control-allow-origin"),
+        Some(origin)
+    );
+    // claimgate's 401 carries the CORS headers, so the browser can read it.
+    let refused = get(&envoy, "GET", "/products/1", None, &[("origin", origin)]);
+    assert_eq!(refused.status, 401);
+    assert_eq!(
+        header(&refused, "access-control-allow-origin"),
+        Some(origin)
+    );
+    let stats = envoy.admin("/stats?filter=claimgate.requests").body;
+    assert!(
+        stats.contains("claimgate.requests.cors_preflight: 0"),
+        "{stats}"
+    );
+}
+
+#[test]
 fn deny_rules_match_the_paths_envoy_re_encodes() {
     let mut config: Value = serde_json::from_str(CONFIG).unwrap();
     config["rules"].as_array_mut().unwrap().insert(

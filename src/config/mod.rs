@@ -62,6 +62,9 @@ pub struct Config {
     /// Whether the filter writes its explanation to Envoy filter state
     /// `wasm.claimgate.decision` on every request (for access logs).
     pub decision_filter_state: bool,
+    /// Let CORS preflights (`OPTIONS` with `Origin` and `Access-Control-Request-Method`)
+    /// through without a token, as Envoy's `jwt_authn` `bypass_cors_preflight` does.
+    pub bypass_cors_preflight: bool,
 }
 
 impl Config {
@@ -127,6 +130,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         token_cache: compile_token_cache(&raw.token_cache)?,
         host_crypto: raw.host_crypto,
         decision_filter_state: raw.decision_filter_state,
+        bypass_cors_preflight: raw.bypass_cors_preflight,
     })
 }
 

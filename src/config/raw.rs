@@ -35,6 +35,8 @@ pub(super) struct RawConfig {
     pub(super) host_crypto: HostCryptoMode,
     #[serde(default = "default_true")]
     pub(super) decision_filter_state: bool,
+    #[serde(default)]
+    pub(super) bypass_cors_preflight: bool,
 }
 
 #[derive(Deserialize)]

@@ -10,6 +10,8 @@ use crate::token::TokenError;
 pub enum Cause {
     /// Forwarded upstream.
     Allowed,
+    /// A CORS preflight forwarded without a token (`bypass_cors_preflight`).
+    CorsPreflight,
     /// 403: a valid token (or none needed) that the policy refused.
     Denied,
     /// 401, and why.

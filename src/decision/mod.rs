@@ -99,6 +99,12 @@ fn decide_inner(
         Ok(started) => started,
         Err(refused) => return *refused,
     };
+    if config.bypass_cors_preflight && is_cors_preflight(request) {
+        return context.finish(
+            Outcome::Allow(Allowed::preflight()),
+            "CORS preflight forwarded without a token (bypass_cors_preflight)".to_owned(),
+        );
+    }
     let found = match find_token(&config.locations, request) {
         Ok(found) => found,
         Err(err) => return token_problem(config, context, request, &path, now, err),
@@ -122,6 +128,17 @@ fn decide_inner(
         verified.as_deref(),
         found.as_ref(),
     )
+}
+
+/// A CORS preflight (Fetch standard): `OPTIONS` with `Origin` and
+/// `Access-Control-Request-Method`.
+fn is_cors_preflight(request: &RequestView<'_>) -> bool {
+    request.method() == "OPTIONS"
+        && request.header_values("origin").next().is_some()
+        && request
+            .header_values("access-control-request-method")
+            .next()
+            .is_some()
 }
 
 /// A token that cannot be used: refused with 401 (or 503 when keys are missing), unless
@@ -632,6 +649,38 @@ mod tests {
         let mut value: Value = serde_json::from_str(CONFIG).unwrap();
         edit(&mut value);
         Config::from_json(value.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn cors_preflights_pass_without_a_token_only_when_configured() {
+        let preflight = [
+            ("origin", "https://shop.example"),
+            ("access-control-request-method", "POST"),
+            ("x-user-id", "spoof"),
+        ];
+        let headers = request("OPTIONS", "/products/1", None, &preflight);
+        assert!(!run(&config(), &headers).is_allowed(), "off by default");
+        let bypass = variant(|c| c["bypass_cors_preflight"] = json!(true));
+        let decision = run(&bypass, &headers);
+        assert_eq!(decision.cause(), Cause::CorsPreflight);
+        assert!(
+            set_headers(&decision).is_empty(),
+            "no identity for a preflight"
+        );
+        assert!(decision.remove_headers.contains(&"x-user-id".to_owned()));
+        // Not a preflight: an OPTIONS without the CORS request headers, or another method.
+        let plain_options = request(
+            "OPTIONS",
+            "/products/1",
+            None,
+            &[("origin", "https://shop.example")],
+        );
+        assert!(!run(&bypass, &plain_options).is_allowed());
+        let post = request("POST", "/products/1", None, &preflight);
+        assert!(!run(&bypass, &post).is_allowed());
+        // Ambiguous paths are refused before anything else.
+        let tricky = request("OPTIONS", "/public/..;/admin", None, &preflight);
+        assert_eq!(run(&bypass, &tricky).status(), 400);
     }
 
     #[test]

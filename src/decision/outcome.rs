@@ -33,6 +33,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Allowed {
     set_headers: Vec<(String, String)>,
+    preflight: bool,
 }
 
 impl Allowed {
@@ -42,7 +43,19 @@ impl Allowed {
         kind: VerdictKind,
         set_headers: Vec<(String, String)>,
     ) -> Option<Allowed> {
-        (kind == VerdictKind::Allow).then_some(Allowed { set_headers })
+        (kind == VerdictKind::Allow).then_some(Allowed {
+            set_headers,
+            preflight: false,
+        })
+    }
+
+    /// The allow for a CORS preflight under `bypass_cors_preflight`: no identity is set
+    /// (and the client's identity headers are removed as always).
+    pub(super) fn preflight() -> Allowed {
+        Allowed {
+            set_headers: Vec::new(),
+            preflight: true,
+        }
     }
 
     /// Headers set on the forwarded request (after the removals).
@@ -129,6 +142,7 @@ impl Decision {
     /// Why the request got its answer, for metrics.
     pub fn cause(&self) -> Cause {
         match &self.outcome {
+            Outcome::Allow(allowed) if allowed.preflight => Cause::CorsPreflight,
             Outcome::Allow(_) => Cause::Allowed,
             Outcome::Deny(denial) => denial.cause,
         }

@@ -61,6 +61,8 @@ pub struct EnvoyOptions {
     /// `x-geo-region` from the test-only header `x-test-trusted-geo` (after removing the
     /// client's own `x-geo-region`, as the shipped template always does).
     pub trusted_geo: bool,
+    /// Put Envoy's CORS filter before claimgate with a policy for this origin.
+    pub cors_origin: Option<&'static str>,
 }
 
 impl Default for EnvoyOptions {
@@ -71,6 +73,7 @@ impl Default for EnvoyOptions {
             allow_underscore_headers: false,
             module: None,
             trusted_geo: false,
+            cors_origin: None,
         }
     }
 }
@@ -137,6 +140,17 @@ impl Envoy {
                 "# {{TRUSTED_GEO}}",
                 r#"- append: { header: { key: x-geo-region, value: "%REQ(x-test-trusted-geo)%" }, append_action: OVERWRITE_IF_EXISTS_OR_ADD }"#,
             );
+        }
+        if let Some(origin) = options.cors_origin {
+            template = template
+                .replace(
+                    "# {{CORS_FILTER}}",
+                    "- name: envoy.filters.http.cors\n            typed_config: { \"@type\": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors }",
+                )
+                .replace(
+                    "# {{CORS_POLICY}}",
+                    &format!("typed_per_filter_config: {{ envoy.filters.http.cors: {{ \"@type\": type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy, allow_origin_string_match: [{{ exact: \"{origin}\" }}], allow_methods: \"GET, POST\", allow_headers: \"authorization\" }} }}"),
+                );
         }
         if options.allow_underscore_headers {
             const DROP: &str = "headers_with_underscores_action: DROP_HEADER";
