@@ -289,8 +289,8 @@ pub fn canonical_path(raw_path: &str) -> Result<Cow<'_, str>, PathError> {
 /// rule written `/users/auth0|carol` matches `/users/auth0%7Ccarol` and `%7c` alike: an
 /// escape of a printable ASCII character that means nothing special in a path is
 /// decoded; escapes of `%`, `/`, `\`, `?`, `#`, `;`, spaces, control and non-ASCII bytes
-/// stay escaped with upper-case hex; raw non-ASCII bytes are escaped. A `%` that starts
-/// no valid escape is left as it is.
+/// stay escaped with upper-case hex; raw non-ASCII bytes and a `%` that starts no valid
+/// escape are escaped.
 pub fn canonical_escapes(path: &str) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let bytes = path.as_bytes();
@@ -305,10 +305,12 @@ pub fn canonical_escapes(path: &str) -> String {
             Some((high, low)) => (high << 4 | low, 3),
             None => (byte, 1),
         };
-        let plain = escaped.is_some() || byte != b'%';
-        if plain && value.is_ascii_graphic() && !b"%/\\?#;".contains(&value) {
+        // A `%` that starts no valid escape is itself escaped (`%25`): left bare, it
+        // could pair with what a decoded escape yields (`%%32e` → `%2e`) into an
+        // escape no check has seen.
+        if value.is_ascii_graphic() && !b"%/\\?#;".contains(&value) {
             out.push(value);
-        } else if plain && (escaped.is_some() || !value.is_ascii()) {
+        } else if escaped.is_some() || !value.is_ascii() || value == b'%' {
             out.push(b'%');
             out.extend(
                 [value >> 4, value & 0x0f]
@@ -564,7 +566,16 @@ mod tests {
         assert_eq!(canonical_path("/caf%c3%a9").unwrap(), "/caf%C3%A9");
         assert_eq!(canonical_path("/café").unwrap(), "/caf%C3%A9");
         assert_eq!(canonical_path("/a%20b").unwrap(), "/a%20b");
-        assert_eq!(canonical_path("/a/%2").unwrap(), "/a/%2");
+        assert_eq!(canonical_path("/a/%2").unwrap(), "/a/%252");
+        // A stray % never pairs with a decoded escape into a new one.
+        assert_eq!(
+            canonical_path("/public/%%32e%%32e/admin").unwrap(),
+            "/public/%252e%252e/admin"
+        );
+        for path in ["/a%7C/%%32e", "/caf%c3%a9/%41%", "/x/%2"] {
+            let once = canonical_path(path).unwrap().into_owned();
+            assert_eq!(canonical_path(&once).unwrap(), once, "idempotent: {path}");
+        }
         assert_eq!(canonical_path("//a%7C//b").unwrap(), "/a|/b");
         assert!(matches!(
             canonical_path("/plain/path"),
