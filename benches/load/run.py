@@ -146,6 +146,8 @@ def main():
     parser.add_argument("--skip-native", action="store_true", help="skip native jwt_authn (quick experiments)")
     parser.add_argument("--wasm", default=str(WASM), help="the claimgate module to load (to compare builds)")
     parser.add_argument("--config", default=str(CONFIG), help="its configuration (the same issuer and key as the demo)")
+    parser.add_argument("--also-wasm", action="append", default=[], metavar="LABEL=PATH",
+                        help="another claimgate module in the same run, as its own row (e.g. the build before a change)")
     args = parser.parse_args()
     for tool in ("wrk",):
         if not shutil.which(tool):
@@ -160,6 +162,12 @@ def main():
         (f"claimgate ({args.runtime})", claimgate_yaml(args.runtime, args.wasm, args.config),
          claimgate_yaml(args.runtime, args.wasm, args.config)),
     ]
+    for extra in args.also_wasm:
+        label, _, path = extra.partition("=")
+        if not path:
+            raise SystemExit(f"--also-wasm takes LABEL=PATH, not {extra!r}")
+        yaml_text = claimgate_yaml(args.runtime, path, args.config)
+        setups.append((f"claimgate {label}", yaml_text, yaml_text))
     results = {}
     single = {}
     cases = [("repeated token", False)] + ([] if args.only_repeated else [(f"{args.pool} distinct tokens", True)])
