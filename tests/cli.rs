@@ -130,3 +130,37 @@ fn eval_explains_the_rule_and_the_failed_condition() {
     assert_eq!(decision["rule"], "admin-write");
     assert_eq!(decision["reason"], "rule 'admin-write' requires a token");
 }
+
+#[test]
+fn check_warns_about_remote_key_clusters_the_envoy_config_lacks() {
+    let shipped = claimgate(&[
+        "check",
+        &repo("filter-config/remote-auth0.json"),
+        "--envoy",
+        &repo("envoy/auth0-remote-jwks.envoy.yaml"),
+    ]);
+    assert!(shipped.status.success());
+    assert!(
+        !String::from_utf8_lossy(&shipped.stderr).contains("warning"),
+        "{}",
+        String::from_utf8_lossy(&shipped.stderr)
+    );
+    let envoy = temp_file(
+        "envoy.yaml",
+        "static_resources:\n  clusters:\n  - name: echo_upstream\n  - name: outbound|443||other.example\n",
+    );
+    let missing = claimgate(&[
+        "check",
+        &repo("filter-config/remote-auth0.json"),
+        "--envoy",
+        &envoy,
+    ]);
+    assert!(missing.status.success(), "a warning, not a refusal");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(stderr.matches("warning:").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("providers[0].jwks.discovery.cluster: cluster 'auth0' is not defined"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("outbound|PORT||HOST"), "{stderr}");
+}

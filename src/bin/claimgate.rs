@@ -29,7 +29,7 @@ use serde_json::{json, Map, Value};
 
 const USAGE: &str = "\
 usage:
-  claimgate check CONFIG
+  claimgate check CONFIG [--envoy ENVOY_YAML]
   claimgate eval CONFIG [--token T] [--method M] [--path P] [--authority HOST]
                         [--header NAME:VALUE]... [--client-address IP] [--now UNIX]
                         [--jwks FILE_OR_URL [--provider NAME]]
@@ -166,11 +166,16 @@ fn config_argument(options: &Options, command: &str) -> Result<String, String> {
 }
 
 fn check(args: &[String]) -> Result<(), String> {
-    let options = Options::parse(args, &[])?;
+    let options = Options::parse(args, &["envoy"])?;
     let path = config_argument(&options, "check")?;
     let config = load_config(&path)?;
     for warning in &config.warnings {
         eprintln!("warning: {warning}");
+    }
+    if let Some(envoy) = options.one("envoy") {
+        for warning in missing_clusters(&config, envoy)? {
+            eprintln!("warning: {warning}");
+        }
     }
     println!("{path}: OK");
     println!("realm: {}", config.realm);
@@ -218,6 +223,50 @@ fn check(args: &[String]) -> Result<(), String> {
 }
 
 /// One line about a provider for `claimgate check`.
+/// The remote key clusters `config` names that the Envoy bootstrap at `envoy_path` does
+/// not define (its `static_resources.clusters`): a fetch through them fails, and the
+/// provider never gets keys.
+fn missing_clusters(config: &Config, envoy_path: &str) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(envoy_path).map_err(|err| format!("{envoy_path}: {err}"))?;
+    let envoy: Value =
+        serde_yaml_ng::from_str(&text).map_err(|err| format!("{envoy_path}: {err}"))?;
+    let defined: Vec<&str> = envoy["static_resources"]["clusters"]
+        .as_array()
+        .map(|clusters| clusters.iter().filter_map(|c| c["name"].as_str()).collect())
+        .unwrap_or_default();
+    let mut warnings = Vec::new();
+    for (id, provider) in config.providers.iter() {
+        let Some(source) = &provider.remote else {
+            continue;
+        };
+        let mut clusters: Vec<(&str, &str)> = match &source.kind {
+            SourceKind::Jwks(endpoint) => vec![("jwks.remote.cluster", &endpoint.cluster)],
+            SourceKind::Discovery {
+                document,
+                jwks_cluster,
+                ..
+            } => vec![
+                ("jwks.discovery.cluster", &document.cluster),
+                ("jwks.discovery.jwks_cluster", jwks_cluster),
+            ],
+        };
+        clusters.dedup_by_key(|(_, cluster)| *cluster);
+        for (field, cluster) in clusters {
+            if !defined.contains(&cluster) {
+                warnings.push(format!(
+                    "{id}.{field}: cluster '{cluster}' is not defined in {envoy_path} (it defines: {}); \
+                     fetches through it fail and provider '{}' gets no keys. Under Istio, the \
+                     cluster a ServiceEntry creates is named outbound|PORT||HOST, e.g. \
+                     outbound|443||TENANT.auth0.com",
+                    if defined.is_empty() { "none".to_owned() } else { defined.join(", ") },
+                    provider.name
+                ));
+            }
+        }
+    }
+    Ok(warnings)
+}
+
 fn describe_provider(
     config: &Config,
     keys: &KeyRing,
