@@ -230,9 +230,15 @@ fn missing_clusters(config: &Config, envoy_path: &str) -> Result<Vec<String>, St
     let text = std::fs::read_to_string(envoy_path).map_err(|err| format!("{envoy_path}: {err}"))?;
     let envoy: Value =
         serde_yaml_ng::from_str(&text).map_err(|err| format!("{envoy_path}: {err}"))?;
-    let defined: Vec<&str> = envoy["static_resources"]["clusters"]
-        .as_array()
-        .map(|clusters| clusters.iter().filter_map(|c| c["name"].as_str()).collect())
+    let defined: Vec<&str> = envoy
+        .pointer("/static_resources/clusters")
+        .and_then(Value::as_array)
+        .map(|clusters| {
+            clusters
+                .iter()
+                .filter_map(|cluster| cluster.get("name").and_then(Value::as_str))
+                .collect()
+        })
         .unwrap_or_default();
     let mut warnings = Vec::new();
     for (id, provider) in config.providers.iter() {
