@@ -3,6 +3,8 @@
 //! whose identity headers could not be fixed is never forwarded.
 
 use crate::decision::{Decision, Outcome};
+use crate::request::RequestView;
+use crate::token::find_token;
 
 use super::host::{Flow, Host, HostResult};
 use super::plugin::Plugin;
@@ -24,14 +26,21 @@ pub fn apply(
     stage: Stage,
 ) -> Flow {
     let host = plugin.host.as_ref();
-    log::debug!(
-        "claimgate: {} (status {}, rule {:?}, failed condition {:?}, subject {:?})",
-        decision.reason,
-        decision.status(),
-        decision.rule,
-        decision.failed_condition,
-        decision.subject
-    );
+    if log::log_enabled!(log::Level::Debug) {
+        // Only at debug: finding the token again costs a pass over the headers.
+        let token = find_token(&plugin.config.locations, &RequestView::new(request))
+            .ok()
+            .flatten()
+            .map_or_else(|| "none".to_owned(), |found| found.log_name());
+        log::debug!(
+            "claimgate: {} (status {}, rule {:?}, failed condition {:?}, subject {:?}, token {token})",
+            decision.reason,
+            decision.status(),
+            decision.rule,
+            decision.failed_condition,
+            decision.subject
+        );
+    }
     plugin.stats.record(host, decision);
     if plugin.config.decision_filter_state {
         // Envoy keeps this as filter state `wasm.claimgate.decision` for access logs

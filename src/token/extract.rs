@@ -115,6 +115,21 @@ pub struct FoundToken {
     pub locations: Vec<usize>,
 }
 
+impl FoundToken {
+    /// How logs name this token: the first 8 bytes of its SHA-256, in hex. Enough to
+    /// follow one token across log lines; nothing of the token itself.
+    pub fn log_name(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.token.as_bytes());
+        let hex: String = digest
+            .iter()
+            .take(8)
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        format!("sha256:{hex}")
+    }
+}
+
 /// Looks for the token at every location. No token is `Ok(None)`; two different tokens
 /// are an error (which one would the upstream trust?).
 pub fn find_token(
