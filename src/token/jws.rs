@@ -51,8 +51,13 @@ impl<'t> UntrustedToken<'t> {
             decode_base64url(part.as_bytes())
                 .ok_or(TokenError::Malformed("token is not valid base64url"))
         };
-        let header: JoseHeader = serde_json::from_slice(&decode(header)?)
-            .map_err(|_| TokenError::Malformed("token header is not valid"))?;
+        // UTF-8 checked first: serde skips the fields it does not read without decoding
+        // them, so invalid UTF-8 there would otherwise pass (RFC 7515 §4: UTF-8 JSON).
+        let header = decode(header)?;
+        let header: JoseHeader = std::str::from_utf8(&header)
+            .ok()
+            .and_then(|header| serde_json::from_str(header).ok())
+            .ok_or(TokenError::Malformed("token header is not valid"))?;
         let claims: Claims = serde_json::from_slice(&decode(payload)?)
             .map_err(|_| TokenError::Malformed("token claims are not a JSON object"))?;
         let signature = decode(signature)?;
@@ -156,6 +161,26 @@ pub(crate) fn decode_base64url(text: &[u8]) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use super::{TokenError, UntrustedToken};
+    use base64ct::{Base64UrlUnpadded, Encoding};
+
+    #[test]
+    fn a_header_with_invalid_utf8_in_a_field_claimgate_does_not_read_is_refused() {
+        let token = |header: &[u8]| {
+            format!(
+                "{}.{}.AAAA",
+                Base64UrlUnpadded::encode_string(header),
+                Base64UrlUnpadded::encode_string(br#"{"sub":"a"}"#)
+            )
+        };
+        assert!(UntrustedToken::parse(&token(br#"{"alg":"RS256","x":"ok"}"#)).is_ok());
+        // Found by the token_parse fuzz target: serde skipped "x" without decoding it.
+        assert_eq!(
+            UntrustedToken::parse(&token(b"{\"alg\":\"RS256\",\"x\":\"\xb2\xcd\"}")).unwrap_err(),
+            TokenError::Malformed("token header is not valid")
+        );
+    }
+
     #[test]
     fn base64url_decoding_agrees_with_base64ct_on_valid_and_invalid_text() {
         use base64ct::{Base64UrlUnpadded, Encoding};
