@@ -53,4 +53,10 @@ current="wasm-bindgen tests (wasm32-unknown-unknown, Node)"; step "$current"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$PWD/.tools/bin/wasm-bindgen-test-runner" \
   cargo test --target wasm32-unknown-unknown --test wasm_core
 
+# Every cargo-fuzz target for 5 s (nightly and cargo-fuzz are installed when missing; the
+# first build of the fuzz crate takes about 2-3 minutes). The long run is
+# `scripts/fuzz.sh 1800` (README, "Fuzzing").
+current="fuzz (short)"; step "$current"
+scripts/fuzz.sh "${FUZZ_SECONDS:-5}"
+
 step "all tests passed"

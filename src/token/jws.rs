@@ -51,8 +51,13 @@ impl<'t> UntrustedToken<'t> {
             decode_base64url(part.as_bytes())
                 .ok_or(TokenError::Malformed("token is not valid base64url"))
         };
-        let header: JoseHeader = serde_json::from_slice(&decode(header)?)
-            .map_err(|_| TokenError::Malformed("token header is not valid"))?;
+        // UTF-8 checked first: serde skips the fields it does not read without decoding
+        // them, so invalid UTF-8 there would otherwise pass (RFC 7515 §4: UTF-8 JSON).
+        let header = decode(header)?;
+        let header: JoseHeader = std::str::from_utf8(&header)
+            .ok()
+            .and_then(|header| serde_json::from_str(header).ok())
+            .ok_or(TokenError::Malformed("token header is not valid"))?;
         let claims: Claims = serde_json::from_slice(&decode(payload)?)
             .map_err(|_| TokenError::Malformed("token claims are not a JSON object"))?;
         let signature = decode(signature)?;
@@ -156,6 +161,96 @@ pub(crate) fn decode_base64url(text: &[u8]) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use super::{TokenError, UntrustedToken};
+    use base64ct::{Base64UrlUnpadded, Encoding};
+
+    #[test]
+    fn a_header_with_invalid_utf8_in_a_field_claimgate_does_not_read_is_refused() {
+        let token = |header: &[u8]| {
+            format!(
+                "{}.{}.AAAA",
+                Base64UrlUnpadded::encode_string(header),
+                Base64UrlUnpadded::encode_string(br#"{"sub":"a"}"#)
+            )
+        };
+        assert!(UntrustedToken::parse(&token(br#"{"alg":"RS256","x":"ok"}"#)).is_ok());
+        // Found by the token_parse fuzz target: serde skipped "x" without decoding it.
+        assert_eq!(
+            UntrustedToken::parse(&token(b"{\"alg\":\"RS256\",\"x\":\"\xb2\xcd\"}")).unwrap_err(),
+            TokenError::Malformed("token header is not valid")
+        );
+    }
+
+    /// Differential: the strict decoder against two independent ones, `base64ct` and the
+    /// `base64` crate (URL-safe, no padding, trailing bits must be zero), on random text
+    /// over the whole byte range and on valid encodings with one mutation each.
+    #[test]
+    fn base64url_decoder_agrees_with_base64ct_and_the_base64_crate_on_random_and_mutated_text() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        use base64ct::{Base64UrlUnpadded, Encoding};
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let check = |text: &[u8]| {
+            let ours = super::decode_base64url(text);
+            let base64ct = std::str::from_utf8(text)
+                .ok()
+                .and_then(|text| Base64UrlUnpadded::decode_vec(text).ok());
+            let base64 = URL_SAFE_NO_PAD.decode(text).ok();
+            assert_eq!(
+                ours,
+                base64ct,
+                "base64ct: {:?}",
+                String::from_utf8_lossy(text)
+            );
+            assert_eq!(ours, base64, "base64: {:?}", String::from_utf8_lossy(text));
+            ours.is_some()
+        };
+        let (mut valid, mut invalid) = (0, 0);
+        for round in 0..40_000 {
+            let len = (next() % 40) as usize;
+            let bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let text = if round % 2 == 0 {
+                // Any bytes at all.
+                bytes
+            } else {
+                // A valid encoding with one mutation: a character replaced by any byte,
+                // one removed, one added, or the last one's unused bits changed.
+                let mut text = URL_SAFE_NO_PAD.encode(&bytes).into_bytes();
+                let at = (next() as usize) % (text.len() + 1);
+                match next() % 4 {
+                    0 if at < text.len() => text[at] = next() as u8,
+                    1 if at < text.len() => {
+                        text.remove(at);
+                    }
+                    2 => text.insert(at, next() as u8),
+                    _ => {
+                        if let Some(last) = text.last_mut() {
+                            *last =
+                                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                                    [(next() % 64) as usize];
+                        }
+                    }
+                }
+                text
+            };
+            if check(&text) {
+                valid += 1;
+            } else {
+                invalid += 1;
+            }
+        }
+        assert!(
+            valid > 5_000 && invalid > 5_000,
+            "{valid} valid, {invalid} invalid"
+        );
+    }
+
     #[test]
     fn base64url_decoding_agrees_with_base64ct_on_valid_and_invalid_text() {
         use base64ct::{Base64UrlUnpadded, Encoding};
