@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every cargo-fuzz target (fuzz/fuzz_targets/) for a fixed time each, one after the
+# Runs every cargo-fuzz target (tests/fuzz/fuzz_targets/) for a fixed time each, one after the
 # other, and prints the executions of each and any crash.
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]    default: 10 s, every target
@@ -8,8 +8,8 @@
 # Installs what it needs when missing: a nightly toolchain (minimal profile) and
 # cargo-fuzz. Targets are built without a sanitizer (claimgate is safe Rust; overflow
 # checks and debug assertions stay on); FUZZ_SANITIZER=address turns ASan on.
-# Inputs found while fuzzing are kept in fuzz/corpus/<target>/ (only the seed-* files are
-# committed); a crash is saved under fuzz/artifacts/<target>/ and fails the run.
+# Inputs found while fuzzing are kept in tests/fuzz/corpus/<target>/ (only the seed-* files are
+# committed); a crash is saved under tests/fuzz/artifacts/<target>/ and fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +26,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install --locked cargo-fuzz
 fi
 
-cd fuzz
+cd tests/fuzz
 if [ "$#" -gt 0 ]; then
   targets=("$@")
 else
@@ -37,11 +37,11 @@ build_start=$(date +%s)
 cargo +nightly fuzz build --sanitizer "$sanitizer"
 echo "fuzz: build took $(( $(date +%s) - build_start )) s"
 
-mkdir -p ../target/fuzz-logs
+mkdir -p ../../target/fuzz-logs
 failed=()
 summary=()
 for target in "${targets[@]}"; do
-  log="../target/fuzz-logs/$target.log"
+  log="../../target/fuzz-logs/$target.log"
   mkdir -p "corpus/$target" "artifacts/$target"
   echo "fuzz: $target for ${seconds} s"
   status=0

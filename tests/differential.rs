@@ -598,7 +598,7 @@ fn decode_dots(text: &str) -> String {
 
 /// RFC 3986 §6.2.2.1/§6.2.2.2 as the project applies it to paths: an escape of a printable
 /// ASCII character other than `% / \ ? # ;` is decoded, other escapes are kept with
-/// upper-case hex; a `%` that starts no escape stays.
+/// upper-case hex; a `%` that starts no escape is escaped (`%25`).
 fn normalize_escapes(path: &str) -> String {
     let bytes = path.as_bytes();
     let mut out = String::new();
@@ -621,6 +621,10 @@ fn normalize_escapes(path: &str) -> String {
             Some(value) => {
                 out.push_str(&format!("%{value:02X}"));
                 index += 3;
+            }
+            None if bytes[index] == b'%' => {
+                out.push_str("%25");
+                index += 1;
             }
             None => {
                 out.push(bytes[index] as char);
@@ -746,7 +750,8 @@ fn canonical_path_agrees_with_the_rfc_3986_reference_resolver() {
         ("/a/%2E", Err("dot segment")),
         ("/a%2fb", Err("encoded slash, backslash or NUL")),
         ("/a/%7c", Ok("/a/|")),
-        ("/a/%2", Ok("/a/%2")),
+        ("/a/%2", Ok("/a/%252")),
+        ("/p/%%32e%%32e/x", Ok("/p/%252e%252e/x")),
     ] {
         assert_eq!(
             reference_canonical(raw),

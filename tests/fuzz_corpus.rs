@@ -1,13 +1,13 @@
-//! The fuzz harnesses (`fuzz/src/lib.rs`) under plain `cargo test`: every committed seed
+//! The fuzz harnesses (`tests/fuzz/src/lib.rs`) under plain `cargo test`: every committed seed
 //! of every target is replayed through its harness, the `verify` seeds are shown to reach
 //! both acceptance and refusal, and the harness's independent signature check is shown to
 //! tell a right key from a wrong one (so its "never accept an unsigned token" assertion
 //! can fail).
 //!
 //! `cargo test --test fuzz_corpus -- --ignored write_fuzz_seed_corpora` rewrites the
-//! generated seeds (`fuzz/corpus/<target>/seed-*`).
+//! generated seeds (`tests/fuzz/corpus/<target>/seed-*`).
 
-#[path = "../fuzz/src/lib.rs"]
+#[path = "fuzz/src/lib.rs"]
 #[allow(dead_code)]
 mod harness;
 
@@ -34,13 +34,13 @@ const TARGETS: [(&str, Harness); 6] = [
 
 fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
+        .join("tests/fuzz/corpus")
         .join(target)
 }
 
 fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
     let mut seeds: Vec<(String, Vec<u8>)> = fs::read_dir(corpus_dir(target))
-        .unwrap_or_else(|err| panic!("fuzz/corpus/{target}: {err}"))
+        .unwrap_or_else(|err| panic!("tests/fuzz/corpus/{target}: {err}"))
         .map(|entry| entry.unwrap().path())
         .filter(|path| {
             path.file_name()
@@ -186,7 +186,7 @@ fn nul_joined(first: &[u8], second: &[u8]) -> Vec<u8> {
 /// Rewrites the generated seed corpora. Keys are new on every run (except the demo key),
 /// so run it only when the formats change, and commit the result.
 #[test]
-#[ignore = "writes fuzz/corpus; run by hand"]
+#[ignore = "writes tests/fuzz/corpus; run by hand"]
 fn write_fuzz_seed_corpora() {
     // verify: JWKS NUL token.
     let mut keys: Vec<(&str, SigningKey)> = vec![("rs256", demo_key())];
