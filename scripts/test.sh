@@ -74,6 +74,7 @@ done
 for cases in deploy/recipes/*.cases.yaml; do
   target/release/claimgate test "${cases%.cases.yaml}.json" "$cases"
 done
+node --test deploy/recipes/
 
 current="policy cases (claimgate test)"; step "$current"
 for cases in filter-config/*.cases.yaml; do
