@@ -242,7 +242,7 @@ function sortKeys(value) {
 for (const plugin of byKind("WasmPlugin")) {
   const where = `WasmPlugin/${plugin.metadata.name}`;
   const spec = plugin.spec;
-  if (spec.url !== spec.url.replace(/:[^:/]+$/, `:${version}`)) fail(where, `url ${spec.url} is not tagged ${version}`);
+  if (!spec.url.endsWith(`/claimgate:${version}`)) fail(where, `url ${spec.url} is not the claimgate image tagged ${version}`);
   if (!spec.url.startsWith("oci://")) fail(where, "url must be oci://");
   if (spec.sha256 !== digest) fail(where, `sha256 ${spec.sha256} is not the image digest ${digest}`);
   if (spec.phase !== "AUTHN") fail(where, "phase must be AUTHN");
@@ -284,7 +284,7 @@ for (const policy of byKind("EnvoyExtensionPolicy")) {
   for (const [index, wasm] of (policy.spec.wasm ?? []).entries()) {
     const image = wasm.code?.image;
     if (!image) { fail(where, `wasm[${index}]: the deployment uses the OCI image`); continue; }
-    if (!image.url.endsWith(`:${version}`)) fail(where, `wasm[${index}] image ${image.url} is not tagged ${version}`);
+    if (!image.url.endsWith(`/claimgate:${version}`)) fail(where, `wasm[${index}] image ${image.url} is not the claimgate image tagged ${version}`);
     if (image.url.includes("://")) fail(where, `wasm[${index}] image url takes no scheme (registry/image:tag)`);
     if (image.sha256 !== digest) fail(where, `wasm[${index}] sha256 ${image.sha256} is not the image digest ${digest}`);
     if (wasm.failOpen !== false) fail(where, `wasm[${index}].failOpen must be false`);

@@ -7,6 +7,11 @@
 //! nothing reaches the upstream. What Envoy 1.40 does here was found by running it: the
 //! listener still starts (the remote fetch is not a startup failure) and the Wasm filter
 //! fails closed ("Plugin claimgate failed to load").
+//!
+//! Also here, because it needs the same control over Envoy's command line: the
+//! `proxyStatsMatcher` that `deploy/istio/patches/gateway-stats.yaml` gives an Istio
+//! gateway, applied as the `stats_matcher` Istio generates from it, keeps claimgate's
+//! stats and drops the rest.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod support;
@@ -67,12 +72,18 @@ struct RemoteEnvoy {
     envoy: Child,
     upstream: Child,
     port: u16,
+    admin_port: u16,
     upstream_port: u16,
     dir: PathBuf,
 }
 
 impl RemoteEnvoy {
     fn start(module_server: &Idp, sha256: &str) -> RemoteEnvoy {
+        RemoteEnvoy::start_with(module_server, sha256, &[])
+    }
+
+    /// `extra_args` go to Envoy's command line (e.g. `--config-yaml`).
+    fn start_with(module_server: &Idp, sha256: &str, extra_args: &[&str]) -> RemoteEnvoy {
         let port = reserve_port();
         let admin_port = reserve_port();
         let upstream_port = reserve_port();
@@ -116,6 +127,7 @@ impl RemoteEnvoy {
             .arg(&config_path)
             .args(["--concurrency", "1", "--base-id", &port.to_string()])
             .args(["-l", "info", "--component-log-level", "wasm:debug"])
+            .args(extra_args)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -124,16 +136,17 @@ impl RemoteEnvoy {
             envoy,
             upstream,
             port,
+            admin_port,
             upstream_port,
             dir,
         };
-        running.wait_ready(admin_port);
+        running.wait_ready();
         running
     }
 
     /// Envoy is LIVE once its init manager is done: after the module download succeeded
     /// or was given up.
-    fn wait_ready(&mut self, admin_port: u16) {
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(Some(status)) = self.envoy.try_wait() {
@@ -142,7 +155,7 @@ impl RemoteEnvoy {
             let upstream_up =
                 std::net::TcpStream::connect(("127.0.0.1", self.upstream_port)).is_ok();
             if upstream_up {
-                if let Ok(ready) = support::http(admin_port, "GET", "/ready", &[]) {
+                if let Ok(ready) = support::http(self.admin_port, "GET", "/ready", &[]) {
                     if ready.status == 200 && ready.body.trim() == "LIVE" {
                         return;
                     }
@@ -255,4 +268,87 @@ fn envoy_refuses_a_module_whose_sha256_does_not_match() {
             );
         }
     }
+}
+
+/// The prefixes of `proxy.istio.io/config` → `proxyStatsMatcher.inclusionPrefixes` in the
+/// shipped gateway patch.
+fn istio_inclusion_prefixes() -> Vec<String> {
+    let patch: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(root().join("deploy/istio/patches/gateway-stats.yaml")).unwrap(),
+    )
+    .unwrap();
+    let proxy_config = patch["spec"]["template"]["metadata"]["annotations"]
+        ["proxy.istio.io/config"]
+        .as_str()
+        .expect("the patch sets proxy.istio.io/config");
+    let proxy_config: serde_yaml_ng::Value = serde_yaml_ng::from_str(proxy_config).unwrap();
+    proxy_config["proxyStatsMatcher"]["inclusionPrefixes"]
+        .as_sequence()
+        .expect("proxyStatsMatcher.inclusionPrefixes")
+        .iter()
+        .map(|prefix| prefix.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_istio_stats_matcher_of_the_gateway_patch_keeps_claimgate_stats() {
+    let prefixes = istio_inclusion_prefixes();
+    assert!(!prefixes.is_empty());
+    // What Istio generates from inclusionPrefixes: stats_matcher.inclusion_list prefixes.
+    let patterns: Vec<_> = prefixes
+        .iter()
+        .map(|prefix| json!({ "prefix": prefix }))
+        .collect();
+    let stats_config = json!({
+        "stats_config": {"stats_matcher": {"inclusion_list": {"patterns": patterns}}}
+    })
+    .to_string();
+    let module = module_bytes();
+    let server = Idp::start();
+    server.set(MODULE_PATH, Reply::json(module.clone()));
+    let envoy = RemoteEnvoy::start_with(
+        &server,
+        &hex(&Sha256::digest(&module)),
+        &["--config-yaml", &stats_config],
+    );
+    let bearer = bearer();
+    assert_eq!(
+        envoy
+            .request("/products/42", &[("authorization", &bearer)])
+            .status,
+        200
+    );
+    assert_eq!(envoy.request("/recommendations", &[]).status, 401);
+
+    let stats = support::http(envoy.admin_port, "GET", "/stats", &[])
+        .unwrap()
+        .body;
+    let names: Vec<&str> = stats
+        .lines()
+        .filter_map(|line| line.split_once(": ").map(|(name, _)| name))
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|name| name.starts_with("wasmcustom.claimgate.")),
+        "claimgate's own metrics are kept:\n{stats}"
+    );
+    assert!(
+        names.contains(&"wasm.claimgate.vm_reload"),
+        "Envoy's per-plugin stats are kept:\n{stats}"
+    );
+    let others: Vec<_> = names
+        .iter()
+        .filter(|name| {
+            !prefixes
+                .iter()
+                .any(|prefix| name.starts_with(prefix.as_str()))
+        })
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|name| name.starts_with("cluster.echo_upstream.")),
+        "the matcher drops what it does not include: {others:?}"
+    );
 }

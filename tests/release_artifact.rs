@@ -75,6 +75,13 @@ fn run(dir: &Path, program: &str, args: &[&str]) -> String {
     stdout
 }
 
+/// A response from the registry API.
+struct ApiResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
 /// A throwaway `docker-registry` on 127.0.0.1, storing into `dir`; killed on drop.
 struct Registry {
     child: Child,
@@ -115,8 +122,8 @@ impl Registry {
                     std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default()
                 );
             }
-            if let Ok((status, _, _)) = registry.get("/v2/", "application/json") {
-                if status == 200 {
+            if let Ok(response) = registry.get("/v2/", "application/json") {
+                if response.status == 200 {
                     return registry;
                 }
             }
@@ -128,12 +135,8 @@ impl Registry {
         }
     }
 
-    /// One GET against the registry API: (status, headers, body).
-    fn get(
-        &self,
-        path: &str,
-        accept: &str,
-    ) -> std::io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+    /// One GET against the registry API.
+    fn get(&self, path: &str, accept: &str) -> std::io::Result<ApiResponse> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         write!(
@@ -159,7 +162,11 @@ impl Registry {
             .filter_map(|line| line.split_once(':'))
             .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
             .collect();
-        Ok((status, headers, body))
+        Ok(ApiResponse {
+            status,
+            headers,
+            body,
+        })
     }
 }
 
@@ -257,7 +264,11 @@ fn the_oci_image_round_trips_through_a_loopback_registry_unchanged() {
 
     // What an image fetcher sees: the manifest under the tag, with the digest that
     // WasmPlugin.sha256 / EnvoyExtensionPolicy image.sha256 are compared with.
-    let (status, headers, body) = registry
+    let ApiResponse {
+        status,
+        headers,
+        body,
+    } = registry
         .get(
             &format!("/v2/claimgate/manifests/{VERSION}"),
             "application/vnd.oci.image.manifest.v1+json",
