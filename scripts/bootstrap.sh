@@ -3,18 +3,25 @@
 #   scripts/bootstrap.sh               Rust targets and Envoy (demo)
 #   scripts/bootstrap.sh --wasm-tests  also wasm-bindgen-test-runner and jsonschema (tests)
 #   scripts/bootstrap.sh --load        also wrk and h2load (load harness)
+#   scripts/bootstrap.sh --release-tools  also umoci, skopeo and docker-registry (Debian:
+#                                      OCI image, loopback registry test) and the npm
+#                                      packages that validate the deploy/ manifests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ENVOY_VERSION=1.40.0
 JSONSCHEMA_VERSION=4.23.0
 PYJWT_VERSION=2.10.1
+# npm packages for scripts/validate_manifests.mjs, installed into .tools/node_modules.
+NPM_PACKAGES=("@kubernetes-models/istio@3.0.1" "@kubernetes-models/gateway-api@2.0.0" "yaml@2.9.1")
 wasm_tests=false
 load=false
+release_tools=false
 for arg in "$@"; do
   case "$arg" in
     --wasm-tests) wasm_tests=true ;;
     --load) load=true ;;
+    --release-tools) release_tools=true ;;
     *) echo "bootstrap: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -64,6 +71,34 @@ if $load; then
   if ! command -v wrk >/dev/null || ! command -v h2load >/dev/null; then
     step "apt-get install wrk nghttp2-client"
     apt-get update -qq && apt-get install -y -qq wrk nghttp2-client >/dev/null
+  fi
+fi
+if $release_tools; then
+  missing=()
+  for tool in umoci skopeo docker-registry; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    step "apt-get install ${missing[*]}"
+    sudo=()
+    [ "$(id -u)" = 0 ] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null \
+      || die "could not install ${missing[*]} (Debian packages umoci, skopeo, docker-registry)"
+  fi
+  command -v node >/dev/null || die "node not found: scripts/validate_manifests.mjs runs in Node"
+  command -v npm >/dev/null || die "npm not found"
+  npm_ready=true
+  for package in "${NPM_PACKAGES[@]}"; do
+    name=${package%@*}
+    want=${package##*@}
+    have=$(node -p "require('./.tools/node_modules/$name/package.json').version" 2>/dev/null || true)
+    [ "$have" = "$want" ] || npm_ready=false
+  done
+  if ! $npm_ready; then
+    step "npm install ${NPM_PACKAGES[*]} into .tools"
+    mkdir -p .tools
+    npm install --prefix .tools --no-save --no-audit --no-fund --loglevel=error "${NPM_PACKAGES[@]}" >/dev/null \
+      || die "npm could not install ${NPM_PACKAGES[*]}"
   fi
 fi
 step "ready"

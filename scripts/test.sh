@@ -9,7 +9,7 @@ step() { echo; echo "==> test: $*"; }
 trap 'echo "test: FAILED at step: ${current:-setup}" >&2' ERR
 
 current="bootstrap"; step "$current"
-scripts/bootstrap.sh --wasm-tests
+scripts/bootstrap.sh --wasm-tests --release-tools
 
 current="cargo fmt --check"; step "$current"
 cargo fmt --all -- --check
@@ -40,6 +40,41 @@ done
 if [ -f filter-config/claimgate.schema.json ] && [ -f scripts/check_schema.py ]; then
   .venv/bin/python scripts/check_schema.py filter-config/claimgate.schema.json $(ls filter-config/*.json | grep -v schema.json)
 fi
+
+current="shipped Envoy configurations (envoy --mode validate)"; step "$current"
+# Every shipped bootstrap, templates rendered the way the demo and the docs render them.
+validate_envoy() {
+  .venv/bin/envoy --mode validate -c "$1" -l error >/dev/null
+  echo "envoy --mode validate $2: OK"
+}
+mkdir -p target/envoy-validate
+for config in envoy/*.yaml; do
+  case "$config" in */docker-compose.yaml) continue ;; esac
+  validate_envoy "$config" "$config"
+done
+python3 envoy/render.py filter-config/aethermarket.json --wasm target/wasm32-wasip1/release/claimgate.wasm \
+  > target/envoy-validate/claimgate.envoy.yaml
+validate_envoy target/envoy-validate/claimgate.envoy.yaml "envoy/claimgate.envoy.yaml.tmpl (rendered)"
+python3 envoy/render.py filter-config/aethermarket.json --template envoy/claimgate-remote-module.envoy.yaml.tmpl \
+  --module-url https://artifacts.example.com/claimgate/claimgate.wasm \
+  --module-sha256 "$(sha256sum target/wasm32-wasip1/release/claimgate.wasm | cut -d' ' -f1)" \
+  > target/envoy-validate/claimgate-remote-module.envoy.yaml
+validate_envoy target/envoy-validate/claimgate-remote-module.envoy.yaml "envoy/claimgate-remote-module.envoy.yaml.tmpl (rendered)"
+
+current="OCI image and deployment manifests"; step "$current"
+# The release image from the module built above, then the Istio and Envoy Gateway
+# manifests filled with its digest: schemas, cross-references, claimgate check of the
+# embedded configurations, envoy --mode validate of the patched-in IdP cluster.
+scripts/package.sh --no-build
+scripts/render_deploy.sh
+for config in deploy/recipes/*.json; do
+  target/release/claimgate check "$config" >/dev/null
+  echo "claimgate check $config: OK"
+done
+for cases in deploy/recipes/*.cases.yaml; do
+  target/release/claimgate test "${cases%.cases.yaml}.json" "$cases"
+done
+node --test deploy/recipes/
 
 current="policy cases (claimgate test)"; step "$current"
 for cases in filter-config/*.cases.yaml; do

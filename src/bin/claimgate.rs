@@ -39,6 +39,7 @@ usage:
                  [--count N]
   claimgate keygen --alg ALG [--kid KID]
   claimgate public-jwks --key PRIVATE_JWK
+  claimgate --version
 
   CONFIG and CASES are JSON, or YAML when the file name ends in .yaml or .yml.
   check prints the compiled policy and its warnings. eval prints the decision as JSON:
@@ -64,6 +65,10 @@ fn main() -> ExitCode {
         Some("mint") => mint(rest),
         Some("keygen") => keygen(rest),
         Some("public-jwks") => public_jwks(rest),
+        Some("-V" | "--version" | "version") => {
+            println!("claimgate {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())

@@ -62,10 +62,11 @@ impl RootFilter {
         let plugin = Plugin::new(Rc::clone(&self.host), config, keys, stats);
         let remote_count = plugin.remote_providers().len();
         log::info!(
-            "claimgate: configuration loaded: {} provider(s) ({} with remote keys), {} rule(s)",
+            "claimgate: configuration loaded: {} provider(s) ({} with remote keys), {} rule(s) (claimgate {})",
             plugin.config.providers.len(),
             remote_count,
-            plugin.config.policy.rules.len()
+            plugin.config.policy.rules.len(),
+            env!("CARGO_PKG_VERSION")
         );
         if remote_count > 0 {
             // Fetches start from the first tick, not from here.

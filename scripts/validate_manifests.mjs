@@ -1,0 +1,319 @@
+// Validates the rendered deployment manifests (scripts/render_deploy.sh calls this):
+//
+//   node scripts/validate_manifests.mjs --version V --digest HEX --tenant T --checks DIR FILE.yaml...
+//
+// - Istio resources (WasmPlugin, ServiceEntry, DestinationRule) and Gateway API resources
+//   (GatewayClass, Gateway, HTTPRoute) against the published schemas of the npm packages
+//   @kubernetes-models/istio and @kubernetes-models/gateway-api (each model's validate()),
+//   plus a field-name typo check from the same packages' type declarations (a Kubernetes
+//   schema accepts unknown fields; `kubectl apply` would drop or refuse them).
+// - Envoy Gateway resources (EnvoyExtensionPolicy, EnvoyPatchPolicy): no schema package
+//   exists on npm, so they get a STRUCTURAL check written here from Envoy Gateway's
+//   api/v1alpha1 Go types (field names, required fields, enums, the sha256 pattern) —
+//   not the CRD's OpenAPI schema.
+// - Cross-references: the claimgate configuration's jwks.remote.cluster is the cluster
+//   the manifests create (Istio's outbound|443||HOST for the ServiceEntry host with a TLS
+//   DestinationRule and SNI; the EnvoyPatchPolicy's cluster name), image tags are the
+//   crate version, sha256 is the packaged image digest, targetRefs name the Gateway, and
+//   the embedded configuration is the AetherMarket demo's except for the tenant's keys.
+// - Writes each embedded claimgate configuration (DIR/NAME.claimgate.json, for
+//   `claimgate check`) and each patched-in Envoy cluster as a bootstrap
+//   (DIR/NAME.envoy.json, for `envoy --mode validate`).
+// Any finding is an error; the exit status is 1 when there is one.
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const modules = path.join(root, ".tools", "node_modules");
+if (!fs.existsSync(path.join(modules, "@kubernetes-models", "istio"))) {
+  console.error("validate_manifests: .tools/node_modules is missing: run scripts/bootstrap.sh --release-tools");
+  process.exit(2);
+}
+const load = (relative) => import(pathToFileURL(path.join(modules, relative)).href);
+const YAML = (await load("yaml/dist/index.js")).default;
+
+const args = process.argv.slice(2);
+const option = (name) => {
+  const at = args.indexOf(name);
+  if (at < 0 || at + 1 >= args.length) {
+    console.error(`validate_manifests: ${name} is required`);
+    process.exit(2);
+  }
+  return args.splice(at, 2)[1];
+};
+const version = option("--version");
+const digest = option("--digest");
+const tenant = option("--tenant");
+const checks = option("--checks");
+const files = args;
+fs.mkdirSync(checks, { recursive: true });
+
+const errors = [];
+const fail = (where, message) => errors.push(`${where}: ${message}`);
+
+// ---- published schemas -------------------------------------------------------------
+const istio = "@kubernetes-models/istio";
+const gatewayApi = "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1";
+const schemaModels = {
+  "extensions.istio.io/v1alpha1/WasmPlugin": `${istio}/extensions.istio.io/v1alpha1/WasmPlugin`,
+  "networking.istio.io/v1/ServiceEntry": `${istio}/networking.istio.io/v1/ServiceEntry`,
+  "networking.istio.io/v1/DestinationRule": `${istio}/networking.istio.io/v1/DestinationRule`,
+  "gateway.networking.k8s.io/v1/GatewayClass": `${gatewayApi}/GatewayClass`,
+  "gateway.networking.k8s.io/v1/Gateway": `${gatewayApi}/Gateway`,
+  "gateway.networking.k8s.io/v1/HTTPRoute": `${gatewayApi}/HTTPRoute`,
+};
+
+// Field names the package's type declarations know (for Istio the whole type is inline in
+// one .d.ts; for the Gateway API, every .d.ts of the version: a coarser net).
+function knownFields(modelPath) {
+  const declarations = modelPath.startsWith(gatewayApi)
+    ? fs.readdirSync(path.join(modules, gatewayApi)).filter((f) => f.endsWith(".d.ts")).map((f) => path.join(modules, gatewayApi, f))
+    : [path.join(modules, `${modelPath}.d.ts`)];
+  const names = new Set(["apiVersion", "kind", "metadata", "name", "namespace", "labels", "annotations"]);
+  for (const file of declarations) {
+    for (const match of fs.readFileSync(file, "utf8").matchAll(/"([A-Za-z0-9_$]+)"\??:/g)) names.add(match[1]);
+  }
+  return names;
+}
+
+// Objects whose keys are data, not field names.
+const FREE_FORM = new Set(["pluginConfig", "config", "matchLabels", "labels", "annotations", "value"]);
+function typoCheck(where, value, known, trail = "") {
+  if (Array.isArray(value)) {
+    value.forEach((item, index) => typoCheck(where, item, known, `${trail}[${index}]`));
+  } else if (value && typeof value === "object") {
+    for (const [key, child] of Object.entries(value)) {
+      if (!known.has(key)) fail(where, `${trail}.${key}: not a field of this resource`);
+      if (!FREE_FORM.has(key)) typoCheck(where, child, known, `${trail}.${key}`);
+    }
+  }
+}
+
+// ---- Envoy Gateway: structural check from the Go types ------------------------------
+// Shape: {field: [required, check]}; check is a nested shape, an array [shape] for lists,
+// or a function (value) => error message | undefined.
+const str = (v) => (typeof v === "string" && v.length > 0 ? undefined : "must be a non-empty string");
+const oneOf = (...allowed) => (v) => (allowed.includes(v) ? undefined : `must be one of ${allowed.join(", ")}`);
+const bool = (v) => (typeof v === "boolean" ? undefined : "must be true or false");
+const int = (v) => (Number.isInteger(v) ? undefined : "must be an integer");
+const anyJson = () => undefined;
+const sha256 = (v) => (/^[a-f0-9]{64}$/.test(v) ? undefined : "must be 64 lowercase hex digits");
+const targetRef = {
+  group: [true, str],
+  kind: [true, str],
+  name: [true, str],
+  sectionName: [false, str],
+};
+const eg = {
+  EnvoyExtensionPolicy: {
+    targetRefs: [false, [targetRef]],
+    targetRef: [false, targetRef],
+    targetSelectors: [false, anyJson],
+    wasm: [false, [{
+      name: [false, str],
+      rootID: [false, str],
+      failOpen: [false, bool],
+      config: [false, anyJson],
+      env: [false, { hostKeys: [false, [str]] }],
+      code: [true, {
+        type: [true, oneOf("HTTP", "Image", "ConfigMap")],
+        http: [false, { url: [true, str], sha256: [false, sha256], tls: [false, anyJson] }],
+        image: [false, { url: [true, str], sha256: [false, sha256], pullSecretRef: [false, anyJson], tls: [false, anyJson] }],
+        configMap: [false, anyJson],
+        pullPolicy: [false, oneOf("IfNotPresent", "Always")],
+      }],
+    }]],
+    extProc: [false, anyJson],
+    lua: [false, anyJson],
+  },
+  EnvoyPatchPolicy: {
+    targetRef: [true, { group: [true, str], kind: [true, str], name: [true, str] }],
+    type: [true, oneOf("JSONPatch")],
+    priority: [false, int],
+    jsonPatches: [false, [{
+      type: [true, oneOf(
+        "type.googleapis.com/envoy.config.listener.v3.Listener",
+        "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
+        "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+        "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+        "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
+      )],
+      name: [true, str],
+      operation: [true, {
+        op: [true, oneOf("add", "remove", "replace", "move", "copy", "test")],
+        path: [true, (v) => (typeof v === "string" ? undefined : "must be a string")],
+        from: [false, str],
+        value: [false, anyJson],
+      }],
+    }]],
+  },
+};
+
+function structural(where, value, shape, trail) {
+  if (typeof shape === "function") {
+    const message = shape(value);
+    if (message) fail(where, `${trail}: ${message}`);
+  } else if (Array.isArray(shape)) {
+    if (!Array.isArray(value)) return fail(where, `${trail}: must be a list`);
+    value.forEach((item, index) => structural(where, item, shape[0], `${trail}[${index}]`));
+  } else {
+    if (!value || typeof value !== "object" || Array.isArray(value)) return fail(where, `${trail}: must be an object`);
+    for (const key of Object.keys(value)) {
+      if (!(key in shape)) fail(where, `${trail}.${key}: not a field (Envoy Gateway v1alpha1 types)`);
+    }
+    for (const [key, [required, check]] of Object.entries(shape)) {
+      if (value[key] === undefined) {
+        if (required) fail(where, `${trail}.${key}: required`);
+      } else {
+        structural(where, value[key], check, `${trail}.${key}`);
+      }
+    }
+  }
+}
+
+// ---- load and check every document --------------------------------------------------
+const docs = [];
+for (const file of files) {
+  const parsed = YAML.parseAllDocuments(fs.readFileSync(file, "utf8"));
+  parsed.forEach((doc, index) => {
+    const where = `${path.relative(root, file)}#${index + 1}`;
+    if (doc.errors.length) return fail(where, doc.errors.map((e) => e.message).join("; "));
+    const value = doc.toJS();
+    if (value === null) return;
+    docs.push({ where, value });
+  });
+}
+
+let validated = 0;
+for (const { where, value } of docs) {
+  const key = `${value.apiVersion}/${value.kind}`;
+  const name = `${value.kind}/${value.metadata?.name}`;
+  if (schemaModels[key]) {
+    const modelPath = schemaModels[key];
+    const module = await load(`${modelPath}.js`);
+    const Model = module[value.kind];
+    try {
+      new Model(value).validate();
+    } catch (error) {
+      fail(`${where} ${name}`, `schema: ${error.message}`);
+    }
+    typoCheck(`${where} ${name}`, value, knownFields(modelPath));
+    validated++;
+    console.log(`validate_manifests: ${where} ${name}: schema (${modelPath.split("/").slice(0, 2).join("/")}) OK`);
+  } else if (value.apiVersion === "gateway.envoyproxy.io/v1alpha1" && eg[value.kind]) {
+    if (!value.metadata?.name) fail(where, "metadata.name: required");
+    structural(`${where} ${name}`, value.spec, eg[value.kind], "spec");
+    validated++;
+    console.log(`validate_manifests: ${where} ${name}: structural check (Envoy Gateway v1alpha1 types, no published schema) OK`);
+  } else if (!value.apiVersion && value.spec?.template) {
+    continue; // a patch for a gateway Deployment, checked below
+  } else {
+    fail(where, `${key}: no schema or structural check for this kind`);
+  }
+}
+
+// ---- cross-references and extracted checks ------------------------------------------
+const byKind = (kind) => docs.filter((d) => d.value.kind === kind).map((d) => d.value);
+const idpHost = `${tenant}.auth0.com`;
+const demo = JSON.parse(fs.readFileSync(path.join(root, "filter-config/aethermarket.json"), "utf8"));
+
+function checkClaimgateConfig(where, config, expectedCluster, fileName) {
+  if (!config || typeof config !== "object") return fail(where, "no claimgate configuration");
+  const remote = config.providers?.[0]?.jwks?.remote;
+  if (!remote) return fail(where, "providers[0].jwks.remote: the deployment fetches the tenant's keys");
+  if (remote.cluster !== expectedCluster) fail(where, `jwks.remote.cluster is ${remote.cluster}, the manifests create ${expectedCluster}`);
+  if (remote.authority !== idpHost) fail(where, `jwks.remote.authority is ${remote.authority}, expected ${idpHost}`);
+  // The AetherMarket behaviour, unchanged: everything but the tenant's issuer and keys.
+  const expected = structuredClone(demo);
+  expected.providers[0].issuer = `https://${idpHost}/`;
+  expected.providers[0].jwks = config.providers[0].jwks;
+  if (JSON.stringify(sortKeys(config)) !== JSON.stringify(sortKeys(expected))) {
+    fail(where, "the configuration differs from filter-config/aethermarket.json beyond the tenant's issuer and keys");
+  }
+  fs.writeFileSync(path.join(checks, fileName), JSON.stringify(config, null, 2));
+}
+function sortKeys(value) {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value && typeof value === "object") return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys(value[k])]));
+  return value;
+}
+
+for (const plugin of byKind("WasmPlugin")) {
+  const where = `WasmPlugin/${plugin.metadata.name}`;
+  const spec = plugin.spec;
+  if (!spec.url.endsWith(`/claimgate:${version}`)) fail(where, `url ${spec.url} is not the claimgate image tagged ${version}`);
+  if (!spec.url.startsWith("oci://")) fail(where, "url must be oci://");
+  if (spec.sha256 !== digest) fail(where, `sha256 ${spec.sha256} is not the image digest ${digest}`);
+  if (spec.phase !== "AUTHN") fail(where, "phase must be AUTHN");
+  if (spec.failStrategy !== "FAIL_CLOSE") fail(where, "failStrategy must be FAIL_CLOSE");
+  if (!spec.selector && !spec.targetRefs) fail(where, "selects no gateway (selector or targetRefs)");
+  const cluster = `outbound|443||${idpHost}`;
+  const entry = byKind("ServiceEntry").find((se) => se.spec.hosts?.includes(idpHost));
+  if (!entry) fail(where, `no ServiceEntry for ${idpHost}`);
+  else if (!entry.spec.ports?.some((p) => p.number === 443)) fail(where, `the ServiceEntry for ${idpHost} has no port 443`);
+  const rule = byKind("DestinationRule").find((dr) => dr.spec.host === idpHost);
+  const tls = rule?.spec.trafficPolicy?.portLevelSettings?.find((s) => s.port?.number === 443)?.tls ?? rule?.spec.trafficPolicy?.tls;
+  if (!tls) fail(where, `no DestinationRule originating TLS to ${idpHost}:443`);
+  else {
+    if (tls.mode !== "SIMPLE") fail(where, `DestinationRule tls.mode is ${tls.mode}, SIMPLE originates TLS`);
+    if (tls.sni !== idpHost) fail(where, `DestinationRule tls.sni is ${tls.sni}, expected ${idpHost}`);
+  }
+  checkClaimgateConfig(where, spec.pluginConfig, cluster, `istio-${plugin.metadata.name}.claimgate.json`);
+}
+
+const gateways = byKind("Gateway").map((g) => g.metadata.name);
+const patchedClusters = new Map();
+for (const patch of byKind("EnvoyPatchPolicy")) {
+  const where = `EnvoyPatchPolicy/${patch.metadata.name}`;
+  if (!gateways.includes(patch.spec.targetRef?.name)) fail(where, `targetRef ${patch.spec.targetRef?.name} is not a Gateway here`);
+  for (const jsonPatch of patch.spec.jsonPatches ?? []) {
+    if (jsonPatch.type.endsWith(".Cluster") && jsonPatch.operation.op === "add" && jsonPatch.operation.path === "") {
+      const cluster = jsonPatch.operation.value;
+      if (cluster.name !== jsonPatch.name) fail(where, `patch name ${jsonPatch.name} differs from the cluster's ${cluster.name}`);
+      patchedClusters.set(cluster.name, cluster);
+      fs.writeFileSync(path.join(checks, `eg-${cluster.name}.envoy.json`), JSON.stringify({ static_resources: { clusters: [cluster] } }, null, 2));
+    }
+  }
+}
+for (const policy of byKind("EnvoyExtensionPolicy")) {
+  const where = `EnvoyExtensionPolicy/${policy.metadata.name}`;
+  for (const ref of policy.spec.targetRefs ?? []) {
+    if (ref.kind === "Gateway" && !gateways.includes(ref.name)) fail(where, `targetRef ${ref.name} is not a Gateway here`);
+  }
+  for (const [index, wasm] of (policy.spec.wasm ?? []).entries()) {
+    const image = wasm.code?.image;
+    if (!image) { fail(where, `wasm[${index}]: the deployment uses the OCI image`); continue; }
+    if (!image.url.endsWith(`/claimgate:${version}`)) fail(where, `wasm[${index}] image ${image.url} is not the claimgate image tagged ${version}`);
+    if (image.url.includes("://")) fail(where, `wasm[${index}] image url takes no scheme (registry/image:tag)`);
+    if (image.sha256 !== digest) fail(where, `wasm[${index}] sha256 ${image.sha256} is not the image digest ${digest}`);
+    if (wasm.failOpen !== false) fail(where, `wasm[${index}].failOpen must be false`);
+    const cluster = wasm.config?.providers?.[0]?.jwks?.remote?.cluster;
+    const patched = patchedClusters.get(cluster);
+    if (!patched) fail(where, `jwks.remote.cluster ${cluster} is added by no EnvoyPatchPolicy here`);
+    else {
+      const sni = patched.transport_socket?.typed_config?.sni;
+      if (sni !== idpHost) fail(where, `cluster ${cluster} has SNI ${sni}, expected ${idpHost}`);
+    }
+    checkClaimgateConfig(where, wasm.config, cluster, `eg-${policy.metadata.name}-${index}.claimgate.json`);
+  }
+}
+for (const { where, value } of docs.filter((d) => !d.value.apiVersion)) {
+  // proxyStatsMatcher patch: its annotation must parse and include claimgate's stats.
+  const config = value.spec.template?.metadata?.annotations?.["proxy.istio.io/config"];
+  let parsed;
+  try { parsed = YAML.parse(config ?? ""); } catch (error) { fail(where, `proxy.istio.io/config: ${error.message}`); }
+  const prefixes = parsed?.proxyStatsMatcher?.inclusionPrefixes ?? [];
+  for (const wanted of ["wasmcustom.claimgate.", "wasm.claimgate."]) {
+    if (!prefixes.includes(wanted)) fail(where, `proxyStatsMatcher.inclusionPrefixes lacks ${wanted}`);
+  }
+  if (parsed) console.log(`validate_manifests: ${where} gateway patch: proxyStatsMatcher (structural) OK`);
+}
+
+if (byKind("WasmPlugin").length === 0 && byKind("EnvoyExtensionPolicy").length === 0) fail("manifests", "no WasmPlugin or EnvoyExtensionPolicy given");
+if (errors.length) {
+  for (const error of errors) console.error(`validate_manifests: ERROR ${error}`);
+  console.error(`validate_manifests: ${errors.length} error(s)`);
+  process.exit(1);
+}
+console.log(`validate_manifests: ${validated} resources OK`);
