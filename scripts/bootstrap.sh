@@ -5,7 +5,7 @@
 #   scripts/bootstrap.sh --load        also wrk and h2load (load harness)
 #   scripts/bootstrap.sh --release-tools  also umoci, skopeo and docker-registry (Debian:
 #                                      OCI image, loopback registry test) and the npm
-#                                      packages that validate the deploy/ manifests
+#                                      packages that validate the envoy/deploy/ manifests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

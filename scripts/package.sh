@@ -14,7 +14,7 @@
 #   DIR/claimgate.wasm.sha256    sha256 of the module (Envoy's vm_config.code.remote.sha256)
 #   DIR/claimgate.image.digest   sha256 of the image manifest (WasmPlugin / EnvoyExtensionPolicy sha256)
 #   DIR/claimgate.image.ref      oci:DIR/image:VERSION (what skopeo copies)
-# Push it (deploy/README.md):
+# Push it (envoy/deploy/README.md):
 #   skopeo copy oci:target/oci/image:0.2.0 docker://REGISTRY/claimgate:0.2.0
 #
 # The image is reproducible: file times, creation time and history come from the last

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fills the deployment manifests in deploy/ for your registry and Auth0 tenant, with the
+# Fills the deployment manifests in envoy/deploy/ for your registry and Auth0 tenant, with the
 # digest of the image scripts/package.sh built, and validates what it wrote:
 #
 #   scripts/render_deploy.sh [--registry REGISTRY] [--tenant TENANT] [--out DIR]
@@ -45,9 +45,9 @@ mkdir -p "$out/istio" "$out/istio-patches" "$out/envoy-gateway" "$out/checks"
 render() {
   sed -e "s|REGISTRY|$registry|g" -e "s|IMAGE_DIGEST|$digest|g" -e "s|TENANT|$tenant|g" "$1" > "$2"
 }
-for file in deploy/istio/*.yaml; do render "$file" "$out/istio/$(basename "$file")"; done
-for file in deploy/istio/patches/*.yaml; do render "$file" "$out/istio-patches/$(basename "$file")"; done
-for file in deploy/envoy-gateway/*.yaml; do render "$file" "$out/envoy-gateway/$(basename "$file")"; done
+for file in envoy/deploy/istio/*.yaml; do render "$file" "$out/istio/$(basename "$file")"; done
+for file in envoy/deploy/istio/patches/*.yaml; do render "$file" "$out/istio-patches/$(basename "$file")"; done
+for file in envoy/deploy/envoy-gateway/*.yaml; do render "$file" "$out/envoy-gateway/$(basename "$file")"; done
 if grep -rn -E 'REGISTRY|IMAGE_DIGEST|TENANT' "$out/istio" "$out/istio-patches" "$out/envoy-gateway"; then
   die "placeholders left in the rendered manifests"
 fi

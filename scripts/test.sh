@@ -67,14 +67,14 @@ current="OCI image and deployment manifests"; step "$current"
 # embedded configurations, envoy --mode validate of the patched-in IdP cluster.
 scripts/package.sh --no-build
 scripts/render_deploy.sh
-for config in deploy/recipes/*.json; do
+for config in envoy/deploy/recipes/*.json; do
   target/release/claimgate check "$config" >/dev/null
   echo "claimgate check $config: OK"
 done
-for cases in deploy/recipes/*.cases.yaml; do
+for cases in envoy/deploy/recipes/*.cases.yaml; do
   target/release/claimgate test "${cases%.cases.yaml}.json" "$cases"
 done
-node --test deploy/recipes/
+node --test envoy/deploy/recipes/
 
 current="policy cases (claimgate test)"; step "$current"
 for cases in filter-config/*.cases.yaml; do

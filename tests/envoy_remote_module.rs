@@ -9,7 +9,7 @@
 //! fails closed ("Plugin claimgate failed to load").
 //!
 //! Also here, because it needs the same control over Envoy's command line: the
-//! `proxyStatsMatcher` that `deploy/istio/patches/gateway-stats.yaml` gives an Istio
+//! `proxyStatsMatcher` that `envoy/deploy/istio/patches/gateway-stats.yaml` gives an Istio
 //! gateway, applied as the `stats_matcher` Istio generates from it, keeps claimgate's
 //! stats and drops the rest.
 #![cfg(not(target_arch = "wasm32"))]
@@ -274,7 +274,8 @@ fn envoy_refuses_a_module_whose_sha256_does_not_match() {
 /// shipped gateway patch.
 fn istio_inclusion_prefixes() -> Vec<String> {
     let patch: serde_yaml_ng::Value = serde_yaml_ng::from_str(
-        &std::fs::read_to_string(root().join("deploy/istio/patches/gateway-stats.yaml")).unwrap(),
+        &std::fs::read_to_string(root().join("envoy/deploy/istio/patches/gateway-stats.yaml"))
+            .unwrap(),
     )
     .unwrap();
     let proxy_config = patch["spec"]["template"]["metadata"]["annotations"]
