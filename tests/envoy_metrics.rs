@@ -150,10 +150,44 @@ fn a_known_mix_of_requests_moves_every_counter_exactly() {
         }
     }
     assert!(wrong.is_empty(), "{}\nall: {stats:#?}", wrong.join("\n"));
+    // Every RS256 check went to Envoy's crypto (six at start for the self-test).
+    assert_eq!(
+        stats.get("claimgate.signatures.checked_in_module"),
+        Some(&0)
+    );
+    assert!(stats
+        .get("claimgate.signatures.checked_by_envoy")
+        .is_some_and(|checked| *checked >= 6 + 5));
     // Cardinality comes from the configuration only: nothing named after request data.
     for name in stats.keys() {
         assert!(!name.contains("metrics") && !name.contains("%2e"), "{name}");
     }
+}
+
+#[test]
+fn signatures_checked_in_the_module_are_counted() {
+    let mut config: Value = serde_json::from_str(CONFIG).unwrap();
+    config["host_crypto"] = json!("off");
+    let envoy = Envoy::start(&config.to_string());
+    let (one, two) = (
+        token(json!({"sub": "auth0|one"})),
+        token(json!({"sub": "auth0|two"})),
+    );
+    for token in [&one, &two, &one] {
+        let response = envoy.request(
+            "GET",
+            "/products/1",
+            &[("authorization", &format!("Bearer {token}"))],
+        );
+        assert_eq!(response.status, 200);
+    }
+    let stats = claimgate_stats(&envoy);
+    assert_eq!(
+        stats.get("claimgate.signatures.checked_in_module"),
+        Some(&2),
+        "{stats:#?}"
+    );
+    assert_eq!(stats.get("claimgate.token_cache.hits"), Some(&1));
 }
 
 #[test]

@@ -137,7 +137,7 @@ impl Plugin {
             unix_seconds(now_ms),
         );
         self.stats
-            .record_cache(self.host.as_ref(), cache.counters());
+            .record_verification(self.host.as_ref(), cache.counters());
         decision
     }
 

@@ -17,7 +17,8 @@
 //! - `claimgate.token_cache.{hits,misses,evictions}` and the gauge `…entries`;
 //! - `claimgate.keys.<provider>.{jwks_fetched,jwks_failed,discovery_fetched,
 //!   discovery_failed,unknown_kid_refetches}` and the gauges `…age_seconds`, `…stale`;
-//! - `claimgate.signatures.checked_by_envoy` (see `host_crypto`).
+//! - `claimgate.signatures.checked_by_envoy` (see `host_crypto`) and
+//!   `claimgate.signatures.checked_in_module`.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ use std::collections::HashMap;
 use crate::cache::CacheCounters;
 use crate::config::Config;
 use crate::decision::{AuthFailure, Cause, Decision};
+use crate::jwks::signatures_checked_in_module;
 use crate::keysource::FetchStep;
 use crate::policy::Mode;
 use crate::provider_id::ProviderId;
@@ -121,6 +123,12 @@ pub struct KeyStats {
     last: Cell<Option<(u64, u64)>>,
 }
 
+struct SignatureStats {
+    checked_in_module: Counter,
+    /// This VM's count as last reported.
+    reported: Cell<u64>,
+}
+
 struct CacheStats {
     hits: Counter,
     misses: Counter,
@@ -143,6 +151,7 @@ pub struct Stats {
     rules: HashMap<String, RuleStats>,
     keys: Vec<(ProviderId, KeyStats)>,
     cache: CacheStats,
+    signatures: SignatureStats,
     dry_run: Option<DryRunStats>,
 }
 
@@ -204,12 +213,17 @@ impl Stats {
             entries: Counter::gauge(host, "claimgate.token_cache.entries"),
             reported: Cell::new(CacheCounters::default()),
         };
+        let signatures = SignatureStats {
+            checked_in_module: counter("claimgate.signatures.checked_in_module"),
+            reported: Cell::new(signatures_checked_in_module()),
+        };
         Stats {
             requests,
             providers,
             rules,
             keys,
             cache,
+            signatures,
             dry_run: DryRunStats::define(host, config),
         }
     }
@@ -256,8 +270,19 @@ impl Stats {
         }
     }
 
-    /// Reports what the token cache did since the last report.
-    pub fn record_cache(&self, host: &dyn Host, now: CacheCounters) {
+    /// Reports what the token cache did, and the signatures the module checked itself,
+    /// since the last report.
+    pub fn record_verification(&self, host: &dyn Host, now: CacheCounters) {
+        let checked = signatures_checked_in_module();
+        let before = self.signatures.reported.replace(checked);
+        self.signatures.checked_in_module.add(
+            host,
+            i64::try_from(checked.saturating_sub(before)).unwrap_or(i64::MAX),
+        );
+        self.record_cache(host, now);
+    }
+
+    fn record_cache(&self, host: &dyn Host, now: CacheCounters) {
         let cache = &self.cache;
         let before = cache.reported.replace(now);
         let delta = |now: u64, before: u64| {

@@ -22,7 +22,7 @@ pub use alg::{Alg, KeyFamily};
 pub use es384::{signing_key_from_scalar as es384_signing_key, Es384};
 pub use host::{ForeignVerifier, HostCrypto};
 pub use jwk::{parse_jwk, JwkProblem, MIN_HMAC_BYTES, MIN_RSA_BITS};
-pub use key::VerificationKey;
+pub use key::{signatures_checked_in_module, VerificationKey};
 pub use ring::KeyRing;
 pub use rsa_verify::{RsaHash, RsaVerifier};
 pub use set::{JwksError, KeySet, ParsedKeySet, SymmetricKeys};
