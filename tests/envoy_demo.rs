@@ -5,41 +5,17 @@
 
 mod support;
 
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use claimgate::cases::{CaseFile, Observed};
 use claimgate::mint::SigningKey;
 use serde_json::{json, Value};
-use support::{Envoy, EnvoyOptions, Response};
+use support::{demo_key, demo_token, now, Envoy, EnvoyOptions, Response};
 
 const CONFIG: &str = include_str!("../filter-config/aethermarket.json");
-const DEMO_KEY: &str = include_str!("../filter-config/demo/private-demo-only.jwk.json");
 const NS: &str = "https://aethermarket.com/";
 
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-fn demo_key() -> SigningKey {
-    SigningKey::from_jwk(&serde_json::from_str(DEMO_KEY).unwrap()).unwrap()
-}
-
 fn token(extra: Value) -> String {
-    let mut claims = json!({
-        "iss": "https://aethermarket.auth0.com/",
-        "aud": "https://api.aethermarket.com",
-        "sub": "auth0|5f7c8ec7c33c6c004bbafe82",
-        "iat": now(),
-        "exp": now() + 600,
-    });
-    claims
-        .as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    demo_key().sign(&claims).unwrap()
+    demo_token(extra)
 }
 
 fn get(

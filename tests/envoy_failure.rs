@@ -10,12 +10,10 @@ mod support;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use claimgate::mint::SigningKey;
-use serde_json::{json, Value};
-use support::{Envoy, EnvoyOptions};
+use serde_json::json;
+use support::{demo_token, Envoy, EnvoyOptions};
 
 const CONFIG: &str = include_str!("../filter-config/aethermarket.json");
-const DEMO_KEY: &str = include_str!("../filter-config/demo/private-demo-only.jwk.json");
 
 fn fault_module() -> PathBuf {
     let path =
@@ -28,22 +26,6 @@ fn fault_module() -> PathBuf {
     path
 }
 
-fn token() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let key = SigningKey::from_jwk(&serde_json::from_str::<Value>(DEMO_KEY).unwrap()).unwrap();
-    key.sign(&json!({
-        "iss": "https://aethermarket.auth0.com/",
-        "aud": "https://api.aethermarket.com",
-        "sub": "auth0|failure",
-        "iat": now,
-        "exp": now + 600,
-    }))
-    .unwrap()
-}
-
 #[test]
 fn a_vm_that_traps_refuses_the_request_and_envoy_brings_service_back() {
     let envoy = Envoy::start_with(
@@ -54,7 +36,7 @@ fn a_vm_that_traps_refuses_the_request_and_envoy_brings_service_back() {
         },
     )
     .unwrap_or_else(|log| panic!("Envoy did not start:\n{log}"));
-    let bearer = format!("Bearer {}", token());
+    let bearer = format!("Bearer {}", demo_token(json!({"sub": "auth0|failure"})));
     let ok = envoy.request("GET", "/products/1", &[("authorization", &bearer)]);
     assert_eq!(ok.status, 200, "{}", ok.body);
 

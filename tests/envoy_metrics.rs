@@ -7,35 +7,20 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use claimgate::mint::SigningKey;
 use serde_json::{json, Value};
-use support::Envoy;
+use support::{demo_token, now, Envoy};
 
 const CONFIG: &str = include_str!("../filter-config/aethermarket.json");
-const DEMO_KEY: &str = include_str!("../filter-config/demo/private-demo-only.jwk.json");
 const NS: &str = "https://aethermarket.com/";
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
+/// A demo token for the subject `auth0|metrics`, with `extra` claims.
 fn token(extra: Value) -> String {
-    let key = SigningKey::from_jwk(&serde_json::from_str::<Value>(DEMO_KEY).unwrap()).unwrap();
-    let mut claims = json!({
-        "iss": "https://aethermarket.auth0.com/",
-        "aud": "https://api.aethermarket.com",
-        "sub": "auth0|metrics",
-        "iat": now(),
-        "exp": now() + 600,
-    });
+    let mut claims = json!({"sub": "auth0|metrics"});
     claims
         .as_object_mut()
         .unwrap()
         .extend(extra.as_object().unwrap().clone());
-    key.sign(&claims).unwrap()
+    demo_token(claims)
 }
 
 /// Every `claimgate.` counter and gauge on `/stats`, by name.

@@ -11,7 +11,7 @@ use crate::keysource::Control;
 use crate::mint::SigningKey;
 use crate::provider_id::ProviderId;
 
-use super::host::{Flow, Host, HostError};
+use super::host::{Flow, HeaderList, Host, HostError};
 use super::http::HttpFilter;
 use super::mock::{CallResponse, MockHost, SharedData, ROOT_CONTEXT};
 use super::remote::Delivered;
@@ -146,6 +146,11 @@ impl Vm {
         for (name, value) in extra {
             headers.push(((*name).to_owned(), value.as_bytes().to_vec()));
         }
+        self.send_headers(headers)
+    }
+
+    /// Sends a request with exactly these headers (values may be any bytes).
+    fn send_headers(&mut self, headers: HeaderList) -> (u32, Flow) {
         let context_id = self.next_context;
         self.next_context += 1;
         self.host.requests.borrow_mut().insert(
@@ -751,54 +756,38 @@ fn a_clock_that_fails_on_a_tick_schedules_nothing() {
 
 #[test]
 fn header_values_that_are_not_utf8_are_decided_without_panicking() {
-    let vm = Vm::start(&inline_config());
-    let context_id = 900;
-    let headers = vec![
-        (":method".to_owned(), b"GET".to_vec()),
-        (":path".to_owned(), b"/members/1".to_vec()),
-        (":authority".to_owned(), b"api.test".to_vec()),
-        (
-            "authorization".to_owned(),
-            format!("Bearer {}", token()).into_bytes(),
-        ),
-        ("x-user-id".to_owned(), vec![0xff, 0xfe, b'a']),
-        ("x-binary".to_owned(), vec![0x80; 64]),
-    ];
-    vm.host.requests.borrow_mut().insert(
-        context_id,
-        super::mock::MockRequest {
-            headers,
-            ..Default::default()
-        },
-    );
-    vm.host.effective.set(context_id);
-    let mut filter = vm.root.create_http_context(context_id).unwrap();
-    assert_eq!(filter.on_request_headers(), Flow::Continue);
-    let request = vm.host.request(context_id);
-    assert_eq!(request.header("x-user-id"), ["auth0|alice"]);
-    assert!(request
-        .headers
-        .iter()
-        .all(|(_, value)| value != &vec![0xff, 0xfe, b'a']));
+    let mut vm = Vm::start(&inline_config());
+    let request = |path: &str, more: Vec<(String, Vec<u8>)>| -> HeaderList {
+        let mut headers = vec![
+            (":method".to_owned(), b"GET".to_vec()),
+            (":path".to_owned(), path.as_bytes().to_vec()),
+            (":authority".to_owned(), b"api.test".to_vec()),
+        ];
+        headers.extend(more);
+        headers
+    };
+    let spoofed = vec![0xff, 0xfe, b'a'];
+    let (id, flow) = vm.send_headers(request(
+        "/members/1",
+        vec![
+            (
+                "authorization".to_owned(),
+                format!("Bearer {}", token()).into_bytes(),
+            ),
+            ("x-user-id".to_owned(), spoofed.clone()),
+            ("x-binary".to_owned(), vec![0x80; 64]),
+        ],
+    ));
+    assert_eq!(flow, Flow::Continue);
+    let forwarded = vm.host.request(id);
+    assert_eq!(forwarded.header("x-user-id"), ["auth0|alice"]);
+    assert!(forwarded.headers.iter().all(|(_, value)| *value != spoofed));
     // A token that is not UTF-8 is a bad token, not a crash.
-    let context_id = 901;
-    let headers = vec![
-        (":method".to_owned(), b"GET".to_vec()),
-        (":path".to_owned(), b"/public/x".to_vec()),
-        (":authority".to_owned(), b"api.test".to_vec()),
-        ("authorization".to_owned(), b"Bearer \xff\xfe.\x80".to_vec()),
-    ];
-    vm.host.requests.borrow_mut().insert(
-        context_id,
-        super::mock::MockRequest {
-            headers,
-            ..Default::default()
-        },
-    );
-    vm.host.effective.set(context_id);
-    let mut filter = vm.root.create_http_context(context_id).unwrap();
-    assert_eq!(filter.on_request_headers(), Flow::Pause);
-    assert_eq!(vm.status(context_id), Some(401));
+    let (id, flow) = vm.send_headers(request(
+        "/public/x",
+        vec![("authorization".to_owned(), b"Bearer \xff\xfe.\x80".to_vec())],
+    ));
+    assert_eq!((flow, vm.status(id)), (Flow::Pause, Some(401)));
 }
 
 #[test]

@@ -187,12 +187,7 @@ mod tests {
             },
             TokenLocation::Cookie { name: "at".into() },
         ];
-        let h = |pairs: &[(&str, &str)]| -> Vec<(String, Vec<u8>)> {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
-                .collect()
-        };
+        let h = crate::request::header_pairs;
         let bearer = h(&[(":path", "/"), ("authorization", "bearer  abc ")]);
         assert_eq!(
             find_token(&locations, &RequestView::new(&bearer)).unwrap(),
@@ -251,12 +246,7 @@ mod tests {
             TokenLocation::bearer(),
             TokenLocation::Cookie { name: "at".into() },
         ];
-        let h = |pairs: &[(&str, &str)]| -> Vec<(String, Vec<u8>)> {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
-                .collect()
-        };
+        let h = crate::request::header_pairs;
         // Envoy's join of two identical headers, a tab after the scheme, an empty
         // duplicate cookie: no credential slips past as "not a token".
         let joined = h(&[(":path", "/"), ("authorization", "Bearer abc,Bearer abc")]);

@@ -12,6 +12,36 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The demo's private key (demo only; its public half is in the AetherMarket config).
+pub const DEMO_KEY: &str = include_str!("../../filter-config/demo/private-demo-only.jwk.json");
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64)
+}
+
+pub fn demo_key() -> claimgate::mint::SigningKey {
+    claimgate::mint::SigningKey::from_jwk(&serde_json::from_str(DEMO_KEY).unwrap()).unwrap()
+}
+
+/// A token the AetherMarket demo accepts (its issuer and audience, a fixed subject,
+/// valid for ten minutes), signed with the demo key, with `extra` claims merged in.
+pub fn demo_token(extra: serde_json::Value) -> String {
+    let mut claims = serde_json::json!({
+        "iss": "https://aethermarket.auth0.com/",
+        "aud": "https://api.aethermarket.com",
+        "sub": "auth0|5f7c8ec7c33c6c004bbafe82",
+        "iat": now(),
+        "exp": now() + 600,
+    });
+    if let (Some(claims), serde_json::Value::Object(extra)) = (claims.as_object_mut(), extra) {
+        claims.extend(extra);
+    }
+    demo_key().sign(&claims).unwrap()
+}
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn root() -> PathBuf {
