@@ -7,7 +7,7 @@ import { test } from "node:test";
 
 const require = createRequire(import.meta.url);
 const action = require("./auth0-post-login-action.js");
-const config = JSON.parse(fs.readFileSync(new URL("../../filter-config/aethermarket.json", import.meta.url)));
+const config = JSON.parse(fs.readFileSync(new URL("../../../filter-config/aethermarket.json", import.meta.url)));
 const NAMESPACE = "https://aethermarket.com/";
 
 function run(event) {
