@@ -5,7 +5,6 @@
 
 mod support;
 
-
 use claimgate::cases::{CaseFile, Observed};
 use claimgate::mint::SigningKey;
 use serde_json::{json, Value};
