@@ -26,26 +26,28 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install --locked cargo-fuzz
 fi
 
-cd tests/fuzz
+# The fuzz crate is tests/fuzz (the project keeps no fuzz/ at its top level).
+fuzz=(cargo +nightly fuzz)
+dir=(--fuzz-dir tests/fuzz)
 if [ "$#" -gt 0 ]; then
   targets=("$@")
 else
-  mapfile -t targets < <(cargo +nightly fuzz list)
+  mapfile -t targets < <("${fuzz[@]}" list "${dir[@]}")
 fi
 
 build_start=$(date +%s)
-cargo +nightly fuzz build --sanitizer "$sanitizer"
+"${fuzz[@]}" build "${dir[@]}" --sanitizer "$sanitizer"
 echo "fuzz: build took $(( $(date +%s) - build_start )) s"
 
-mkdir -p ../../target/fuzz-logs
+mkdir -p target/fuzz-logs
 failed=()
 summary=()
 for target in "${targets[@]}"; do
-  log="../../target/fuzz-logs/$target.log"
-  mkdir -p "corpus/$target" "artifacts/$target"
+  log="target/fuzz-logs/$target.log"
+  mkdir -p "tests/fuzz/corpus/$target" "tests/fuzz/artifacts/$target"
   echo "fuzz: $target for ${seconds} s"
   status=0
-  cargo +nightly fuzz run --sanitizer "$sanitizer" "$target" -- \
+  "${fuzz[@]}" run "${dir[@]}" --sanitizer "$sanitizer" "$target" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
     -print_final_stats=1 >"$log" 2>&1 || status=$?
   executions=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -n 1)
