@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use claimgate::jwks::Alg;
 use claimgate::mint::SigningKey;
 use serde_json::{json, Value};
-use support::Envoy;
+use support::{uncached_keys_config, Envoy};
 
 const ISSUER: &str = "https://login.example.com/";
 const AUDIENCE: &str = "https://api.example.com";
@@ -130,21 +130,7 @@ fn envoy_crypto_checks_rs_and_es_signatures_and_still_refuses_tampering() {
         .into_iter()
         .map(|alg| SigningKey::generate(alg, Some(alg.name())).unwrap())
         .collect();
-    let config = |host_crypto: &str| {
-        json!({
-            "providers": [{
-                "name": "idp",
-                "issuer": ISSUER,
-                "audiences": [AUDIENCE],
-                "algorithms": algs.map(Alg::name),
-                "jwks": {"inline": {"keys": keys.iter().map(SigningKey::public_jwk).collect::<Vec<_>>()}}
-            }],
-            "rules": [{"match": {"prefix": "/"}, "access": "authenticated"}],
-            "token_cache": {"max_entries": 0},
-            "host_crypto": host_crypto
-        })
-        .to_string()
-    };
+    let config = |host_crypto: &str| uncached_keys_config(ISSUER, AUDIENCE, &keys, host_crypto);
     for host_crypto in ["auto", "off"] {
         let envoy = Envoy::start(&config(host_crypto));
         let self_test_calls = envoy_checks(&envoy);

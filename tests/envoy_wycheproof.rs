@@ -21,7 +21,7 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use claimgate::jwks::Alg;
 use claimgate::mint::SigningKey;
 use serde_json::{json, Value};
-use support::Envoy;
+use support::{uncached_keys_config, Envoy};
 
 const ISSUER: &str = "https://login.example.com/";
 const AUDIENCE: &str = "https://api.example.com";
@@ -230,22 +230,7 @@ fn wycheproof_style_signature_mutations_are_refused_by_envoys_crypto_and_the_mod
             requests.push((key.alg(), case, token, status, offered));
         }
     }
-    let config = |host_crypto: &str| {
-        json!({
-            "realm": "mutations",
-            "providers": [{
-                "name": "idp",
-                "issuer": ISSUER,
-                "audiences": [AUDIENCE],
-                "algorithms": algs.map(Alg::name),
-                "jwks": {"inline": {"keys": keys.iter().map(SigningKey::public_jwk).collect::<Vec<_>>()}}
-            }],
-            "rules": [{"match": {"prefix": "/"}, "access": "authenticated"}],
-            "token_cache": {"max_entries": 0},
-            "host_crypto": host_crypto
-        })
-        .to_string()
-    };
+    let config = |host_crypto: &str| uncached_keys_config(ISSUER, AUDIENCE, &keys, host_crypto);
     let mut statuses = Vec::new();
     for host_crypto in ["auto", "off"] {
         let envoy = Envoy::start(&config(host_crypto));

@@ -27,6 +27,30 @@ pub fn demo_key() -> claimgate::mint::SigningKey {
     claimgate::mint::SigningKey::from_jwk(&serde_json::from_str(DEMO_KEY).unwrap()).unwrap()
 }
 
+/// A configuration with one provider that verifies `keys` inline (each key's algorithm
+/// allowed), a valid token on every path, and no token cache, so every request's
+/// signature is checked — by Envoy's crypto or in the module, as `host_crypto` says.
+pub fn uncached_keys_config(
+    issuer: &str,
+    audience: &str,
+    keys: &[claimgate::mint::SigningKey],
+    host_crypto: &str,
+) -> String {
+    serde_json::json!({
+        "providers": [{
+            "name": "idp",
+            "issuer": issuer,
+            "audiences": [audience],
+            "algorithms": keys.iter().map(|key| key.alg().name()).collect::<Vec<_>>(),
+            "jwks": {"inline": {"keys": keys.iter().map(|key| key.public_jwk()).collect::<Vec<_>>()}}
+        }],
+        "rules": [{"match": {"prefix": "/"}, "access": "authenticated"}],
+        "token_cache": {"max_entries": 0},
+        "host_crypto": host_crypto
+    })
+    .to_string()
+}
+
 /// A token the AetherMarket demo accepts (its issuer and audience, a fixed subject,
 /// valid for ten minutes), signed with the demo key, with `extra` claims merged in.
 pub fn demo_token(extra: serde_json::Value) -> String {
