@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Side-by-side Envoy load harness: no auth, native jwt_authn + rbac, and claimgate, each
-with a repeated token and with a pool of distinct tokens larger than claimgate's cache.
-One Envoy worker each, wrk on loopback, interleaved in one run. Prints a table of req/s,
-p50, p99, Envoy RSS and ratios, and writes it to benches/results/latest.md.
+"""Side-by-side Envoy load harness. Each case runs, interleaved in one run, Envoy with no
+auth, with a do-nothing proxy-wasm module (the Wasm ceiling), with native jwt_authn +
+rbac, and with claimgate: a repeated token and a pool of distinct tokens larger than
+claimgate's cache on every worker, for RS256, ES256 and EdDSA, with one Envoy worker and
+(RS256) with two. Prints the table, the memory and latency tables and whether each of the
+project's speed and memory targets is met, and writes them to benches/results/latest.md.
 
-Run through scripts/load.sh (which installs wrk and builds the module)."""
+Run through scripts/load.sh (which installs wrk and builds the modules)."""
 import argparse
 import datetime
 import json
@@ -15,19 +17,29 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 HERE = ROOT / "benches" / "load"
 CLI = ROOT / "target" / "release" / "claimgate"
 WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "claimgate.wasm"
+NOOP_WASM = ROOT / "target" / "noop" / "wasm32-wasip1" / "release" / "claimgate_noop_module.wasm"
 CONFIG = ROOT / "filter-config" / "aethermarket.json"
-KEY = ROOT / "filter-config" / "demo" / "private-demo-only.jwk.json"
+DEMO_KEY = ROOT / "filter-config" / "demo" / "private-demo-only.jwk.json"
 ENVOY = ROOT / ".venv" / "bin" / "envoy"
 GOLD = "https://aethermarket.com/loyalty_tier=Gold"
+
+NO_AUTH, NOOP, NATIVE, CLAIMGATE = "no auth", "do-nothing module", "native jwt_authn+rbac", "claimgate"
+
+# The targets of the project's speed and memory issue, checked on every run.
+TARGET_MEMORY_MIB = 10.0  # RSS with a full token cache, above the do-nothing module
+TARGET_MODULE_BYTES = 600_000
+TARGET_REPEATED_VS_NOOP = 0.85
+TARGET_P50_ADDED_VS_NATIVE_MS = 0.010
+TARGET_NEW_VS_NATIVE = 0.85
 
 
 def free_port():
@@ -36,14 +48,43 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def mint(count):
-    out = subprocess.run(
-        [CLI, "mint", "--key", KEY, "--config", CONFIG, "--claim", GOLD, "--ttl", "7200", "--count", str(count)],
-        check=True, capture_output=True, text=True).stdout
-    return out.split()
+class Signer:
+    """One algorithm's key, the claimgate configuration and native JWKS that trust it, and
+    its tokens. RS256 uses the demo key and configuration; the others get a key made now."""
+
+    def __init__(self, alg, workdir):
+        self.alg = alg
+        if alg == "RS256":
+            self.key, self.config = DEMO_KEY, CONFIG
+        else:
+            self.key = workdir / f"{alg}.jwk.json"
+            self.key.write_text(cli("keygen", "--alg", alg, "--kid", f"load-{alg.lower()}"))
+            config = json.loads(CONFIG.read_text())
+            provider = config["providers"][0]
+            provider["algorithms"] = [alg]
+            provider["jwks"] = {"inline": json.loads(self.jwks())}
+            self.config = workdir / f"claimgate-{alg}.json"
+            self.config.write_text(json.dumps(config))
+
+    def jwks(self):
+        return cli("public-jwks", "--key", self.key)
+
+    def mint(self, count):
+        """`count` distinct tokens, minted by one CLI process per core (RSA signing is slow)."""
+        parts = max(1, min(os.cpu_count() or 1, count // 500))
+        sizes = [count // parts + (1 if index < count % parts else 0) for index in range(parts)]
+        with ThreadPoolExecutor(parts) as pool:
+            outputs = pool.map(lambda job: cli(
+                "mint", "--key", self.key, "--config", self.config, "--claim", GOLD, "--ttl", "7200",
+                "--sub", f"load-user-{job[0]}", "--count", str(job[1])), enumerate(sizes))
+            return [token for output in outputs for token in output.split()]
 
 
-def claimgate_yaml(runtime, wasm, config):
+def cli(*args):
+    return subprocess.run([CLI, *map(str, args)], check=True, capture_output=True, text=True).stdout
+
+
+def claimgate_yaml(wasm, config):
     # The demo/test template with its upstream route swapped for the same direct_response
     # the other configurations use, so only the auth filter differs.
     template = (ROOT / "envoy" / "claimgate.envoy.yaml.tmpl").read_text()
@@ -57,26 +98,25 @@ def claimgate_yaml(runtime, wasm, config):
     assert cut == 3, "envoy/claimgate.envoy.yaml.tmpl changed: update the load harness"
     return (template.replace(route, 'direct_response: { status: 200, body: { inline_string: "ok" } }')
             .replace("{{WASM_PATH}}", str(wasm))
-            .replace("{{RUNTIME}}", runtime)
+            .replace("{{RUNTIME}}", "v8")
             .replace("{{PLUGIN_CONFIG}}", json.dumps(pathlib.Path(config).read_text()))
             .replace("{{UPSTREAM_PORT}}", "1"))
 
 
-def native_yaml(cache):
-    jwks = subprocess.run([CLI, "public-jwks", "--key", KEY], check=True, capture_output=True, text=True).stdout
+def native_yaml(signer, cache):
     return ((HERE / "native.envoy.yaml.tmpl").read_text()
-            .replace("{{JWKS}}", json.dumps(json.dumps(json.loads(jwks))))
+            .replace("{{JWKS}}", json.dumps(json.dumps(json.loads(signer.jwks()))))
             .replace("{{JWT_CACHE}}", "jwt_cache_config: { jwt_cache_size: 1000 }" if cache else ""))
 
 
 class Envoy:
-    def __init__(self, yaml_text, workdir):
+    def __init__(self, yaml_text, workdir, workers):
         self.port, self.admin = free_port(), free_port()
         path = workdir / f"envoy-{self.port}.yaml"
         path.write_text(yaml_text.replace("{{LISTEN_PORT}}", str(self.port)).replace("{{ADMIN_PORT}}", str(self.admin)))
         self.log = open(workdir / f"envoy-{self.port}.log", "w")
-        self.proc = subprocess.Popen([ENVOY, "-c", path, "--concurrency", "1", "--base-id", str(self.port), "-l", "warning"],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([ENVOY, "-c", path, "--concurrency", str(workers), "--base-id", str(self.port),
+                                      "-l", "warning"], stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -95,6 +135,13 @@ class Envoy:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
+    def token_cache_hit_ratio(self):
+        """claimgate's own counters: shows that the distinct-token case really misses."""
+        stats = urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/stats?filter=token_cache").read().decode()
+        counts = dict(re.findall(r"token_cache\.(hits|misses): (\d+)", stats))
+        hits, misses = int(counts.get("hits", 0)), int(counts.get("misses", 0))
+        return hits / (hits + misses) if hits + misses else None
+
     def stop(self):
         self.proc.terminate()
         try:
@@ -112,9 +159,10 @@ def to_ms(text):
     return float(value) * {"ns": 0.000001, "us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def wrk(port, token, pool_file, seconds, connections):
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(HERE / "requests.lua")]
-    env = dict(os.environ, TOKEN=token)
+def wrk(port, token, pool_file, seconds, connections, threads):
+    command = ["wrk", f"-t{threads}", f"-c{max(connections, threads)}", f"-d{seconds}s", "--latency",
+               "-s", str(HERE / "requests.lua")]
+    env = dict(os.environ, TOKEN=token, THREADS=str(threads))
     env.pop("TOKENS", None)
     if pool_file:
         env["TOKENS"] = str(pool_file)
@@ -128,7 +176,15 @@ def wrk(port, token, pool_file, seconds, connections):
     except (AttributeError, ValueError) as err:
         raise SystemExit(f"cannot read wrk's output ({err}):\n{out}")
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return rps, p50, p99, int(non2xx.group(1)) if non2xx else 0
+    return dict(rps=rps, p50=p50, p99=p99, errors=int(non2xx.group(1)) if non2xx else 0)
+
+
+def ratio(row, base):
+    return row["rps"] / base["rps"] if row and base else None
+
+
+def percent(value):
+    return "-" if value is None else f"{value:.0%}"
 
 
 def main():
@@ -136,102 +192,170 @@ def main():
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--pool", type=int, default=10000,
+                        help="distinct tokens per algorithm (more than the cache's 4096 on each of two workers)")
+    parser.add_argument("--algs", default="RS256,ES256,EdDSA", help="algorithms measured with one worker")
+    parser.add_argument("--two-workers", default="RS256",
+                        help="algorithms also measured with --concurrency 2 and wrk -t2 ('' for none)")
+    parser.add_argument("--only-repeated", action="store_true",
+                        help="skip the distinct-token cases (quick experiments; the table is incomplete)")
     parser.add_argument("--no-single", action="store_true",
                         help="skip the one-connection latency run (quick experiments)")
-    parser.add_argument("--pool", type=int, default=6000, help="distinct tokens (more than the cache's 4096)")
-    parser.add_argument("--runtime", default="v8", choices=["v8", "wasmtime", "wamr"])
-    parser.add_argument("--out", default=str(ROOT / "benches" / "results" / "latest.md"))
-    parser.add_argument("--only-repeated", action="store_true",
-                        help="skip the distinct-token case (quick experiments; the table is incomplete)")
     parser.add_argument("--skip-native", action="store_true", help="skip native jwt_authn (quick experiments)")
+    parser.add_argument("--out", default=str(ROOT / "benches" / "results" / "latest.md"))
     parser.add_argument("--wasm", default=str(WASM), help="the claimgate module to load (to compare builds)")
-    parser.add_argument("--config", default=str(CONFIG), help="its configuration (the same issuer and key as the demo)")
+    parser.add_argument("--noop-wasm", default=str(NOOP_WASM), help="the do-nothing module")
     parser.add_argument("--also-wasm", action="append", default=[], metavar="LABEL=PATH",
                         help="another claimgate module in the same run, as its own row (e.g. the build before a change)")
     args = parser.parse_args()
-    for tool in ("wrk",):
-        if not shutil.which(tool):
-            raise SystemExit(f"{tool} not found: run scripts/bootstrap.sh --load")
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk not found: run scripts/bootstrap.sh --load")
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="claimgate-load-"))
-    repeated = mint(1)[0]
-    pool_file = workdir / "tokens.txt"
-    pool_file.write_text("\n".join(mint(args.pool)) + "\n")
-    setups = [
-        ("no auth", (HERE / "no-auth.envoy.yaml.tmpl").read_text(), (HERE / "no-auth.envoy.yaml.tmpl").read_text()),
-        ("native jwt_authn+rbac", native_yaml(cache=True), native_yaml(cache=False)),
-        (f"claimgate ({args.runtime})", claimgate_yaml(args.runtime, args.wasm, args.config),
-         claimgate_yaml(args.runtime, args.wasm, args.config)),
-    ]
-    for extra in args.also_wasm:
-        label, _, path = extra.partition("=")
-        if not path:
-            raise SystemExit(f"--also-wasm takes LABEL=PATH, not {extra!r}")
-        yaml_text = claimgate_yaml(args.runtime, path, args.config)
-        setups.append((f"claimgate {label}", yaml_text, yaml_text))
-    results = {}
-    single = {}
-    cases = [("repeated token", False)] + ([] if args.only_repeated else [(f"{args.pool} distinct tokens", True)])
-    if args.skip_native:
-        setups = [setup for setup in setups if not setup[0].startswith("native")]
-    for case, use_pool in cases:
-        for name, repeated_yaml, pool_yaml in setups:
-            envoy = Envoy(pool_yaml if use_pool else repeated_yaml, workdir)
-            try:
-                base_rss = envoy.rss_mib()
-                wrk(envoy.port, repeated, pool_file if use_pool else None, args.warmup, args.connections)
-                rps, p50, p99, errors = wrk(envoy.port, repeated, pool_file if use_pool else None, args.seconds, args.connections)
-                results[(case, name)] = dict(rps=rps, p50=p50, p99=p99, errors=errors, rss=envoy.rss_mib(), base_rss=base_rss)
-                print(f"{case:>22} | {name:<24} {rps:9.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  non-2xx {errors}", flush=True)
-                if not args.no_single:
-                    rps, p50, p99, errors = wrk(envoy.port, repeated, pool_file if use_pool else None, args.seconds, 1)
-                    single[(case, name)] = dict(rps=rps, p50=p50, p99=p99, errors=errors)
-                    print(f"{case:>22} | {name:<24} {rps:9.0f} req/s  p50 {p50:6.3f} ms  p99 {p99:6.3f} ms  non-2xx {errors}"
-                          f"  (one connection)", flush=True)
-            finally:
-                envoy.stop()
-    lines = [
-        f"# Envoy load: claimgate vs native jwt_authn + rbac",
-        "",
-        f"{datetime.date.today()} · {platform.machine()}, {os.cpu_count()} cores · Envoy 1.40.0, --concurrency 1, "
-        f"`wrk -t1 -c{args.connections} -d{args.seconds}s` after a {args.warmup}s warm-up, GET /deals/exclusive "
-        f"(RS256, loyalty tier Gold), direct_response upstream. Native uses jwt_cache_config only in the "
-        f"repeated-token case. Ratios are to the same run's no-auth and native rows.",
-        "",
-        "| case | setup | req/s | p50 ms | p99 ms | RSS MiB | non-2xx | vs no-auth | vs native | p99 added vs no-auth |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for (case, name), row in results.items():
-        base = results[(case, "no auth")]
-        native = results.get((case, "native jwt_authn+rbac"))
-        versus_native = f"{row['rps'] / native['rps']:.0%}" if native else "-"
-        lines.append(
-            f"| {case} | {name} | {row['rps']:.0f} | {row['p50']:.2f} | {row['p99']:.2f} | {row['rss']:.1f} | {row['errors']} "
-            f"| {row['rps'] / base['rps']:.0%} | {versus_native} | {row['p99'] - base['p99']:+.2f} |")
-    if single:
-        lines += [
-            "",
-            f"Latency without queueing: the same Envoys with one connection (`wrk -t1 -c1 -d{args.seconds}s`), "
-            "one request at a time, so the percentiles show the time each setup takes per request rather than "
-            f"queueing behind {args.connections} connections at full load.",
-            "",
-            "| case | setup | req/s | p50 ms | p99 ms | p50 added vs no-auth | p99 added vs no-auth |",
-            "|---|---|---:|---:|---:|---:|---:|",
-        ]
-        for (case, name), row in single.items():
-            base = single[(case, "no auth")]
-            lines.append(
-                f"| {case} | {name} | {row['rps']:.0f} | {row['p50']:.3f} | {row['p99']:.3f} "
-                f"| {row['p50'] - base['p50']:+.3f} | {row['p99'] - base['p99']:+.3f} |")
-    table = "\n".join(lines) + "\n"
+    one_worker = [alg for alg in args.algs.split(",") if alg]
+    two_workers = [alg for alg in args.two_workers.split(",") if alg]
+    signers = {alg: Signer(alg, workdir) for alg in dict.fromkeys(one_worker + two_workers)}
+    tokens = {}
+    for alg, signer in signers.items():
+        started = time.time()
+        pool = signer.mint(1 if args.only_repeated else args.pool + 1)
+        tokens[alg] = (pool[0], None)
+        if not args.only_repeated:
+            tokens[alg] = (pool[0], workdir / f"tokens-{alg}.txt")
+            tokens[alg][1].write_text("\n".join(pool[1:]) + "\n")
+        print(f"minted {len(pool)} {alg} tokens in {time.time() - started:.0f} s", flush=True)
+
+    modules = [(CLAIMGATE, args.wasm)] + [tuple(extra.split("=", 1)) for extra in args.also_wasm]
+    for label, path in modules:
+        if not pathlib.Path(path).is_file():
+            raise SystemExit(f"no module at {path} ({label})")
+
+    def setups(alg, distinct):
+        signer = signers[alg]
+        rows = [(NO_AUTH, (HERE / "no-auth.envoy.yaml.tmpl").read_text()),
+                (NOOP, claimgate_yaml(args.noop_wasm, signer.config))]
+        if not args.skip_native:
+            rows.append((NATIVE, native_yaml(signer, cache=not distinct)))
+        rows += [(label if label == CLAIMGATE else f"claimgate {label}", claimgate_yaml(path, signer.config))
+                 for label, path in modules]
+        return rows
+
+    plan = [(1, alg) for alg in one_worker] + [(2, alg) for alg in two_workers]
+    kinds = [("repeated", False)] + ([] if args.only_repeated else [("new tokens", True)])
+    results, single = {}, {}
+    for workers, alg in plan:
+        for kind, distinct in kinds:
+            token, pool_file = tokens[alg][0], (tokens[alg][1] if distinct else None)
+            case = (workers, alg, kind)
+            for name, yaml_text in setups(alg, distinct):
+                envoy = Envoy(yaml_text, workdir, workers)
+                try:
+                    wrk(envoy.port, token, pool_file, args.warmup, args.connections, workers)
+                    row = wrk(envoy.port, token, pool_file, args.seconds, args.connections, workers)
+                    row["rss"] = envoy.rss_mib()
+                    row["hits"] = envoy.token_cache_hit_ratio() if name.startswith(CLAIMGATE) else None
+                    results[case + (name,)] = row
+                    print(f"{workers}w {alg:>5} {kind:>10} | {name:<24} {row['rps']:8.0f} req/s  p50 {row['p50']:6.3f} ms"
+                          f"  p99 {row['p99']:6.3f} ms  RSS {row['rss']:6.1f} MiB  non-2xx {row['errors']}", flush=True)
+                    if workers == 1 and alg == "RS256" and not args.no_single:
+                        row = wrk(envoy.port, token, pool_file, args.seconds, 1, 1)
+                        single[case + (name,)] = row
+                        print(f"{'':>20} | {name:<24} {row['rps']:8.0f} req/s  p50 {row['p50']:6.3f} ms"
+                              f"  p99 {row['p99']:6.3f} ms  (one connection)", flush=True)
+                finally:
+                    envoy.stop()
+
+    table = report(args, results, single, modules)
     print()
     print(table)
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(table)
     print(f"written to {out}")
-    bad = [key for key, row in list(results.items()) + list(single.items()) if row["errors"]]
+    bad = [key for key, row in list(results.items()) + list(single.items())
+           if row["errors"] and not (key[-1] == NATIVE and key[1] != "RS256")]
     if bad:
         raise SystemExit(f"non-2xx responses in {bad}: the setups are not answering 200; see {workdir}")
+
+
+def report(args, results, single, modules):
+    lines = [
+        "# Envoy load: claimgate vs native jwt_authn + rbac and the Wasm ceiling",
+        "",
+        f"{datetime.date.today()} · {platform.machine()}, {os.cpu_count()} cores · Envoy 1.40.0 (V8) · "
+        f"`wrk -tW -c{args.connections} -d{args.seconds}s` after a {args.warmup}s warm-up with W = Envoy workers "
+        f"(`--concurrency W`) · GET /deals/exclusive (loyalty tier Gold) · direct_response upstream · "
+        f"'new tokens' = a pool of {args.pool} distinct tokens, each wrk thread its own share "
+        "(native without its cache there). Ratios are to rows of the same case in the same run.",
+        "",
+        "| workers | alg | case | setup | req/s | p50 ms | p99 ms | RSS MiB | non-2xx | vs no-auth | vs do-nothing "
+        "| vs native | cache hits |",
+        "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key, row in results.items():
+        workers, alg, kind, name = key
+        base = results.get((workers, alg, kind, NO_AUTH))
+        noop = results.get((workers, alg, kind, NOOP))
+        native = results.get((workers, alg, kind, NATIVE))
+        native_ok = native and not native["errors"]
+        hits = "-" if row["hits"] is None else f"{row['hits']:.0%}"
+        lines.append(
+            f"| {workers} | {alg} | {kind} | {name} | {row['rps']:.0f} | {row['p50']:.3f} | {row['p99']:.3f} "
+            f"| {row['rss']:.1f} | {row['errors']} | {percent(ratio(row, base))} | {percent(ratio(row, noop))} "
+            f"| {percent(ratio(row, native) if native_ok else None)} | {hits} |")
+    if any(key[-1] == NATIVE and row["errors"] for key, row in results.items()):
+        lines += ["", "Native rows with non-2xx answers reject that algorithm: their ratios are left out."]
+    if single:
+        lines += [
+            "",
+            f"One connection (`wrk -t1 -c1 -d{args.seconds}s`), one request at a time: the time each setup adds per "
+            "request, without queueing.",
+            "",
+            "| case | setup | req/s | p50 ms | p99 ms | p50 added vs no-auth | p99 added vs no-auth |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
+        for key, row in single.items():
+            base = single[key[:3] + (NO_AUTH,)]
+            lines.append(
+                f"| RS256 {key[2]} | {key[3]} | {row['rps']:.0f} | {row['p50']:.3f} | {row['p99']:.3f} "
+                f"| {row['p50'] - base['p50']:+.3f} | {row['p99'] - base['p99']:+.3f} |")
+    lines += ["", "## Targets", ""] + [f"- {line}" for line in targets(results, single, modules)]
+    return "\n".join(lines) + "\n"
+
+
+def targets(results, single, modules):
+    """One line per target of the speed and memory issue: met / not met, with the ratio."""
+    def status(ok):
+        return "n/a (not measured in this run)" if ok is None else ("**met**" if ok else "**not met**")
+
+    def row(workers, kind, name):
+        return results.get((workers, "RS256", kind, name))
+
+    lines = []
+    size = pathlib.Path(dict(modules)[CLAIMGATE]).stat().st_size
+    full, noop_full = row(1, "new tokens", CLAIMGATE), row(1, "new tokens", NOOP)
+    added = full["rss"] - noop_full["rss"] if full and noop_full else None
+    lines.append(
+        f"Memory: RSS with a full token cache {status(None if added is None else added <= TARGET_MEMORY_MIB)}: "
+        + ("-" if added is None else f"{added:+.1f} MiB over the do-nothing module ({full['rss']:.1f} vs "
+           f"{noop_full['rss']:.1f} MiB; target ≤ +{TARGET_MEMORY_MIB:.0f})")
+        + f"; module size {status(size < TARGET_MODULE_BYTES)}: {size} bytes (target < {TARGET_MODULE_BYTES})")
+    for workers in (1, 2):
+        prefix = "" if workers == 1 else "Two workers: "
+        cached, noop = row(workers, "repeated", CLAIMGATE), row(workers, "repeated", NOOP)
+        value = ratio(cached, noop)
+        lines.append(f"{prefix}Repeated token vs the do-nothing module "
+                     f"{status(None if value is None else value >= TARGET_REPEATED_VS_NOOP)}: {percent(value)} "
+                     f"(target ≥ {TARGET_REPEATED_VS_NOOP:.0%})")
+        new, native = row(workers, "new tokens", CLAIMGATE), row(workers, "new tokens", NATIVE)
+        value = ratio(new, native)
+        lines.append(f"{prefix}New RS256 tokens vs native {status(None if value is None else value >= TARGET_NEW_VS_NATIVE)}: "
+                     f"{percent(value)} (target ≥ {TARGET_NEW_VS_NATIVE:.0%})")
+    ours, native = single.get((1, "RS256", "repeated", CLAIMGATE)), single.get((1, "RS256", "repeated", NATIVE))
+    gap = ours["p50"] - native["p50"] if ours and native else None
+    lines.append(f"Repeated token, p50 added per request (one connection) vs native with its cache "
+                 f"{status(None if gap is None else gap <= TARGET_P50_ADDED_VS_NATIVE_MS)}: "
+                 + ("-" if gap is None else f"{gap * 1000:+.0f} µs (target ≤ +{TARGET_P50_ADDED_VS_NATIVE_MS * 1000:.0f} µs)"))
+    return lines
 
 
 if __name__ == "__main__":
