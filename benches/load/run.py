@@ -135,6 +135,17 @@ class Envoy:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
+    def cpu_ns(self):
+        """CPU time of all Envoy threads so far (nanoseconds, from the scheduler): the cost
+        per request this gives is far steadier than req/s on a shared, noisy machine."""
+        total = 0
+        for stat in pathlib.Path(f"/proc/{self.proc.pid}/task").glob("*/schedstat"):
+            try:
+                total += int(stat.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+        return total
+
     def token_cache_hit_ratio(self):
         """claimgate's own counters: shows that the distinct-token case really misses."""
         stats = urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/stats?filter=token_cache").read().decode()
@@ -176,7 +187,38 @@ def wrk(port, token, pool_file, seconds, connections, threads):
     except (AttributeError, ValueError) as err:
         raise SystemExit(f"cannot read wrk's output ({err}):\n{out}")
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return dict(rps=rps, p50=p50, p99=p99, errors=int(non2xx.group(1)) if non2xx else 0)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    return dict(rps=rps, p50=p50, p99=p99, requests=requests, errors=int(non2xx.group(1)) if non2xx else 0)
+
+
+def measure(args, envoy, name, token, pool_file, workers, single):
+    """One setup once: warm-up, the measured run (with Envoy's CPU time per request and
+    RSS after it), then optionally the one-connection run."""
+    try:
+        wrk(envoy.port, token, pool_file, args.warmup, args.connections, workers)
+        cpu_before = envoy.cpu_ns()
+        row = wrk(envoy.port, token, pool_file, args.seconds, args.connections, workers)
+        row["cpu_us"] = (envoy.cpu_ns() - cpu_before) / 1000 / max(row["requests"], 1)
+        row["rss"] = envoy.rss_mib()
+        row["hits"] = envoy.token_cache_hit_ratio() if name.startswith(CLAIMGATE) else None
+        one = wrk(envoy.port, token, pool_file, args.seconds, 1, 1) if single else None
+        return row, one
+    finally:
+        envoy.stop()
+
+
+def median(rows):
+    """The median of each figure over the rounds (RSS and failures: the largest)."""
+    merged = {}
+    for key in rows[0]:
+        values = sorted(row[key] for row in rows if row[key] is not None)
+        if key in ("rss", "errors"):
+            merged[key] = values[-1]
+        elif not values:
+            merged[key] = None
+        else:
+            merged[key] = values[len(values) // 2] if len(values) % 2 else sum(values[len(values) // 2 - 1:][:2]) / 2
+    return merged
 
 
 def ratio(row, base):
@@ -189,9 +231,11 @@ def percent(value):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=6)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="runs of every setup per case, interleaved; the table shows each figure's median")
     parser.add_argument("--pool", type=int, default=10000,
                         help="distinct tokens per algorithm (more than the cache's 4096 on each of two workers)")
     parser.add_argument("--algs", default="RS256,ES256,EdDSA", help="algorithms measured with one worker")
@@ -246,23 +290,27 @@ def main():
         for kind, distinct in kinds:
             token, pool_file = tokens[alg][0], (tokens[alg][1] if distinct else None)
             case = (workers, alg, kind)
-            for name, yaml_text in setups(alg, distinct):
-                envoy = Envoy(yaml_text, workdir, workers)
-                try:
-                    wrk(envoy.port, token, pool_file, args.warmup, args.connections, workers)
-                    row = wrk(envoy.port, token, pool_file, args.seconds, args.connections, workers)
-                    row["rss"] = envoy.rss_mib()
-                    row["hits"] = envoy.token_cache_hit_ratio() if name.startswith(CLAIMGATE) else None
-                    results[case + (name,)] = row
+            rows, single_rows = {}, {}
+            order = setups(alg, distinct)
+            for round_index in range(args.rounds):
+                # Each round starts with another setup, so a slow spell of the machine
+                # does not always fall on the same one.
+                shift = round_index % len(order)
+                for name, yaml_text in order[shift:] + order[:shift]:
+                    row, one = measure(args, Envoy(yaml_text, workdir, workers), name, token, pool_file, workers,
+                                       single=workers == 1 and alg == "RS256" and not args.no_single)
+                    rows.setdefault(name, []).append(row)
                     print(f"{workers}w {alg:>5} {kind:>10} | {name:<24} {row['rps']:8.0f} req/s  p50 {row['p50']:6.3f} ms"
-                          f"  p99 {row['p99']:6.3f} ms  RSS {row['rss']:6.1f} MiB  non-2xx {row['errors']}", flush=True)
-                    if workers == 1 and alg == "RS256" and not args.no_single:
-                        row = wrk(envoy.port, token, pool_file, args.seconds, 1, 1)
-                        single[case + (name,)] = row
-                        print(f"{'':>20} | {name:<24} {row['rps']:8.0f} req/s  p50 {row['p50']:6.3f} ms"
-                              f"  p99 {row['p99']:6.3f} ms  (one connection)", flush=True)
-                finally:
-                    envoy.stop()
+                          f"  p99 {row['p99']:6.3f} ms  CPU {row['cpu_us']:5.1f} µs/req  RSS {row['rss']:6.1f} MiB"
+                          f"  non-2xx {row['errors']}", flush=True)
+                    if one:
+                        single_rows.setdefault(name, []).append(one)
+                        print(f"{'':>20} | {name:<24} {one['rps']:8.0f} req/s  p50 {one['p50']:6.3f} ms"
+                              f"  p99 {one['p99']:6.3f} ms  (one connection)", flush=True)
+            for name, _ in order:
+                results[case + (name,)] = median(rows[name])
+                if name in single_rows:
+                    single[case + (name,)] = median(single_rows[name])
 
     table = report(args, results, single, modules)
     print()
@@ -283,13 +331,16 @@ def report(args, results, single, modules):
         "",
         f"{datetime.date.today()} · {platform.machine()}, {os.cpu_count()} cores · Envoy 1.40.0 (V8) · "
         f"`wrk -tW -c{args.connections} -d{args.seconds}s` after a {args.warmup}s warm-up with W = Envoy workers "
-        f"(`--concurrency W`) · GET /deals/exclusive (loyalty tier Gold) · direct_response upstream · "
+        f"(`--concurrency W`), each setup {args.rounds}× interleaved per case, medians shown "
+        f"· GET /deals/exclusive (loyalty tier Gold) · direct_response upstream · "
         f"'new tokens' = a pool of {args.pool} distinct tokens, each wrk thread its own share "
-        "(native without its cache there). Ratios are to rows of the same case in the same run.",
+        "(native without its cache there). Ratios are to rows of the same case in the same run. Envoy CPU µs/req is "
+        "the CPU time of all Envoy threads over the measured run divided by its requests (steadier than req/s on a "
+        "shared machine).",
         "",
-        "| workers | alg | case | setup | req/s | p50 ms | p99 ms | RSS MiB | non-2xx | vs no-auth | vs do-nothing "
-        "| vs native | cache hits |",
-        "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| workers | alg | case | setup | req/s | p50 ms | p99 ms | Envoy CPU µs/req | RSS MiB | non-2xx | vs no-auth "
+        "| vs do-nothing | vs native | cache hits |",
+        "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key, row in results.items():
         workers, alg, kind, name = key
@@ -300,7 +351,7 @@ def report(args, results, single, modules):
         hits = "-" if row["hits"] is None else f"{row['hits']:.0%}"
         lines.append(
             f"| {workers} | {alg} | {kind} | {name} | {row['rps']:.0f} | {row['p50']:.3f} | {row['p99']:.3f} "
-            f"| {row['rss']:.1f} | {row['errors']} | {percent(ratio(row, base))} | {percent(ratio(row, noop))} "
+            f"| {row['cpu_us']:.1f} | {row['rss']:.1f} | {row['errors']} | {percent(ratio(row, base))} | {percent(ratio(row, noop))} "
             f"| {percent(ratio(row, native) if native_ok else None)} | {hits} |")
     if any(key[-1] == NATIVE and row["errors"] for key, row in results.items()):
         lines += ["", "Native rows with non-2xx answers reject that algorithm: their ratios are left out."]
