@@ -167,10 +167,16 @@ fn key_material(jwk: &JsonWebKey<'_>, kty: &str) -> Result<KeyMaterial, JwkProbl
             "P-384" => es384::verifying_key_from_coordinates(x, y).map(KeyMaterial::P384),
             other => Err(JwkProblem::Unsupported(format!("EC curve \"{other}\""))),
         },
-        JsonWebKey::KeyPair { curve, .. } => match curve.as_ref() {
-            "Ed25519" => ed25519_compact::PublicKey::try_from(jwk)
-                .map(KeyMaterial::Ed25519)
-                .map_err(|err| JwkProblem::Malformed(err.to_string())),
+        JsonWebKey::KeyPair { curve, x, .. } => match curve.as_ref() {
+            "Ed25519" => <[u8; 32]>::try_from(x.as_ref())
+                .ok()
+                .and_then(|bytes| ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok())
+                .map(|key| KeyMaterial::Ed25519(Box::new(key)))
+                .ok_or_else(|| {
+                    JwkProblem::Malformed(
+                        "\"x\" must be an encoded Ed25519 point of 32 bytes".into(),
+                    )
+                }),
             other => Err(JwkProblem::Unsupported(format!("OKP curve \"{other}\""))),
         },
         JsonWebKey::Symmetric { secret } => {
