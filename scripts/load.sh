@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Envoy load harness (about 12 minutes): no auth, a do-nothing Wasm module, native
+# The Envoy load harness (about 25 minutes on 2 cores): no auth, a do-nothing Wasm module, native
 # jwt_authn + rbac and claimgate; repeated and new tokens; RS256, ES256, EdDSA; one and two
 # Envoy workers; then the targets, met or not. Extra arguments go to benches/load/run.py (--help).
 set -euo pipefail
