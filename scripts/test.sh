@@ -9,7 +9,7 @@ step() { echo; echo "==> test: $*"; }
 trap 'echo "test: FAILED at step: ${current:-setup}" >&2' ERR
 
 current="bootstrap"; step "$current"
-scripts/bootstrap.sh --wasm-tests --release-tools
+scripts/bootstrap.sh --wasm-tests --release-tools --load
 
 current="cargo fmt --check"; step "$current"
 cargo fmt --all -- --check
@@ -87,6 +87,15 @@ cargo test --all-targets
 current="wasm-bindgen tests (wasm32-unknown-unknown, Node)"; step "$current"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$PWD/.tools/bin/wasm-bindgen-test-runner" \
   cargo test --target wasm32-unknown-unknown --test wasm_core
+
+# The load harness end to end on a tiny budget, so a change to the Envoy template or the
+# CLI cannot silently break `scripts/load.sh`; its figures here mean nothing.
+current="load harness (smoke)"; step "$current"
+cargo build --quiet --release --target wasm32-wasip1 \
+  --manifest-path benches/load/noop-module/Cargo.toml --target-dir target/noop
+.venv/bin/python benches/load/run.py --seconds 1 --warmup 1 --rounds 1 --pool 200 \
+  --algs RS256,EdDSA --two-workers RS256 --out target/load-smoke.md >/dev/null
+grep -q "^## Targets" target/load-smoke.md
 
 # Every cargo-fuzz target for 5 s (nightly and cargo-fuzz are installed when missing; the
 # first build of the fuzz crate takes about 2-3 minutes). The long run is
