@@ -40,10 +40,12 @@ pub enum AuthFailure {
     TwoTokens,
     Location,
     Provider,
+    /// The token's authentication is too weak or too old for the rule (RFC 9470).
+    StepUp,
 }
 
 impl AuthFailure {
-    pub const ALL: [AuthFailure; 15] = [
+    pub const ALL: [AuthFailure; 16] = [
         AuthFailure::Missing,
         AuthFailure::Malformed,
         AuthFailure::Expired,
@@ -59,6 +61,7 @@ impl AuthFailure {
         AuthFailure::TwoTokens,
         AuthFailure::Location,
         AuthFailure::Provider,
+        AuthFailure::StepUp,
     ];
 
     /// The reason as a stat name segment and Prometheus label value.
@@ -79,6 +82,7 @@ impl AuthFailure {
             AuthFailure::TwoTokens => "two_tokens",
             AuthFailure::Location => "location",
             AuthFailure::Provider => "provider",
+            AuthFailure::StepUp => "step_up",
         }
     }
 }

@@ -20,7 +20,9 @@ use serde_json::Value;
 use crate::cache::TokenCache;
 use crate::config::Config;
 use crate::jwks::KeyRing;
-use crate::policy::{request_host, Evaluation, Mode, RequestFacts, TokenFacts, VerdictKind};
+use crate::policy::{
+    request_host, Evaluation, Mode, RequestFacts, StepUpChallenge, TokenFacts, VerdictKind,
+};
 use crate::request::{canonical_path, check_authority, RequestView};
 use crate::token::{find_token, verify, FoundToken, TokenError, VerifiedToken};
 pub use cause::{AuthFailure, Cause};
@@ -237,6 +239,12 @@ fn decide_verified(
         VerdictKind::Allow => None,
         VerdictKind::NeedsToken => Some(Refusal::NoToken),
         VerdictKind::WrongProvider => Some(Refusal::BadToken(TokenError::ProviderNotAccepted)),
+        VerdictKind::InsufficientAuthentication => Some(Refusal::StepUp(
+            verdict.step_up.clone().unwrap_or(StepUpChallenge {
+                acr_values: None,
+                max_age: None,
+            }),
+        )),
         VerdictKind::Forbidden if verified.is_some() && context.failed_condition.is_some() => Some(
             Refusal::Forbidden("the token does not grant access to this resource"),
         ),
@@ -587,6 +595,55 @@ mod tests {
                 assert!(!denial.headers.iter().any(|(_, v)| v.contains(token)));
             }
         }
+    }
+
+    #[test]
+    fn a_weak_or_old_sign_in_gets_401_insufficient_user_authentication_rfc_9470() {
+        let config = config();
+        let mfa = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
+        let password =
+            token(json!({"acr": "urn:aethermarket:acr:password", "auth_time": NOW - 60}));
+        let decision = run(
+            &config,
+            &request("PUT", "/account/payment", Some(&password), &[]),
+        );
+        let refused = denial(&decision);
+        assert_eq!(refused.status, 401);
+        assert_eq!(
+            header(refused, "www-authenticate"),
+            format!("Bearer realm=\"aethermarket\", error=\"insufficient_user_authentication\", error_description=\"a stronger or more recent authentication is required\", acr_values=\"{mfa}\", max_age=\"600\"")
+        );
+        assert_eq!(
+            decision.cause(),
+            Cause::Unauthenticated(AuthFailure::StepUp)
+        );
+        assert_eq!(decision.rule.as_deref(), Some("payment-method"));
+        let stale = token(json!({"acr": mfa, "auth_time": NOW - 601}));
+        let decision = run(
+            &config,
+            &request("PUT", "/account/payment", Some(&stale), &[]),
+        );
+        assert_eq!(decision.status(), 401);
+        assert!(decision.reason.contains("auth_time"), "{}", decision.reason);
+        let fresh = token(json!({"acr": mfa, "auth_time": NOW - 30}));
+        assert_eq!(
+            run(
+                &config,
+                &request("PUT", "/account/payment", Some(&fresh), &[])
+            )
+            .status(),
+            200
+        );
+        // Reading needs no step-up; a rule whose condition fails is still 403, not a
+        // step-up a stronger sign-in could not fix.
+        assert_eq!(
+            run(
+                &config,
+                &request("GET", "/account/payment", Some(&password), &[])
+            )
+            .status(),
+            200
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use serde_json::json;
 use super::{AuthFailure, Cause, Denial};
 use crate::config::Config;
 use crate::key_miss::{KeyMiss, MissKind};
+use crate::policy::StepUpChallenge;
 use crate::token::TokenError;
 
 /// The kinds of refusal, each with its status and RFC 6750 error code.
@@ -14,6 +15,8 @@ pub(super) enum Refusal {
     NoToken,
     BadToken(TokenError),
     Forbidden(&'static str),
+    /// RFC 9470: the user must authenticate again, more strongly or more recently.
+    StepUp(StepUpChallenge),
 }
 
 pub(super) fn denial(config: &Config, refusal: &Refusal) -> Denial {
@@ -33,6 +36,11 @@ pub(super) fn denial(config: &Config, refusal: &Refusal) -> Denial {
         }
         Refusal::BadToken(err) => (401, Some("invalid_token"), err.description()),
         Refusal::Forbidden(description) => (403, Some("insufficient_scope"), description),
+        Refusal::StepUp(_) => (
+            401,
+            Some("insufficient_user_authentication"),
+            "a stronger or more recent authentication is required",
+        ),
     };
     let mut challenge = format!("Bearer realm=\"{}\"", config.realm);
     if let Some(error) = error {
@@ -40,6 +48,15 @@ pub(super) fn denial(config: &Config, refusal: &Refusal) -> Denial {
             ", error=\"{error}\", error_description=\"{}\"",
             description.replace(['"', '\\'], "'")
         ));
+    }
+    if let Refusal::StepUp(step_up) = refusal {
+        // Values checked at load: no quotes or backslashes in acr values.
+        if let Some(acr_values) = &step_up.acr_values {
+            challenge.push_str(&format!(", acr_values=\"{acr_values}\""));
+        }
+        if let Some(max_age) = step_up.max_age {
+            challenge.push_str(&format!(", max_age=\"{max_age}\""));
+        }
     }
     let mut headers = vec![
         ("www-authenticate".to_owned(), challenge),
@@ -54,6 +71,7 @@ pub(super) fn denial(config: &Config, refusal: &Refusal) -> Denial {
         Refusal::NoToken => Cause::Unauthenticated(AuthFailure::Missing),
         Refusal::BadToken(err) => Cause::of_token_error(err),
         Refusal::Forbidden(_) => Cause::Denied,
+        Refusal::StepUp(_) => Cause::Unauthenticated(AuthFailure::StepUp),
     };
     let body = json!({
         "error": error.unwrap_or("unauthorized"),
