@@ -14,11 +14,12 @@
 //! 1. `filter` (the proxy-wasm adapter), `cases` (`claimgate test`), `mint` (signing, for
 //!    the CLI and tests; imports only `jwks`)
 //! 2. [`decision`]: the pipeline; imports everything below
-//! 3. [`config`]: compiles the document; imports `cache`, `fields`, `identity`, `jwks`,
-//!    `keysource`, `policy`, `provider`, `token`
+//! 3. [`config`]: compiles the document; imports `cache`, `dpop`, `fields`, `identity`,
+//!    `jwks`, `keysource`, `policy`, `provider`, `request`, `token`
 //! 4. [`cache`]: verified tokens; imports `token`
 //! 5. [`token`]: finding and verifying tokens; imports `claims`, `identity`, `jwks`,
-//!    `key_miss`, `provider`, `request`
+//!    `key_miss`, `provider`, `request`; [`dpop`]: DPoP proofs (RFC 9449); imports
+//!    `claims`, `jwks`, `request`
 //! 6. [`provider`]: one entry per provider (verification, inline keys, remote source);
 //!    imports `jwks`, `keysource`, `provider_id`
 //! 7. [`keysource`]: the remote key lifecycle; imports `jwks`, `key_miss`
@@ -48,6 +49,7 @@ pub mod cases;
 pub mod claims;
 pub mod config;
 pub mod decision;
+pub mod dpop;
 pub mod fields;
 pub mod identity;
 pub mod jwks;

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::HostCryptoMode;
 use crate::cache::CacheLimits;
 use crate::policy::{DefaultAccess, Mode, RawRule};
+use crate::provider::Binding;
 
 // ---------------------------------------------------------------------------------------
 // The document as written.
@@ -37,6 +38,64 @@ pub(super) struct RawConfig {
     pub(super) decision_filter_state: bool,
     #[serde(default)]
     pub(super) bypass_cors_preflight: bool,
+    #[serde(default)]
+    pub(super) dpop_proofs: RawDpopProofs,
+    #[serde(default)]
+    pub(super) resource_metadata: Option<RawResourceMetadata>,
+}
+
+/// `dpop_proofs`: how DPoP proofs (RFC 9449) are checked, for every provider with `dpop`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawDpopProofs {
+    pub(super) algorithms: Vec<String>,
+    pub(super) max_age_seconds: u32,
+    pub(super) clock_skew_seconds: u32,
+    pub(super) use_dpop_nonce: bool,
+    pub(super) nonce_lifetime_seconds: u32,
+    pub(super) htu_scheme: Option<String>,
+    pub(super) htu_authority: Option<String>,
+    pub(super) replay_cache_entries: usize,
+    pub(super) max_proof_bytes: usize,
+}
+
+impl Default for RawDpopProofs {
+    fn default() -> Self {
+        RawDpopProofs {
+            algorithms: ["ES256", "ES384", "ES512", "EdDSA", "RS256", "PS256"]
+                .map(String::from)
+                .to_vec(),
+            max_age_seconds: 60,
+            clock_skew_seconds: 5,
+            use_dpop_nonce: false,
+            nonce_lifetime_seconds: 300,
+            htu_scheme: None,
+            htu_authority: None,
+            replay_cache_entries: 65_536,
+            max_proof_bytes: 4096,
+        }
+    }
+}
+
+/// `resource_metadata`: the OAuth protected-resource metadata (RFC 9728) the filter serves.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawResourceMetadata {
+    pub(super) resource: String,
+    #[serde(default)]
+    pub(super) authorization_servers: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) scopes_supported: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) resource_name: Option<String>,
+    #[serde(default)]
+    pub(super) resource_documentation: Option<String>,
+    #[serde(default = "default_metadata_max_age")]
+    pub(super) cache_max_age_seconds: u32,
+}
+
+fn default_metadata_max_age() -> u32 {
+    3600
 }
 
 #[derive(Deserialize)]
@@ -88,6 +147,10 @@ pub(super) struct RawProvider {
     pub(super) max_token_bytes: usize,
     #[serde(default = "yes")]
     pub(super) forward_token: bool,
+    #[serde(default)]
+    pub(super) dpop: Binding,
+    #[serde(default)]
+    pub(super) mtls_binding: Binding,
 }
 
 fn yes() -> bool {

@@ -24,9 +24,11 @@ struct Spot {
     config: &'static str,
 }
 
-const SPOTS: [Spot; 13] = [
+const SPOTS: [Spot; 15] = [
     spot("", "", false),
     spot("/properties/token_cache", "/token_cache", false),
+    spot("/properties/dpop_proofs", "/dpop_proofs", false),
+    spot("/properties/resource_metadata", "/resource_metadata", false),
     spot("/$defs/provider", "/providers/0", false),
     spot(
         "/$defs/provider/properties/jwks",
@@ -109,7 +111,9 @@ fn base(discovery: bool) -> Value {
         }],
         "rules": [{"match": {"prefix": "/"}, "access": "authenticated", "step_up": {"max_age_seconds": 60}}],
         "identity": {"headers": [{"header": "x-a", "first_of": [{"claim": "sub"}]}]},
-        "token_cache": {}
+        "token_cache": {},
+        "dpop_proofs": {},
+        "resource_metadata": {"resource": "https://api.example.com/v1"}
     })
 }
 

@@ -12,6 +12,8 @@ pub enum Cause {
     Allowed,
     /// A CORS preflight forwarded without a token (`bypass_cors_preflight`).
     CorsPreflight,
+    /// The protected-resource metadata document, answered by the filter (RFC 9728).
+    ResourceMetadata,
     /// 403: a valid token (or none needed) that the policy refused.
     Denied,
     /// 401, and why.

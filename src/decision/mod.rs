@@ -29,7 +29,7 @@ pub use cause::{AuthFailure, Cause};
 pub use explain::DryRunReport;
 use outcome::Context;
 pub use outcome::{Allowed, Decision, Denial, HeaderEdits, KeyMiss, Outcome};
-use response::{denial, Refusal};
+use response::{denial, metadata_answer, Refusal};
 use strip::strip_token;
 
 /// Decides one request. `now` is Unix seconds from the host clock.
@@ -185,7 +185,8 @@ pub fn decide_pre_verified(
 }
 
 /// The context every decision starts from (client identity headers always removed) and
-/// the canonical path; a refusal when the host or the path is ambiguous.
+/// the canonical path; a refusal when the host or the path is ambiguous, or the
+/// protected-resource metadata when that is what the request asks for.
 fn start<'r>(
     config: &Config,
     request: &RequestView<'r>,
@@ -195,7 +196,15 @@ fn start<'r>(
         .map_err(|err| err.to_string())
         .and_then(|()| canonical_path(request.raw_path()).map_err(|err| err.to_string()));
     match checked {
-        Ok(path) => Ok((context, path)),
+        Ok(path) => match &config.resource_metadata {
+            Some(metadata) if metadata.serves(request.method(), &path) => {
+                Err(Box::new(context.finish(
+                    Outcome::Deny(metadata_answer(metadata)),
+                    "protected-resource metadata (RFC 9728)".to_owned(),
+                )))
+            }
+            _ => Ok((context, path)),
+        },
         Err(reason) => Err(Box::new(refuse(
             config,
             context,

@@ -23,6 +23,7 @@ pub enum Outcome {
     /// Forward upstream after removing [`Decision::remove_headers`] and then setting
     /// [`Allowed::set_headers`].
     Allow(Allowed),
+    /// Answer locally: a refusal, or the protected-resource metadata document (200).
     Deny(Denial),
 }
 

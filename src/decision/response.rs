@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::{AuthFailure, Cause, Denial};
-use crate::config::Config;
+use crate::config::{Config, ResourceMetadata};
 use crate::key_miss::{KeyMiss, MissKind};
 use crate::policy::StepUpChallenge;
 use crate::token::TokenError;
@@ -58,6 +58,10 @@ pub(super) fn denial(config: &Config, refusal: &Refusal) -> Denial {
             challenge.push_str(&format!(", max_age=\"{max_age}\""));
         }
     }
+    if let Some(metadata) = &config.resource_metadata {
+        // RFC 9728 §5.1: where a client finds how to get a token for this resource.
+        challenge.push_str(&format!(", resource_metadata=\"{}\"", metadata.url));
+    }
     let mut headers = vec![
         ("www-authenticate".to_owned(), challenge),
         ("content-type".to_owned(), "application/json".to_owned()),
@@ -83,5 +87,21 @@ pub(super) fn denial(config: &Config, refusal: &Refusal) -> Denial {
         headers,
         body,
         cause,
+    }
+}
+
+/// The protected-resource metadata document (RFC 9728 §3.2): 200, JSON, cacheable.
+pub(super) fn metadata_answer(metadata: &ResourceMetadata) -> Denial {
+    Denial {
+        status: 200,
+        headers: vec![
+            ("content-type".to_owned(), "application/json".to_owned()),
+            (
+                "cache-control".to_owned(),
+                format!("public, max-age={}", metadata.cache_max_age_seconds),
+            ),
+        ],
+        body: metadata.body.clone(),
+        cause: Cause::ResourceMetadata,
     }
 }
