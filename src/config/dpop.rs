@@ -9,34 +9,7 @@ use crate::request::check_authority;
 
 pub(super) fn compile_dpop(raw: RawDpopProofs) -> Result<DpopSettings, ConfigError> {
     let field = |name: &str| format!("dpop_proofs.{name}");
-    if raw.algorithms.is_empty() {
-        return Err(ConfigError::new(
-            field("algorithms"),
-            "list at least one algorithm",
-        ));
-    }
-    let mut algorithms = Vec::with_capacity(raw.algorithms.len());
-    for (index, name) in raw.algorithms.iter().enumerate() {
-        let alg = Alg::from_name(name)
-            .filter(|alg| alg.family() != KeyFamily::Hmac)
-            .ok_or_else(|| {
-                ConfigError::new(
-                    format!("dpop_proofs.algorithms[{index}]"),
-                    format!(
-                        "'{name}' is not an asymmetric JWS algorithm claimgate verifies; a proof is signed with the client's private key ({})",
-                        Alg::ALL
-                            .into_iter()
-                            .filter(|alg| alg.family() != KeyFamily::Hmac)
-                            .map(Alg::name)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-            })?;
-        if !algorithms.contains(&alg) {
-            algorithms.push(alg);
-        }
-    }
+    let algorithms = compile_algorithms(&raw.algorithms)?;
     let within = |value: u32, name: &str, min: u32, max: u32| {
         if (min..=max).contains(&value) {
             Ok(i64::from(value))
@@ -96,4 +69,37 @@ pub(super) fn compile_dpop(raw: RawDpopProofs) -> Result<DpopSettings, ConfigErr
         replay_cache_entries: raw.replay_cache_entries,
         max_proof_bytes: raw.max_proof_bytes,
     })
+}
+
+/// The proof algorithm allow-list: known asymmetric algorithms, duplicates dropped.
+fn compile_algorithms(names: &[String]) -> Result<Vec<Alg>, ConfigError> {
+    if names.is_empty() {
+        return Err(ConfigError::new(
+            "dpop_proofs.algorithms",
+            "list at least one algorithm",
+        ));
+    }
+    let mut algorithms = Vec::with_capacity(names.len());
+    for (index, name) in names.iter().enumerate() {
+        let alg = Alg::from_name(name)
+            .filter(|alg| alg.family() != KeyFamily::Hmac)
+            .ok_or_else(|| {
+                ConfigError::new(
+                    format!("dpop_proofs.algorithms[{index}]"),
+                    format!(
+                        "'{name}' is not an asymmetric JWS algorithm claimgate verifies; a proof is signed with the client's private key ({})",
+                        Alg::ALL
+                            .into_iter()
+                            .filter(|alg| alg.family() != KeyFamily::Hmac)
+                            .map(Alg::name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
+        if !algorithms.contains(&alg) {
+            algorithms.push(alg);
+        }
+    }
+    Ok(algorithms)
 }

@@ -6,6 +6,7 @@
 //! answered in `response`, how a decision is explained in `explain`, why it was made in
 //! the metrics' vocabulary in `cause`, and how an unforwarded token is removed in `strip`.
 
+mod binding;
 mod cause;
 mod explain;
 mod outcome;
@@ -25,6 +26,8 @@ use crate::policy::{
 };
 use crate::request::{canonical_path, check_authority, RequestView};
 use crate::token::{find_token, verify, FoundToken, TokenError, VerifiedToken};
+pub use binding::ProofEnvironment;
+use binding::{check_binding, presented_as_dpop};
 pub use cause::{AuthFailure, Cause};
 pub use explain::DryRunReport;
 use outcome::Context;
@@ -32,9 +35,10 @@ pub use outcome::{Allowed, Decision, Denial, HeaderEdits, KeyMiss, Outcome};
 use response::{denial, metadata_answer, Refusal};
 use strip::strip_token;
 
-/// Decides one request. `now` is Unix seconds from the host clock.
+/// Decides one request. `now` is Unix seconds from the host clock. DPoP proofs are
+/// checked against a once-only record of this decision alone.
 pub fn decide(config: &Config, keys: &KeyRing, request: &RequestView<'_>, now: i64) -> Decision {
-    decide_inner(config, keys, None, request, now)
+    decide_inner(config, keys, None, request, now, None)
 }
 
 /// Decides one request, reusing verified tokens from `cache` and adding new ones to it.
@@ -46,7 +50,20 @@ pub fn decide_with_cache(
     request: &RequestView<'_>,
     now: i64,
 ) -> Decision {
-    decide_inner(config, keys, Some(cache), request, now)
+    decide_inner(config, keys, Some(cache), request, now, None)
+}
+
+/// Decides one request as the Envoy filter does: with the token cache, and DPoP proofs
+/// checked against `proofs` (nonces and the once-only record every worker shares).
+pub fn decide_with_proofs(
+    config: &Config,
+    keys: &KeyRing,
+    cache: Option<&mut TokenCache>,
+    request: &RequestView<'_>,
+    now: i64,
+    proofs: &ProofEnvironment<'_>,
+) -> Decision {
+    decide_inner(config, keys, cache, request, now, Some(proofs))
 }
 
 /// Verifies `found`, from the cache when it holds the token.
@@ -96,6 +113,7 @@ fn decide_inner(
     cache: Option<&mut TokenCache>,
     request: &RequestView<'_>,
     now: i64,
+    proofs: Option<&ProofEnvironment<'_>>,
 ) -> Decision {
     let (mut context, path) = match start(config, request) {
         Ok(started) => started,
@@ -109,17 +127,30 @@ fn decide_inner(
     }
     let found = match find_token(&config.locations, request) {
         Ok(found) => found,
-        Err(err) => return token_problem(config, context, request, &path, now, err),
+        Err(err) => {
+            return token_problem(config, context, request, &path, now, Refusal::BadToken(err))
+        }
     };
     let verified = match &found {
         None => None,
-        Some(found) => match verify_cached(config, keys, cache, found, now) {
-            Ok(verified) => Some(verified),
-            Err(err) => {
-                context.key_miss = err.key_miss();
-                return token_problem(config, context, request, &path, now, err);
+        Some(found) => {
+            context.dpop_presented = presented_as_dpop(config, found);
+            let checked = verify_cached(config, keys, cache, found, now)
+                .map_err(|err| {
+                    context.key_miss = err.key_miss();
+                    Refusal::BadToken(err)
+                })
+                .and_then(|verified| {
+                    check_binding(config, keys, request, found, &verified, now, proofs)
+                        .map(|()| verified)
+                });
+            match checked {
+                Ok(verified) => Some(verified),
+                Err(refusal) => {
+                    return token_problem(config, context, request, &path, now, refusal)
+                }
             }
-        },
+        }
     };
     decide_verified(
         config,
@@ -152,11 +183,17 @@ fn token_problem(
     request: &RequestView<'_>,
     path: &str,
     now: i64,
-    err: TokenError,
+    refusal: Refusal,
 ) -> Decision {
-    let reason = format!("token refused: {err}");
-    if config.policy.mode == Mode::Enforce || err.status() == 503 {
-        return refuse(config, context, Refusal::BadToken(err), reason);
+    let reason = match &refusal {
+        Refusal::BadToken(err) => format!("token refused: {err}"),
+        Refusal::BadProof(err) => format!("DPoP proof refused: {err}"),
+        Refusal::NonceRequired(_) => "DPoP proof refused: no fresh server nonce".to_owned(),
+        Refusal::ProofsUnavailable => "DPoP proof record unavailable".to_owned(),
+        _ => "token refused".to_owned(),
+    };
+    if config.policy.mode == Mode::Enforce || refusal.status() == 503 {
+        return refuse(config, context, refusal, reason);
     }
     let mut decision = decide_verified(config, context, request, path, now, None, None);
     decision.dry_run = Some(DryRunReport {
@@ -316,7 +353,8 @@ fn evaluate(
 }
 
 fn refuse(config: &Config, context: Context, refusal: Refusal, reason: String) -> Decision {
-    context.finish(Outcome::Deny(denial(config, &refusal)), reason)
+    let answer = denial(config, &refusal, context.dpop_presented);
+    context.finish(Outcome::Deny(answer), reason)
 }
 
 #[cfg(test)]

@@ -77,6 +77,8 @@ pub(super) struct Context {
     pub(super) remove_headers: Vec<String>,
     pub(super) skipped_headers: Vec<SkippedHeader>,
     pub(super) key_miss: Option<KeyMiss>,
+    /// The token came as `Authorization: DPoP`: challenges use that scheme.
+    pub(super) dpop_presented: bool,
 }
 
 impl Context {

@@ -7,6 +7,14 @@
 //! proof (a [`VerifiedProof`] only comes out of them), `nonce` server nonces, `replay`
 //! the once-only rule for proofs across every worker.
 
+mod nonce;
+mod proof;
+mod replay;
 mod settings;
+mod thumbprint;
 
+pub use nonce::NonceKey;
+pub use proof::{request_uri, verify_proof, ProofContext, ProofError, VerifiedProof};
+pub use replay::{MemoryReplayGuard, ProofId, ReplayError, ReplayGuard, ReplayShards};
 pub use settings::DpopSettings;
+pub use thumbprint::{certificate_thumbprint_from_hex, jwk_thumbprint, sha256_base64url};

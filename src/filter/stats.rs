@@ -7,7 +7,7 @@
 //! A stat that cannot be defined or updated is logged once at start and never affects a
 //! request.
 //!
-//! - `claimgate.requests.{allowed,cors_preflight,resource_metadata,denied,bad_request,no_keys}` and
+//! - `claimgate.requests.{allowed,cors_preflight,resource_metadata,denied,bad_request,no_keys,dpop_replay_unavailable}` and
 //!   `claimgate.requests.unauthenticated.<reason>` (label `claimgate_reason`);
 //! - `claimgate.by_provider.<provider>.{allowed,denied,unauthenticated}` (label
 //!   `claimgate_provider`), for requests whose token named a provider;
@@ -95,6 +95,7 @@ struct RequestStats {
     denied: Counter,
     bad_request: Counter,
     no_keys: Counter,
+    dpop_replay_unavailable: Counter,
     unauthenticated: [Counter; AuthFailure::ALL.len()],
 }
 
@@ -167,6 +168,7 @@ impl Stats {
             denied: counter("claimgate.requests.denied"),
             bad_request: counter("claimgate.requests.bad_request"),
             no_keys: counter("claimgate.requests.no_keys"),
+            dpop_replay_unavailable: counter("claimgate.requests.dpop_replay_unavailable"),
             unauthenticated: AuthFailure::ALL.map(|reason| {
                 counter(&format!(
                     "claimgate.requests.unauthenticated.{}",
@@ -241,6 +243,7 @@ impl Stats {
             Cause::Denied => requests.denied.increment(host),
             Cause::BadRequest => requests.bad_request.increment(host),
             Cause::NoKeys => requests.no_keys.increment(host),
+            Cause::ProofsUnavailable => requests.dpop_replay_unavailable.increment(host),
             Cause::Unauthenticated(reason) => {
                 let index = AuthFailure::ALL.iter().position(|known| *known == reason);
                 if let Some(counter) = index.and_then(|index| requests.unauthenticated.get(index)) {
@@ -260,7 +263,8 @@ impl Stats {
                 Cause::CorsPreflight
                 | Cause::ResourceMetadata
                 | Cause::BadRequest
-                | Cause::NoKeys => {}
+                | Cause::NoKeys
+                | Cause::ProofsUnavailable => {}
             }
         }
         if let Some(stats) = decision.rule.as_ref().and_then(|rule| self.rules.get(rule)) {
