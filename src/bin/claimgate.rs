@@ -654,20 +654,8 @@ fn mint(args: &[String]) -> Result<(), String> {
         let value = serde_json::from_str(value).unwrap_or_else(|_| Value::from(value));
         claims.insert(name.to_owned(), value);
     }
-    let mut cnf = Map::new();
-    if let Some(path) = options.one("dpop-key") {
-        let client =
-            SigningKey::from_jwk(&read_json(path)?).map_err(|err| format!("{path}: {err}"))?;
-        let jkt = client
-            .thumbprint()
-            .ok_or_else(|| format!("{path}: a DPoP key must be asymmetric"))?;
-        cnf.insert("jkt".into(), jkt.into());
-    }
-    if let Some(thumbprint) = options.one("cert-thumbprint") {
-        cnf.insert("x5t#S256".into(), thumbprint.into());
-    }
-    if !cnf.is_empty() {
-        claims.insert("cnf".into(), Value::Object(cnf));
+    if let Some(cnf) = confirmation(&options)? {
+        claims.insert("cnf".into(), cnf);
     }
     let count = options.number("count")?.unwrap_or(1);
     if count < 1 {
@@ -687,6 +675,27 @@ fn mint(args: &[String]) -> Result<(), String> {
     }
     print!("{out}");
     Ok(())
+}
+
+/// The `cnf` claim `mint` binds a token with: the DPoP key's thumbprint (`jkt`) and the
+/// client certificate's (`x5t#S256`); `None` when neither is asked for.
+fn confirmation(options: &Options) -> Result<Option<Value>, String> {
+    let mut cnf = Map::new();
+    if let Some(path) = options.one("dpop-key") {
+        let client =
+            SigningKey::from_jwk(&read_json(path)?).map_err(|err| format!("{path}: {err}"))?;
+        let jkt = client
+            .thumbprint()
+            .ok_or_else(|| format!("{path}: a DPoP key must be asymmetric"))?;
+        cnf.insert("jkt".into(), jkt.into());
+    }
+    if let Some(thumbprint) = options.one("cert-thumbprint") {
+        cnf.insert("x5t#S256".into(), thumbprint.into());
+    }
+    if !cnf.is_empty() {
+        return Ok(Some(Value::Object(cnf)));
+    }
+    Ok(None)
 }
 
 /// `claimgate mint proof`: a DPoP proof for one request.
