@@ -611,21 +611,7 @@ fn mint(args: &[String]) -> Result<(), String> {
     let key_path = options.one("key").ok_or("mint needs --key PRIVATE_JWK")?;
     let key =
         SigningKey::from_jwk(&read_json(key_path)?).map_err(|err| format!("{key_path}: {err}"))?;
-    let provider = match options.one("config") {
-        None => None,
-        Some(path) => {
-            let config = load_config(path)?;
-            let id = match options.one("provider") {
-                Some(name) => Some(
-                    config
-                        .provider_id(name)
-                        .ok_or_else(|| format!("{path}: no provider named '{name}'"))?,
-                ),
-                None => config.providers.ids().next(),
-            };
-            id.and_then(|id| config.providers.get(id).cloned())
-        }
-    };
+    let provider = mint_provider(&options)?;
     let issuer = options
         .one("iss")
         .map(str::to_owned)
@@ -675,6 +661,26 @@ fn mint(args: &[String]) -> Result<(), String> {
     }
     print!("{out}");
     Ok(())
+}
+
+/// The provider `mint --config` takes the issuer and audience from: `--provider`, or the
+/// first.
+fn mint_provider(options: &Options) -> Result<Option<Provider>, String> {
+    Ok(match options.one("config") {
+        None => None,
+        Some(path) => {
+            let config = load_config(path)?;
+            let id = match options.one("provider") {
+                Some(name) => Some(
+                    config
+                        .provider_id(name)
+                        .ok_or_else(|| format!("{path}: no provider named '{name}'"))?,
+                ),
+                None => config.providers.ids().next(),
+            };
+            id.and_then(|id| config.providers.get(id).cloned())
+        }
+    })
 }
 
 /// The `cnf` claim `mint` binds a token with: the DPoP key's thumbprint (`jkt`) and the
