@@ -159,7 +159,14 @@ mod tests {
             }],
             "rules": [{"match": {"prefix": "/"}, "access": "authenticated"}]
         });
-        if let (Some(config), Value::Object(extra)) = (config.as_object_mut(), extra) {
+        if let (Some(config), Value::Object(mut extra)) = (config.as_object_mut(), extra) {
+            // "provider": fields for the provider rather than the top level.
+            if let (Some(provider), Some(Value::Object(fields))) = (
+                config["providers"][0].as_object_mut(),
+                extra.remove("provider"),
+            ) {
+                provider.extend(fields);
+            }
             config.extend(extra);
         }
         Setup {
@@ -353,5 +360,30 @@ mod tests {
             .unwrap();
         let retry = setup.proof(&token, "n2", Some(&nonce));
         assert!(setup.decide(&dpop, &[&retry], None, &env).is_allowed());
+    }
+
+    #[test]
+    fn an_unforwarded_token_takes_its_proof_with_it() {
+        let setup = setup("required", json!({"provider": {"forward_token": false}}));
+        let replay = MemoryReplayGuard::default();
+        let env = ProofEnvironment {
+            nonce_key: None,
+            replay: &replay,
+        };
+        let token = setup.bound_token();
+        let decision = setup.decide(
+            &format!("DPoP {token}"),
+            &[&setup.proof(&token, "f", None)],
+            None,
+            &env,
+        );
+        assert!(decision.is_allowed(), "{}", decision.reason);
+        for header in ["authorization", "dpop"] {
+            assert!(
+                decision.remove_headers.iter().any(|name| name == header),
+                "{header}: {:?}",
+                decision.remove_headers
+            );
+        }
     }
 }
