@@ -78,6 +78,8 @@ pub struct Config {
     /// Whether any provider binds tokens to the TLS client certificate (the adapter reads
     /// the certificate's digest only then).
     pub uses_client_certificate: bool,
+    /// The index in `locations` of `Authorization: DPoP`, when a provider takes DPoP.
+    pub dpop_location: Option<usize>,
 }
 
 impl Config {
@@ -141,6 +143,9 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     let uses_client_certificate = providers
         .iter()
         .any(|(_, provider)| provider.mtls_binding != Binding::Off);
+    let dpop_location = locations
+        .iter()
+        .position(|location| *location == TokenLocation::dpop());
     Ok(Config {
         realm: raw.realm,
         providers,
@@ -155,6 +160,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         dpop,
         resource_metadata,
         uses_client_certificate,
+        dpop_location,
     })
 }
 

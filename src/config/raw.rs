@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::HostCryptoMode;
 use crate::cache::CacheLimits;
+use crate::dpop::DpopSettings;
 use crate::policy::{DefaultAccess, Mode, RawRule};
 use crate::provider::Binding;
 
@@ -60,19 +61,24 @@ pub(super) struct RawDpopProofs {
 }
 
 impl Default for RawDpopProofs {
+    /// The defaults are [`DpopSettings::default`]'s, written as the document would.
     fn default() -> Self {
+        let settings = DpopSettings::default();
+        let seconds = |value: i64| u32::try_from(value).unwrap_or(u32::MAX);
         RawDpopProofs {
-            algorithms: ["ES256", "ES384", "ES512", "EdDSA", "RS256", "PS256"]
-                .map(String::from)
-                .to_vec(),
-            max_age_seconds: 60,
-            clock_skew_seconds: 5,
-            use_dpop_nonce: false,
-            nonce_lifetime_seconds: 300,
-            htu_scheme: None,
-            htu_authority: None,
-            replay_cache_entries: 65_536,
-            max_proof_bytes: 4096,
+            algorithms: settings
+                .algorithms
+                .iter()
+                .map(|alg| alg.name().to_owned())
+                .collect(),
+            max_age_seconds: seconds(settings.max_age_seconds),
+            clock_skew_seconds: seconds(settings.clock_skew_seconds),
+            use_dpop_nonce: settings.use_dpop_nonce,
+            nonce_lifetime_seconds: seconds(settings.nonce_lifetime_seconds),
+            htu_scheme: settings.htu_scheme,
+            htu_authority: settings.htu_authority,
+            replay_cache_entries: settings.replay_cache_entries,
+            max_proof_bytes: settings.max_proof_bytes,
         }
     }
 }

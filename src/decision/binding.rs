@@ -14,7 +14,7 @@ use crate::dpop::{
 use crate::jwks::KeyRing;
 use crate::provider::Binding;
 use crate::request::RequestView;
-use crate::token::{FoundToken, TokenError, TokenLocation, VerifiedToken};
+use crate::token::{FoundToken, TokenError, VerifiedToken};
 
 /// What checking DPoP proofs needs besides the request: the key server nonces are made
 /// with (when `use_dpop_nonce` is on) and the once-only record of used proofs. The Envoy
@@ -26,12 +26,9 @@ pub struct ProofEnvironment<'a> {
 
 /// Whether the token was sent as `Authorization: DPoP` (and nowhere else).
 pub(super) fn presented_as_dpop(config: &Config, found: &FoundToken) -> bool {
-    let dpop = TokenLocation::dpop();
-    !found.locations.is_empty()
-        && found
-            .locations
-            .iter()
-            .all(|index| config.locations.get(*index) == Some(&dpop))
+    config.dpop_location.is_some_and(|dpop| {
+        !found.locations.is_empty() && found.locations.iter().all(|index| *index == dpop)
+    })
 }
 
 /// Checks the token's bindings against the request.
@@ -44,7 +41,12 @@ pub(super) fn check_binding(
     now: i64,
     proofs: Option<&ProofEnvironment<'_>>,
 ) -> Result<(), Refusal> {
-    let Some(provider) = config.providers.get(verified.provider()) else {
+    let Some(provider) = config
+        .providers
+        .get(verified.provider())
+        .filter(|provider| provider.dpop != Binding::Off || provider.mtls_binding != Binding::Off)
+    else {
+        // A bearer-only provider: nothing more to check (and nothing more done).
         return Ok(());
     };
     let cnf = verified.claims().get("cnf");
@@ -224,6 +226,13 @@ mod tests {
         }
     }
 
+    fn without_nonces(replay: &MemoryReplayGuard) -> ProofEnvironment<'_> {
+        ProofEnvironment {
+            nonce_key: None,
+            replay,
+        }
+    }
+
     fn challenge(decision: &Decision) -> String {
         match &decision.outcome {
             Outcome::Deny(denial) => denial
@@ -240,10 +249,7 @@ mod tests {
     fn a_bound_token_with_its_proof_passes_once_and_every_downgrade_is_refused() {
         let setup = setup("optional", json!({}));
         let replay = MemoryReplayGuard::default();
-        let env = ProofEnvironment {
-            nonce_key: None,
-            replay: &replay,
-        };
+        let env = without_nonces(&replay);
         let token = setup.bound_token();
         let proof = setup.proof(&token, "p1", None);
         let dpop = format!("DPoP {token}");
@@ -294,10 +300,7 @@ mod tests {
     fn required_dpop_refuses_unbound_tokens_and_offers_only_dpop() {
         let setup = setup("required", json!({}));
         let replay = MemoryReplayGuard::default();
-        let env = ProofEnvironment {
-            nonce_key: None,
-            replay: &replay,
-        };
+        let env = without_nonces(&replay);
         let plain = setup.token(None);
         let refused = setup.decide(&format!("Bearer {plain}"), &[], None, &env);
         assert_eq!(
@@ -310,10 +313,7 @@ mod tests {
     fn a_cached_token_skips_its_signature_check_but_never_its_proof() {
         let setup = setup("required", json!({}));
         let replay = MemoryReplayGuard::default();
-        let env = ProofEnvironment {
-            nonce_key: None,
-            replay: &replay,
-        };
+        let env = without_nonces(&replay);
         let mut cache = TokenCache::new(setup.config.token_cache);
         let token = setup.bound_token();
         let dpop = format!("DPoP {token}");
@@ -366,10 +366,7 @@ mod tests {
     fn an_unforwarded_token_takes_its_proof_with_it() {
         let setup = setup("required", json!({"provider": {"forward_token": false}}));
         let replay = MemoryReplayGuard::default();
-        let env = ProofEnvironment {
-            nonce_key: None,
-            replay: &replay,
-        };
+        let env = without_nonces(&replay);
         let token = setup.bound_token();
         let decision = setup.decide(
             &format!("DPoP {token}"),

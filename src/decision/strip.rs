@@ -24,7 +24,7 @@ pub(super) fn strip_token(
     if found
         .locations
         .iter()
-        .any(|index| config.locations.get(*index) == Some(&TokenLocation::dpop()))
+        .any(|index| Some(*index) == config.dpop_location)
         && !remove.iter().any(|known| known == "dpop")
     {
         remove.push("dpop".to_owned());
