@@ -535,4 +535,32 @@ mod tests {
             Err(ProofError::TooLarge)
         );
     }
+
+    #[test]
+    fn htu_names_the_scheme_and_host_the_client_used_behind_another_proxy() {
+        // TLS and the public name end at a proxy in front of Envoy: Envoy sees
+        // http://internal:8080, the client addressed https://api.example.com.
+        let headers = request_headers(
+            "GET",
+            "/orders?x=1",
+            "internal:8080",
+            Some("http"),
+            std::iter::empty(),
+        );
+        let request = RequestView::new(&headers);
+        let own = |path: &str| Some(("http".into(), "internal:8080".into(), path.into()));
+        assert_eq!(
+            request_uri(&DpopSettings::default(), &request),
+            own("/orders")
+        );
+        let behind = DpopSettings {
+            htu_scheme: Some("https".into()),
+            htu_authority: Some("api.example.com".into()),
+            ..DpopSettings::default()
+        };
+        assert_eq!(
+            request_uri(&behind, &request),
+            normalized_uri("https://api.example.com/orders")
+        );
+    }
 }
