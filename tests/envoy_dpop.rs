@@ -84,6 +84,22 @@ fn proof(
     .unwrap()
 }
 
+/// A proof for `url` whose header `edit` changes (signed by `key` all the same).
+fn forged_header(
+    key: &SigningKey,
+    token: &str,
+    url: &str,
+    edit: impl FnOnce(&mut serde_json::Map<String, Value>),
+) -> String {
+    let mut header = serde_json::Map::new();
+    header.insert("typ".into(), "dpop+jwt".into());
+    header.insert("jwk".into(), key.public_jwk());
+    edit(&mut header);
+    let claims = json!({"jti": unique("forged"), "htm": "GET", "htu": url, "iat": now(),
+        "ath": claimgate::dpop::sha256_base64url(token.as_bytes())});
+    key.sign_with_header(header, &claims).unwrap()
+}
+
 fn send(
     envoy: &Envoy,
     method: &str,
@@ -219,6 +235,27 @@ fn dpop_bound_tokens_pass_only_with_a_fresh_proof_for_this_request_by_their_key(
             "ath does not match",
         ),
         ("not a JWT", "garbage".to_owned(), "not a JWT"),
+        (
+            "private key in the jwk header",
+            forged_header(&setup.client, &token, &here, |header| {
+                header.insert("jwk".into(), setup.client.private_jwk());
+            }),
+            "must be a public key",
+        ),
+        (
+            "typ JWT",
+            forged_header(&setup.client, &token, &here, |header| {
+                header.insert("typ".into(), "JWT".into());
+            }),
+            "typ must be dpop+jwt",
+        ),
+        (
+            "HS256",
+            forged_header(&setup.client, &token, &here, |header| {
+                header.insert("alg".into(), "HS256".into());
+            }),
+            "algorithm not allowed",
+        ),
     ];
     for (case, proof, description) in &cases {
         let response = send(&envoy, "GET", "/orders", &dpop, Some(proof));
