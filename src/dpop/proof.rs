@@ -18,7 +18,7 @@ use super::DpopSettings;
 use crate::jwks::{parse_jwk, Alg, HostCrypto, KeyFamily, SymmetricKeys};
 use crate::keysource::HttpUrl;
 use crate::request::RequestView;
-use crate::token::decode_base64url;
+use crate::token::{decode_base64url, split_jws, JwsParts};
 
 /// Why a proof is refused. Every variant is 401 `invalid_dpop_proof`, except
 /// [`ProofError::NonceRequired`] (401 `use_dpop_nonce`, with a fresh nonce).
@@ -153,12 +153,12 @@ pub fn verify_proof(
     let proof = std::str::from_utf8(proof)
         .map_err(|_| ProofError::Malformed("DPoP proof is not ASCII"))?
         .trim();
-    let (signed, signature) = proof
-        .rsplit_once('.')
-        .ok_or(ProofError::Malformed("DPoP proof is not a JWT"))?;
-    let (header, payload) = signed
-        .split_once('.')
-        .ok_or(ProofError::Malformed("DPoP proof is not a JWT"))?;
+    let JwsParts {
+        signed_data: signed,
+        header,
+        payload,
+        signature,
+    } = split_jws(proof).map_err(|_| ProofError::Malformed("DPoP proof is not a JWT"))?;
     let decode = |part: &str| {
         decode_base64url(part.as_bytes())
             .ok_or(ProofError::Malformed("DPoP proof is not valid base64url"))

@@ -13,6 +13,6 @@ mod verify;
 pub use crate::provider::Provider;
 pub use error::TokenError;
 pub use extract::{find_token, FoundToken, TokenLocation};
-pub(crate) use jws::decode_base64url;
 pub use jws::UntrustedToken;
+pub(crate) use jws::{decode_base64url, split_jws, JwsParts};
 pub use verify::{verify, VerifiedToken};
