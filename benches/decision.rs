@@ -57,6 +57,7 @@ fn bench_decisions(c: &mut Criterion) {
         Alg::Ps256,
         Alg::Es256,
         Alg::Es384,
+        Alg::Es512,
         Alg::EdDsa,
         Alg::Hs256,
     ] {

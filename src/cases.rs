@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::decision::{decide, decide_pre_verified, Decision};
+use crate::decision::{decide_pre_verified, decide_with_proofs, Decision, ProofEnvironment};
+use crate::dpop::{MemoryReplayGuard, NonceKey, ReplayGuard};
 use crate::jwks::KeyRing;
 use crate::policy::Claims;
 use crate::request::{bearer_header, request_headers, RequestView};
@@ -41,6 +42,10 @@ pub struct Case {
     /// A real token, verified with the configuration's keys as Envoy would.
     #[serde(default)]
     pub token: Option<String>,
+    /// A DPoP proof (RFC 9449) for the request: sent as the `DPoP` header, with `token`
+    /// as `Authorization: DPoP`. Proofs are time-bound: give the file a fixed `now`.
+    #[serde(default)]
+    pub dpop_proof: Option<String>,
     pub expect: Expectation,
 }
 
@@ -52,8 +57,13 @@ pub struct CaseRequest {
     /// Path and query string as sent.
     pub path: String,
     pub host: String,
+    /// `:scheme` (default `http`).
+    pub scheme: String,
     pub headers: BTreeMap<String, String>,
     pub client_address: Option<String>,
+    /// The SHA-256 thumbprint (base64url, as in `cnf.x5t#S256`) of the TLS client
+    /// certificate the connection presented (RFC 8705).
+    pub client_cert_thumbprint: Option<String>,
 }
 
 impl Default for CaseRequest {
@@ -62,8 +72,10 @@ impl Default for CaseRequest {
             method: "GET".into(),
             path: "/".into(),
             host: "localhost".into(),
+            scheme: "http".into(),
             headers: BTreeMap::new(),
             client_address: None,
+            client_cert_thumbprint: None,
         }
     }
 }
@@ -111,7 +123,7 @@ impl CaseRequest {
             &self.method,
             &self.path,
             &self.host,
-            Some("http"),
+            Some(&self.scheme),
             self.headers
                 .iter()
                 .map(|(name, value)| (name.as_str(), value.as_bytes())),
@@ -221,11 +233,21 @@ fn header_text(value: Option<&str>) -> String {
 }
 
 impl Case {
-    /// Decides the case with the decision code Envoy runs.
-    pub fn decide(&self, config: &Config, keys: &KeyRing, now: i64) -> Result<Decision, String> {
+    /// Decides the case with the decision code Envoy runs; DPoP proofs are recorded in
+    /// `replay` (a file's cases share one, so a later case can replay a proof).
+    pub fn decide(
+        &self,
+        config: &Config,
+        keys: &KeyRing,
+        now: i64,
+        replay: &dyn ReplayGuard,
+    ) -> Result<Decision, String> {
         let mut headers = self.request.headers();
         let decision = match (&self.claims, &self.token) {
             (Some(_), Some(_)) => return Err("give \"claims\" or \"token\", not both".into()),
+            (Some(_), None) if self.dpop_proof.is_some() => {
+                return Err("\"dpop_proof\" goes with \"token\"".into())
+            }
             (Some(claims), None) => {
                 let provider = match &self.provider {
                     Some(name) => config
@@ -252,22 +274,49 @@ impl Case {
                 decide_pre_verified(config, &view, Some(&verified), now)
             }
             (None, token) => {
-                if let Some(token) = token {
-                    headers.push(bearer_header(token));
+                match (token, &self.dpop_proof) {
+                    (Some(token), Some(proof)) => {
+                        headers.push((
+                            "authorization".to_owned(),
+                            format!("DPoP {token}").into_bytes(),
+                        ));
+                        headers.push(("dpop".to_owned(), proof.as_bytes().to_vec()));
+                    }
+                    (Some(token), None) => headers.push(bearer_header(token)),
+                    (None, Some(_)) => return Err("\"dpop_proof\" goes with \"token\"".into()),
+                    (None, None) => {}
                 }
-                decide(config, keys, &self.view(&headers), now)
+                let nonce_key = config.dpop.use_dpop_nonce.then(NonceKey::random).flatten();
+                let proofs = ProofEnvironment {
+                    nonce_key: nonce_key.as_ref(),
+                    replay,
+                };
+                decide_with_proofs(config, keys, None, &self.view(&headers), now, &proofs)
             }
         };
         Ok(decision)
     }
 
     fn view<'h>(&'h self, headers: &'h [(String, Vec<u8>)]) -> RequestView<'h> {
-        RequestView::new(headers).with_client_address(self.request.client_address.as_deref())
+        RequestView::new(headers)
+            .with_client_address(self.request.client_address.as_deref())
+            .with_client_certificate(self.request.client_cert_thumbprint.as_deref())
     }
 
-    /// Runs the case: the problems found (empty when it passes).
+    /// Runs the case alone: the problems found (empty when it passes).
     pub fn run(&self, config: &Config, keys: &KeyRing, now: i64) -> Vec<String> {
-        match self.decide(config, keys, now) {
+        self.run_with(config, keys, now, &MemoryReplayGuard::default())
+    }
+
+    /// Runs the case with the proof record of its file.
+    pub fn run_with(
+        &self,
+        config: &Config,
+        keys: &KeyRing,
+        now: i64,
+        replay: &dyn ReplayGuard,
+    ) -> Vec<String> {
+        match self.decide(config, keys, now, replay) {
             Err(err) => vec![err],
             Ok(decision) => {
                 let headers = self.request.headers();

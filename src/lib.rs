@@ -11,12 +11,13 @@
 //! Modules only import modules listed below them here (a lower layer never imports a
 //! higher one, so there are no import cycles):
 //!
-//! 1. `filter` (the proxy-wasm adapter), `cases` (`claimgate test`), `mint` (signing, for
-//!    the CLI and tests; imports only `jwks`)
+//! 1. `filter` (the proxy-wasm adapter), `cases` (`claimgate test`), `mint` (signing and
+//!    DPoP proofs, for the CLI and tests; imports only `jwks` and `dpop`)
 //! 2. [`decision`]: the pipeline; imports everything below
-//! 3. [`config`]: compiles the document; imports `cache`, `fields`, `identity`, `jwks`,
-//!    `keysource`, `policy`, `provider`, `token`
-//! 4. [`cache`]: verified tokens; imports `token`
+//! 3. [`config`]: compiles the document; imports `cache`, `dpop`, `fields`, `identity`,
+//!    `jwks`, `keysource`, `policy`, `provider`, `request`, `token`
+//! 4. [`cache`]: verified tokens; imports `token`; [`dpop`]: DPoP proofs (RFC 9449) and
+//!    token-binding thumbprints; imports `jwks`, `keysource`, `request`, `token`
 //! 5. [`token`]: finding and verifying tokens; imports `claims`, `identity`, `jwks`,
 //!    `key_miss`, `provider`, `request`
 //! 6. [`provider`]: one entry per provider (verification, inline keys, remote source);
@@ -48,6 +49,7 @@ pub mod cases;
 pub mod claims;
 pub mod config;
 pub mod decision;
+pub mod dpop;
 pub mod fields;
 pub mod identity;
 pub mod jwks;
@@ -65,6 +67,9 @@ mod filter;
 
 pub use cache::{CacheCounters, CacheLimits, TokenCache};
 pub use config::{Config, ConfigError};
-pub use decision::{decide, decide_pre_verified, decide_with_cache, Decision, Denial, Outcome};
+pub use decision::{
+    decide, decide_pre_verified, decide_with_cache, decide_with_proofs, Decision, Denial, Outcome,
+    ProofEnvironment,
+};
 pub use jwks::KeyRing;
 pub use request::RequestView;

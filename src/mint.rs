@@ -1,6 +1,6 @@
 //! Token signing for the demo, the CLI and the tests. Never used on the request path.
 //!
-//! Signing goes through the same jwt-compact algorithms (and our ES384) that verification
+//! Signing goes through the same jwt-compact algorithms (and our ES384 and ES512) that verification
 //! uses, so a token minted here is a real, standard JWS.
 
 use std::fmt;
@@ -14,7 +14,8 @@ use jwt_compact::{Algorithm as JwsAlgorithm, AlgorithmSignature};
 use rand_core::{OsRng, RngCore};
 use serde_json::{json, Map, Value};
 
-use crate::jwks::{self, Alg, Es384, KeyFamily, MIN_RSA_BITS};
+use crate::dpop::{jwk_thumbprint, sha256_base64url};
+use crate::jwks::{self, Alg, Es384, Es512, KeyFamily, MIN_RSA_BITS};
 
 /// Why a signing key or a token could not be made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +47,7 @@ enum Secret {
     Rsa(Box<RsaPrivateKey>),
     P256(p256::ecdsa::SigningKey),
     P384(p384::ecdsa::SigningKey),
+    P521(Box<p521::ecdsa::SigningKey>),
     Ed25519(ed25519_compact::SecretKey),
     Hmac(Vec<u8>),
 }
@@ -86,20 +88,12 @@ impl SigningKey {
             KeyFamily::P256 => {
                 Secret::P256(p256::ecdsa::SigningKey::try_from(&jwk).map_err(|e| bad(&e))?)
             }
-            KeyFamily::P384 => match &jwk {
-                JsonWebKey::EllipticCurve {
-                    curve,
-                    secret: Some(d),
-                    ..
-                } if curve.as_ref() == "P-384" => {
-                    Secret::P384(jwks::es384_signing_key(d).map_err(|e| bad(&e))?)
-                }
-                _ => {
-                    return Err(MintError::BadKey(
-                        "ES384 needs a private P-384 EC key".into(),
-                    ))
-                }
-            },
+            KeyFamily::P384 => Secret::P384(
+                jwks::es384_signing_key(ec_scalar(&jwk, "P-384")?).map_err(|e| bad(&e))?,
+            ),
+            KeyFamily::P521 => Secret::P521(Box::new(
+                jwks::es512_signing_key(ec_scalar(&jwk, "P-521")?).map_err(|e| bad(&e))?,
+            )),
             KeyFamily::Ed25519 => {
                 Secret::Ed25519(ed25519_compact::SecretKey::try_from(&jwk).map_err(|e| bad(&e))?)
             }
@@ -121,6 +115,7 @@ impl SigningKey {
             )),
             KeyFamily::P256 => Secret::P256(p256::ecdsa::SigningKey::random(&mut rng)),
             KeyFamily::P384 => Secret::P384(p384::ecdsa::SigningKey::random(&mut rng)),
+            KeyFamily::P521 => Secret::P521(Box::new(p521::ecdsa::SigningKey::random(&mut rng))),
             KeyFamily::Ed25519 => Secret::Ed25519(Ed25519::generate(&mut rng).0),
             KeyFamily::Hmac => {
                 let mut secret = vec![0_u8; 64];
@@ -151,12 +146,11 @@ impl SigningKey {
             Secret::P256(key) => jwk_value(&JsonWebKey::from(key.verifying_key())),
             Secret::P384(key) => {
                 let point = key.verifying_key().to_encoded_point(false);
-                json!({
-                    "kty": "EC",
-                    "crv": "P-384",
-                    "x": point.x().map(|x| Base64UrlUnpadded::encode_string(x)),
-                    "y": point.y().map(|y| Base64UrlUnpadded::encode_string(y)),
-                })
+                ec_public_jwk("P-384", point.x(), point.y())
+            }
+            Secret::P521(key) => {
+                let point = p521::ecdsa::VerifyingKey::from(key.as_ref()).to_encoded_point(false);
+                ec_public_jwk("P-521", point.x(), point.y())
             }
             Secret::Ed25519(key) => jwk_value(&JsonWebKey::from(&key.public_key())),
             Secret::Hmac(secret) => {
@@ -172,20 +166,22 @@ impl SigningKey {
         let mut jwk = match &self.secret {
             Secret::Rsa(key) => rsa_private_jwk(key),
             Secret::P256(key) => jwk_value(&JsonWebKey::from(key)),
-            Secret::P384(key) => {
-                let mut jwk = self.public_jwk();
-                if let Some(object) = jwk.as_object_mut() {
-                    object.insert(
-                        "d".into(),
-                        Base64UrlUnpadded::encode_string(&key.to_bytes()).into(),
-                    );
-                }
-                jwk
-            }
+            Secret::P384(key) => self.public_jwk_with_scalar(&key.to_bytes()),
+            Secret::P521(key) => self.public_jwk_with_scalar(&key.to_bytes()),
             Secret::Ed25519(key) => jwk_value(&JsonWebKey::from(key)),
             Secret::Hmac(_) => self.public_jwk(),
         };
         self.add_metadata(&mut jwk);
+        jwk
+    }
+
+    /// The public JWK with the private scalar `d` added (the EC keys jwt-compact cannot
+    /// write itself).
+    fn public_jwk_with_scalar(&self, d: &[u8]) -> Value {
+        let mut jwk = self.public_jwk();
+        if let Some(object) = jwk.as_object_mut() {
+            object.insert("d".into(), Base64UrlUnpadded::encode_string(d).into());
+        }
         jwk
     }
 
@@ -234,6 +230,41 @@ impl SigningKey {
         Ok(token)
     }
 
+    /// The RFC 7638 thumbprint of this key's public JWK: what a token bound to it carries
+    /// as `cnf.jkt` (DPoP). `None` for HMAC keys.
+    pub fn thumbprint(&self) -> Option<String> {
+        match self.public_jwk() {
+            Value::Object(jwk) if self.alg.family() != KeyFamily::Hmac => jwk_thumbprint(&jwk),
+            _ => None,
+        }
+    }
+
+    /// A DPoP proof (RFC 9449 §4.2) signed with this key for one request: `htm`, `htu`,
+    /// `iat`, `jti`, `ath` of the access token when given, and the server's nonce when
+    /// given. `extra` claims are merged last (tests use them to forge proofs).
+    pub fn dpop_proof(&self, request: &ProofRequest<'_>) -> Result<String, MintError> {
+        if self.alg.family() == KeyFamily::Hmac {
+            return Err(MintError::BadKey(
+                "a DPoP proof needs an asymmetric key".into(),
+            ));
+        }
+        let mut header = Map::new();
+        header.insert("typ".into(), "dpop+jwt".into());
+        header.insert("jwk".into(), self.public_jwk());
+        let mut claims = Map::new();
+        claims.insert("jti".into(), request.jti.into());
+        claims.insert("htm".into(), request.method.into());
+        claims.insert("htu".into(), request.url.into());
+        claims.insert("iat".into(), request.iat.into());
+        if let Some(token) = request.access_token {
+            claims.insert("ath".into(), sha256_base64url(token.as_bytes()).into());
+        }
+        if let Some(nonce) = request.nonce {
+            claims.insert("nonce".into(), nonce.into());
+        }
+        self.sign_with_header(header, &Value::Object(claims))
+    }
+
     /// Raw JWS signature over `message` with this key's algorithm.
     pub fn sign_bytes(&self, message: &[u8]) -> Vec<u8> {
         fn run<A: JwsAlgorithm>(alg: &A, key: &A::SigningKey, message: &[u8]) -> Vec<u8> {
@@ -246,12 +277,27 @@ impl SigningKey {
             },
             (Secret::P256(key), _) => run(&Es256, key, message),
             (Secret::P384(key), _) => run(&Es384, key, message),
+            (Secret::P521(key), _) => run(&Es512, key.as_ref(), message),
             (Secret::Ed25519(key), _) => run(&Ed25519, key, message),
             (Secret::Hmac(secret), Alg::Hs384) => run(&Hs384, &Hs384Key::new(secret), message),
             (Secret::Hmac(secret), Alg::Hs512) => run(&Hs512, &Hs512Key::new(secret), message),
             (Secret::Hmac(secret), _) => run(&Hs256, &Hs256Key::new(secret), message),
         }
     }
+}
+
+/// The request a DPoP proof is made for ([`SigningKey::dpop_proof`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ProofRequest<'a> {
+    pub method: &'a str,
+    /// The request URI without query and fragment, e.g. `https://api.example.com/orders`.
+    pub url: &'a str,
+    /// The access token sent with the proof (its hash becomes `ath`).
+    pub access_token: Option<&'a str>,
+    pub nonce: Option<&'a str>,
+    pub iat: i64,
+    /// Unique per proof.
+    pub jti: &'a str,
 }
 
 /// A complete RFC 7518 §6.3.2 private RSA JWK: jwt-compact writes `p` and `q` but not the
@@ -282,6 +328,28 @@ fn rsa_private_jwk(key: &RsaPrivateKey) -> Value {
         }
     }
     jwk
+}
+
+/// The private scalar `d` of an EC JWK on `curve`.
+fn ec_scalar<'j>(jwk: &'j JsonWebKey<'_>, curve: &str) -> Result<&'j [u8], MintError> {
+    match jwk {
+        JsonWebKey::EllipticCurve {
+            curve: named,
+            secret: Some(d),
+            ..
+        } if named.as_ref() == curve => Ok(d.as_ref()),
+        _ => Err(MintError::BadKey(format!("needs a private {curve} EC key"))),
+    }
+}
+
+/// A public EC JWK from the coordinates of an uncompressed point.
+fn ec_public_jwk(curve: &str, x: Option<&impl AsRef<[u8]>>, y: Option<&impl AsRef<[u8]>>) -> Value {
+    json!({
+        "kty": "EC",
+        "crv": curve,
+        "x": x.map(|x| Base64UrlUnpadded::encode_string(x.as_ref())),
+        "y": y.map(|y| Base64UrlUnpadded::encode_string(y.as_ref())),
+    })
 }
 
 fn jwk_value(jwk: &JsonWebKey<'_>) -> Value {
@@ -320,7 +388,14 @@ mod tests {
 
     #[test]
     fn private_jwk_round_trips() {
-        for alg in [Alg::Rs256, Alg::Es256, Alg::Es384, Alg::EdDsa, Alg::Hs512] {
+        for alg in [
+            Alg::Rs256,
+            Alg::Es256,
+            Alg::Es384,
+            Alg::Es512,
+            Alg::EdDsa,
+            Alg::Hs512,
+        ] {
             let key = SigningKey::generate(alg, Some("r")).unwrap();
             let again = SigningKey::from_jwk(&key.private_jwk()).unwrap();
             assert_eq!(again.alg(), alg);

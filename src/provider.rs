@@ -4,9 +4,25 @@
 
 use std::sync::Arc;
 
+use serde::Deserialize;
+
 use crate::jwks::{Alg, KeySet};
 use crate::keysource::RemoteSource;
 pub use crate::provider_id::ProviderId;
+
+/// Whether a provider's tokens are bound to a key the client proves it holds: a DPoP
+/// key (RFC 9449) or a TLS client certificate (RFC 8705).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Binding {
+    /// Not checked: tokens are bearer tokens, as before.
+    #[default]
+    Off,
+    /// A bound token must be presented with its proof; unbound tokens still pass.
+    Optional,
+    /// Every token must be bound and presented with its proof.
+    Required,
+}
 
 /// One identity provider.
 #[derive(Debug, Clone)]
@@ -32,6 +48,10 @@ pub struct Provider {
     pub inline_keys: Option<Arc<KeySet>>,
     /// `jwks.remote` or `jwks.discovery`: where keys are fetched from at run time.
     pub remote: Option<RemoteSource>,
+    /// DPoP (RFC 9449): tokens bound to a proof-of-possession key (`cnf.jkt`).
+    pub dpop: Binding,
+    /// RFC 8705: tokens bound to the TLS client certificate (`cnf.x5t#S256`).
+    pub mtls_binding: Binding,
 }
 
 impl Provider {

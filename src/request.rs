@@ -11,6 +11,7 @@ use std::fmt;
 pub struct RequestView<'a> {
     headers: &'a [(String, Vec<u8>)],
     client_address: Option<&'a str>,
+    client_certificate: Option<&'a str>,
 }
 
 impl<'a> RequestView<'a> {
@@ -18,7 +19,21 @@ impl<'a> RequestView<'a> {
         RequestView {
             headers,
             client_address: None,
+            client_certificate: None,
         }
+    }
+
+    /// The same request with the SHA-256 thumbprint (base64url, the `cnf.x5t#S256` form)
+    /// of the TLS client certificate the connection presented.
+    pub fn with_client_certificate(self, thumbprint: Option<&'a str>) -> RequestView<'a> {
+        RequestView {
+            client_certificate: thumbprint,
+            ..self
+        }
+    }
+
+    pub fn client_certificate(&self) -> Option<&'a str> {
+        self.client_certificate
     }
 
     /// The same request with the downstream peer address Envoy reports (`ip:port`).

@@ -164,3 +164,71 @@ fn check_warns_about_remote_key_clusters_the_envoy_config_lacks() {
     );
     assert!(stderr.contains("outbound|PORT||HOST"), "{stderr}");
 }
+
+/// The DPoP flow from the command line: a client key, a token bound to it (`mint
+/// --dpop-key`), a proof for one request (`mint proof`), and `eval --dpop-proof` deciding
+/// it with the filter's code — passing, and refused for another method; the shipped
+/// sender-constrained cases (proofs and certificate thumbprints) pass.
+#[test]
+fn mint_binds_tokens_and_makes_proofs_that_eval_and_test_check() {
+    let config = repo("filter-config/sender-constrained.json");
+    let client = repo("filter-config/demo/dpop-client-demo-only.jwk.json");
+    let key = repo("filter-config/demo/private-demo-only.jwk.json");
+    let token = stdout(&claimgate(&[
+        "mint",
+        "--key",
+        &key,
+        "--config",
+        &config,
+        "--dpop-key",
+        &client,
+    ]))
+    .trim()
+    .to_owned();
+    let proof_for = |method: &str| {
+        stdout(&claimgate(&[
+            "mint",
+            "proof",
+            "--dpop-key",
+            &client,
+            "--method",
+            method,
+            "--url",
+            "https://api.aethermarket.com/orders",
+            "--token",
+            &token,
+        ]))
+        .trim()
+        .to_owned()
+    };
+    let eval = |proof: &str| -> Value {
+        let output = claimgate(&[
+            "eval",
+            &config,
+            "--token",
+            &token,
+            "--dpop-proof",
+            proof,
+            "--scheme",
+            "https",
+            "--authority",
+            "api.aethermarket.com",
+            "--path",
+            "/orders?page=1",
+        ]);
+        serde_json::from_str(&stdout(&output)).unwrap()
+    };
+    assert_eq!(eval(&proof_for("GET"))["status"], 200);
+    let refused = eval(&proof_for("POST"));
+    assert_eq!(refused["status"], 401);
+    assert!(
+        refused["reason"].as_str().unwrap().contains("htm"),
+        "{refused}"
+    );
+    let output = claimgate(&[
+        "test",
+        &config,
+        &repo("filter-config/sender-constrained.cases.yaml"),
+    ]);
+    assert!(output.status.success(), "{}", stdout(&output));
+}

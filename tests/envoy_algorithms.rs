@@ -125,7 +125,14 @@ fn with_flipped_signature_bit(token: &str) -> String {
 
 #[test]
 fn envoy_crypto_checks_rs_and_es_signatures_and_still_refuses_tampering() {
-    let algs = [Alg::Rs256, Alg::Rs512, Alg::Es256, Alg::Es384, Alg::Ps256];
+    let algs = [
+        Alg::Rs256,
+        Alg::Rs512,
+        Alg::Es256,
+        Alg::Es384,
+        Alg::Es512,
+        Alg::Ps256,
+    ];
     let keys: Vec<SigningKey> = algs
         .into_iter()
         .map(|alg| SigningKey::generate(alg, Some(alg.name())).unwrap())
@@ -166,10 +173,10 @@ fn envoy_crypto_checks_rs_and_es_signatures_and_still_refuses_tampering() {
         match host_crypto {
             // Every RS*/ES* check went to Envoy; PS256 never does.
             "auto" => {
-                assert!(self_test_calls >= 6, "self-test calls {self_test_calls}");
+                assert!(self_test_calls >= 8, "self-test calls {self_test_calls}");
                 assert_eq!(request_calls, offered, "{}", envoy.log());
                 assert!(envoy.log().contains(
-                    "RS256, RS384, RS512, ES256, ES384 signatures checked by Envoy's crypto library"
+                    "RS256, RS384, RS512, ES256, ES384, ES512 signatures checked by Envoy's crypto library"
                 ));
             }
             _ => assert_eq!(self_test_calls + request_calls, 0),

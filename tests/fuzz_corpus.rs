@@ -102,7 +102,14 @@ fn verify_seeds_reach_acceptance_for_every_key_family_and_refusals() {
 
 #[test]
 fn the_independent_signature_check_tells_the_signing_key_from_another() {
-    for alg in [Alg::Es256, Alg::Es384, Alg::EdDsa, Alg::Hs256, Alg::Hs512] {
+    for alg in [
+        Alg::Es256,
+        Alg::Es384,
+        Alg::Es512,
+        Alg::EdDsa,
+        Alg::Hs256,
+        Alg::Hs512,
+    ] {
         let key = SigningKey::generate(alg, Some("k")).unwrap();
         let other = SigningKey::generate(alg, Some("k")).unwrap();
         let token = key.sign(&claims()).unwrap();

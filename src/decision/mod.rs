@@ -6,6 +6,7 @@
 //! answered in `response`, how a decision is explained in `explain`, why it was made in
 //! the metrics' vocabulary in `cause`, and how an unforwarded token is removed in `strip`.
 
+mod binding;
 mod cause;
 mod explain;
 mod outcome;
@@ -20,19 +21,24 @@ use serde_json::Value;
 use crate::cache::TokenCache;
 use crate::config::Config;
 use crate::jwks::KeyRing;
-use crate::policy::{request_host, Evaluation, Mode, RequestFacts, TokenFacts, VerdictKind};
+use crate::policy::{
+    request_host, Evaluation, Mode, RequestFacts, StepUpChallenge, TokenFacts, VerdictKind,
+};
 use crate::request::{canonical_path, check_authority, RequestView};
 use crate::token::{find_token, verify, FoundToken, TokenError, VerifiedToken};
+pub use binding::ProofEnvironment;
+use binding::{check_binding, presented_as_dpop};
 pub use cause::{AuthFailure, Cause};
 pub use explain::DryRunReport;
 use outcome::Context;
 pub use outcome::{Allowed, Decision, Denial, HeaderEdits, KeyMiss, Outcome};
-use response::{denial, Refusal};
+use response::{denial, metadata_answer, Refusal};
 use strip::strip_token;
 
-/// Decides one request. `now` is Unix seconds from the host clock.
+/// Decides one request. `now` is Unix seconds from the host clock. DPoP proofs are
+/// checked against a once-only record of this decision alone.
 pub fn decide(config: &Config, keys: &KeyRing, request: &RequestView<'_>, now: i64) -> Decision {
-    decide_inner(config, keys, None, request, now)
+    decide_inner(config, keys, None, request, now, None)
 }
 
 /// Decides one request, reusing verified tokens from `cache` and adding new ones to it.
@@ -44,7 +50,20 @@ pub fn decide_with_cache(
     request: &RequestView<'_>,
     now: i64,
 ) -> Decision {
-    decide_inner(config, keys, Some(cache), request, now)
+    decide_inner(config, keys, Some(cache), request, now, None)
+}
+
+/// Decides one request as the Envoy filter does: with the token cache, and DPoP proofs
+/// checked against `proofs` (nonces and the once-only record every worker shares).
+pub fn decide_with_proofs(
+    config: &Config,
+    keys: &KeyRing,
+    cache: Option<&mut TokenCache>,
+    request: &RequestView<'_>,
+    now: i64,
+    proofs: &ProofEnvironment<'_>,
+) -> Decision {
+    decide_inner(config, keys, cache, request, now, Some(proofs))
 }
 
 /// Verifies `found`, from the cache when it holds the token.
@@ -94,6 +113,7 @@ fn decide_inner(
     cache: Option<&mut TokenCache>,
     request: &RequestView<'_>,
     now: i64,
+    proofs: Option<&ProofEnvironment<'_>>,
 ) -> Decision {
     let (mut context, path) = match start(config, request) {
         Ok(started) => started,
@@ -107,17 +127,30 @@ fn decide_inner(
     }
     let found = match find_token(&config.locations, request) {
         Ok(found) => found,
-        Err(err) => return token_problem(config, context, request, &path, now, err),
+        Err(err) => {
+            return token_problem(config, context, request, &path, now, Refusal::BadToken(err))
+        }
     };
     let verified = match &found {
         None => None,
-        Some(found) => match verify_cached(config, keys, cache, found, now) {
-            Ok(verified) => Some(verified),
-            Err(err) => {
-                context.key_miss = err.key_miss();
-                return token_problem(config, context, request, &path, now, err);
+        Some(found) => {
+            context.dpop_presented = presented_as_dpop(config, found);
+            let checked = verify_cached(config, keys, cache, found, now)
+                .map_err(|err| {
+                    context.key_miss = err.key_miss();
+                    Refusal::BadToken(err)
+                })
+                .and_then(|verified| {
+                    check_binding(config, keys, request, found, &verified, now, proofs)
+                        .map(|()| verified)
+                });
+            match checked {
+                Ok(verified) => Some(verified),
+                Err(refusal) => {
+                    return token_problem(config, context, request, &path, now, refusal)
+                }
             }
-        },
+        }
     };
     decide_verified(
         config,
@@ -150,11 +183,17 @@ fn token_problem(
     request: &RequestView<'_>,
     path: &str,
     now: i64,
-    err: TokenError,
+    refusal: Refusal,
 ) -> Decision {
-    let reason = format!("token refused: {err}");
-    if config.policy.mode == Mode::Enforce || err.status() == 503 {
-        return refuse(config, context, Refusal::BadToken(err), reason);
+    let reason = match &refusal {
+        Refusal::BadToken(err) => format!("token refused: {err}"),
+        Refusal::BadProof(err) => format!("DPoP proof refused: {err}"),
+        Refusal::NonceRequired(_) => "DPoP proof refused: no fresh server nonce".to_owned(),
+        Refusal::ProofsUnavailable => "DPoP proof record unavailable".to_owned(),
+        _ => "token refused".to_owned(),
+    };
+    if config.policy.mode == Mode::Enforce || refusal.status() == 503 {
+        return refuse(config, context, refusal, reason);
     }
     let mut decision = decide_verified(config, context, request, path, now, None, None);
     decision.dry_run = Some(DryRunReport {
@@ -183,7 +222,8 @@ pub fn decide_pre_verified(
 }
 
 /// The context every decision starts from (client identity headers always removed) and
-/// the canonical path; a refusal when the host or the path is ambiguous.
+/// the canonical path; a refusal when the host or the path is ambiguous, or the
+/// protected-resource metadata when that is what the request asks for.
 fn start<'r>(
     config: &Config,
     request: &RequestView<'r>,
@@ -193,7 +233,15 @@ fn start<'r>(
         .map_err(|err| err.to_string())
         .and_then(|()| canonical_path(request.raw_path()).map_err(|err| err.to_string()));
     match checked {
-        Ok(path) => Ok((context, path)),
+        Ok(path) => match &config.resource_metadata {
+            Some(metadata) if metadata.serves(request.method(), &path) => {
+                Err(Box::new(context.finish(
+                    Outcome::Deny(metadata_answer(metadata)),
+                    "protected-resource metadata (RFC 9728)".to_owned(),
+                )))
+            }
+            _ => Ok((context, path)),
+        },
         Err(reason) => Err(Box::new(refuse(
             config,
             context,
@@ -237,6 +285,12 @@ fn decide_verified(
         VerdictKind::Allow => None,
         VerdictKind::NeedsToken => Some(Refusal::NoToken),
         VerdictKind::WrongProvider => Some(Refusal::BadToken(TokenError::ProviderNotAccepted)),
+        VerdictKind::InsufficientAuthentication => Some(Refusal::StepUp(
+            verdict.step_up.clone().unwrap_or(StepUpChallenge {
+                acr_values: None,
+                max_age: None,
+            }),
+        )),
         VerdictKind::Forbidden if verified.is_some() && context.failed_condition.is_some() => Some(
             Refusal::Forbidden("the token does not grant access to this resource"),
         ),
@@ -299,7 +353,8 @@ fn evaluate(
 }
 
 fn refuse(config: &Config, context: Context, refusal: Refusal, reason: String) -> Decision {
-    context.finish(Outcome::Deny(denial(config, &refusal)), reason)
+    let answer = denial(config, &refusal, context.dpop_presented);
+    context.finish(Outcome::Deny(answer), reason)
 }
 
 #[cfg(test)]
@@ -587,6 +642,55 @@ mod tests {
                 assert!(!denial.headers.iter().any(|(_, v)| v.contains(token)));
             }
         }
+    }
+
+    #[test]
+    fn a_weak_or_old_sign_in_gets_401_insufficient_user_authentication_rfc_9470() {
+        let config = config();
+        let mfa = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
+        let password =
+            token(json!({"acr": "urn:aethermarket:acr:password", "auth_time": NOW - 60}));
+        let decision = run(
+            &config,
+            &request("PUT", "/account/payment", Some(&password), &[]),
+        );
+        let refused = denial(&decision);
+        assert_eq!(refused.status, 401);
+        assert_eq!(
+            header(refused, "www-authenticate"),
+            format!("Bearer realm=\"aethermarket\", error=\"insufficient_user_authentication\", error_description=\"a stronger or more recent authentication is required\", acr_values=\"{mfa}\", max_age=\"600\"")
+        );
+        assert_eq!(
+            decision.cause(),
+            Cause::Unauthenticated(AuthFailure::StepUp)
+        );
+        assert_eq!(decision.rule.as_deref(), Some("payment-method"));
+        let stale = token(json!({"acr": mfa, "auth_time": NOW - 601}));
+        let decision = run(
+            &config,
+            &request("PUT", "/account/payment", Some(&stale), &[]),
+        );
+        assert_eq!(decision.status(), 401);
+        assert!(decision.reason.contains("auth_time"), "{}", decision.reason);
+        let fresh = token(json!({"acr": mfa, "auth_time": NOW - 30}));
+        assert_eq!(
+            run(
+                &config,
+                &request("PUT", "/account/payment", Some(&fresh), &[])
+            )
+            .status(),
+            200
+        );
+        // Reading needs no step-up; a rule whose condition fails is still 403, not a
+        // step-up a stronger sign-in could not fix.
+        assert_eq!(
+            run(
+                &config,
+                &request("GET", "/account/payment", Some(&password), &[])
+            )
+            .status(),
+            200
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub enum Outcome {
     /// Forward upstream after removing [`Decision::remove_headers`] and then setting
     /// [`Allowed::set_headers`].
     Allow(Allowed),
+    /// Answer locally: a refusal, or the protected-resource metadata document (200).
     Deny(Denial),
 }
 
@@ -76,6 +77,8 @@ pub(super) struct Context {
     pub(super) remove_headers: Vec<String>,
     pub(super) skipped_headers: Vec<SkippedHeader>,
     pub(super) key_miss: Option<KeyMiss>,
+    /// The token came as `Authorization: DPoP`: challenges use that scheme.
+    pub(super) dpop_presented: bool,
 }
 
 impl Context {

@@ -1,23 +1,72 @@
-//! The response a refused request gets: status, RFC 6750 `WWW-Authenticate` challenge
-//! (error code and a description safe to show the client) and a small JSON body.
+//! The response a refused request gets: status, `WWW-Authenticate` challenges — RFC 6750
+//! `Bearer`, RFC 9449 `DPoP` (with `algs`), RFC 9470 step-up parameters, RFC 9728
+//! `resource_metadata` — with an error code and a description safe to show the client,
+//! and a small JSON body. Also the protected-resource metadata answer.
 
 use serde_json::json;
 
 use super::{AuthFailure, Cause, Denial};
-use crate::config::Config;
+use crate::config::{Config, ResourceMetadata};
+use crate::dpop::ProofError;
 use crate::key_miss::{KeyMiss, MissKind};
+use crate::policy::StepUpChallenge;
+use crate::provider::Binding;
 use crate::token::TokenError;
 
-/// The kinds of refusal, each with its status and RFC 6750 error code.
+/// The kinds of refusal, each with its status and error code.
 pub(super) enum Refusal {
     BadRequest(String),
     NoToken,
     BadToken(TokenError),
     Forbidden(&'static str),
+    /// RFC 9470: the user must authenticate again, more strongly or more recently.
+    StepUp(StepUpChallenge),
+    /// RFC 9449: the DPoP proof is missing or does not hold.
+    BadProof(ProofError),
+    /// RFC 9449 §8: the proof needs this fresh server nonce.
+    NonceRequired(String),
+    /// The once-only record of DPoP proofs is full or unreadable: 503, never a pass.
+    ProofsUnavailable,
 }
 
-pub(super) fn denial(config: &Config, refusal: &Refusal) -> Denial {
-    let (status, error, description): (u16, Option<&str>, &str) = match refusal {
+impl Refusal {
+    pub(super) fn status(&self) -> u16 {
+        match self {
+            Refusal::BadRequest(_) => 400,
+            Refusal::BadToken(err) => err.status(),
+            Refusal::Forbidden(_) => 403,
+            Refusal::ProofsUnavailable => 503,
+            Refusal::NoToken
+            | Refusal::StepUp(_)
+            | Refusal::BadProof(_)
+            | Refusal::NonceRequired(_) => 401,
+        }
+    }
+
+    fn cause(&self) -> Cause {
+        match self {
+            Refusal::BadRequest(_) => Cause::BadRequest,
+            Refusal::NoToken => Cause::Unauthenticated(AuthFailure::Missing),
+            Refusal::BadToken(err) => Cause::of_token_error(err),
+            Refusal::Forbidden(_) => Cause::Denied,
+            Refusal::StepUp(_) => Cause::Unauthenticated(AuthFailure::StepUp),
+            Refusal::BadProof(_) => Cause::Unauthenticated(AuthFailure::DpopProof),
+            Refusal::NonceRequired(_) => Cause::Unauthenticated(AuthFailure::DpopNonce),
+            Refusal::ProofsUnavailable => Cause::ProofsUnavailable,
+        }
+    }
+}
+
+/// Authentication schemes a challenge can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Bearer,
+    DPoP,
+}
+
+/// The status, error code and client-safe description of a refusal.
+fn error_of<'r>(config: &Config, refusal: &'r Refusal) -> (u16, Option<&'static str>, &'r str) {
+    match refusal {
         Refusal::BadRequest(description) => (400, Some("invalid_request"), description.as_str()),
         Refusal::NoToken => (401, None, "an access token is required"),
         Refusal::BadToken(
@@ -33,12 +82,72 @@ pub(super) fn denial(config: &Config, refusal: &Refusal) -> Denial {
         }
         Refusal::BadToken(err) => (401, Some("invalid_token"), err.description()),
         Refusal::Forbidden(description) => (403, Some("insufficient_scope"), description),
+        Refusal::StepUp(_) => (
+            401,
+            Some("insufficient_user_authentication"),
+            "a stronger or more recent authentication is required",
+        ),
+        Refusal::BadProof(err) => (401, Some(err.error_code()), err.description()),
+        Refusal::NonceRequired(_) => (
+            401,
+            Some(ProofError::NonceRequired.error_code()),
+            ProofError::NonceRequired.description(),
+        ),
+        Refusal::ProofsUnavailable => (
+            503,
+            Some("temporarily_unavailable"),
+            "DPoP proofs cannot be checked right now",
+        ),
+    }
+}
+
+/// The answer to a refused request. `dpop_presented`: the token came as
+/// `Authorization: DPoP`, so the challenge uses that scheme.
+pub(super) fn denial(config: &Config, refusal: &Refusal, dpop_presented: bool) -> Denial {
+    let (status, error, description) = error_of(config, refusal);
+    let dpop_offered = config
+        .providers
+        .iter()
+        .any(|(_, provider)| provider.dpop != Binding::Off);
+    let dpop_only = config
+        .providers
+        .iter()
+        .all(|(_, provider)| provider.dpop == Binding::Required);
+    let proof_refused = matches!(refusal, Refusal::BadProof(_) | Refusal::NonceRequired(_));
+    let scheme = if proof_refused || dpop_presented || dpop_only {
+        Scheme::DPoP
+    } else {
+        Scheme::Bearer
     };
-    let mut challenge = format!("Bearer realm=\"{}\"", config.realm);
+    let mut challenge = format!("{scheme:?} realm=\"{}\"", config.realm);
     if let Some(error) = error {
         challenge.push_str(&format!(
             ", error=\"{error}\", error_description=\"{}\"",
             description.replace(['"', '\\'], "'")
+        ));
+    }
+    if let Refusal::StepUp(step_up) = refusal {
+        // Values checked at load: no quotes or backslashes in acr values.
+        if let Some(acr_values) = &step_up.acr_values {
+            challenge.push_str(&format!(", acr_values=\"{acr_values}\""));
+        }
+        if let Some(max_age) = step_up.max_age {
+            challenge.push_str(&format!(", max_age=\"{max_age}\""));
+        }
+    }
+    if scheme == Scheme::DPoP {
+        challenge.push_str(&format!(", algs=\"{}\"", config.dpop.algs()));
+    }
+    if let Some(metadata) = &config.resource_metadata {
+        // RFC 9728 §5.1: where a client finds how to get a token for this resource.
+        challenge.push_str(&format!(", resource_metadata=\"{}\"", metadata.url));
+    }
+    if scheme == Scheme::Bearer && dpop_offered && status == 401 {
+        // Bearer tokens pass, and so do DPoP-bound ones: offer both (RFC 9449 §7.1).
+        challenge.push_str(&format!(
+            ", DPoP realm=\"{}\", algs=\"{}\"",
+            config.realm,
+            config.dpop.algs()
         ));
     }
     let mut headers = vec![
@@ -46,15 +155,12 @@ pub(super) fn denial(config: &Config, refusal: &Refusal) -> Denial {
         ("content-type".to_owned(), "application/json".to_owned()),
         ("cache-control".to_owned(), "no-store".to_owned()),
     ];
+    if let Refusal::NonceRequired(nonce) = refusal {
+        headers.push(("dpop-nonce".to_owned(), nonce.clone()));
+    }
     if status == 503 {
         headers.push(("retry-after".to_owned(), "5".to_owned()));
     }
-    let cause = match refusal {
-        Refusal::BadRequest(_) => Cause::BadRequest,
-        Refusal::NoToken => Cause::Unauthenticated(AuthFailure::Missing),
-        Refusal::BadToken(err) => Cause::of_token_error(err),
-        Refusal::Forbidden(_) => Cause::Denied,
-    };
     let body = json!({
         "error": error.unwrap_or("unauthorized"),
         "error_description": description,
@@ -64,6 +170,22 @@ pub(super) fn denial(config: &Config, refusal: &Refusal) -> Denial {
         status,
         headers,
         body,
-        cause,
+        cause: refusal.cause(),
+    }
+}
+
+/// The protected-resource metadata document (RFC 9728 §3.2): 200, JSON, cacheable.
+pub(super) fn metadata_answer(metadata: &ResourceMetadata) -> Denial {
+    Denial {
+        status: 200,
+        headers: vec![
+            ("content-type".to_owned(), "application/json".to_owned()),
+            (
+                "cache-control".to_owned(),
+                format!("public, max-age={}", metadata.cache_max_age_seconds),
+            ),
+        ],
+        body: metadata.body.clone(),
+        cause: Cause::ResourceMetadata,
     }
 }

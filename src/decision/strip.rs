@@ -20,6 +20,15 @@ pub(super) fn strip_token(
     if provider.forward_token {
         return;
     }
+    // A DPoP proof goes with its token: it is of no use upstream without it.
+    if found
+        .locations
+        .iter()
+        .any(|index| Some(*index) == config.dpop_location)
+        && !remove.iter().any(|known| known == "dpop")
+    {
+        remove.push("dpop".to_owned());
+    }
     for location in found
         .locations
         .iter()

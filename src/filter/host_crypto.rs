@@ -10,7 +10,7 @@ use super::host::Host;
 use super::stats::Counter;
 
 /// The foreign function, counted in `claimgate.signatures.checked_by_envoy` (the
-/// start-up self-test makes six calls).
+/// start-up self-test makes eight calls).
 struct EnvoyCrypto {
     host: Rc<dyn Host>,
     calls: Counter,

@@ -3,9 +3,11 @@
 
 use std::rc::Rc;
 
+use crate::dpop::certificate_thumbprint_from_hex;
+
 use super::apply::{apply, refuse_internal, Stage};
 use super::host::Flow;
-use super::plugin::Plugin;
+use super::plugin::{Peer, Plugin};
 use super::waiters::PausedRequest;
 
 pub struct HttpFilter {
@@ -32,20 +34,20 @@ impl HttpFilter {
             return refuse_internal(host);
         };
         plugin.log_level.sync(host, now);
-        let client_address = self.client_address();
-        let mut decision = plugin.decide(&headers, client_address.as_deref(), now);
+        let peer = self.peer();
+        let mut decision = plugin.decide(&headers, &peer, now);
         if let Some(miss) = decision.key_miss {
             // Another VM may have published keys since this VM's last tick; this also
             // refreshes the control record the wait is judged by.
             if plugin.sync(miss.provider, now) {
-                decision = plugin.decide(&headers, client_address.as_deref(), now);
+                decision = plugin.decide(&headers, &peer, now);
             }
         }
         if let Some(miss) = decision.key_miss {
             let paused = PausedRequest {
                 context_id: self.context_id,
                 headers: headers.clone(),
-                client_address: client_address.clone(),
+                peer: peer.clone(),
             };
             if plugin.wait_for_keys(miss, paused, now) {
                 return Flow::Pause;
@@ -54,18 +56,32 @@ impl HttpFilter {
         apply(plugin, &decision, &headers, Stage::Headers)
     }
 
-    /// Envoy's `source.address`, read only when a condition uses it: one host call
-    /// fewer per request. Unreadable reads as absent (conditions on it then fail).
-    fn client_address(&self) -> Option<String> {
-        if !self.plugin.config.policy.uses_client_address {
-            return None;
+    /// Envoy's `source.address` and the TLS client certificate's digest
+    /// (`connection.sha256_peer_certificate_digest`, hex), each read only when the
+    /// configuration uses it: a host call fewer per request. Unreadable reads as absent
+    /// (conditions on the address then fail; a certificate-bound token is refused).
+    fn peer(&self) -> Peer {
+        let config = &self.plugin.config;
+        let read = |path: &[&str]| {
+            self.plugin
+                .host
+                .property(path)
+                .ok()
+                .flatten()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+        };
+        Peer {
+            address: config
+                .policy
+                .uses_client_address
+                .then(|| read(&["source", "address"]))
+                .flatten(),
+            certificate: config
+                .uses_client_certificate
+                .then(|| read(&["connection", "sha256_peer_certificate_digest"]))
+                .flatten()
+                .and_then(|hex| certificate_thumbprint_from_hex(&hex)),
         }
-        self.plugin
-            .host
-            .property(&["source", "address"])
-            .ok()
-            .flatten()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
     }
 
     /// While the request waits for keys, nothing of it (body, trailers) may move on.

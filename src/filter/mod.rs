@@ -26,6 +26,7 @@ mod host_crypto;
 mod http;
 mod logger;
 mod plugin;
+mod proofs;
 mod remote;
 mod root;
 mod stats;

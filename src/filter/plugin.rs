@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use crate::cache::TokenCache;
 use crate::config::Config;
-use crate::decision::{decide_with_cache, Decision};
+use crate::decision::{decide_with_proofs, Decision, ProofEnvironment};
+use crate::dpop::ReplayShards;
 use crate::jwks::{KeyRing, KeySet};
 use crate::keysource::RemoteSource;
 use crate::provider_id::ProviderId;
@@ -17,6 +18,7 @@ use crate::request::RequestView;
 
 use super::host::Host;
 use super::logger::LogLevelSync;
+use super::proofs::{shared_nonce_key, SharedReplay};
 use super::remote::RemoteState;
 use super::stats::Stats;
 use super::waiters::Waiter;
@@ -120,21 +122,33 @@ impl Plugin {
         self.cache.borrow_mut().clear();
     }
 
-    /// Decides a request with the current keys.
-    pub fn decide(
-        &self,
-        headers: &[(String, Vec<u8>)],
-        client_address: Option<&str>,
-        now_ms: u64,
-    ) -> Decision {
+    /// Decides a request with the current keys; DPoP proofs against the record and the
+    /// nonce key every worker shares.
+    pub fn decide(&self, headers: &[(String, Vec<u8>)], peer: &Peer, now_ms: u64) -> Decision {
         let keys = Rc::clone(&self.keys.borrow());
         let mut cache = self.cache.borrow_mut();
-        let decision = decide_with_cache(
+        let request = RequestView::new(headers)
+            .with_client_address(peer.address.as_deref())
+            .with_client_certificate(peer.certificate.as_deref());
+        // The nonce key is read only when a proof may need it (one host call).
+        let nonce_key = (self.config.dpop.use_dpop_nonce
+            && request.header_values("dpop").next().is_some())
+        .then(|| shared_nonce_key(self.host.as_ref()))
+        .flatten();
+        let replay = SharedReplay {
+            host: self.host.as_ref(),
+            shards: ReplayShards::new(self.config.dpop.replay_cache_entries),
+        };
+        let decision = decide_with_proofs(
             &self.config,
             &keys,
-            &mut cache,
-            &RequestView::new(headers).with_client_address(client_address),
+            Some(&mut cache),
+            &request,
             unix_seconds(now_ms),
+            &ProofEnvironment {
+                nonce_key: nonce_key.as_ref(),
+                replay: &replay,
+            },
         );
         self.stats
             .record_verification(self.host.as_ref(), cache.counters());
@@ -145,6 +159,17 @@ impl Plugin {
     pub fn cached_tokens(&self) -> usize {
         self.cache.borrow().len()
     }
+}
+
+/// What the decision reads of the connection, besides the headers: read from Envoy only
+/// when the configuration uses it (each is a host call).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Peer {
+    /// `source.address`, when a condition reads the client address.
+    pub address: Option<String>,
+    /// The TLS client certificate's SHA-256 thumbprint (base64url), when a provider binds
+    /// tokens to certificates (RFC 8705).
+    pub certificate: Option<String>,
 }
 
 pub fn unix_seconds(now_ms: u64) -> i64 {

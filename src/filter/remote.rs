@@ -24,9 +24,9 @@ use super::plugin::Plugin;
 /// a missing key whatever the CAS, and refuses to overwrite an existing one whose CAS
 /// differs. CAS values count up from 1, so an existing record never has this one in
 /// practice.
-const CAS_CREATE: u32 = u32::MAX;
+pub(super) const CAS_CREATE: u32 = u32::MAX;
 /// Compare-and-swap attempts before giving up until the next tick.
-const CAS_ATTEMPTS: usize = 8;
+pub(super) const CAS_ATTEMPTS: usize = 8;
 
 /// This VM's view of one provider's remote source.
 #[derive(Default)]

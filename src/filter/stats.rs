@@ -7,7 +7,7 @@
 //! A stat that cannot be defined or updated is logged once at start and never affects a
 //! request.
 //!
-//! - `claimgate.requests.{allowed,cors_preflight,denied,bad_request,no_keys}` and
+//! - `claimgate.requests.{allowed,cors_preflight,resource_metadata,denied,bad_request,no_keys,dpop_replay_unavailable}` and
 //!   `claimgate.requests.unauthenticated.<reason>` (label `claimgate_reason`);
 //! - `claimgate.by_provider.<provider>.{allowed,denied,unauthenticated}` (label
 //!   `claimgate_provider`), for requests whose token named a provider;
@@ -91,9 +91,11 @@ fn stat_name(name: &str) -> String {
 struct RequestStats {
     allowed: Counter,
     cors_preflight: Counter,
+    resource_metadata: Counter,
     denied: Counter,
     bad_request: Counter,
     no_keys: Counter,
+    dpop_replay_unavailable: Counter,
     unauthenticated: [Counter; AuthFailure::ALL.len()],
 }
 
@@ -162,9 +164,11 @@ impl Stats {
         let requests = RequestStats {
             allowed: counter("claimgate.requests.allowed"),
             cors_preflight: counter("claimgate.requests.cors_preflight"),
+            resource_metadata: counter("claimgate.requests.resource_metadata"),
             denied: counter("claimgate.requests.denied"),
             bad_request: counter("claimgate.requests.bad_request"),
             no_keys: counter("claimgate.requests.no_keys"),
+            dpop_replay_unavailable: counter("claimgate.requests.dpop_replay_unavailable"),
             unauthenticated: AuthFailure::ALL.map(|reason| {
                 counter(&format!(
                     "claimgate.requests.unauthenticated.{}",
@@ -235,9 +239,11 @@ impl Stats {
         match cause {
             Cause::Allowed => requests.allowed.increment(host),
             Cause::CorsPreflight => requests.cors_preflight.increment(host),
+            Cause::ResourceMetadata => requests.resource_metadata.increment(host),
             Cause::Denied => requests.denied.increment(host),
             Cause::BadRequest => requests.bad_request.increment(host),
             Cause::NoKeys => requests.no_keys.increment(host),
+            Cause::ProofsUnavailable => requests.dpop_replay_unavailable.increment(host),
             Cause::Unauthenticated(reason) => {
                 let index = AuthFailure::ALL.iter().position(|known| *known == reason);
                 if let Some(counter) = index.and_then(|index| requests.unauthenticated.get(index)) {
@@ -254,7 +260,11 @@ impl Stats {
                 Cause::Allowed => stats.allowed.increment(host),
                 Cause::Denied => stats.denied.increment(host),
                 Cause::Unauthenticated(_) => stats.unauthenticated.increment(host),
-                Cause::CorsPreflight | Cause::BadRequest | Cause::NoKeys => {}
+                Cause::CorsPreflight
+                | Cause::ResourceMetadata
+                | Cause::BadRequest
+                | Cause::NoKeys
+                | Cause::ProofsUnavailable => {}
             }
         }
         if let Some(stats) = decision.rule.as_ref().and_then(|rule| self.rules.get(rule)) {

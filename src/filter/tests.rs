@@ -820,3 +820,167 @@ fn thousands_of_distinct_tokens_keep_the_cache_within_its_bound() {
     let cached = vm.root.plugin().unwrap().cached_tokens();
     assert!(cached <= 500 && cached > 0, "{cached} cached tokens");
 }
+
+// ---------------------------------------------------------------------------------------
+// DPoP and certificate binding: what the adapter adds to the core (shared state).
+
+thread_local! {
+    static CLIENT_KEY: SigningKey = SigningKey::generate(Alg::Es256, None).unwrap();
+}
+
+fn dpop_config(extra: Value) -> Value {
+    let mut config = inline_config();
+    config["providers"][0]["dpop"] = json!("required");
+    if let (Some(config), Value::Object(extra)) = (config.as_object_mut(), extra) {
+        config.extend(extra);
+    }
+    config
+}
+
+fn bound_token() -> String {
+    let jkt = CLIENT_KEY.with(|key| key.thumbprint().unwrap());
+    token_from(&key(), json!({"cnf": {"jkt": jkt}}))
+}
+
+fn proof(token: &str, jti: &str, nonce: Option<&str>) -> String {
+    CLIENT_KEY.with(|key| {
+        key.dpop_proof(&crate::mint::ProofRequest {
+            method: "GET",
+            // The mock's requests have no :scheme; https is assumed.
+            url: "https://api.test/members",
+            access_token: Some(token),
+            nonce,
+            iat: (NOW / 1000) as i64,
+            jti,
+        })
+        .unwrap()
+    })
+}
+
+impl Vm {
+    fn send_dpop(&mut self, token: &str, proof: &str) -> (u32, Flow) {
+        let authorization = format!("DPoP {token}");
+        self.send(
+            "/members",
+            None,
+            &[("authorization", &authorization), ("dpop", proof)],
+        )
+    }
+}
+
+#[test]
+fn a_dpop_proof_accepted_by_one_worker_is_refused_as_a_replay_by_another() {
+    let config = dpop_config(json!({}));
+    let mut first = Vm::start(&config);
+    let mut second = Vm::beside(&first, &config);
+    let token = bound_token();
+    let proof = proof(&token, "once", None);
+    let (id, flow) = first.send_dpop(&token, &proof);
+    assert_eq!((flow, first.status(id)), (Flow::Continue, None));
+    let (id, flow) = second.send_dpop(&token, &proof);
+    assert_eq!((flow, second.status(id)), (Flow::Pause, Some(401)));
+    let response = second.host.request(id).response.unwrap();
+    let challenge = &response
+        .headers
+        .iter()
+        .find(|(name, _)| name == "www-authenticate")
+        .unwrap()
+        .1;
+    assert!(
+        challenge.contains("DPoP proof has been used before"),
+        "{challenge}"
+    );
+    // A fresh proof passes on either worker.
+    let (id, _) = second.send_dpop(&token, &self::proof(&token, "twice", None));
+    assert_eq!(second.status(id), None);
+}
+
+#[test]
+fn a_worker_racing_on_the_replay_record_never_loses_an_entry() {
+    use crate::dpop::{ProofId, ReplayShards};
+    // One shard, so every proof lands in the same record.
+    let config = dpop_config(json!({"dpop_proofs": {"replay_cache_entries": 256}}));
+    let mut vm = Vm::start(&config);
+    let mut other = Vm::beside(&vm, &config);
+    let token = bound_token();
+    let ours = proof(&token, "ours", None);
+    let theirs = proof(&token, "theirs", None);
+    // Another worker records "theirs" between this worker's read of the shard and its
+    // write: the write must fail its compare-and-swap and be retried on the new record.
+    let shards = ReplayShards::new(256);
+    let jkt = CLIENT_KEY.with(|key| key.thumbprint().unwrap());
+    let id = ProofId::new(&jkt, "theirs");
+    let now = (NOW / 1000) as i64;
+    let record = shards.insert(None, id, now + 61, now).unwrap();
+    let key = shards.key(id);
+    *vm.host.before_next_write.borrow_mut() = Some(Box::new(move |data: &mut SharedData| {
+        data.set(&key, &record, None).unwrap();
+    }));
+    let (id, _) = vm.send_dpop(&token, &ours);
+    assert_eq!(vm.status(id), None, "ours is new");
+    // Both entries survived: neither proof passes again, on either worker.
+    for (vm, proof) in [(&mut other, &ours), (&mut vm, &theirs)] {
+        let (id, _) = vm.send_dpop(&token, proof);
+        assert_eq!(vm.status(id), Some(401));
+    }
+}
+
+#[test]
+fn nonces_one_worker_issues_are_accepted_by_another() {
+    let config = dpop_config(json!({"dpop_proofs": {"use_dpop_nonce": true}}));
+    let mut first = Vm::start(&config);
+    let mut second = Vm::beside(&first, &config);
+    let token = bound_token();
+    let (id, _) = first.send_dpop(&token, &proof(&token, "no-nonce", None));
+    let response = first.host.request(id).response.unwrap();
+    assert_eq!(response.status, 401);
+    let nonce = response
+        .headers
+        .iter()
+        .find(|(name, _)| name == "dpop-nonce")
+        .map(|(_, value)| value.clone())
+        .expect("a nonce to retry with");
+    let (id, _) = second.send_dpop(&token, &proof(&token, "with-nonce", Some(&nonce)));
+    assert_eq!(second.status(id), None);
+}
+
+#[test]
+fn when_the_replay_record_cannot_be_read_dpop_requests_get_503_never_a_pass() {
+    let config = dpop_config(json!({}));
+    let mut vm = Vm::start(&config);
+    let token = bound_token();
+    vm.host.fail_next("shared_data", HostError::InternalFailure);
+    let (id, flow) = vm.send_dpop(&token, &proof(&token, "p", None));
+    assert_eq!((flow, vm.status(id)), (Flow::Pause, Some(503)));
+    // Bearer requests of other providers are not affected; this one retries fine.
+    let (id, _) = vm.send_dpop(&token, &proof(&token, "p", None));
+    assert_eq!(vm.status(id), None);
+}
+
+#[test]
+fn certificate_bound_tokens_need_the_connections_certificate() {
+    let mut config = inline_config();
+    config["providers"][0]["mtls_binding"] = json!("required");
+    let mut vm = Vm::start(&config);
+    let digest = "ab".repeat(32);
+    let thumbprint = crate::dpop::certificate_thumbprint_from_hex(&digest).unwrap();
+    let bound = token_from(&key(), json!({"cnf": {"x5t#S256": thumbprint}}));
+    // No certificate on the connection.
+    let (id, _) = vm.send("/members", Some(&bound), &[]);
+    assert_eq!(vm.status(id), Some(401));
+    vm.host.properties.borrow_mut().insert(
+        "connection.sha256_peer_certificate_digest".into(),
+        digest.into_bytes(),
+    );
+    let (id, _) = vm.send("/members", Some(&bound), &[]);
+    assert_eq!(vm.status(id), None);
+    // Another certificate, or a token without cnf.
+    vm.host.properties.borrow_mut().insert(
+        "connection.sha256_peer_certificate_digest".into(),
+        "cd".repeat(32).into_bytes(),
+    );
+    let (id, _) = vm.send("/members", Some(&bound), &[]);
+    assert_eq!(vm.status(id), Some(401));
+    let (id, _) = vm.send("/members", Some(&token()), &[]);
+    assert_eq!(vm.status(id), Some(401));
+}

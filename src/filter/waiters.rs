@@ -9,7 +9,7 @@ use crate::provider_id::ProviderId;
 
 use super::apply::{apply, Stage};
 use super::host::HeaderList;
-use super::plugin::Plugin;
+use super::plugin::{Peer, Plugin};
 
 /// Most requests one VM holds while waiting for keys; beyond that they are decided at
 /// once with the keys there are (memory stays bounded under a flood).
@@ -24,14 +24,14 @@ pub struct Waiter {
     /// The control record's attempt count when it paused.
     pub attempts_seen: u64,
     headers: HeaderList,
-    client_address: Option<String>,
+    peer: Peer,
 }
 
 /// What a paused request needs to be decided again.
 pub struct PausedRequest {
     pub context_id: u32,
     pub headers: HeaderList,
-    pub client_address: Option<String>,
+    pub peer: Peer,
 }
 
 impl Plugin {
@@ -70,7 +70,7 @@ impl Plugin {
             until,
             attempts_seen: control.attempts,
             headers: request.headers,
-            client_address: request.client_address,
+            peer: request.peer,
         });
         true
     }
@@ -101,7 +101,7 @@ impl Plugin {
             if self.host.set_effective_context(waiter.context_id).is_err() {
                 continue; // the request is gone (client went away)
             }
-            let decision = self.decide(&waiter.headers, waiter.client_address.as_deref(), now);
+            let decision = self.decide(&waiter.headers, &waiter.peer, now);
             apply(self, &decision, &waiter.headers, Stage::Paused);
         }
         if let Err(error) = self.host.set_effective_context(root_context_id) {

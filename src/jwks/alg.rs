@@ -17,6 +17,7 @@ pub enum Alg {
     Ps512,
     Es256,
     Es384,
+    Es512,
     EdDsa,
     Hs256,
     Hs384,
@@ -29,13 +30,14 @@ pub enum KeyFamily {
     Rsa,
     P256,
     P384,
+    P521,
     Ed25519,
     Hmac,
 }
 
 impl Alg {
     /// Every supported algorithm, in a stable order (for messages and schemas).
-    pub const ALL: [Alg; 12] = [
+    pub const ALL: [Alg; 13] = [
         Alg::Rs256,
         Alg::Rs384,
         Alg::Rs512,
@@ -44,6 +46,7 @@ impl Alg {
         Alg::Ps512,
         Alg::Es256,
         Alg::Es384,
+        Alg::Es512,
         Alg::EdDsa,
         Alg::Hs256,
         Alg::Hs384,
@@ -65,6 +68,7 @@ impl Alg {
             Alg::Ps512 => "PS512",
             Alg::Es256 => "ES256",
             Alg::Es384 => "ES384",
+            Alg::Es512 => "ES512",
             Alg::EdDsa => "EdDSA",
             Alg::Hs256 => "HS256",
             Alg::Hs384 => "HS384",
@@ -79,6 +83,7 @@ impl Alg {
             }
             Alg::Es256 => KeyFamily::P256,
             Alg::Es384 => KeyFamily::P384,
+            Alg::Es512 => KeyFamily::P521,
             Alg::EdDsa => KeyFamily::Ed25519,
             Alg::Hs256 | Alg::Hs384 | Alg::Hs512 => KeyFamily::Hmac,
         }

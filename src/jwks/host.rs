@@ -4,7 +4,7 @@
 //! (protobuf arguments: hash name, DER `SubjectPublicKeyInfo`, signature, signed text;
 //! `EVP_DigestVerify` with the key's default padding). An RS256 check done there is several
 //! times cheaper than the same arithmetic compiled to Wasm (`benches/results/`), which is what
-//! decides the every-token-new case. Only RSASSA-PKCS1-v1_5 (RS*) and ECDSA (ES256, ES384)
+//! decides the every-token-new case. Only RSASSA-PKCS1-v1_5 (RS*) and ECDSA (ES256, ES384, ES512)
 //! map onto that call; PS*, EdDSA and HMAC always stay in the module.
 //!
 //! The host is trusted only after a self-test per key family, run when the plugin starts: a
@@ -33,6 +33,7 @@ pub struct HostCrypto {
     rsa: bool,
     p256: bool,
     p384: bool,
+    p521: bool,
 }
 
 impl fmt::Debug for HostCrypto {
@@ -54,10 +55,12 @@ impl HostCrypto {
             rsa: false,
             p256: false,
             p384: false,
+            p521: false,
         };
         crypto.rsa = crypto.passes_self_test(Alg::Rs256);
         crypto.p256 = crypto.passes_self_test(Alg::Es256);
         crypto.p384 = crypto.passes_self_test(Alg::Es384);
+        crypto.p521 = crypto.passes_self_test(Alg::Es512);
         crypto
     }
 
@@ -91,6 +94,7 @@ impl HostCrypto {
                 KeyFamily::Rsa => self.rsa,
                 KeyFamily::P256 => self.p256,
                 KeyFamily::P384 => self.p384,
+                KeyFamily::P521 => self.p521,
                 KeyFamily::Ed25519 | KeyFamily::Hmac => false,
             }
     }
@@ -106,7 +110,7 @@ impl HostCrypto {
         let hash = hash_name(alg)?;
         let der_signature;
         let signature = match alg.family() {
-            KeyFamily::P256 | KeyFamily::P384 => {
+            KeyFamily::P256 | KeyFamily::P384 | KeyFamily::P521 => {
                 let Some(der) = ecdsa_signature_der(alg, signature) else {
                     return Some(false);
                 };
@@ -141,7 +145,7 @@ fn hash_name(alg: Alg) -> Option<&'static str> {
     match alg {
         Alg::Rs256 | Alg::Es256 => Some("sha256"),
         Alg::Rs384 | Alg::Es384 => Some("sha384"),
-        Alg::Rs512 => Some("sha512"),
+        Alg::Rs512 | Alg::Es512 => Some("sha512"),
         _ => None,
     }
 }
@@ -234,7 +238,7 @@ pub(super) fn rsa_public_key_der(modulus: &[u8], exponent: &[u8]) -> Vec<u8> {
     spki(RSA_ENCRYPTION, &key)
 }
 
-/// DER `SubjectPublicKeyInfo` of a P-256 or P-384 key (RFC 5480), from its coordinates.
+/// DER `SubjectPublicKeyInfo` of a P-256, P-384 or P-521 key (RFC 5480), from its coordinates.
 pub(super) fn ec_public_key_der(family: KeyFamily, x: &[u8], y: &[u8]) -> Option<Vec<u8>> {
     const EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
     let (curve, size): (&[u8], usize) = match family {
@@ -243,6 +247,7 @@ pub(super) fn ec_public_key_der(family: KeyFamily, x: &[u8], y: &[u8]) -> Option
             32,
         ),
         KeyFamily::P384 => (&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22], 48),
+        KeyFamily::P521 => (&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23], 66),
         _ => return None,
     };
     if x.len() != size || y.len() != size {
@@ -267,6 +272,7 @@ fn ecdsa_signature_der(alg: Alg, raw: &[u8]) -> Option<Vec<u8>> {
     let size = match alg {
         Alg::Es256 => 32,
         Alg::Es384 => 48,
+        Alg::Es512 => 66,
         _ => return None,
     };
     if raw.len() != 2 * size {
@@ -382,10 +388,10 @@ mod tests {
                     "e": Base64UrlUnpadded::encode_string(&e)});
             } else {
                 let size = (bits.len() - 2) / 2;
-                let (crv, name) = if size == 32 {
-                    ("P-256", "ES256")
-                } else {
-                    ("P-384", "ES384")
+                let (crv, name) = match size {
+                    32 => ("P-256", "ES256"),
+                    48 => ("P-384", "ES384"),
+                    _ => ("P-521", "ES512"),
                 };
                 alg = name;
                 jwk = serde_json::json!({"kty": "EC", "crv": crv,
@@ -424,16 +430,23 @@ mod tests {
     }
 
     #[test]
-    fn a_correct_host_passes_the_self_test_for_rsa_and_both_curves() {
+    fn a_correct_host_passes_the_self_test_for_rsa_and_every_curve() {
         let calls = Rc::new(Cell::new(0));
         let crypto = HostCrypto::probe(Box::new(ModuleAsHost {
             calls: Rc::clone(&calls),
         }));
         assert_eq!(
             crypto.algorithms(),
-            vec![Alg::Rs256, Alg::Rs384, Alg::Rs512, Alg::Es256, Alg::Es384]
+            vec![
+                Alg::Rs256,
+                Alg::Rs384,
+                Alg::Rs512,
+                Alg::Es256,
+                Alg::Es384,
+                Alg::Es512
+            ]
         );
-        assert_eq!(calls.get(), 6);
+        assert_eq!(calls.get(), 8);
     }
 
     #[test]
@@ -485,6 +498,7 @@ mod tests {
         let before = calls.get();
         assert_eq!(crypto.check(Alg::Es256, b"k", b"d", &[1; 63]), Some(false));
         assert_eq!(crypto.check(Alg::Es384, b"k", b"d", &[1; 64]), Some(false));
+        assert_eq!(crypto.check(Alg::Es512, b"k", b"d", &[1; 128]), Some(false));
         assert_eq!(calls.get(), before);
         assert_eq!(crypto.check(Alg::Ps256, b"k", b"d", &[1; 256]), None);
         assert_eq!(crypto.check(Alg::EdDsa, b"k", b"d", &[1; 64]), None);

@@ -6,11 +6,12 @@
 //!
 //! `alg` is the algorithms and key families, `key` one parsed key and its signature
 //! check, `jwk` parsing one JWK (with the strength rules), `set` a key set and its
-//! errors, `ring` the key set of every provider; `es384`, `rsa_verify` and `host`
+//! errors, `ring` the key set of every provider; `es384`, `es512`, `rsa_verify` and `host`
 //! are the verifiers that are not jwt-compact's.
 
 mod alg;
 mod es384;
+mod es512;
 mod host;
 mod jwk;
 mod key;
@@ -20,6 +21,7 @@ mod set;
 
 pub use alg::{Alg, KeyFamily};
 pub use es384::{signing_key_from_scalar as es384_signing_key, Es384};
+pub use es512::{signing_key_from_scalar as es512_signing_key, Es512};
 pub use host::{ForeignVerifier, HostCrypto};
 pub use jwk::{parse_jwk, JwkProblem, MIN_HMAC_BYTES, MIN_RSA_BITS};
 pub use key::{signatures_checked_in_module, VerificationKey};

@@ -2,7 +2,10 @@
 //! first allowing rule, then the most telling refusal, then the default; dry-run rules
 //! are combined a second time for the report only.
 
-use super::{DefaultAccess, Facts, Mode, Policy, RequestFacts, Rule, RuleOutcome, TokenFacts};
+use super::{
+    DefaultAccess, Facts, Mode, Policy, RequestFacts, Rule, RuleOutcome, StepUpChallenge,
+    TokenFacts,
+};
 
 /// The kind of a policy verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,6 +15,9 @@ pub enum VerdictKind {
     NeedsToken,
     /// 401: the token's provider is not accepted here.
     WrongProvider,
+    /// 401 `insufficient_user_authentication` (RFC 9470): the user must sign in again,
+    /// more strongly or more recently.
+    InsufficientAuthentication,
     /// 403.
     Forbidden,
 }
@@ -20,7 +26,9 @@ impl VerdictKind {
     pub fn status(self) -> u16 {
         match self {
             VerdictKind::Allow => 200,
-            VerdictKind::NeedsToken | VerdictKind::WrongProvider => 401,
+            VerdictKind::NeedsToken
+            | VerdictKind::WrongProvider
+            | VerdictKind::InsufficientAuthentication => 401,
             VerdictKind::Forbidden => 403,
         }
     }
@@ -35,6 +43,8 @@ pub struct Verdict {
     pub reason: String,
     /// For a refusal by a rule whose condition failed: the part that failed.
     pub failed_condition: Option<String>,
+    /// For [`VerdictKind::InsufficientAuthentication`]: what would satisfy the rule.
+    pub step_up: Option<StepUpChallenge>,
 }
 
 /// What the policy would have decided had its dry-run rules been enforced.
@@ -123,6 +133,7 @@ fn combine<'m, 'r: 'm, 'p: 'm>(
         rule: Some(rule.name.clone()),
         reason,
         failed_condition: None,
+        step_up: None,
     };
     if let Some(m) = first(RuleOutcome::Denies) {
         let reason = match &m.rule.condition {
@@ -156,19 +167,8 @@ fn combine<'m, 'r: 'm, 'p: 'm>(
             ),
         );
     }
-    if let Some(m) = first(RuleOutcome::ConditionFails) {
-        let failed = m
-            .rule
-            .condition
-            .as_ref()
-            .map(|condition| condition.explain_failure(facts, &m.captures))
-            .unwrap_or_default();
-        return Verdict {
-            kind: VerdictKind::Forbidden,
-            rule: Some(m.rule.name.clone()),
-            reason: format!("rule '{}' needs: {failed}", m.rule.name),
-            failed_condition: Some(failed),
-        };
+    if let Some(verdict) = failed_condition(matched, facts) {
+        return verdict;
     }
     let (kind, reason) = match default {
         None => (VerdictKind::Allow, "no enforced rule decides (dry run)"),
@@ -186,5 +186,49 @@ fn combine<'m, 'r: 'm, 'p: 'm>(
         rule: None,
         reason: reason.to_owned(),
         failed_condition: None,
+        step_up: None,
     }
+}
+
+/// The refusal of an allow rule whose token passed but whose requirements did not: a
+/// step-up first (a new sign-in would make that rule allow), then a failed condition.
+fn failed_condition<'m, 'r: 'm, 'p: 'm>(
+    matched: impl Iterator<Item = &'m Matched<'r, 'p>> + Clone,
+    facts: &Facts<'_>,
+) -> Option<Verdict> {
+    if let Some((m, step_up)) = matched.clone().find_map(|m| {
+        (m.outcome == RuleOutcome::NeedsStepUp)
+            .then_some(m)
+            .zip(m.rule.step_up.as_ref())
+    }) {
+        let failed = step_up
+            .first_failure(facts.claims, facts.now)
+            .unwrap_or_default();
+        return Some(Verdict {
+            kind: VerdictKind::InsufficientAuthentication,
+            rule: Some(m.rule.name.clone()),
+            reason: format!("rule '{}' needs a step-up: {failed}", m.rule.name),
+            failed_condition: Some(failed),
+            step_up: Some(step_up.challenge()),
+        });
+    }
+    if let Some(m) = matched
+        .clone()
+        .find(|m| m.outcome == RuleOutcome::ConditionFails)
+    {
+        let failed = m
+            .rule
+            .condition
+            .as_ref()
+            .map(|condition| condition.explain_failure(facts, &m.captures))
+            .unwrap_or_default();
+        return Some(Verdict {
+            kind: VerdictKind::Forbidden,
+            rule: Some(m.rule.name.clone()),
+            reason: format!("rule '{}' needs: {failed}", m.rule.name),
+            failed_condition: Some(failed),
+            step_up: None,
+        });
+    }
+    None
 }

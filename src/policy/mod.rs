@@ -5,8 +5,9 @@
 //! `condition` is the condition language (what a compiled condition is), `eval` how
 //! it is evaluated against one request, `cidr` and `datetime` the two value parsers it
 //! needs, `route` how rules match paths, methods and hosts, `rule` what a rule is and
-//! says, `evaluate` how the matching rules combine into a verdict, and `compile` how
-//! the configuration becomes all of that.
+//! says, `step_up` what a rule demands of the authentication itself (RFC 9470),
+//! `evaluate` how the matching rules combine into a verdict, and `compile` how the
+//! configuration becomes all of that.
 
 mod cidr;
 mod compile;
@@ -16,6 +17,7 @@ mod eval;
 mod evaluate;
 mod route;
 mod rule;
+mod step_up;
 
 use std::sync::Arc;
 
@@ -34,6 +36,8 @@ pub use eval::{json_equal, Facts, RequestFacts};
 pub use evaluate::{DryRun, Evaluation, Verdict, VerdictKind};
 pub use route::{request_host, HostPattern, PathMatch, PathTemplate, RouteIndex, RouteMatch};
 pub use rule::{Effect, Rule, RuleOutcome};
+pub(crate) use step_up::RawStepUp;
+pub use step_up::{AcrRequirement, StepUp, StepUpChallenge};
 
 /// A named, ordered list of values, lowest first (e.g. loyalty tiers).
 #[derive(Debug, Clone, PartialEq, Eq)]

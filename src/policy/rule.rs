@@ -1,6 +1,6 @@
 //! A compiled rule and what it says about one request, before rules are combined.
 
-use super::{Condition, Facts, Mode, RouteMatch};
+use super::{Condition, Facts, Mode, RouteMatch, StepUp};
 use crate::provider_id::ProviderId;
 
 /// What a rule does when it applies.
@@ -24,6 +24,8 @@ pub struct Rule {
     pub providers: Vec<ProviderId>,
     /// The rule's own mode, or the policy's when the rule gives none.
     pub mode: Mode,
+    /// What an allow rule demands of the authentication behind the token (RFC 9470).
+    pub step_up: Option<StepUp>,
 }
 
 impl Rule {
@@ -33,7 +35,10 @@ impl Rule {
 
     /// Unconditional: decides every request its route matches the same way.
     pub(super) fn is_unconditional(&self) -> bool {
-        self.condition.is_none() && self.providers.is_empty() && self.mode == Mode::Enforce
+        self.condition.is_none()
+            && self.providers.is_empty()
+            && self.mode == Mode::Enforce
+            && self.step_up.is_none()
     }
 
     pub(super) fn outcome(
@@ -62,8 +67,17 @@ impl Rule {
                 Some(provider) if self.needs_token && !self.accepts_provider(provider) => {
                     RuleOutcome::WrongProvider
                 }
-                _ if holds(&self.condition) => RuleOutcome::Allows,
-                _ => RuleOutcome::ConditionFails,
+                _ if !holds(&self.condition) => RuleOutcome::ConditionFails,
+                // Who the user is passes; how they signed in may not: a step-up can fix
+                // that, so it is asked for only once the rest of the rule holds.
+                _ if self
+                    .step_up
+                    .as_ref()
+                    .is_some_and(|step_up| !step_up.holds(facts.claims, facts.now)) =>
+                {
+                    RuleOutcome::NeedsStepUp
+                }
+                _ => RuleOutcome::Allows,
             },
         }
     }
@@ -79,5 +93,7 @@ pub enum RuleOutcome {
     DoesNotApply,
     NeedsToken,
     WrongProvider,
+    /// The token's `acr` or `auth_time` falls short of the rule's `step_up`.
+    NeedsStepUp,
     ConditionFails,
 }

@@ -813,3 +813,46 @@ fn rule_paths_that_can_never_match_refuse_the_configuration() {
         assert!(error.message.contains("never match"), "{}", error.message);
     }
 }
+
+#[test]
+fn step_up_is_asked_only_once_the_rest_of_the_rule_holds_and_only_of_allow_rules() {
+    let rules = json!([{
+        "name": "admin-payments",
+        "match": {"prefix": "/payments"},
+        "when": {"claim": "role", "equals": "admin"},
+        "step_up": {"acr_in": ["mfa"], "max_age_seconds": 300}
+    }]);
+    let policy = policy(rules);
+    let verdict = |claims: Value| evaluate(&policy, "GET", "/payments", &[], &claims).verdict;
+    let weak_admin = verdict(json!({"role": "admin", "acr": "pwd", "auth_time": NOW}));
+    assert_eq!(weak_admin.kind, VerdictKind::InsufficientAuthentication);
+    assert_eq!(
+        weak_admin.step_up,
+        Some(StepUpChallenge {
+            acr_values: Some("mfa".into()),
+            max_age: Some(300)
+        })
+    );
+    // A stronger sign-in would not make a customer an admin: 403, no step-up.
+    let weak_customer = verdict(json!({"role": "customer", "acr": "pwd", "auth_time": NOW}));
+    assert_eq!(weak_customer.kind, VerdictKind::Forbidden);
+    assert_eq!(weak_customer.step_up, None);
+    let strong_admin = verdict(json!({"role": "admin", "acr": "mfa", "auth_time": NOW - 300}));
+    assert_eq!(strong_admin.kind, VerdictKind::Allow);
+    for (rule, field) in [
+        (
+            json!({"match": {"prefix": "/"}, "effect": "deny", "step_up": {"max_age_seconds": 1}}),
+            "rules[0].step_up",
+        ),
+        (
+            json!({"match": {"prefix": "/"}, "access": "public", "step_up": {"max_age_seconds": 1}}),
+            "rules[0].step_up",
+        ),
+        (
+            json!({"match": {"prefix": "/"}, "access": "authenticated", "step_up": {"acr_at_least": "Gold", "tiers": "nope"}}),
+            "rules[0].step_up.tiers",
+        ),
+    ] {
+        assert_eq!(compile_error(json!([rule])).path, field, "{rule}");
+    }
+}

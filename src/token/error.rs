@@ -35,6 +35,18 @@ pub enum TokenError {
     AudienceMismatch,
     /// The token is valid but its provider is not accepted by the matched rule.
     ProviderNotAccepted,
+    /// A DPoP-bound token (`cnf.jkt`) sent as a bearer token: a downgrade, refused.
+    BoundTokenAsBearer,
+    /// `Authorization: DPoP` with a token that is not DPoP-bound.
+    NotDpopBound,
+    /// The provider requires DPoP and the token is not DPoP-bound.
+    DpopBindingRequired,
+    /// The token is bound to a client certificate (`cnf.x5t#S256`); the connection has none.
+    CertificateRequired,
+    /// The token is bound to another client certificate than the connection's.
+    CertificateMismatch,
+    /// The provider requires certificate-bound tokens and this one is not.
+    CertificateBindingRequired,
 }
 
 impl TokenError {
@@ -82,6 +94,12 @@ impl TokenError {
             TokenError::LifetimeTooLong => "token lifetime too long",
             TokenError::AudienceMismatch => "token audience not accepted",
             TokenError::ProviderNotAccepted => "token issuer not accepted for this route",
+            TokenError::BoundTokenAsBearer => "DPoP-bound token presented as a bearer token",
+            TokenError::NotDpopBound => "token is not DPoP-bound",
+            TokenError::DpopBindingRequired => "a DPoP-bound token is required",
+            TokenError::CertificateRequired => "token is bound to a client certificate; present it",
+            TokenError::CertificateMismatch => "token is bound to another client certificate",
+            TokenError::CertificateBindingRequired => "a certificate-bound token is required",
         }
     }
 }

@@ -31,6 +31,14 @@ impl TokenLocation {
         }
     }
 
+    /// `Authorization: DPoP <token>`, where DPoP-bound tokens come (RFC 9449 §7.1).
+    pub fn dpop() -> TokenLocation {
+        TokenLocation::Header {
+            name: "authorization".into(),
+            prefix: "DPoP ".into(),
+        }
+    }
+
     /// Every token this location holds in the request.
     fn tokens<'r>(&self, request: &RequestView<'r>) -> Vec<TokenText<'r>> {
         match self {

@@ -36,17 +36,15 @@ pub struct UntrustedToken<'t> {
 impl<'t> UntrustedToken<'t> {
     /// Decodes a compact JWS. The size limit is checked by the caller first.
     pub fn parse(token: &'t str) -> Result<UntrustedToken<'t>, TokenError> {
-        let (signed_data, signature) = token
-            .rsplit_once('.')
-            .ok_or(TokenError::Malformed("token is not a JWT"))?;
-        let (header, payload) = signed_data
-            .split_once('.')
-            .ok_or(TokenError::Malformed("token is not a JWT"))?;
-        if payload.contains('.') {
-            return Err(TokenError::Malformed(
-                "token is not a JWS (JWE is not accepted)",
-            ));
-        }
+        let JwsParts {
+            signed_data,
+            header,
+            payload,
+            signature,
+        } = split_jws(token).map_err(|err| match err {
+            NotJws::Parts => TokenError::Malformed("token is not a JWT"),
+            NotJws::Jwe => TokenError::Malformed("token is not a JWS (JWE is not accepted)"),
+        })?;
         let decode = |part: &str| {
             decode_base64url(part.as_bytes())
                 .ok_or(TokenError::Malformed("token is not valid base64url"))
@@ -108,6 +106,40 @@ impl<'t> UntrustedToken<'t> {
     pub fn issuer(&self) -> Option<&str> {
         self.claims.get("iss").and_then(Value::as_str)
     }
+}
+
+/// The parts of a compact JWS, still base64url-encoded: `header.payload.signature`.
+pub(crate) struct JwsParts<'t> {
+    /// `header.payload`, what the signature covers.
+    pub(crate) signed_data: &'t str,
+    pub(crate) header: &'t str,
+    pub(crate) payload: &'t str,
+    pub(crate) signature: &'t str,
+}
+
+/// Why a text is not a compact JWS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotJws {
+    /// Fewer than three parts.
+    Parts,
+    /// Five parts: a JWE.
+    Jwe,
+}
+
+/// Splits a compact JWS into its three parts (the one splitter of tokens and DPoP
+/// proofs).
+pub(crate) fn split_jws(text: &str) -> Result<JwsParts<'_>, NotJws> {
+    let (signed_data, signature) = text.rsplit_once('.').ok_or(NotJws::Parts)?;
+    let (header, payload) = signed_data.split_once('.').ok_or(NotJws::Parts)?;
+    if payload.contains('.') {
+        return Err(NotJws::Jwe);
+    }
+    Ok(JwsParts {
+        signed_data,
+        header,
+        payload,
+        signature,
+    })
 }
 
 /// Sextet of each base64url character; `0xff` for everything else.

@@ -14,4 +14,5 @@ pub use crate::provider::Provider;
 pub use error::TokenError;
 pub use extract::{find_token, FoundToken, TokenLocation};
 pub use jws::UntrustedToken;
+pub(crate) use jws::{decode_base64url, split_jws, JwsParts};
 pub use verify::{verify, VerifiedToken};

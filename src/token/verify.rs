@@ -271,6 +271,8 @@ mod tests {
             forward_token: true,
             inline_keys: None,
             remote: None,
+            dpop: crate::provider::Binding::Off,
+            mtls_binding: crate::provider::Binding::Off,
         }
     }
 

@@ -117,6 +117,18 @@ pub struct EnvoyOptions {
     pub trusted_geo: bool,
     /// Put Envoy's CORS filter before claimgate with a policy for this origin.
     pub cors_origin: Option<&'static str>,
+    /// Serve the listener over TLS and ask clients for certificates.
+    pub tls: Option<ListenerTls>,
+}
+
+/// A TLS listener: its certificate and key, and the CA client certificates must chain to.
+#[derive(Debug, Clone)]
+pub struct ListenerTls {
+    pub certificate: PathBuf,
+    pub private_key: PathBuf,
+    pub client_ca: PathBuf,
+    /// Refuse the handshake without a client certificate (else it is only requested).
+    pub require_client_certificate: bool,
 }
 
 impl Default for EnvoyOptions {
@@ -128,6 +140,7 @@ impl Default for EnvoyOptions {
             module: None,
             trusted_geo: false,
             cors_origin: None,
+            tls: None,
         }
     }
 }
@@ -205,6 +218,24 @@ impl Envoy {
                     "# {{CORS_POLICY}}",
                     &format!("typed_per_filter_config: {{ envoy.filters.http.cors: {{ \"@type\": type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy, allow_origin_string_match: [{{ exact: \"{origin}\" }}], allow_methods: \"GET, POST\", allow_headers: \"authorization\" }} }}"),
                 );
+        }
+        if let Some(tls) = &options.tls {
+            const CHAIN: &str = "    filter_chains:\n    - filters:\n";
+            assert!(
+                template.contains(CHAIN),
+                "the template has one filter chain"
+            );
+            template = template.replacen(
+                CHAIN,
+                &format!(
+                    "    filter_chains:\n    - transport_socket:\n        name: envoy.transport_sockets.tls\n        typed_config:\n          \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\n          require_client_certificate: {}\n          common_tls_context:\n            tls_certificates:\n            - certificate_chain: {{ filename: \"{}\" }}\n              private_key: {{ filename: \"{}\" }}\n            validation_context:\n              trusted_ca: {{ filename: \"{}\" }}\n      filters:\n",
+                    tls.require_client_certificate,
+                    tls.certificate.display(),
+                    tls.private_key.display(),
+                    tls.client_ca.display()
+                ),
+                1,
+            );
         }
         if options.allow_underscore_headers {
             const DROP: &str = "headers_with_underscores_action: DROP_HEADER";

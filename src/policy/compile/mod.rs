@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::{
     ClaimPath, Condition, DefaultAccess, Effect, Mode, Operand, Operator, PathMatch, Policy,
-    RequestAttribute, RouteIndex, Rule, Test, TierList,
+    RequestAttribute, RouteIndex, Rule, StepUp, Test, TierList,
 };
 use crate::fields::{ConfigError, ConfigWarning};
 use crate::provider_id::ProviderId;
@@ -136,6 +136,22 @@ fn compile_rule(
     };
     let condition = rule_condition(raw.require, raw.when.as_ref(), effect, path, &mut scope)?;
     let providers = rule_providers(raw.providers.unwrap_or_default(), providers, path)?;
+    let step_up = match raw.step_up {
+        None => None,
+        Some(_) if effect == Effect::Deny || !needs_token => {
+            return Err(ConfigError::new(
+                format!("{path}.step_up"),
+                "goes with allow rules that need a token",
+            ))
+        }
+        Some(raw) => Some(StepUp::compile(raw, tiers).map_err(|(field, message)| {
+            let field = match field {
+                "" => format!("{path}.step_up"),
+                field => format!("{path}.step_up.{field}"),
+            };
+            ConfigError::new(field, message)
+        })?),
+    };
     Ok(Rule {
         name,
         route,
@@ -144,6 +160,7 @@ fn compile_rule(
         condition,
         providers,
         mode: raw.mode.unwrap_or(policy_mode),
+        step_up,
     })
 }
 

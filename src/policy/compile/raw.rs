@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::policy::Mode;
+use crate::policy::{Mode, RawStepUp};
 
 /// A rule as written.
 #[derive(Deserialize)]
@@ -25,6 +25,8 @@ pub(crate) struct RawRule {
     pub(super) mode: Option<Mode>,
     #[serde(default)]
     pub(super) providers: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) step_up: Option<RawStepUp>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]

@@ -201,7 +201,7 @@ fn config_only_keys() -> Vec<Value> {
         rsa.remove("alg"); // then it serves PS* too
     }
     let mut keys = vec![rsa];
-    for alg in [Alg::Es256, Alg::Es384, Alg::EdDsa, Alg::Hs512] {
+    for alg in [Alg::Es256, Alg::Es384, Alg::Es512, Alg::EdDsa, Alg::Hs512] {
         let key = claimgate::mint::SigningKey::generate(alg, Some("config-only"))
             .expect("key generation");
         let mut jwk = key.public_jwk();
@@ -220,7 +220,7 @@ fn config_only_keys() -> Vec<Value> {
 /// Properties: never a panic; verification is deterministic (a second run gives the same
 /// result); an accepted token is signed by a key of the document, checked by an
 /// independent verifier ([`independently_signed`]: the `rsa` crate for RS/PS, `p256`/
-/// `p384`/`ed25519-compact` directly, HMAC written out over `sha2`) with that key's
+/// `p384`/`p521`/`ed25519-compact` directly, HMAC written out over `sha2`) with that key's
 /// family, `kid` (when the token names one), `alg` (when the key names one) and the
 /// strength minimums (RSA ≥ 2048 bits, an HMAC secret ≥ the hash size).
 ///
@@ -326,6 +326,22 @@ pub fn independently_signed(token: &str, document: &Value) -> bool {
                     match (
                         p384::ecdsa::VerifyingKey::from_sec1_bytes(&point),
                         p384::ecdsa::Signature::from_slice(&signature),
+                    ) {
+                        (Ok(key), Ok(sig)) => key.verify(signed.as_bytes(), &sig).is_ok(),
+                        _ => false,
+                    }
+                }
+                _ => false,
+            },
+            ("ES512", Some("EC"), Some("P-521")) => match (bytes("x"), bytes("y")) {
+                (Some(x), Some(y)) => {
+                    use p521::ecdsa::signature::Verifier;
+                    let mut point = vec![4];
+                    point.extend(x);
+                    point.extend(y);
+                    match (
+                        p521::ecdsa::VerifyingKey::from_sec1_bytes(&point),
+                        p521::ecdsa::Signature::from_slice(&signature),
                     ) {
                         (Ok(key), Ok(sig)) => key.verify(signed.as_bytes(), &sig).is_ok(),
                         _ => false,

@@ -1,0 +1,63 @@
+//! How DPoP proofs are checked: one set of settings for every provider with `dpop`.
+
+use crate::jwks::Alg;
+
+/// The compiled `dpop_proofs` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpopSettings {
+    /// Algorithms a proof may be signed with (asymmetric only).
+    pub algorithms: Vec<Alg>,
+    /// A proof's `iat` may be at most this many seconds in the past...
+    pub max_age_seconds: i64,
+    /// ...and at most this many in the future (client clocks drift).
+    pub clock_skew_seconds: i64,
+    /// Whether every proof must carry a fresh server nonce (`DPoP-Nonce`).
+    pub use_dpop_nonce: bool,
+    /// How long a nonce the filter issued stays acceptable.
+    pub nonce_lifetime_seconds: i64,
+    /// The scheme `htu` must name, when the request's own `:scheme` is not what the client
+    /// used (TLS ended by another proxy in front of Envoy).
+    pub htu_scheme: Option<String>,
+    /// The authority `htu` must name, when the request's `:authority` is not what the
+    /// client used.
+    pub htu_authority: Option<String>,
+    /// Proofs remembered at once per Envoy, across all workers (see `replay`).
+    pub replay_cache_entries: usize,
+    /// Longer `DPoP` headers are refused before any parsing.
+    pub max_proof_bytes: usize,
+}
+
+impl Default for DpopSettings {
+    fn default() -> Self {
+        DpopSettings {
+            algorithms: vec![
+                Alg::Es256,
+                Alg::Es384,
+                Alg::Es512,
+                Alg::EdDsa,
+                Alg::Rs256,
+                Alg::Ps256,
+            ],
+            max_age_seconds: 60,
+            clock_skew_seconds: 5,
+            use_dpop_nonce: false,
+            nonce_lifetime_seconds: 300,
+            htu_scheme: None,
+            htu_authority: None,
+            replay_cache_entries: 65_536,
+            max_proof_bytes: 4096,
+        }
+    }
+}
+
+impl DpopSettings {
+    /// The `algs` parameter of a DPoP challenge (RFC 9449 §7.1): the accepted algorithms,
+    /// space-separated.
+    pub fn algs(&self) -> String {
+        self.algorithms
+            .iter()
+            .map(|alg| alg.name())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}

@@ -1,0 +1,150 @@
+//! claimgate in front of an MCP server, through a real Envoy: the MCP authorization flow's
+//! protected-resource metadata discovery (RFC 9728) answered by the filter, challenges that
+//! point to it, tokens whose audience is the server's resource URL, and the shipped
+//! policy cases (`filter-config/mcp-server.cases.yaml`).
+#![cfg(not(target_arch = "wasm32"))]
+
+mod support;
+
+use claimgate::cases::{CaseFile, Observed};
+use serde_json::{json, Value};
+use support::{demo_key, now, Envoy};
+
+const CONFIG: &str = include_str!("../filter-config/mcp-server.json");
+const CASES: &str = include_str!("../filter-config/mcp-server.cases.yaml");
+const RESOURCE: &str = "https://mcp.aethermarket.com/mcp";
+const METADATA_URL: &str = "https://mcp.aethermarket.com/.well-known/oauth-protected-resource/mcp";
+
+/// The shipped MCP configuration with the demo key inline instead of discovery (no
+/// identity provider to fetch from here).
+fn config() -> String {
+    let mut config: Value = serde_json::from_str(CONFIG).unwrap();
+    config["providers"][0]["jwks"] = json!({"inline": {"keys": [demo_key().public_jwk()]}});
+    config.to_string()
+}
+
+fn token(claims: &Value) -> String {
+    let mut all = json!({
+        "iss": "https://aethermarket.auth0.com/",
+        "aud": RESOURCE,
+        "iat": now(),
+        "exp": now() + 600,
+    });
+    if let (Some(all), Some(claims)) = (all.as_object_mut(), claims.as_object()) {
+        all.extend(claims.clone());
+    }
+    demo_key().sign(&all).unwrap()
+}
+
+#[test]
+fn mcp_clients_discover_the_authorization_server_and_get_in_with_a_scoped_token() {
+    let envoy = Envoy::start(&config());
+    for path in [
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+    ] {
+        let response = envoy.request("GET", path, &[("authorization", "Bearer not-even-a-jwt")]);
+        assert_eq!(response.status, 200, "{path}: {}", response.body);
+        assert_eq!(response.header("content-type"), Some("application/json"));
+        assert_eq!(
+            response.header("cache-control"),
+            Some("public, max-age=3600")
+        );
+        let metadata: Value = serde_json::from_str(&response.body).unwrap();
+        assert_eq!(
+            metadata,
+            json!({
+                "resource": RESOURCE,
+                "authorization_servers": ["https://aethermarket.auth0.com/"],
+                "scopes_supported": ["mcp:tools", "mcp:resources"],
+                "bearer_methods_supported": ["header"],
+                "resource_name": "AetherMarket MCP server",
+                "resource_documentation": "https://mcp.aethermarket.com/docs"
+            })
+        );
+    }
+    // The first MCP request has no token: the challenge says where to look.
+    let response = envoy.request("POST", "/mcp", &[]);
+    assert_eq!(response.status, 401);
+    assert_eq!(
+        response.header("www-authenticate"),
+        Some(format!("Bearer realm=\"mcp\", resource_metadata=\"{METADATA_URL}\"").as_str())
+    );
+    // A token for another resource (audience) is refused, with the pointer too.
+    let other = demo_key()
+        .sign(
+            &json!({"iss": "https://aethermarket.auth0.com/", "aud": "https://api.aethermarket.com",
+            "sub": "auth0|alice", "scope": "mcp:tools", "iat": now(), "exp": now() + 600}),
+        )
+        .unwrap();
+    let response = envoy.request(
+        "POST",
+        "/mcp",
+        &[("authorization", &format!("Bearer {other}"))],
+    );
+    assert_eq!(response.status, 401);
+    let challenge = response.header("www-authenticate").unwrap_or_default();
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    assert!(
+        challenge.ends_with(&format!("resource_metadata=\"{METADATA_URL}\"")),
+        "{challenge}"
+    );
+    let good = token(&json!({"sub": "auth0|alice", "azp": "claude-desktop", "scope": "mcp:tools"}));
+    let response = envoy.request(
+        "POST",
+        "/mcp",
+        &[("authorization", &format!("Bearer {good}"))],
+    );
+    assert_eq!(response.status, 200, "{}", response.body);
+    let echo: Value = serde_json::from_str(&response.body).unwrap();
+    assert_eq!(echo["headers"]["x-user-id"], "auth0|alice");
+    assert_eq!(echo["headers"]["x-mcp-client"], "claude-desktop");
+    let stats = envoy.admin("/stats?filter=requests.resource_metadata").body;
+    assert!(
+        stats.contains("claimgate.requests.resource_metadata: 2"),
+        "{stats}"
+    );
+}
+
+#[test]
+fn every_shipped_mcp_policy_case_holds_through_envoy() {
+    let envoy = Envoy::start(&config());
+    let cases = CaseFile::from_value(serde_yaml_ng::from_str(CASES).unwrap()).unwrap();
+    let mut failures = Vec::new();
+    for case in &cases.cases {
+        let bearer = case
+            .claims
+            .as_ref()
+            .map(|claims| format!("Bearer {}", token(&Value::Object(claims.clone()))));
+        let mut headers: Vec<(&str, &str)> = case
+            .request
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        if let Some(bearer) = &bearer {
+            headers.push(("authorization", bearer));
+        }
+        let response = envoy.request(&case.request.method, &case.request.path, &headers);
+        let upstream = (response.status == 200 && case.request.path == "/mcp").then(|| {
+            let echo: Value = serde_json::from_str(&response.body).unwrap();
+            echo["headers"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(name, value)| (name.clone(), value.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        });
+        let observed = Observed {
+            status: response.status,
+            rule: None,
+            upstream_headers: upstream,
+            dry_run_status: None,
+            reason: None,
+        };
+        for problem in case.expect.mismatches(&observed) {
+            failures.push(format!("{}: {problem}", case.name));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
