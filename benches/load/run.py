@@ -50,16 +50,17 @@ def free_port():
 
 class Signer:
     """One algorithm's key, the claimgate configuration and native JWKS that trust it, and
-    its tokens. RS256 uses the demo key and configuration; the others get a key made now."""
+    its tokens. RS256 uses the demo key and `base_config` (the demo's by default); the
+    others get a key made now and `base_config` with its first provider trusting only it."""
 
-    def __init__(self, alg, workdir):
+    def __init__(self, alg, workdir, base_config):
         self.alg = alg
         if alg == "RS256":
-            self.key, self.config = DEMO_KEY, CONFIG
+            self.key, self.config = DEMO_KEY, pathlib.Path(base_config)
         else:
             self.key = workdir / f"{alg}.jwk.json"
             self.key.write_text(cli("keygen", "--alg", alg, "--kid", f"load-{alg.lower()}"))
-            config = json.loads(CONFIG.read_text())
+            config = json.loads(pathlib.Path(base_config).read_text())
             provider = config["providers"][0]
             provider["algorithms"] = [alg]
             provider["jwks"] = {"inline": json.loads(self.jwks())}
@@ -248,6 +249,9 @@ def main():
     parser.add_argument("--skip-native", action="store_true", help="skip native jwt_authn (quick experiments)")
     parser.add_argument("--out", default=str(ROOT / "benches" / "results" / "latest.md"))
     parser.add_argument("--wasm", default=str(WASM), help="the claimgate module to load (to compare builds)")
+    parser.add_argument("--config", default=str(CONFIG),
+                        help="the claimgate configuration (the demo's issuer and RS256 key; e.g. an older one "
+                             "that an older --also-wasm module accepts)")
     parser.add_argument("--noop-wasm", default=str(NOOP_WASM), help="the do-nothing module")
     parser.add_argument("--also-wasm", action="append", default=[], metavar="LABEL=PATH",
                         help="another claimgate module in the same run, as its own row (e.g. the build before a change)")
@@ -257,7 +261,7 @@ def main():
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="claimgate-load-"))
     one_worker = [alg for alg in args.algs.split(",") if alg]
     two_workers = [alg for alg in args.two_workers.split(",") if alg]
-    signers = {alg: Signer(alg, workdir) for alg in dict.fromkeys(one_worker + two_workers)}
+    signers = {alg: Signer(alg, workdir, args.config) for alg in dict.fromkeys(one_worker + two_workers)}
     tokens = {}
     for alg, signer in signers.items():
         started = time.time()
