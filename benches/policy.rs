@@ -102,6 +102,7 @@ fn bench_policy(c: &mut Criterion) {
         let token = TokenFacts {
             provider: config.providers.ids().next().unwrap(),
             claims,
+            clock_skew_seconds: 60,
         };
         assert_eq!(
             config.policy.evaluate(facts, Some(token)).verdict.kind,

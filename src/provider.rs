@@ -52,6 +52,12 @@ pub struct Provider {
     pub dpop: Binding,
     /// RFC 8705: tokens bound to the TLS client certificate (`cnf.x5t#S256`).
     pub mtls_binding: Binding,
+    /// A token whose `cnf` names a binding this provider does not check (`cnf.jkt` with
+    /// `dpop: off`, `cnf.x5t#S256` with `mtls_binding: off`, any other confirmation
+    /// method) is refused: RFC 9449 §7.2 and RFC 8705 §3 forbid using a bound token as a
+    /// bearer token. `true` accepts it as a bearer token (a migration aid; `claimgate
+    /// check` warns).
+    pub insecure_accept_unchecked_binding: bool,
 }
 
 impl Provider {

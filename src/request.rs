@@ -12,6 +12,41 @@ pub struct RequestView<'a> {
     headers: &'a [(String, Vec<u8>)],
     client_address: Option<&'a str>,
     client_certificate: Option<&'a str>,
+    connection_scheme: Option<Scheme>,
+}
+
+/// The scheme a request came with: over TLS or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    /// `http` or `https`, in any case; anything else is no scheme a request can have.
+    pub fn parse(text: &str) -> Option<Scheme> {
+        if text.eq_ignore_ascii_case("https") {
+            Some(Scheme::Https)
+        } else if text.eq_ignore_ascii_case("http") {
+            Some(Scheme::Http)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
 }
 
 impl<'a> RequestView<'a> {
@@ -20,6 +55,7 @@ impl<'a> RequestView<'a> {
             headers,
             client_address: None,
             client_certificate: None,
+            connection_scheme: None,
         }
     }
 
@@ -34,6 +70,24 @@ impl<'a> RequestView<'a> {
 
     pub fn client_certificate(&self) -> Option<&'a str> {
         self.client_certificate
+    }
+
+    /// The same request with the scheme of the connection it came over (`https` when the
+    /// downstream connection is TLS), as Envoy reports it.
+    pub fn with_connection_scheme(self, scheme: Option<Scheme>) -> RequestView<'a> {
+        RequestView {
+            connection_scheme: scheme,
+            ..self
+        }
+    }
+
+    /// The request's scheme: the connection's when known (Envoy), else the `:scheme`
+    /// pseudo-header (`claimgate eval`/`test`, which name it). Never a client's `:scheme`
+    /// in Envoy: over HTTP/2 the client writes it, any value (`javascript`, `ftp`, or
+    /// `https` over plain TCP). `None` when neither is `http`/`https`.
+    pub fn scheme(&self) -> Option<Scheme> {
+        self.connection_scheme
+            .or_else(|| self.header_text(":scheme").and_then(Scheme::parse))
     }
 
     /// The same request with the downstream peer address Envoy reports (`ip:port`).
@@ -178,8 +232,19 @@ impl fmt::Display for InvalidHost {
 }
 
 /// Checks that `authority` is empty or `host[:port]`: a registered name of letters,
-/// digits, `-`, `_` and `.`, or a bracketed IPv6 literal, and a numeric port.
+/// digits, `-`, `_` and `.`, or a bracketed IPv6 literal, and a port from 1 to 65535. An
+/// empty port (`host:`) is refused too: RFC 3986 lets it mean the default port, but an
+/// upstream or a proxy further in need not read it so.
 pub fn check_authority(authority: &str) -> Result<(), InvalidHost> {
+    match split_authority(authority)? {
+        (_, Some(port)) => parse_port(port).map(|_| ()).ok_or(InvalidHost),
+        (_, None) => Ok(()),
+    }
+}
+
+/// `authority` split into its host and its port text (digits only, possibly empty),
+/// refusing what is not `host[:port]` (see [`check_authority`]). The host may be empty.
+pub fn split_authority(authority: &str) -> Result<(&str, Option<&str>), InvalidHost> {
     let (host, port) = match authority.strip_prefix('[') {
         Some(literal) => {
             let (address, rest) = literal.split_once(']').ok_or(InvalidHost)?;
@@ -194,22 +259,38 @@ pub fn check_authority(authority: &str) -> Result<(), InvalidHost> {
                 "" => None,
                 rest => Some(rest.strip_prefix(':').ok_or(InvalidHost)?),
             };
-            ("", port)
+            (authority.get(..address.len() + 2).unwrap_or(""), port)
         }
-        None => match authority.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        },
+        None => {
+            let (host, port) = match authority.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            };
+            let host_ok = host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            if !host_ok {
+                return Err(InvalidHost);
+            }
+            (host, port)
+        }
     };
-    let host_ok = host
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    let port_ok = port.is_none_or(|port| port.bytes().all(|b| b.is_ascii_digit()));
-    if host_ok && port_ok {
-        Ok(())
-    } else {
-        Err(InvalidHost)
+    if port.is_some_and(|port| !port.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(InvalidHost);
     }
+    Ok((host, port))
+}
+
+/// A port number from 1 to 65535 written in decimal digits (leading zeros allowed).
+pub fn parse_port(digits: &str) -> Option<u16> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let significant = digits.trim_start_matches('0');
+    if significant.len() > 5 {
+        return None;
+    }
+    significant.parse::<u16>().ok().filter(|port| *port != 0)
 }
 
 /// Why a request path is refused before any rule is looked at.
@@ -528,6 +609,9 @@ mod tests {
             "10.0.0.1:80",
             "[::1]",
             "[2001:db8::1]:443",
+            "h:65535",
+            "h:1",
+            "h:0008443",
         ] {
             assert_eq!(check_authority(good), Ok(()), "{good}");
         }
@@ -541,6 +625,14 @@ mod tests {
             "[zz]",
             "host:1:2",
             "evil.com/internal.example.com",
+            // Ports outside 1-65535, and an empty port.
+            "127.0.0.1:",
+            "127.0.0.1:0",
+            "127.0.0.1:65536",
+            "127.0.0.1:99999",
+            "127.0.0.1:4294967297",
+            "[::1]:",
+            "[::1]:70000",
         ] {
             assert_eq!(check_authority(bad), Err(InvalidHost), "{bad}");
         }

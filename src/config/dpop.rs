@@ -5,7 +5,7 @@ use super::raw::RawDpopProofs;
 use crate::dpop::DpopSettings;
 use crate::fields::ConfigError;
 use crate::jwks::{Alg, KeyFamily};
-use crate::request::check_authority;
+use crate::request::{check_authority, Scheme};
 
 pub(super) fn compile_dpop(raw: RawDpopProofs) -> Result<DpopSettings, ConfigError> {
     let field = |name: &str| format!("dpop_proofs.{name}");
@@ -28,14 +28,14 @@ pub(super) fn compile_dpop(raw: RawDpopProofs) -> Result<DpopSettings, ConfigErr
         10,
         86_400,
     )?;
-    if let Some(scheme) = &raw.htu_scheme {
-        if scheme != "https" && scheme != "http" {
-            return Err(ConfigError::new(
-                field("htu_scheme"),
-                "must be https or http",
-            ));
-        }
-    }
+    let htu_scheme = raw
+        .htu_scheme
+        .as_deref()
+        .map(|scheme| {
+            Scheme::parse(scheme)
+                .ok_or_else(|| ConfigError::new(field("htu_scheme"), "must be https or http"))
+        })
+        .transpose()?;
     if let Some(authority) = &raw.htu_authority {
         if authority.is_empty() || check_authority(authority).is_err() {
             return Err(ConfigError::new(
@@ -62,7 +62,7 @@ pub(super) fn compile_dpop(raw: RawDpopProofs) -> Result<DpopSettings, ConfigErr
         clock_skew_seconds,
         use_dpop_nonce: raw.use_dpop_nonce,
         nonce_lifetime_seconds,
-        htu_scheme: raw.htu_scheme,
+        htu_scheme,
         htu_authority: raw
             .htu_authority
             .map(|authority| authority.to_ascii_lowercase()),

@@ -78,6 +78,10 @@ pub struct Config {
     /// Whether any provider binds tokens to the TLS client certificate (the adapter reads
     /// the certificate's digest only then).
     pub uses_client_certificate: bool,
+    /// Whether a decision reads the request's scheme — a `request: scheme` condition, or
+    /// DPoP's `htu` without a configured `htu_scheme` — so the adapter asks Envoy whether
+    /// the connection is TLS (never trusting a client's `:scheme`).
+    pub uses_connection_scheme: bool,
     /// The index in `locations` of `Authorization: DPoP`, when a provider takes DPoP.
     pub dpop_location: Option<usize>,
 }
@@ -127,7 +131,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         .iter()
         .map(|(_, provider)| provider.name.as_str())
         .collect();
-    let (policy, warnings) = compile_policy(
+    let (policy, mut warnings) = compile_policy(
         raw.rules,
         raw.tiers,
         raw.default_access,
@@ -140,9 +144,27 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         .resource_metadata
         .map(|metadata| compile_metadata(metadata, &providers, &locations, &dpop))
         .transpose()?;
+    warnings.extend(
+        providers
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, provider))| provider.insecure_accept_unchecked_binding)
+            .map(|(index, _)| ConfigWarning {
+                path: format!("providers[{index}].insecure_accept_unchecked_binding"),
+                message: "tokens bound to a key or certificate this provider does not check \
+                          (cnf) are accepted as bearer tokens: a stolen bound token works \
+                          here (RFC 9449 §7.2, RFC 8705 §3)"
+                    .to_owned(),
+            }),
+    );
     let uses_client_certificate = providers
         .iter()
         .any(|(_, provider)| provider.mtls_binding != Binding::Off);
+    let uses_connection_scheme = policy.uses_scheme
+        || (dpop.htu_scheme.is_none()
+            && providers
+                .iter()
+                .any(|(_, provider)| provider.dpop != Binding::Off));
     let dpop_location = locations
         .iter()
         .position(|location| *location == TokenLocation::dpop());
@@ -160,6 +182,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         dpop,
         resource_metadata,
         uses_client_certificate,
+        uses_connection_scheme,
         dpop_location,
     })
 }

@@ -67,6 +67,7 @@ pub(super) fn compile_provider(
         remote: source,
         dpop: raw.dpop,
         mtls_binding: raw.mtls_binding,
+        insecure_accept_unchecked_binding: raw.insecure_accept_unchecked_binding,
     };
     Ok(provider)
 }

@@ -75,7 +75,7 @@ impl Default for RawDpopProofs {
             clock_skew_seconds: seconds(settings.clock_skew_seconds),
             use_dpop_nonce: settings.use_dpop_nonce,
             nonce_lifetime_seconds: seconds(settings.nonce_lifetime_seconds),
-            htu_scheme: settings.htu_scheme,
+            htu_scheme: settings.htu_scheme.map(|scheme| scheme.name().to_owned()),
             htu_authority: settings.htu_authority,
             replay_cache_entries: settings.replay_cache_entries,
             max_proof_bytes: settings.max_proof_bytes,
@@ -157,6 +157,8 @@ pub(super) struct RawProvider {
     pub(super) dpop: Binding,
     #[serde(default)]
     pub(super) mtls_binding: Binding,
+    #[serde(default)]
+    pub(super) insecure_accept_unchecked_binding: bool,
 }
 
 fn yes() -> bool {

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::response::Refusal;
 use crate::config::Config;
 use crate::dpop::{
-    verify_proof, MemoryReplayGuard, NonceKey, ProofContext, ProofError, ReplayError, ReplayGuard,
+    verify_proof, NonceKey, ProofContext, ProofError, ReplayError, ReplayGuard, VerifiedProof,
 };
 use crate::jwks::KeyRing;
 use crate::provider::Binding;
@@ -31,7 +31,50 @@ pub(super) fn presented_as_dpop(config: &Config, found: &FoundToken) -> bool {
     })
 }
 
-/// Checks the token's bindings against the request.
+/// What the token's `cnf` claim (RFC 7800) binds it to.
+#[derive(Default)]
+struct Confirmation<'t> {
+    /// `cnf.jkt`: a DPoP key's thumbprint (RFC 9449 §6).
+    jkt: Option<&'t str>,
+    /// `cnf.x5t#S256`: a client certificate's thumbprint (RFC 8705 §3.1).
+    certificate: Option<&'t str>,
+    /// Any other confirmation method (`jwk`, `jku`, `kid`, `jwe`, …): claimgate checks none.
+    other: bool,
+}
+
+impl<'t> Confirmation<'t> {
+    /// The token's confirmation methods; a `cnf` that is not a non-empty object, or whose
+    /// `jkt`/`x5t#S256` is not a non-empty string, is refused rather than read as absent
+    /// (a bound token must never pass as unbound because its binding is misspelled).
+    fn of(claims: &'t serde_json::Map<String, Value>) -> Result<Confirmation<'t>, TokenError> {
+        let Some(cnf) = claims.get("cnf") else {
+            return Ok(Confirmation::default());
+        };
+        let methods = cnf
+            .as_object()
+            .filter(|methods| !methods.is_empty())
+            .ok_or(TokenError::MalformedConfirmation)?;
+        let text = |name: &str| match methods.get(name) {
+            None => Ok(None),
+            Some(value) => value
+                .as_str()
+                .filter(|text| !text.is_empty())
+                .map(Some)
+                .ok_or(TokenError::MalformedConfirmation),
+        };
+        Ok(Confirmation {
+            jkt: text("jkt")?,
+            certificate: text("x5t#S256")?,
+            other: methods
+                .keys()
+                .any(|name| name != "jkt" && name != "x5t#S256"),
+        })
+    }
+}
+
+/// Checks the token's bindings against the request. A DPoP proof that passed every check
+/// comes back to be recorded as used once the policy allows the request (so proofs of
+/// refused requests never fill the once-only record); recording it is [`first_use`].
 pub(super) fn check_binding(
     config: &Config,
     keys: &KeyRing,
@@ -39,46 +82,55 @@ pub(super) fn check_binding(
     found: &FoundToken,
     verified: &VerifiedToken,
     now: i64,
-    proofs: Option<&ProofEnvironment<'_>>,
-) -> Result<(), Refusal> {
-    let Some(provider) = config
-        .providers
-        .get(verified.provider())
-        .filter(|provider| provider.dpop != Binding::Off || provider.mtls_binding != Binding::Off)
-    else {
-        // A bearer-only provider: nothing more to check (and nothing more done).
-        return Ok(());
+    nonce_key: Option<&NonceKey>,
+) -> Result<Option<VerifiedProof>, Refusal> {
+    let refuse = |err: TokenError| Err(Refusal::BadToken(err));
+    let Some(provider) = config.providers.get(verified.provider()) else {
+        return Ok(None);
     };
-    let cnf = verified.claims().get("cnf");
-    let bound_to = |member: &str| cnf.and_then(|cnf| cnf.get(member)).and_then(Value::as_str);
+    let confirmation = match Confirmation::of(verified.claims()) {
+        Ok(confirmation) => confirmation,
+        Err(err) => return refuse(err),
+    };
+    let unchecked = confirmation.other
+        || (confirmation.jkt.is_some() && provider.dpop == Binding::Off)
+        || (confirmation.certificate.is_some() && provider.mtls_binding == Binding::Off);
+    if unchecked && !provider.insecure_accept_unchecked_binding {
+        return refuse(TokenError::UncheckedBinding);
+    }
+    let mut proof = None;
     if provider.dpop != Binding::Off {
         let as_dpop = presented_as_dpop(config, found);
-        match bound_to("jkt") {
-            Some(_) if !as_dpop => return Err(Refusal::BadToken(TokenError::BoundTokenAsBearer)),
-            Some(jkt) => check_proof(config, keys, request, found, jkt, now, proofs)?,
-            None if as_dpop => return Err(Refusal::BadToken(TokenError::NotDpopBound)),
+        match confirmation.jkt {
+            Some(_) if !as_dpop => return refuse(TokenError::BoundTokenAsBearer),
+            Some(jkt) => {
+                proof = Some(check_proof(
+                    config, keys, request, found, jkt, now, nonce_key,
+                )?)
+            }
+            None if as_dpop => return refuse(TokenError::NotDpopBound),
             None if provider.dpop == Binding::Required => {
-                return Err(Refusal::BadToken(TokenError::DpopBindingRequired))
+                return refuse(TokenError::DpopBindingRequired)
             }
             None => {}
         }
     }
     if provider.mtls_binding != Binding::Off {
-        match (bound_to("x5t#S256"), request.client_certificate()) {
-            (Some(_), None) => return Err(Refusal::BadToken(TokenError::CertificateRequired)),
+        match (confirmation.certificate, request.client_certificate()) {
+            (Some(_), None) => return refuse(TokenError::CertificateRequired),
             (Some(bound), Some(presented)) if bound != presented => {
-                return Err(Refusal::BadToken(TokenError::CertificateMismatch))
+                return refuse(TokenError::CertificateMismatch)
             }
             (None, _) if provider.mtls_binding == Binding::Required => {
-                return Err(Refusal::BadToken(TokenError::CertificateBindingRequired))
+                return refuse(TokenError::CertificateBindingRequired)
             }
             _ => {}
         }
     }
-    Ok(())
+    Ok(proof)
 }
 
-/// The request's DPoP proof: valid, by the key `jkt` names, and not seen before.
+/// The request's DPoP proof: valid, for this request, and by the key `jkt` names.
 fn check_proof(
     config: &Config,
     keys: &KeyRing,
@@ -86,43 +138,33 @@ fn check_proof(
     found: &FoundToken,
     jkt: &str,
     now: i64,
-    proofs: Option<&ProofEnvironment<'_>>,
-) -> Result<(), Refusal> {
-    // Without an environment (the CLI, tests): a record for this one decision, and a
-    // nonce key of its own.
-    let local_replay;
-    let local_nonce;
-    let (nonce_key, replay): (Option<&NonceKey>, &dyn ReplayGuard) = match proofs {
-        Some(proofs) => (proofs.nonce_key, proofs.replay),
-        None => {
-            local_replay = MemoryReplayGuard::default();
-            local_nonce = config.dpop.use_dpop_nonce.then(NonceKey::random).flatten();
-            (local_nonce.as_ref(), &local_replay)
-        }
-    };
+    nonce_key: Option<&NonceKey>,
+) -> Result<VerifiedProof, Refusal> {
     if config.dpop.use_dpop_nonce && nonce_key.is_none() {
         return Err(Refusal::ProofsUnavailable);
     }
     let context = ProofContext {
         request,
         access_token: &found.token,
+        bound_jkt: jkt,
         now,
         nonce_key: nonce_key.filter(|_| config.dpop.use_dpop_nonce),
         host: keys.host_crypto(),
     };
-    let proof = match verify_proof(&config.dpop, &context) {
-        Ok(proof) => proof,
-        Err(ProofError::NonceRequired) => {
-            return Err(match nonce_key {
-                Some(key) => Refusal::NonceRequired(key.issue(now)),
-                None => Refusal::ProofsUnavailable,
-            })
-        }
-        Err(err) => return Err(Refusal::BadProof(err)),
-    };
-    if proof.jkt() != jkt {
-        return Err(Refusal::BadProof(ProofError::KeyMismatch));
-    }
+    verify_proof(&config.dpop, &context).map_err(|err| match (err, nonce_key) {
+        (ProofError::NonceRequired, Some(key)) => Refusal::NonceRequired(key.issue(now)),
+        (ProofError::NonceRequired, None) => Refusal::ProofsUnavailable,
+        (err, _) => Refusal::BadProof(err),
+    })
+}
+
+/// Records `proof` as used: refused when it was used before, unavailable when the record
+/// cannot take it.
+pub(super) fn first_use(
+    proof: &VerifiedProof,
+    replay: &dyn ReplayGuard,
+    now: i64,
+) -> Result<(), Refusal> {
     replay
         .first_use(proof.id(), proof.expires_at(), now)
         .map_err(|err| match err {
@@ -136,6 +178,7 @@ mod tests {
     use super::super::{decide_with_proofs, Decision, Outcome};
     use super::*;
     use crate::cache::TokenCache;
+    use crate::dpop::MemoryReplayGuard;
     use crate::jwks::Alg;
     use crate::mint::{ProofRequest, SigningKey};
     use crate::request::request_headers;
@@ -380,6 +423,191 @@ mod tests {
                 decision.remove_headers.iter().any(|name| name == header),
                 "{header}: {:?}",
                 decision.remove_headers
+            );
+        }
+    }
+
+    fn refusal_text(decision: &Decision) -> (u16, String) {
+        (decision.status(), challenge(decision))
+    }
+
+    #[test]
+    fn rfc9449_7_2_and_rfc8705_3_a_binding_the_provider_does_not_check_refuses_the_token() {
+        let setup = setup("off", json!({}));
+        let replay = MemoryReplayGuard::default();
+        let env = without_nonces(&replay);
+        let unchecked = "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"token is bound to a key or certificate this resource does not check\"";
+        for cnf in [
+            json!({"jkt": setup.client_key.thumbprint().unwrap()}),
+            json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}),
+            json!({"jwk": setup.client_key.public_jwk()}),
+            json!({"kid": "k1"}),
+            json!({"jkt": "x", "other": 1}),
+        ] {
+            let token = setup.token(Some(cnf.clone()));
+            let decision = setup.decide(&format!("Bearer {token}"), &[], None, &env);
+            assert_eq!(
+                refusal_text(&decision),
+                (401, unchecked.to_owned()),
+                "{cnf}"
+            );
+        }
+        let malformed = "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"token cnf claim is malformed\"";
+        for cnf in [
+            json!("jkt"),
+            json!(["jkt"]),
+            json!({}),
+            json!(null),
+            json!(1),
+            json!({"jkt": 1}),
+            json!({"jkt": ""}),
+            json!({"jkt": ["a"]}),
+            json!({"x5t#S256": null}),
+        ] {
+            let token = setup.token(Some(cnf.clone()));
+            let decision = setup.decide(&format!("Bearer {token}"), &[], None, &env);
+            assert_eq!(
+                refusal_text(&decision),
+                (401, malformed.to_owned()),
+                "{cnf}"
+            );
+        }
+        // The checks that are on still apply when a token also has other methods.
+        let dpop = setup_with_opt_out("optional", false);
+        let token = dpop.token(Some(
+            json!({"jkt": dpop.client_key.thumbprint().unwrap(), "x5t#S256": "abc"}),
+        ));
+        let proof = dpop.proof(&token, "both", None);
+        let decision = dpop.decide(&format!("DPoP {token}"), &[&proof], None, &env);
+        assert_eq!(decision.status(), 401);
+        assert!(
+            challenge(&decision).contains("does not check"),
+            "{}",
+            challenge(&decision)
+        );
+    }
+
+    fn setup_with_opt_out(dpop: &str, opt_out: bool) -> Setup {
+        setup(
+            dpop,
+            json!({"provider": {"insecure_accept_unchecked_binding": opt_out}}),
+        )
+    }
+
+    #[test]
+    fn the_loudly_named_opt_out_accepts_unchecked_bindings_as_bearer_and_is_warned_about() {
+        let setup = setup_with_opt_out("off", true);
+        assert!(setup
+            .config
+            .warnings
+            .iter()
+            .any(|warning| warning.path == "providers[0].insecure_accept_unchecked_binding"));
+        let replay = MemoryReplayGuard::default();
+        let env = without_nonces(&replay);
+        let token = setup.bound_token();
+        assert!(setup
+            .decide(&format!("Bearer {token}"), &[], None, &env)
+            .is_allowed());
+        // Malformed confirmations stay refused.
+        let token = setup.token(Some(json!({"jkt": 7})));
+        assert_eq!(
+            setup
+                .decide(&format!("Bearer {token}"), &[], None, &env)
+                .status(),
+            401
+        );
+        // Checked bindings stay checked: with dpop on, a bound token still needs its proof.
+        let checked = setup_with_opt_out("optional", true);
+        let token = checked.bound_token();
+        assert_eq!(
+            checked
+                .decide(&format!("Bearer {token}"), &[], None, &env)
+                .status(),
+            401
+        );
+        assert!(setup_with_opt_out("off", false).config.warnings.is_empty());
+    }
+
+    #[test]
+    fn proofs_of_refused_requests_are_not_recorded_so_they_fill_nothing() {
+        // Alice's token is valid but the only rule is for Bob: 403.
+        let setup = setup(
+            "required",
+            json!({"rules": [{"match": {"prefix": "/"}, "when": {"claim": "sub", "equals": "bob"}}]}),
+        );
+        let replay = CountingGuard::default();
+        let env = ProofEnvironment {
+            nonce_key: None,
+            replay: &replay,
+        };
+        let token = setup.bound_token();
+        let dpop = format!("DPoP {token}");
+        let proof = setup.proof(&token, "refused", None);
+        for _ in 0..3 {
+            assert_eq!(setup.decide(&dpop, &[&proof], None, &env).status(), 403);
+        }
+        assert_eq!(replay.calls.get(), 0);
+        // An allowed request's proof is recorded (and then replayed).
+        let allowed = setup_with_rules_allowing_alice();
+        let token = allowed.bound_token();
+        let dpop = format!("DPoP {token}");
+        let proof = allowed.proof(&token, "allowed", None);
+        assert!(allowed.decide(&dpop, &[&proof], None, &env).is_allowed());
+        assert_eq!(replay.calls.get(), 1);
+        assert_eq!(allowed.decide(&dpop, &[&proof], None, &env).status(), 401);
+    }
+
+    /// A record that counts what it is asked to record.
+    #[derive(Default)]
+    struct CountingGuard {
+        inner: MemoryReplayGuard,
+        calls: std::cell::Cell<usize>,
+    }
+
+    impl ReplayGuard for CountingGuard {
+        fn first_use(
+            &self,
+            id: crate::dpop::ProofId,
+            expires_at: i64,
+            now: i64,
+        ) -> Result<(), ReplayError> {
+            self.calls.set(self.calls.get() + 1);
+            self.inner.first_use(id, expires_at, now)
+        }
+    }
+
+    fn setup_with_rules_allowing_alice() -> Setup {
+        setup(
+            "required",
+            json!({"rules": [{"match": {"prefix": "/"}, "when": {"claim": "sub", "equals": "alice"}}]}),
+        )
+    }
+
+    #[test]
+    fn rfc9449_7_1_a_proof_by_another_key_is_an_invalid_key_binding_checked_before_the_signature() {
+        let setup = setup("required", json!({}));
+        let replay = MemoryReplayGuard::default();
+        let env = without_nonces(&replay);
+        let token = setup.bound_token();
+        let thief = SigningKey::generate(Alg::Es256, None).unwrap();
+        let stolen = thief
+            .dpop_proof(&ProofRequest {
+                method: "GET",
+                url: "https://api.example/orders",
+                access_token: Some(&token),
+                nonce: None,
+                iat: NOW,
+                jti: "t",
+            })
+            .unwrap();
+        // A garbage signature under the thief's key: the key is compared first.
+        let (signed, _) = stolen.rsplit_once('.').unwrap();
+        let forged = format!("{signed}.AAAA");
+        for proof in [stolen, forged] {
+            let decision = setup.decide(&format!("DPoP {token}"), &[&proof], None, &env);
+            assert_eq!(
+                refusal_text(&decision),
+                (401, "DPoP realm=\"api\", error=\"invalid_token\", error_description=\"DPoP proof key does not match the token binding\", algs=\"ES256 ES384 ES512 EdDSA RS256 PS256\"".to_owned())
             );
         }
     }

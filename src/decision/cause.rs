@@ -130,7 +130,9 @@ impl Cause {
             | TokenError::DpopBindingRequired
             | TokenError::CertificateRequired
             | TokenError::CertificateMismatch
-            | TokenError::CertificateBindingRequired => AuthFailure::Binding,
+            | TokenError::CertificateBindingRequired
+            | TokenError::UncheckedBinding
+            | TokenError::MalformedConfirmation => AuthFailure::Binding,
         };
         Cause::Unauthenticated(failure)
     }

@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::cache::TokenCache;
 use crate::config::Config;
+use crate::dpop::{MemoryReplayGuard, NonceKey, ReplayGuard, VerifiedProof};
 use crate::jwks::KeyRing;
 use crate::policy::{
     request_host, Evaluation, Mode, RequestFacts, StepUpChallenge, TokenFacts, VerdictKind,
@@ -27,7 +28,7 @@ use crate::policy::{
 use crate::request::{canonical_path, check_authority, RequestView};
 use crate::token::{find_token, verify, FoundToken, TokenError, VerifiedToken};
 pub use binding::ProofEnvironment;
-use binding::{check_binding, presented_as_dpop};
+use binding::{check_binding, first_use, presented_as_dpop};
 pub use cause::{AuthFailure, Cause};
 pub use explain::DryRunReport;
 use outcome::Context;
@@ -131,8 +132,21 @@ fn decide_inner(
             return token_problem(config, context, request, &path, now, Refusal::BadToken(err))
         }
     };
-    let verified = match &found {
-        None => None,
+    // Without an environment (the CLI, tests): a record for this one decision, and a
+    // nonce key of its own.
+    let local_replay = MemoryReplayGuard::default();
+    let local_nonce;
+    let (nonce_key, replay): (Option<&NonceKey>, &dyn ReplayGuard) = match proofs {
+        Some(proofs) => (proofs.nonce_key, proofs.replay),
+        None => {
+            local_nonce = (config.dpop.use_dpop_nonce && found.is_some())
+                .then(NonceKey::random)
+                .flatten();
+            (local_nonce.as_ref(), &local_replay)
+        }
+    };
+    let (verified, proof) = match &found {
+        None => (None, None),
         Some(found) => {
             context.dpop_presented = presented_as_dpop(config, found);
             let checked = verify_cached(config, keys, cache, found, now)
@@ -141,17 +155,18 @@ fn decide_inner(
                     Refusal::BadToken(err)
                 })
                 .and_then(|verified| {
-                    check_binding(config, keys, request, found, &verified, now, proofs)
-                        .map(|()| verified)
+                    check_binding(config, keys, request, found, &verified, now, nonce_key)
+                        .map(|proof| (Some(verified), proof))
                 });
             match checked {
-                Ok(verified) => Some(verified),
+                Ok(checked) => checked,
                 Err(refusal) => {
                     return token_problem(config, context, request, &path, now, refusal)
                 }
             }
         }
     };
+    let pending = proof.as_ref().map(|proof| PendingProof { proof, replay });
     decide_verified(
         config,
         context,
@@ -160,7 +175,14 @@ fn decide_inner(
         now,
         verified.as_deref(),
         found.as_ref(),
+        pending,
     )
+}
+
+/// A DPoP proof that passed its checks, recorded as used only if the request is allowed.
+struct PendingProof<'p> {
+    proof: &'p VerifiedProof,
+    replay: &'p dyn ReplayGuard,
 }
 
 /// A CORS preflight (Fetch standard): `OPTIONS` with `Origin` and
@@ -195,7 +217,7 @@ fn token_problem(
     if config.policy.mode == Mode::Enforce || refusal.status() == 503 {
         return refuse(config, context, refusal, reason);
     }
-    let mut decision = decide_verified(config, context, request, path, now, None, None);
+    let mut decision = decide_verified(config, context, request, path, now, None, None, None);
     decision.dry_run = Some(DryRunReport {
         rules: Vec::new(),
         status: 401,
@@ -215,7 +237,7 @@ pub fn decide_pre_verified(
 ) -> Decision {
     match start(config, request) {
         Ok((context, path)) => {
-            decide_verified(config, context, request, &path, now, verified, None)
+            decide_verified(config, context, request, &path, now, verified, None, None)
         }
         Err(refused) => *refused,
     }
@@ -252,7 +274,12 @@ fn start<'r>(
 }
 
 /// Asks the policy about the request with its verified token (if any), and builds the
-/// one outcome: an allow only when the policy's verdict allows.
+/// one outcome: an allow only when the policy's verdict allows, and its DPoP proof (if
+/// any) was not used before.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the pipeline's state at this step; issue 23 folds it into one input"
+)]
 fn decide_verified(
     config: &Config,
     mut context: Context,
@@ -261,6 +288,7 @@ fn decide_verified(
     now: i64,
     verified: Option<&VerifiedToken>,
     found: Option<&FoundToken>,
+    proof: Option<PendingProof<'_>>,
 ) -> Decision {
     if let Some(verified) = verified {
         if let Some(provider) = config.providers.get(verified.provider()) {
@@ -317,10 +345,15 @@ fn decide_verified(
             );
         }
     }
-    match Allowed::granted(verdict.kind, set_headers) {
-        Some(allowed) => context.finish(Outcome::Allow(allowed), verdict.reason),
-        None => refuse(config, context, FORBIDDEN, verdict.reason),
+    let Some(allowed) = Allowed::granted(verdict.kind, set_headers) else {
+        return refuse(config, context, FORBIDDEN, verdict.reason);
+    };
+    if let Some(PendingProof { proof, replay }) = proof {
+        if let Err(refusal) = first_use(proof, replay, now) {
+            return token_problem(config, context, request, path, now, refusal);
+        }
     }
+    context.finish(Outcome::Allow(allowed), verdict.reason)
 }
 
 /// The refusal for a request no rule lets through.
@@ -348,6 +381,10 @@ fn evaluate(
         verified.map(|verified| TokenFacts {
             provider: verified.provider(),
             claims: verified.claims(),
+            clock_skew_seconds: config
+                .providers
+                .get(verified.provider())
+                .map_or(0, |provider| provider.clock_skew_seconds),
         }),
     )
 }

@@ -3,18 +3,23 @@
 //! request, a proof — a JWS signed by that key naming the request's method and URI, the
 //! time, a unique `jti` and the token's hash. A stolen token is useless without the key.
 //!
-//! `settings` is the configuration, `thumbprint` RFC 7638, `proof` the checks of one
+//! `settings` is the configuration, `thumbprint` RFC 7638, `htu` the URIs proofs name, `proof` the checks of one
 //! proof (a [`VerifiedProof`] only comes out of them), `nonce` server nonces, `replay`
 //! the once-only rule for proofs across every worker.
 
+mod htu;
 mod nonce;
 mod proof;
 mod replay;
 mod settings;
 mod thumbprint;
 
+pub use htu::{TargetUri, UriError};
 pub use nonce::NonceKey;
-pub use proof::{request_uri, verify_proof, ProofContext, ProofError, VerifiedProof};
+pub use proof::{
+    verify_proof, ProofContext, ProofError, VerifiedProof, MAX_PROOF_RSA_BITS,
+    MAX_PROOF_RSA_EXPONENT_BITS,
+};
 pub use replay::{MemoryReplayGuard, ProofId, ReplayError, ReplayGuard, ReplayShards};
 pub use settings::DpopSettings;
 pub use thumbprint::{certificate_thumbprint_from_hex, jwk_thumbprint, sha256_base64url};

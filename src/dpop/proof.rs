@@ -11,12 +11,12 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::htu::TargetUri;
 use super::nonce::NonceKey;
 use super::replay::ProofId;
 use super::thumbprint::{jwk_thumbprint, sha256_base64url};
 use super::DpopSettings;
-use crate::jwks::{parse_jwk, Alg, HostCrypto, KeyFamily, SymmetricKeys};
-use crate::keysource::HttpUrl;
+use crate::jwks::{parse_jwk, significant_bits, Alg, HostCrypto, KeyFamily, SymmetricKeys};
 use crate::request::RequestView;
 use crate::token::{decode_base64url, split_jws, JwsParts};
 
@@ -49,10 +49,13 @@ pub enum ProofError {
 }
 
 impl ProofError {
-    /// The RFC 9449 §7.1 error code.
+    /// The RFC 9449 §7.1 error code. A valid proof by another key than the token's
+    /// `cnf.jkt` is a problem of the token's binding, not of the proof: §7.1's example
+    /// answers it `invalid_token` ("Invalid DPoP key binding"), and so does claimgate.
     pub fn error_code(self) -> &'static str {
         match self {
             ProofError::NonceRequired => "use_dpop_nonce",
+            ProofError::KeyMismatch => "invalid_token",
             _ => "invalid_dpop_proof",
         }
     }
@@ -114,11 +117,14 @@ impl VerifiedProof {
     }
 }
 
-/// The request a proof must name.
+/// The request a proof must name, and the key it must be signed with.
 pub struct ProofContext<'a> {
     pub request: &'a RequestView<'a>,
     /// The access token presented with the proof (`ath` is its hash).
     pub access_token: &'a str,
+    /// The token's `cnf.jkt`: the thumbprint of the only key whose proofs count. Compared
+    /// before the signature is checked, so a proof by any other key costs a hash.
+    pub bound_jkt: &'a str,
     pub now: i64,
     /// Present when nonces are required.
     pub nonce_key: Option<&'a NonceKey>,
@@ -194,14 +200,18 @@ pub fn verify_proof(
     {
         return Err(ProofError::BadKey("DPoP proof jwk must be a public key"));
     }
-    let key = parse_jwk(&Value::Object(jwk.clone()), SymmetricKeys::Refused)
+    let jkt = jwk_thumbprint(&jwk).ok_or(ProofError::BadKey(
+        "DPoP proof jwk is not a usable public key",
+    ))?;
+    if jkt != context.bound_jkt {
+        return Err(ProofError::KeyMismatch);
+    }
+    check_rsa_size(&jwk)?;
+    let key = parse_jwk(&Value::Object(jwk), SymmetricKeys::Refused)
         .map_err(|_| ProofError::BadKey("DPoP proof jwk is not a usable public key"))?;
     if !key.fits(alg) {
         return Err(ProofError::BadKey("DPoP proof jwk does not fit its alg"));
     }
-    let jkt = jwk_thumbprint(&jwk).ok_or(ProofError::BadKey(
-        "DPoP proof jwk is not a usable public key",
-    ))?;
     if !key.verify(alg, signed.as_bytes(), &signature, context.host) {
         return Err(ProofError::BadSignature);
     }
@@ -215,6 +225,39 @@ pub fn verify_proof(
             .saturating_add(settings.max_age_seconds)
             .saturating_add(1),
     })
+}
+
+/// Largest RSA modulus a proof key may have, in bits. Clients make 2048- to 4096-bit keys;
+/// a larger one only makes the signature check (in the module: ≈ quadratic in the size)
+/// a weapon. Issuer keys come from configuration or the issuer's JWKS and are not bound
+/// here.
+pub const MAX_PROOF_RSA_BITS: usize = 4096;
+/// Largest RSA public exponent a proof key may have, in bits (65537 has 17; a 64-bit
+/// exponent makes each check ≈ 4 times slower for nothing).
+pub const MAX_PROOF_RSA_EXPONENT_BITS: usize = 32;
+
+/// Refuses RSA proof keys outside [`MAX_PROOF_RSA_BITS`] and
+/// [`MAX_PROOF_RSA_EXPONENT_BITS`] before the key is even parsed (the smallest size is
+/// the issuer keys' minimum, checked by [`parse_jwk`]).
+fn check_rsa_size(jwk: &Map<String, Value>) -> Result<(), ProofError> {
+    if jwk.get("kty").and_then(Value::as_str) != Some("RSA") {
+        return Ok(());
+    }
+    let bits = |member: &str| {
+        jwk.get(member)
+            .and_then(Value::as_str)
+            .and_then(|text| decode_base64url(text.as_bytes()))
+            .map(|bytes| significant_bits(&bytes))
+    };
+    match (bits("n"), bits("e")) {
+        (Some(n), Some(e)) if n <= MAX_PROOF_RSA_BITS && e <= MAX_PROOF_RSA_EXPONENT_BITS => Ok(()),
+        (Some(_), Some(_)) => Err(ProofError::BadKey(
+            "DPoP proof RSA key is larger than 4096 bits or its exponent than 32 bits",
+        )),
+        _ => Err(ProofError::BadKey(
+            "DPoP proof jwk is not a usable public key",
+        )),
+    }
 }
 
 fn text_claim<'c>(claims: &'c Map<String, Value>, name: &str) -> Option<&'c str> {
@@ -248,7 +291,11 @@ fn check_claims(
         return Err(ProofError::WrongMethod);
     }
     let htu = text_claim(claims, "htu").ok_or(ProofError::WrongUri)?;
-    if normalized_uri(htu) != request_uri(settings, context.request) {
+    // Both must be formed: a URI that cannot be is never equal to anything.
+    let named = TargetUri::parse(htu).map_err(|_| ProofError::WrongUri)?;
+    let requested =
+        TargetUri::of_request(settings, context.request).map_err(|_| ProofError::WrongUri)?;
+    if named != requested {
         return Err(ProofError::WrongUri);
     }
     let iat = iat(claims)?;
@@ -272,48 +319,11 @@ fn check_claims(
     Ok(())
 }
 
-/// A URI as `htu` comparisons see it (RFC 9449 §4.3, RFC 3986 §6.2.2–6.2.3): scheme and
-/// host lower case, the scheme's default port dropped, an empty path as `/`, without
-/// query and fragment. `None` for what is not an absolute http(s) URI.
-fn normalized_uri(uri: &str) -> Option<(String, String, String)> {
-    let without_fragment = uri.split('#').next().unwrap_or_default();
-    let url = HttpUrl::parse(without_fragment).ok()?;
-    let path = url
-        .path_and_query
-        .split('?')
-        .next()
-        .unwrap_or("/")
-        .to_owned();
-    Some((url.scheme.clone(), url.authority(), path))
-}
-
-/// The URI of the request as the client addressed it: `:scheme` and `:authority` (or the
-/// configured `htu_scheme` / `htu_authority`) and the `:path` without its query.
-pub fn request_uri(
-    settings: &DpopSettings,
-    request: &RequestView<'_>,
-) -> Option<(String, String, String)> {
-    let scheme = settings
-        .htu_scheme
-        .as_deref()
-        .or_else(|| request.header_text(":scheme"))
-        .unwrap_or("https");
-    let authority = settings
-        .htu_authority
-        .as_deref()
-        .unwrap_or_else(|| request.authority());
-    let path = request.raw_path().split(['?', '#']).next().unwrap_or("/");
-    if authority.is_empty() || !path.starts_with('/') {
-        return None;
-    }
-    normalized_uri(&format!("{scheme}://{authority}{path}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::mint::{ProofRequest, SigningKey};
-    use crate::request::request_headers;
+    use crate::request::{request_headers, Scheme};
 
     const NOW: i64 = 1_800_000_000;
     const URL: &str = "https://api.example.com/orders";
@@ -346,16 +356,38 @@ mod tests {
             proofs.iter().map(|proof| ("dpop", proof.as_bytes())),
         );
         let request = RequestView::new(&headers);
+        let bound = proofs
+            .first()
+            .map(|proof| header_jkt(proof))
+            .unwrap_or_default();
         verify_proof(
             settings,
             &ProofContext {
                 request: &request,
                 access_token: TOKEN,
+                bound_jkt: &bound,
                 now: NOW,
                 nonce_key,
                 host: None,
             },
         )
+    }
+
+    /// The thumbprint of the key a proof's header names: these tests bind the token to
+    /// whatever key the proof claims, so the checks after the binding are reached.
+    fn header_jkt(proof: &str) -> String {
+        proof
+            .split('.')
+            .next()
+            .and_then(|header| decode_base64url(header.as_bytes()))
+            .and_then(|header| serde_json::from_slice::<Value>(&header).ok())
+            .and_then(|header| {
+                header
+                    .get("jwk")
+                    .and_then(Value::as_object)
+                    .and_then(jwk_thumbprint)
+            })
+            .unwrap_or_default()
     }
 
     fn check(proof: &str) -> Result<VerifiedProof, ProofError> {
@@ -548,19 +580,162 @@ mod tests {
             std::iter::empty(),
         );
         let request = RequestView::new(&headers);
-        let own = |path: &str| Some(("http".into(), "internal:8080".into(), path.into()));
+        let uri = |settings: &DpopSettings| {
+            TargetUri::of_request(settings, &request).map(|uri| uri.to_string())
+        };
         assert_eq!(
-            request_uri(&DpopSettings::default(), &request),
-            own("/orders")
+            uri(&DpopSettings::default()),
+            Ok("http://internal:8080/orders".into())
         );
         let behind = DpopSettings {
-            htu_scheme: Some("https".into()),
+            htu_scheme: Some(Scheme::Https),
             htu_authority: Some("api.example.com".into()),
             ..DpopSettings::default()
         };
+        assert_eq!(uri(&behind), Ok("https://api.example.com/orders".into()));
+    }
+
+    /// A proof whose header carries `jwk` and whose signature is junk.
+    fn junk_proof(jwk: &Value) -> String {
+        let header = serde_json::json!({"typ": "dpop+jwt", "alg": "RS256", "jwk": jwk});
+        let claims = serde_json::json!({"jti": "j", "htm": "POST", "htu": URL, "iat": NOW,
+            "ath": sha256_base64url(TOKEN.as_bytes())});
+        let encode = |value: &Value| {
+            base64ct::Base64UrlUnpadded::encode_string(value.to_string().as_bytes())
+        };
+        use base64ct::Encoding;
+        format!(
+            "{}.{}.{}",
+            encode(&header),
+            encode(&claims),
+            "A".repeat(1600)
+        )
+    }
+
+    #[test]
+    fn rfc9449_4_3_oversized_rsa_proof_keys_are_refused_before_any_signature_work() {
+        use base64ct::{Base64UrlUnpadded, Encoding};
+        // A 9,600-bit modulus with a 64-bit exponent: ≈ 20 times an ES256 check if tried.
+        let mut modulus = vec![0xc5_u8; 1200];
+        if let Some(last) = modulus.last_mut() {
+            *last |= 1;
+        }
+        let huge = serde_json::json!({"kty": "RSA",
+            "n": Base64UrlUnpadded::encode_string(&modulus),
+            "e": Base64UrlUnpadded::encode_string(&[0xff; 8])});
+        let settings = DpopSettings {
+            max_proof_bytes: 16_384,
+            ..DpopSettings::default()
+        };
+        let proof = junk_proof(&huge);
         assert_eq!(
-            request_uri(&behind, &request),
-            normalized_uri("https://api.example.com/orders")
+            check_with(&settings, &[&proof], "POST", None),
+            Err(ProofError::BadKey(
+                "DPoP proof RSA key is larger than 4096 bits or its exponent than 32 bits"
+            ))
         );
+        // A 4096-bit modulus with a 33-bit exponent: the exponent alone is refused.
+        let mut modulus = vec![0xc5_u8; 512];
+        if let Some(last) = modulus.last_mut() {
+            *last |= 1;
+        }
+        let big_exponent = serde_json::json!({"kty": "RSA",
+            "n": Base64UrlUnpadded::encode_string(&modulus),
+            "e": Base64UrlUnpadded::encode_string(&[1, 0, 0, 0, 1])});
+        assert!(matches!(
+            check_with(&settings, &[&junk_proof(&big_exponent)], "POST", None),
+            Err(ProofError::BadKey(_))
+        ));
+        // Bound to another key, the same proof costs one hash: a key mismatch.
+        let headers = request_headers(
+            "POST",
+            "/orders",
+            "api.example.com",
+            Some("https"),
+            [("dpop", proof.as_bytes())],
+        );
+        let request = RequestView::new(&headers);
+        let context = ProofContext {
+            request: &request,
+            access_token: TOKEN,
+            bound_jkt: "another-key-thumbprint",
+            now: NOW,
+            nonce_key: None,
+            host: None,
+        };
+        assert_eq!(
+            verify_proof(&settings, &context),
+            Err(ProofError::KeyMismatch)
+        );
+    }
+
+    #[test]
+    fn rfc9449_4_3_proof_members_of_the_wrong_type_or_range_are_refused() {
+        let key = SigningKey::generate(Alg::Es256, None).unwrap();
+        let base = serde_json::json!({"jti": "j", "htm": "POST", "htu": URL, "iat": NOW,
+            "ath": sha256_base64url(TOKEN.as_bytes())});
+        let mut header = Map::new();
+        header.insert("typ".into(), "dpop+jwt".into());
+        header.insert("jwk".into(), key.public_jwk());
+        let sign = |claims: &Value| key.sign_with_header(header.clone(), claims).unwrap();
+        assert!(check(&sign(&base)).is_ok());
+        let cases: Vec<(&str, Value, ProofError)> = vec![
+            (
+                "iat",
+                json_str("1800000000"),
+                ProofError::Malformed("DPoP proof iat is missing or not a number"),
+            ),
+            (
+                "iat",
+                serde_json::json!([NOW]),
+                ProofError::Malformed("DPoP proof iat is missing or not a number"),
+            ),
+            (
+                "iat",
+                serde_json::json!(1e300),
+                ProofError::Malformed("DPoP proof iat is missing or not a number"),
+            ),
+            ("iat", serde_json::json!(-1), ProofError::Stale),
+            (
+                "iat",
+                serde_json::json!(NOW + 86_400),
+                ProofError::IssuedInFuture,
+            ),
+            (
+                "iat",
+                serde_json::json!(u64::MAX),
+                ProofError::Malformed("DPoP proof iat is missing or not a number"),
+            ),
+            ("jti", serde_json::json!(7), ProofError::MissingJti),
+            ("jti", serde_json::json!(["a"]), ProofError::MissingJti),
+            ("jti", json_str(&"j".repeat(257)), ProofError::MissingJti),
+            ("htm", json_str("post"), ProofError::WrongMethod),
+            ("htm", serde_json::json!(["POST"]), ProofError::WrongMethod),
+            ("htu", serde_json::json!([URL]), ProofError::WrongUri),
+            ("htu", json_str(""), ProofError::WrongUri),
+            ("htu", json_str("x"), ProofError::WrongUri),
+            ("htu", json_str("/orders"), ProofError::WrongUri),
+            (
+                "htu",
+                json_str("ftp://api.example.com/orders"),
+                ProofError::WrongUri,
+            ),
+            (
+                "htu",
+                json_str("https://user@api.example.com/orders"),
+                ProofError::WrongUri,
+            ),
+            ("ath", serde_json::json!(1), ProofError::MissingAth),
+            ("ath", json_str(""), ProofError::MissingAth),
+        ];
+        for (member, value, error) in cases {
+            let mut claims = base.clone();
+            claims[member] = value.clone();
+            assert_eq!(check(&sign(&claims)), Err(error), "{member}: {value}");
+        }
+    }
+
+    fn json_str(text: &str) -> Value {
+        Value::String(text.to_owned())
     }
 }

@@ -1,6 +1,7 @@
 //! How DPoP proofs are checked: one set of settings for every provider with `dpop`.
 
 use crate::jwks::Alg;
+use crate::request::Scheme;
 
 /// The compiled `dpop_proofs` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,9 +16,10 @@ pub struct DpopSettings {
     pub use_dpop_nonce: bool,
     /// How long a nonce the filter issued stays acceptable.
     pub nonce_lifetime_seconds: i64,
-    /// The scheme `htu` must name, when the request's own `:scheme` is not what the client
-    /// used (TLS ended by another proxy in front of Envoy).
-    pub htu_scheme: Option<String>,
+    /// The scheme `htu` must name, when the connection Envoy sees is not what the client
+    /// used (TLS ended by another proxy in front of Envoy). Without it, the connection's
+    /// scheme (TLS or not), never the client's `:scheme`.
+    pub htu_scheme: Option<Scheme>,
     /// The authority `htu` must name, when the request's `:authority` is not what the
     /// client used.
     pub htu_authority: Option<String>,

@@ -4,9 +4,10 @@
 use std::rc::Rc;
 
 use crate::dpop::certificate_thumbprint_from_hex;
+use crate::request::Scheme;
 
 use super::apply::{apply, refuse_internal, Stage};
-use super::host::Flow;
+use super::host::{Flow, Host};
 use super::plugin::{Peer, Plugin};
 use super::waiters::PausedRequest;
 
@@ -81,6 +82,10 @@ impl HttpFilter {
                 .then(|| read(&["connection", "sha256_peer_certificate_digest"]))
                 .flatten()
                 .and_then(|hex| certificate_thumbprint_from_hex(&hex)),
+            scheme: config
+                .uses_connection_scheme
+                .then(|| connection_scheme(self.plugin.host.as_ref()))
+                .flatten(),
         }
     }
 
@@ -91,6 +96,18 @@ impl HttpFilter {
         } else {
             Flow::Continue
         }
+    }
+}
+
+/// `https` when the downstream connection is TLS (Envoy's `connection.tls_version` is set
+/// only then), `http` when it is not; `None` when Envoy cannot say, and then no DPoP
+/// proof matches and no `request: scheme` condition holds. Never the client's `:scheme`,
+/// which an HTTP/2 client writes itself.
+fn connection_scheme(host: &dyn Host) -> Option<Scheme> {
+    match host.property(&["connection", "tls_version"]) {
+        Ok(Some(version)) if !version.is_empty() => Some(Scheme::Https),
+        Ok(_) => Some(Scheme::Http),
+        Err(_) => None,
     }
 }
 

@@ -14,7 +14,7 @@ use crate::dpop::ReplayShards;
 use crate::jwks::{KeyRing, KeySet};
 use crate::keysource::RemoteSource;
 use crate::provider_id::ProviderId;
-use crate::request::RequestView;
+use crate::request::{RequestView, Scheme};
 
 use super::host::Host;
 use super::logger::LogLevelSync;
@@ -129,7 +129,8 @@ impl Plugin {
         let mut cache = self.cache.borrow_mut();
         let request = RequestView::new(headers)
             .with_client_address(peer.address.as_deref())
-            .with_client_certificate(peer.certificate.as_deref());
+            .with_client_certificate(peer.certificate.as_deref())
+            .with_connection_scheme(peer.scheme);
         // The nonce key is read only when a proof may need it (one host call).
         let nonce_key = (self.config.dpop.use_dpop_nonce
             && request.header_values("dpop").next().is_some())
@@ -170,6 +171,9 @@ pub struct Peer {
     /// The TLS client certificate's SHA-256 thumbprint (base64url), when a provider binds
     /// tokens to certificates (RFC 8705).
     pub certificate: Option<String>,
+    /// Whether the connection is TLS, when a DPoP `htu` or a `request: scheme` condition
+    /// needs the scheme.
+    pub scheme: Option<Scheme>,
 }
 
 pub fn unix_seconds(now_ms: u64) -> i64 {

@@ -846,8 +846,8 @@ fn proof(token: &str, jti: &str, nonce: Option<&str>) -> String {
     CLIENT_KEY.with(|key| {
         key.dpop_proof(&crate::mint::ProofRequest {
             method: "GET",
-            // The mock's requests have no :scheme; https is assumed.
-            url: "https://api.test/members",
+            // The mock's connections are plain TCP (no `connection.tls_version`).
+            url: "http://api.test/members",
             access_token: Some(token),
             nonce,
             iat: (NOW / 1000) as i64,
@@ -982,5 +982,50 @@ fn certificate_bound_tokens_need_the_connections_certificate() {
     let (id, _) = vm.send("/members", Some(&bound), &[]);
     assert_eq!(vm.status(id), Some(401));
     let (id, _) = vm.send("/members", Some(&token()), &[]);
+    assert_eq!(vm.status(id), Some(401));
+}
+
+#[test]
+fn htu_names_the_connections_scheme_never_the_clients() {
+    let config = dpop_config(json!({}));
+    let mut vm = Vm::start(&config);
+    let token = bound_token();
+    let https_proof = |jti: &str| {
+        CLIENT_KEY.with(|key| {
+            key.dpop_proof(&crate::mint::ProofRequest {
+                method: "GET",
+                url: "https://api.test/members",
+                access_token: Some(&token),
+                nonce: None,
+                iat: (NOW / 1000) as i64,
+                jti,
+            })
+            .unwrap()
+        })
+    };
+    // A plain connection: a proof for https does not match, whatever `:scheme` says.
+    let authorization = format!("DPoP {token}");
+    let (id, _) = vm.send(
+        "/members",
+        None,
+        &[
+            ("authorization", &authorization),
+            ("dpop", &https_proof("a")),
+            (":scheme", "https"),
+        ],
+    );
+    assert_eq!(vm.status(id), Some(401));
+    // Over TLS it does.
+    vm.host
+        .properties
+        .borrow_mut()
+        .insert("connection.tls_version".into(), b"TLSv1.3".to_vec());
+    let (id, _) = vm.send_dpop(&token, &https_proof("b"));
+    assert_eq!(vm.status(id), None);
+    // When Envoy cannot say, no proof matches: refused, never passed.
+    vm.host.fail_always("property", HostError::InternalFailure);
+    let (id, _) = vm.send_dpop(&token, &https_proof("c"));
+    assert_eq!(vm.status(id), Some(401));
+    let (id, _) = vm.send_dpop(&token, &proof(&token, "d", None));
     assert_eq!(vm.status(id), Some(401));
 }

@@ -196,7 +196,7 @@ fn key_material(jwk: &JsonWebKey<'_>, kty: &str) -> Result<KeyMaterial, JwkProbl
 }
 
 /// Bit length of a big-endian unsigned integer, ignoring leading zero bytes.
-fn significant_bits(big_endian: &[u8]) -> usize {
+pub fn significant_bits(big_endian: &[u8]) -> usize {
     let mut bytes = big_endian.iter().skip_while(|byte| **byte == 0);
     match bytes.next() {
         None => 0,

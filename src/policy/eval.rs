@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::cidr::parse_address;
 use super::{
     rfc3339_seconds, ClaimPath, Claims, Condition, Operand, Operator, RequestAttribute, Test,
+    TokenFacts,
 };
 use crate::request::{percent_decode_segment, RequestView};
 
@@ -26,6 +27,8 @@ pub struct Facts<'a> {
     pub host: &'a str,
     pub client_address: Option<&'a str>,
     pub now: i64,
+    /// The token provider's clock skew (0 without a token).
+    pub clock_skew_seconds: i64,
 }
 
 /// The parts of a request conditions read, besides the claims.
@@ -45,11 +48,12 @@ pub struct RequestFacts<'a> {
 impl<'a> Facts<'a> {
     pub fn new(
         request: RequestFacts<'a>,
-        claims: Option<&'a Claims>,
+        token: Option<TokenFacts<'a>>,
         claim_paths: &'a [ClaimPath],
     ) -> Facts<'a> {
         Facts {
-            claims,
+            claims: token.map(|token| token.claims),
+            clock_skew_seconds: token.map_or(0, |token| token.clock_skew_seconds),
             claim_paths,
             resolved: claim_paths.iter().map(|_| OnceCell::new()).collect(),
             request: request.request,
@@ -241,7 +245,7 @@ impl Operand {
                     RequestAttribute::Method => facts.method,
                     RequestAttribute::Path => facts.path,
                     RequestAttribute::Host => facts.host,
-                    RequestAttribute::Scheme => facts.request.header_text(":scheme")?,
+                    RequestAttribute::Scheme => facts.request.scheme()?.name(),
                     RequestAttribute::ClientAddress => {
                         return facts
                             .client_address

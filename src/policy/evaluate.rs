@@ -65,7 +65,7 @@ pub struct Evaluation {
 impl Policy {
     /// Decides `request` given the verified token, if any.
     pub fn evaluate(&self, request: RequestFacts<'_>, token: Option<TokenFacts<'_>>) -> Evaluation {
-        let facts = Facts::new(request, token.map(|token| token.claims), &self.claim_paths);
+        let facts = Facts::new(request, token, &self.claim_paths);
         let provider = token.map(|token| token.provider);
         let mut candidates = Vec::new();
         self.index.candidates(request.path, &mut candidates);
@@ -201,9 +201,7 @@ fn failed_condition<'m, 'r: 'm, 'p: 'm>(
             .then_some(m)
             .zip(m.rule.step_up.as_ref())
     }) {
-        let failed = step_up
-            .first_failure(facts.claims, facts.now)
-            .unwrap_or_default();
+        let failed = step_up.first_failure(facts).unwrap_or_default();
         return Some(Verdict {
             kind: VerdictKind::InsufficientAuthentication,
             rule: Some(m.rule.name.clone()),

@@ -82,6 +82,9 @@ pub struct Policy {
     pub tiers: Vec<Arc<TierList>>,
     /// Whether any condition reads the client address (the adapter fetches it only then).
     pub uses_client_address: bool,
+    /// Whether any condition reads the request's scheme (the adapter then asks Envoy
+    /// whether the connection is TLS).
+    pub uses_scheme: bool,
 }
 
 /// The token as the policy sees it.
@@ -89,6 +92,8 @@ pub struct Policy {
 pub struct TokenFacts<'a> {
     pub provider: ProviderId,
     pub claims: &'a Claims,
+    /// The provider's clock skew: how far in the future a time claim may lie.
+    pub clock_skew_seconds: i64,
 }
 
 #[cfg(test)]

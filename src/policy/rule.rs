@@ -73,7 +73,7 @@ impl Rule {
                 _ if self
                     .step_up
                     .as_ref()
-                    .is_some_and(|step_up| !step_up.holds(facts.claims, facts.now)) =>
+                    .is_some_and(|step_up| !step_up.holds(facts)) =>
                 {
                     RuleOutcome::NeedsStepUp
                 }

@@ -8,6 +8,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::eval::Facts;
 use super::{Claims, TierList};
 use std::sync::Arc;
 
@@ -160,12 +161,18 @@ impl StepUp {
 
     /// Whether the token's `acr` and `auth_time` satisfy the rule; a missing or mistyped
     /// claim does not.
-    pub fn holds(&self, claims: Option<&Claims>, now: i64) -> bool {
-        self.first_failure(claims, now).is_none()
+    pub fn holds(&self, facts: &Facts<'_>) -> bool {
+        self.first_failure(facts).is_none()
     }
 
     /// What the token lacks, for explanations; `None` when it satisfies the rule.
-    pub fn first_failure(&self, claims: Option<&Claims>, now: i64) -> Option<String> {
+    pub fn first_failure(&self, facts: &Facts<'_>) -> Option<String> {
+        self.failure(facts.claims, facts.now, facts.clock_skew_seconds)
+    }
+
+    /// `auth_time` must be a number of seconds no later than now (plus the provider's
+    /// clock skew): a future one would make any `max_age` hold (a negative age).
+    fn failure(&self, claims: Option<&Claims>, now: i64, skew: i64) -> Option<String> {
         let acr = claims
             .and_then(|claims| claims.get("acr"))
             .and_then(Value::as_str);
@@ -184,6 +191,11 @@ impl StepUp {
                 .and_then(Value::as_f64)
                 .filter(|seconds| seconds.is_finite());
             let age = auth_time.map(|auth_time| now as f64 - auth_time);
+            if age.is_some_and(|age| age < -(skew as f64)) {
+                return Some(format!(
+                    "auth_time within the last {max_age} s (token: auth_time in the future)"
+                ));
+            }
             if !age.is_some_and(|age| age <= max_age as f64) {
                 return Some(format!(
                     "auth_time within the last {max_age} s (token: {})",
@@ -246,6 +258,58 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The rule's verdict with a provider skew of 60 s.
+    fn holds(rule: &StepUp, claims: Option<&Claims>, now: i64) -> bool {
+        failure(rule, claims, now).is_none()
+    }
+
+    fn failure(rule: &StepUp, claims: Option<&Claims>, now: i64) -> Option<String> {
+        rule.failure(claims, now, 60)
+    }
+
+    #[test]
+    fn rfc9470_a_future_auth_time_never_satisfies_max_age() {
+        let rule = step_up(json!({"max_age_seconds": 600})).unwrap();
+        let now = 1_800_000_000_i64;
+        // Within the provider's clock skew: a client clock a little ahead.
+        assert!(holds(
+            &rule,
+            Some(&claims(json!({"auth_time": now + 60}))),
+            now
+        ));
+        for future in [
+            json!(now + 61),
+            json!(now + 86_400),
+            json!(now + 10 * 365 * 86_400),
+            json!(1e300),
+            json!(f64::MAX),
+            json!(i64::MAX),
+            json!(u64::MAX),
+        ] {
+            assert_eq!(
+                failure(&rule, Some(&claims(json!({"auth_time": future}))), now).as_deref(),
+                Some("auth_time within the last 600 s (token: auth_time in the future)"),
+                "{future}"
+            );
+        }
+        // Not a number of seconds, or too old: refused too.
+        for bad in [
+            json!("1800000000"),
+            json!([now]),
+            json!({"t": now}),
+            json!(null),
+            json!(true),
+            json!(-1),
+            json!(i64::MIN),
+            json!(-1e300),
+        ] {
+            assert!(
+                !holds(&rule, Some(&claims(json!({"auth_time": bad}))), now),
+                "{bad}"
+            );
+        }
+    }
+
     fn assurance() -> Vec<Arc<TierList>> {
         vec![Arc::new(TierList {
             name: "assurance".into(),
@@ -272,13 +336,13 @@ mod tests {
             (json!(2), false),
         ] {
             assert_eq!(
-                rule.holds(Some(&claims(json!({"acr": acr}))), 0),
+                super::tests::holds(&rule, Some(&claims(json!({"acr": acr}))), 0),
                 holds,
                 "{acr}"
             );
         }
-        assert!(!rule.holds(Some(&claims(json!({}))), 0));
-        assert!(!rule.holds(None, 0));
+        assert!(!holds(&rule, Some(&claims(json!({}))), 0));
+        assert!(!holds(&rule, None, 0));
         assert_eq!(rule.challenge().acr_values.as_deref(), Some("phr mfa"));
     }
 
@@ -286,14 +350,29 @@ mod tests {
     fn max_age_needs_a_recent_auth_time() {
         let rule = step_up(json!({"max_age_seconds": 600})).unwrap();
         let now = 1_800_000_000;
-        assert!(rule.holds(Some(&claims(json!({"auth_time": now - 600}))), now));
-        assert!(rule.holds(Some(&claims(json!({"auth_time": now as f64 - 10.5}))), now));
-        assert!(!rule.holds(Some(&claims(json!({"auth_time": now - 601}))), now));
-        assert!(!rule.holds(Some(&claims(json!({"auth_time": "recent"}))), now));
-        assert!(!rule.holds(Some(&claims(json!({}))), now));
+        assert!(holds(
+            &rule,
+            Some(&claims(json!({"auth_time": now - 600}))),
+            now
+        ));
+        assert!(holds(
+            &rule,
+            Some(&claims(json!({"auth_time": now as f64 - 10.5}))),
+            now
+        ));
+        assert!(!holds(
+            &rule,
+            Some(&claims(json!({"auth_time": now - 601}))),
+            now
+        ));
+        assert!(!holds(
+            &rule,
+            Some(&claims(json!({"auth_time": "recent"}))),
+            now
+        ));
+        assert!(!holds(&rule, Some(&claims(json!({}))), now));
         assert_eq!(
-            rule.first_failure(Some(&claims(json!({"auth_time": now - 700}))), now)
-                .unwrap(),
+            failure(&rule, Some(&claims(json!({"auth_time": now - 700}))), now).unwrap(),
             "auth_time within the last 600 s (token: 700 s ago)"
         );
         assert_eq!(

@@ -68,6 +68,7 @@ fn evaluate(
         claims.map(|claims| TokenFacts {
             provider: crate::provider_id::ProviderId::from_index(0),
             claims,
+            clock_skew_seconds: 60,
         }),
     )
 }

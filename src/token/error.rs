@@ -47,6 +47,12 @@ pub enum TokenError {
     CertificateMismatch,
     /// The provider requires certificate-bound tokens and this one is not.
     CertificateBindingRequired,
+    /// The token's `cnf` names a binding the provider does not check (RFC 9449 §7.2,
+    /// RFC 8705 §3: a bound token must not be used as a bearer token).
+    UncheckedBinding,
+    /// The token's `cnf` is not an object of confirmation methods, or a method's value is
+    /// not a non-empty string.
+    MalformedConfirmation,
 }
 
 impl TokenError {
@@ -100,6 +106,10 @@ impl TokenError {
             TokenError::CertificateRequired => "token is bound to a client certificate; present it",
             TokenError::CertificateMismatch => "token is bound to another client certificate",
             TokenError::CertificateBindingRequired => "a certificate-bound token is required",
+            TokenError::UncheckedBinding => {
+                "token is bound to a key or certificate this resource does not check"
+            }
+            TokenError::MalformedConfirmation => "token cnf claim is malformed",
         }
     }
 }

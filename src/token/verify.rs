@@ -273,6 +273,7 @@ mod tests {
             remote: None,
             dpop: crate::provider::Binding::Off,
             mtls_binding: crate::provider::Binding::Off,
+            insecure_accept_unchecked_binding: false,
         }
     }
 

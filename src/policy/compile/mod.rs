@@ -55,14 +55,18 @@ pub(crate) fn compile_policy(
     }
     let mut warnings = shadowing_warnings(&rules);
     warnings.extend(strict_type_warnings(&rules));
-    let uses_client_address = rules.iter().any(|rule| {
-        rule.condition.as_ref().is_some_and(|condition| {
-            condition
-                .tests()
-                .iter()
-                .any(|test| reads_client_address(test))
+    let reads = |attribute: RequestAttribute| {
+        rules.iter().any(|rule| {
+            rule.condition.as_ref().is_some_and(|condition| {
+                condition
+                    .tests()
+                    .iter()
+                    .any(|test| reads_attribute(test, attribute))
+            })
         })
-    });
+    };
+    let uses_client_address = reads(RequestAttribute::ClientAddress);
+    let uses_scheme = reads(RequestAttribute::Scheme);
     let index = RouteIndex::new(rules.iter().map(|rule| &rule.route.path));
     Ok((
         Policy {
@@ -73,15 +77,15 @@ pub(crate) fn compile_policy(
             mode,
             tiers,
             uses_client_address,
+            uses_scheme,
         },
         warnings,
     ))
 }
 
-fn reads_client_address(test: &Test) -> bool {
-    let is_address =
-        |operand: &Operand| matches!(operand, Operand::Request(RequestAttribute::ClientAddress));
-    is_address(&test.operand) || test.operator.argument().is_some_and(is_address)
+fn reads_attribute(test: &Test, attribute: RequestAttribute) -> bool {
+    let is_it = |operand: &Operand| matches!(operand, Operand::Request(read) if *read == attribute);
+    is_it(&test.operand) || test.operator.argument().is_some_and(is_it)
 }
 
 fn compile_tiers(raw: BTreeMap<String, Vec<String>>) -> Result<Vec<Arc<TierList>>, ConfigError> {
