@@ -1,0 +1,551 @@
+//! RFC clauses proven through a real Envoy with tokens and DPoP proofs made by an
+//! independent JOSE stack (PyJWT on `cryptography`: `tests/conformance/jose_tool.py`),
+//! never by claimgate's own signing. Each test is named after the clause it proves; the
+//! matrix in `tests/CONFORMANCE.md` points here. Every assertion is unconditional.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::{json, Value};
+use support::{http, now, repo_file, Envoy, EnvoyOptions, Response};
+
+const ISSUER: &str = "https://conformance.example/";
+const AUDIENCE: &str = "https://api.example";
+const ALGS: &str = "ES256 ES384 ES512 EdDSA RS256 PS256";
+
+/// Runs the independent JOSE tool with one request.
+fn jose(request: &Value) -> Value {
+    let mut child = Command::new(repo_file(".venv/bin/python"))
+        .arg(repo_file("tests/conformance/jose_tool.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the .venv from scripts/bootstrap.sh --wasm-tests (PyJWT)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "jose_tool.py: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// An issuer key and a client (DPoP) key, made by the independent stack.
+struct Keys {
+    issuer: Value,
+    client: Value,
+}
+
+impl Keys {
+    fn new() -> Keys {
+        let keys = jose(&json!({"op": "keys"}));
+        Keys {
+            issuer: keys["issuer"].clone(),
+            client: keys["client"].clone(),
+        }
+    }
+
+    fn client_jkt(&self) -> &str {
+        self.client["jkt"].as_str().unwrap()
+    }
+
+    fn token_request(&self, extra: Value) -> Value {
+        let mut claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "auth0|alice",
+            "iat": now(), "exp": now() + 600});
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({"op": "token", "pem": self.issuer["pem"], "kid": self.issuer["jwk"]["kid"],
+            "claims": claims})
+    }
+
+    /// A token with the standard claims and `extra` merged in.
+    fn token(&self, extra: Value) -> String {
+        jose(&self.token_request(extra))["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A token bound to the client key (`cnf.jkt`).
+    fn bound_token(&self) -> String {
+        self.token(json!({"cnf": {"jkt": self.client_jkt()}}))
+    }
+
+    fn proof_request(&self, token: &str, htm: &str, htu: &str, jti: &str) -> Value {
+        json!({"op": "proof", "pem": self.client["pem"], "token": token,
+            "claims": {"jti": jti, "htm": htm, "htu": htu, "iat": now()}})
+    }
+
+    /// Several proofs in one run of the tool.
+    fn proofs(&self, requests: Vec<Value>) -> Vec<String> {
+        let answers = jose(&json!({"op": "batch", "requests": requests}));
+        answers["answers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|answer| answer["proof"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn proof(&self, token: &str, htm: &str, htu: &str, jti: &str) -> String {
+        self.proofs(vec![self.proof_request(token, htm, htu, jti)])
+            .remove(0)
+    }
+}
+
+/// One provider with the issuer key inline, `provider` fields merged in, and `extra`
+/// top-level fields.
+fn config(keys: &Keys, provider: Value, extra: Value) -> String {
+    let mut entry = json!({"name": "idp", "issuer": ISSUER, "audiences": [AUDIENCE],
+        "algorithms": ["ES256"], "jwks": {"inline": {"keys": [keys.issuer["jwk"]]}}});
+    entry
+        .as_object_mut()
+        .unwrap()
+        .extend(provider.as_object().unwrap().clone());
+    let mut config = json!({
+        "realm": "api",
+        "providers": [entry],
+        "rules": [
+            {"name": "closed", "match": {"prefix": "/bob"}, "effect": "deny"},
+            {"name": "everyone", "match": {"prefix": "/"}, "access": "authenticated"}
+        ]
+    });
+    config
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    config.to_string()
+}
+
+fn dpop_request(envoy: &Envoy, path: &str, host: &str, token: &str, proof: &str) -> Response {
+    let authorization = format!("DPoP {token}");
+    http(
+        envoy.port,
+        "GET",
+        path,
+        &[
+            ("host", host),
+            ("authorization", &authorization),
+            ("dpop", proof),
+        ],
+    )
+    .unwrap()
+}
+
+fn challenge(response: &Response) -> String {
+    response
+        .header("www-authenticate")
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn dpop_challenge(error: &str, description: &str) -> String {
+    format!("DPoP realm=\"api\", error=\"{error}\", error_description=\"{description}\", algs=\"{ALGS}\"")
+}
+
+/// RFC 9449 §4.3 check 9: `htu` must match the request's URI. A proof naming something
+/// that is not an absolute http(s) URI never matches, whatever the request; a request
+/// whose URI cannot be formed matches no proof; a Host with an impossible port is refused
+/// before anything (400).
+#[test]
+fn rfc9449_4_3_htu_that_is_no_uri_or_a_request_uri_that_cannot_be_formed_never_matches() {
+    let keys = Keys::new();
+    let envoy = Envoy::start(&config(&keys, json!({"dpop": "required"}), json!({})));
+    let token = keys.bound_token();
+    let wrong_uri = dpop_challenge(
+        "invalid_dpop_proof",
+        "DPoP proof htu does not match the request URI",
+    );
+    let htus = [
+        "x",
+        "/orders",
+        "ftp://api.example/orders",
+        "http://user@api.example/orders",
+        "",
+    ];
+    let proofs = keys.proofs(
+        htus.iter()
+            .enumerate()
+            .map(|(index, htu)| keys.proof_request(&token, "GET", htu, &format!("no-uri-{index}")))
+            .collect(),
+    );
+    for (htu, proof) in htus.iter().zip(&proofs) {
+        let response = dpop_request(&envoy, "/orders", "api.example", &token, proof);
+        assert_eq!(response.status, 401, "htu {htu:?}");
+        assert_eq!(challenge(&response), wrong_uri, "htu {htu:?}");
+    }
+    // Hosts whose port is empty or outside 1-65535: refused as malformed (400), before
+    // any proof is looked at.
+    for host in [
+        "127.0.0.1:",
+        "127.0.0.1:99999",
+        "127.0.0.1:65536",
+        "127.0.0.1:0",
+    ] {
+        let proof = keys.proof(&token, "GET", "x", &format!("host-{host}"));
+        let response = dpop_request(&envoy, "/orders", host, &token, &proof);
+        assert_eq!(response.status, 400, "host {host:?}: {response:?}");
+    }
+    // A proof for the right URI passes (so the refusals above are about the URI).
+    let good = keys.proof(&token, "GET", "http://api.example/orders", "good");
+    assert_eq!(
+        dpop_request(&envoy, "/orders", "api.example", &token, &good).status,
+        200
+    );
+}
+
+/// RFC 9449 §4.3 check 9 recommends RFC 3986 §6.2.2 and §6.2.3 normalization: case,
+/// percent-encoding case, encoded unreserved characters, dot segments, an empty port.
+/// Proofs spelled any of those ways for the request's URI pass; an ambiguous one does not.
+#[test]
+fn rfc9449_4_3_htu_is_compared_after_rfc3986_syntax_and_scheme_normalization() {
+    let keys = Keys::new();
+    let envoy = Envoy::start(&config(&keys, json!({"dpop": "required"}), json!({})));
+    let token = keys.bound_token();
+    let spellings = [
+        "http://api.example/caf%C3%A9/orders",
+        "HTTP://API.EXAMPLE/caf%C3%A9/orders",
+        "http://api.example:/caf%C3%A9/orders",
+        "http://api.example:80/caf%C3%A9/orders",
+        "http://api.example/caf%c3%a9/orders",
+        "http://api.example/caf%c3%a9/%6Frders",
+        "http://api.example/x/../caf%C3%A9/./orders",
+        "http://api.example/caf%C3%A9/orders?page=1#top",
+    ];
+    let proofs = keys.proofs(
+        spellings
+            .iter()
+            .enumerate()
+            .map(|(index, htu)| keys.proof_request(&token, "GET", htu, &format!("spelled-{index}")))
+            .collect(),
+    );
+    for (htu, proof) in spellings.iter().zip(&proofs) {
+        let response = dpop_request(
+            &envoy,
+            "/caf%C3%A9/orders?page=2",
+            "api.example",
+            &token,
+            proof,
+        );
+        assert_eq!(response.status, 200, "htu {htu}: {}", challenge(&response));
+    }
+    for (index, htu) in [
+        "http://api.example/caf%C3%A9%2Forders",
+        "http://api.example/..;x/caf%C3%A9/orders",
+        "http://api.example:8080/caf%C3%A9/orders",
+        "https://api.example/caf%C3%A9/orders",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let proof = keys.proof(&token, "GET", htu, &format!("ambiguous-{index}"));
+        let response = dpop_request(&envoy, "/caf%C3%A9/orders", "api.example", &token, &proof);
+        assert_eq!(response.status, 401, "htu {htu}");
+    }
+}
+
+/// RFC 9449 §7.2 ("a DPoP-bound access token ... MUST NOT be accepted as a bearer token")
+/// and RFC 8705 §3 (a certificate-bound token is used only with its certificate): a
+/// token whose `cnf` names a binding the provider does not check is refused, not taken
+/// as a bearer token.
+#[test]
+fn rfc9449_7_2_and_rfc8705_3_a_bound_token_is_never_used_unbound() {
+    let keys = Keys::new();
+    let envoy = Envoy::start(&config(&keys, json!({}), json!({})));
+    let unchecked = "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"token is bound to a key or certificate this resource does not check\"";
+    for cnf in [
+        json!({"jkt": keys.client_jkt()}),
+        json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}),
+        json!({"jwk": keys.client["jwk"]}),
+    ] {
+        let token = keys.token(json!({"cnf": cnf}));
+        let response = envoy.request(
+            "GET",
+            "/orders",
+            &[("authorization", &format!("Bearer {token}"))],
+        );
+        assert_eq!(response.status, 401, "{cnf}");
+        assert_eq!(challenge(&response), unchecked, "{cnf}");
+    }
+    // A malformed cnf is no way to pass as unbound either.
+    for cnf in [json!({"jkt": 1}), json!("jkt"), json!({})] {
+        let token = keys.token(json!({"cnf": cnf}));
+        let response = envoy.request(
+            "GET",
+            "/orders",
+            &[("authorization", &format!("Bearer {token}"))],
+        );
+        assert_eq!(response.status, 401, "{cnf}");
+        assert!(
+            challenge(&response).contains("token cnf claim is malformed"),
+            "{cnf}"
+        );
+    }
+    // An unbound token from the same issuer passes.
+    let plain = keys.token(json!({}));
+    let response = envoy.request(
+        "GET",
+        "/orders",
+        &[("authorization", &format!("Bearer {plain}"))],
+    );
+    assert_eq!(response.status, 200);
+}
+
+/// RFC 9449 §7.1: a proof whose key is not the token's `cnf.jkt` is an invalid key
+/// binding, answered `invalid_token` as the RFC's example does — and found before the
+/// signature is checked.
+#[test]
+fn rfc9449_7_1_a_proof_by_another_key_is_an_invalid_token_binding() {
+    let keys = Keys::new();
+    let thief = Keys::new();
+    let envoy = Envoy::start(&config(&keys, json!({"dpop": "required"}), json!({})));
+    let token = keys.bound_token();
+    let stolen = thief.proof(&token, "GET", "http://api.example/orders", "stolen");
+    let response = dpop_request(&envoy, "/orders", "api.example", &token, &stolen);
+    assert_eq!(response.status, 401);
+    assert_eq!(
+        challenge(&response),
+        dpop_challenge(
+            "invalid_token",
+            "DPoP proof key does not match the token binding"
+        )
+    );
+}
+
+/// RFC 9449 §4.3 (the proof's key) and RFC 8725 §3 (validate all cryptographic
+/// operations, bound the work): an RSA proof key of 9,600 bits with a 64-bit exponent is
+/// refused before any signature work.
+#[test]
+fn rfc9449_4_3_oversized_rsa_proof_keys_are_refused() {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    let keys = Keys::new();
+    let mut modulus = vec![0xc5_u8; 1200];
+    if let Some(last) = modulus.last_mut() {
+        *last |= 1;
+    }
+    let jwk = json!({"kty": "RSA", "n": Base64UrlUnpadded::encode_string(&modulus),
+        "e": Base64UrlUnpadded::encode_string(&[0xff; 8])});
+    let jkt = jose_thumbprint(&jwk);
+    let envoy = Envoy::start(&config(
+        &keys,
+        json!({"dpop": "required"}),
+        json!({"dpop_proofs": {"max_proof_bytes": 16384}}),
+    ));
+    let token = keys.token(json!({"cnf": {"jkt": jkt}}));
+    let header = json!({"typ": "dpop+jwt", "alg": "RS256", "jwk": jwk});
+    let claims = json!({"jti": "big", "htm": "GET", "htu": "http://api.example/orders",
+        "iat": now(), "ath": sha256_b64(&token)});
+    let proof = format!(
+        "{}.{}.{}",
+        Base64UrlUnpadded::encode_string(header.to_string().as_bytes()),
+        Base64UrlUnpadded::encode_string(claims.to_string().as_bytes()),
+        "A".repeat(1600)
+    );
+    let response = dpop_request(&envoy, "/orders", "api.example", &token, &proof);
+    assert_eq!(response.status, 401);
+    assert_eq!(
+        challenge(&response),
+        dpop_challenge(
+            "invalid_dpop_proof",
+            "DPoP proof RSA key is larger than 4096 bits or its exponent than 32 bits"
+        )
+    );
+}
+
+/// The RFC 7638 thumbprint of `jwk`, computed by the independent tool's code path.
+fn jose_thumbprint(jwk: &Value) -> String {
+    let script = "import json,sys; sys.path.insert(0, 'tests/conformance'); import jose_tool; print(jose_tool.thumbprint(json.loads(sys.argv[1])))";
+    let output = Command::new(repo_file(".venv/bin/python"))
+        .current_dir(repo_file(""))
+        .args(["-c", script, &jwk.to_string()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+fn sha256_b64(text: &str) -> String {
+    claimgate::dpop::sha256_base64url(text.as_bytes())
+}
+
+/// RFC 9449 §11.1 (the once-only record) and the issue's fairness rule: proofs of
+/// requests the policy refuses are not recorded, so one customer flooding a 403 route
+/// with fresh proofs cannot fill the record and deny DPoP to everyone else.
+#[test]
+fn rfc9449_11_1_proofs_of_refused_requests_never_fill_the_once_only_record() {
+    let keys = Keys::new();
+    let other = Keys::new();
+    let envoy = Envoy::start(&config(
+        &keys,
+        json!({"dpop": "required"}),
+        json!({"dpop_proofs": {"replay_cache_entries": 256}}),
+    ));
+    let token = keys.bound_token();
+    let flood: Vec<Value> = (0..600)
+        .map(|index| {
+            keys.proof_request(
+                &token,
+                "GET",
+                "http://api.example/bob",
+                &format!("flood-{index}"),
+            )
+        })
+        .collect();
+    for proof in keys.proofs(flood) {
+        let response = dpop_request(&envoy, "/bob", "api.example", &token, &proof);
+        assert_eq!(response.status, 403);
+    }
+    // Another customer's fresh proofs still pass, and are still used once.
+    let other_token = keys.token(json!({"cnf": {"jkt": other.client_jkt()}, "sub": "auth0|carol"}));
+    let fresh = other.proof(&other_token, "GET", "http://api.example/orders", "fresh");
+    assert_eq!(
+        dpop_request(&envoy, "/orders", "api.example", &other_token, &fresh).status,
+        200
+    );
+    let replayed = dpop_request(&envoy, "/orders", "api.example", &other_token, &fresh);
+    assert_eq!(replayed.status, 401);
+    assert_eq!(
+        challenge(&replayed),
+        dpop_challenge("invalid_dpop_proof", "DPoP proof has been used before")
+    );
+}
+
+/// RFC 9470 §4 (`max_age`): an `auth_time` in the future (beyond the clock skew) is no
+/// recent authentication; the step-up challenge is sent.
+#[test]
+fn rfc9470_4_a_future_auth_time_does_not_satisfy_max_age() {
+    let keys = Keys::new();
+    let rules = json!({"rules": [{"name": "payment", "match": {"prefix": "/pay"},
+        "access": "authenticated", "step_up": {"max_age_seconds": 600}}]});
+    let envoy = Envoy::start(&config(&keys, json!({}), rules));
+    let recent = keys.token(json!({"auth_time": now() - 30}));
+    let response = envoy.request(
+        "GET",
+        "/pay",
+        &[("authorization", &format!("Bearer {recent}"))],
+    );
+    assert_eq!(response.status, 200);
+    for auth_time in [
+        json!(now() + 86_400),
+        json!(now() + 10 * 365 * 86_400),
+        json!(1e300),
+    ] {
+        let token = keys.token(json!({"auth_time": auth_time}));
+        let response = envoy.request(
+            "GET",
+            "/pay",
+            &[("authorization", &format!("Bearer {token}"))],
+        );
+        assert_eq!(response.status, 401, "auth_time {auth_time}");
+        assert_eq!(
+            challenge(&response),
+            "Bearer realm=\"api\", error=\"insufficient_user_authentication\", error_description=\"a stronger or more recent authentication is required\", max_age=\"600\"",
+            "auth_time {auth_time}"
+        );
+    }
+}
+
+/// RFC 9449 §4.3 check 9 with the scheme from the connection: over h2c a client writes
+/// `:scheme` itself; claimgate takes the scheme from the connection (plain TCP here:
+/// `http`), so a proof for `https` — or any made-up scheme — never matches, and a
+/// `request: scheme` condition reads the connection too.
+#[test]
+fn rfc9449_4_3_the_htu_scheme_is_the_connections_not_the_clients() {
+    let keys = Keys::new();
+    let rules = json!({"rules": [
+        {"name": "tls-only", "match": {"prefix": "/secure"}, "access": "public",
+         "when": {"request": "scheme", "equals": "https"}},
+        {"name": "everyone", "match": {"prefix": "/"}, "access": "authenticated"}
+    ]});
+    let envoy = Envoy::start_with(
+        &config(&keys, json!({"dpop": "required"}), rules),
+        EnvoyOptions::default(),
+    )
+    .unwrap();
+    let token = keys.bound_token();
+    let authority = "api.example";
+    let h2c = |path: &str, scheme: &str, proof: &str| -> String {
+        let output = Command::new("nghttp")
+            .args([
+                "-v",
+                "-H",
+                &format!(":scheme: {scheme}"),
+                "-H",
+                &format!(":authority: {authority}"),
+                "-H",
+                &format!("authorization: DPoP {token}"),
+                "-H",
+                &format!("dpop: {proof}"),
+                &format!("http://127.0.0.1:{}{path}", envoy.port),
+            ])
+            .output()
+            .expect("nghttp (Debian nghttp2-client, installed by scripts/bootstrap.sh --load)");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let status = |transcript: &str| -> u16 {
+        transcript
+            .lines()
+            .find_map(|line| {
+                line.trim()
+                    .split_once(":status: ")
+                    .map(|(_, code)| code.trim().to_owned())
+            })
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("no :status in {transcript}"))
+    };
+    for scheme in ["https", "foo", "javascript", "ftp"] {
+        let proof = keys.proof(
+            &token,
+            "GET",
+            &format!("{scheme}://{authority}/orders"),
+            &format!("s-{scheme}"),
+        );
+        assert_eq!(
+            status(&h2c("/orders", scheme, &proof)),
+            401,
+            ":scheme {scheme}"
+        );
+    }
+    let plain = keys.proof(
+        &token,
+        "GET",
+        &format!("http://{authority}/orders"),
+        "s-http",
+    );
+    assert_eq!(status(&h2c("/orders", "https", &plain)), 200);
+    // `request: scheme` reads the connection: a client's `:scheme: https` over plain TCP
+    // does not open the TLS-only route.
+    let proof = keys.proof(
+        &token,
+        "GET",
+        &format!("http://{authority}/secure"),
+        "s-secure",
+    );
+    assert_eq!(
+        status(&h2c("/secure", "https", &proof)),
+        200,
+        "the everyone rule, with a token"
+    );
+    let anonymous = Command::new("nghttp")
+        .args([
+            "-v",
+            "-H",
+            ":scheme: https",
+            &format!("http://127.0.0.1:{}/secure", envoy.port),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(status(&String::from_utf8_lossy(&anonymous.stdout)), 401);
+}
