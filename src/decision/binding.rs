@@ -127,6 +127,7 @@ fn check_proof(
         .first_use(proof.id(), proof.expires_at(), now)
         .map_err(|err| match err {
             ReplayError::Replayed => Refusal::BadProof(ProofError::Replayed),
+            ReplayError::KeyQuota { retry_after } => Refusal::ProofKeyQuota(retry_after),
             ReplayError::Full | ReplayError::Unavailable => Refusal::ProofsUnavailable,
         })
 }
