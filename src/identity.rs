@@ -27,6 +27,15 @@ pub enum ValueSource {
         map: Vec<(String, String)>,
         default: Option<String>,
     },
+    /// A tier: the claim's value when it is exactly one of `list` (a string, spelled as
+    /// the list spells it), else `default` — for a missing claim, an unknown value, a
+    /// differently cased one, a number or an array alike. So whatever later filters key
+    /// on this header (a per-tier rate limit) always sees one of the list's spellings.
+    Tier {
+        claim: ClaimPath,
+        list: Vec<String>,
+        default: String,
+    },
     /// A fixed text.
     Literal(String),
 }
@@ -55,6 +64,18 @@ impl ValueSource {
                             .map(|(_, name)| name.clone())
                     })
                     .or_else(|| default.clone())
+            }
+            ValueSource::Tier {
+                claim,
+                list,
+                default,
+            } => {
+                let value = claim.resolve(claims);
+                let known = value
+                    .as_deref()
+                    .and_then(Value::as_str)
+                    .and_then(|value| list.iter().find(|tier| *tier == value));
+                Some(known.unwrap_or(default).clone())
             }
             ValueSource::Literal(text) => Some(text.clone()),
         }
@@ -350,6 +371,48 @@ mod tests {
         assert_eq!(
             remove,
             vec!["x_user_id", "x_customer-id", "x_auth_anything"]
+        );
+    }
+
+    #[test]
+    fn a_tier_header_carries_only_a_spelling_of_its_list_and_else_the_default() {
+        let tier = |default: &str| IdentityMapping {
+            headers: vec![mapping(
+                "x-loyalty-tier",
+                ValueSource::Tier {
+                    claim: ClaimPath::single("tier"),
+                    list: vec!["Bronze".into(), "Silver".into(), "Gold".into()],
+                    default: default.into(),
+                },
+            )],
+            ..IdentityMapping::default()
+        };
+        let header = |identity: &IdentityMapping, claims_json: Value| {
+            let (set, skipped) = identity.headers_to_set(&claims(claims_json));
+            assert!(skipped.is_empty());
+            set.into_iter().map(|(_, value)| value).collect::<Vec<_>>()
+        };
+        let lowest = tier("Bronze");
+        assert_eq!(header(&lowest, json!({"tier": "Gold"})), ["Gold"]);
+        for escape in [
+            json!({}),
+            json!({"tier": null}),
+            json!({"tier": "Diamond"}),
+            json!({"tier": "gold"}),
+            json!({"tier": "GOLD"}),
+            json!({"tier": " Gold"}),
+            json!({"tier": ""}),
+            json!({"tier": ["Gold"]}),
+            json!({"tier": ["Gold", "Silver"]}),
+            json!({"tier": {"name": "Gold"}}),
+            json!({"tier": 3}),
+            json!({"tier": true}),
+        ] {
+            assert_eq!(header(&lowest, escape.clone()), ["Bronze"], "{escape}");
+        }
+        assert_eq!(
+            header(&tier("Silver"), json!({"tier": "Diamond"})),
+            ["Silver"]
         );
     }
 }

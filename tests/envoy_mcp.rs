@@ -148,3 +148,26 @@ fn every_shipped_mcp_policy_case_holds_through_envoy() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// RFC 9728 §2 through Envoy: with one provider checking certificate bindings only
+/// optionally and one checking DPoP optionally, the resource *supports* certificate-bound
+/// tokens (`tls_client_certificate_bound_access_tokens: true`) and DPoP (the proof
+/// algorithms), but does not always require DPoP-bound tokens.
+#[test]
+fn the_metadata_says_which_bound_tokens_the_resource_supports() {
+    let mut config: Value = serde_json::from_str(&config()).unwrap();
+    config["providers"][0]["mtls_binding"] = json!("optional");
+    config["providers"][0]["dpop"] = json!("optional");
+    config["dpop_proofs"] = json!({"algorithms": ["ES256", "EdDSA"]});
+    let envoy = Envoy::start(&config.to_string());
+    let response = envoy.request("GET", "/.well-known/oauth-protected-resource/mcp", &[]);
+    assert_eq!(response.status, 200, "{}", response.body);
+    let metadata: Value = serde_json::from_str(&response.body).unwrap();
+    assert_eq!(metadata["tls_client_certificate_bound_access_tokens"], true);
+    assert_eq!(
+        metadata["dpop_signing_alg_values_supported"],
+        json!(["ES256", "EdDSA"])
+    );
+    assert_eq!(metadata["dpop_bound_access_tokens_required"], false);
+    assert_eq!(metadata["bearer_methods_supported"], json!(["header"]));
+}

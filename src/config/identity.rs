@@ -1,6 +1,8 @@
 //! Compiling the `identity` section: which headers carry identity upstream, where each
 //! value comes from, and which client headers are always stripped.
 
+use std::collections::BTreeMap;
+
 use super::raw::{RawIdentity, RawSource};
 use crate::fields::{claim_path, exactly_one, header_name, only_with, ConfigError};
 use crate::identity::{HeaderMapping, IdentityMapping, ValueSource};
@@ -17,7 +19,13 @@ const RESERVED_HEADERS: [&str; 8] = [
     "proxy-connection",
 ];
 
-pub(super) fn compile_identity(raw: RawIdentity) -> Result<IdentityMapping, ConfigError> {
+/// Tier lists by name, lowest first (the configuration's `tiers`).
+type TierLists = BTreeMap<String, Vec<String>>;
+
+pub(super) fn compile_identity(
+    raw: RawIdentity,
+    tiers: &TierLists,
+) -> Result<IdentityMapping, ConfigError> {
     let mut headers: Vec<HeaderMapping> = Vec::with_capacity(raw.headers.len());
     for (index, raw_header) in raw.headers.into_iter().enumerate() {
         let path = format!("identity.headers[{index}]");
@@ -34,7 +42,7 @@ pub(super) fn compile_identity(raw: RawIdentity) -> Result<IdentityMapping, Conf
                 format!("'{header}' is mapped twice"),
             ));
         }
-        let source = compile_source(raw_header.source, &path)?;
+        let source = compile_source(raw_header.source, &path, tiers)?;
         headers.push(HeaderMapping {
             header,
             source,
@@ -67,7 +75,11 @@ pub(super) fn compile_identity(raw: RawIdentity) -> Result<IdentityMapping, Conf
     })
 }
 
-fn compile_source(raw: RawSource, path: &str) -> Result<ValueSource, ConfigError> {
+fn compile_source(
+    raw: RawSource,
+    path: &str,
+    tiers: &TierLists,
+) -> Result<ValueSource, ConfigError> {
     exactly_one(
         path,
         &[
@@ -85,9 +97,15 @@ fn compile_source(raw: RawSource, path: &str) -> Result<ValueSource, ConfigError
     )?;
     only_with(
         path,
-        ("default", raw.default.is_some()),
-        ("sub_prefix", raw.sub_prefix.is_some()),
+        ("tiers", raw.tiers.is_some()),
+        ("claim", raw.claim.is_some()),
     )?;
+    if raw.default.is_some() && raw.sub_prefix.is_none() && raw.tiers.is_none() {
+        return Err(ConfigError::new(
+            format!("{path}.default"),
+            "only goes with \"sub_prefix\" or \"tiers\"",
+        ));
+    }
     let nested = |sources: Vec<RawSource>, field: &str| -> Result<Vec<ValueSource>, ConfigError> {
         if sources.is_empty() {
             return Err(ConfigError::new(
@@ -98,10 +116,14 @@ fn compile_source(raw: RawSource, path: &str) -> Result<ValueSource, ConfigError
         sources
             .into_iter()
             .enumerate()
-            .map(|(index, source)| compile_source(source, &format!("{path}.{field}[{index}]")))
+            .map(|(index, source)| {
+                compile_source(source, &format!("{path}.{field}[{index}]"), tiers)
+            })
             .collect()
     };
-    if let Some(claim) = raw.claim {
+    if let (Some(claim), Some(name)) = (&raw.claim, &raw.tiers) {
+        compile_tier(claim, name, raw.default, path, tiers)
+    } else if let Some(claim) = raw.claim {
         Ok(ValueSource::Claim(claim_path(
             &claim,
             &format!("{path}.claim"),
@@ -121,4 +143,42 @@ fn compile_source(raw: RawSource, path: &str) -> Result<ValueSource, ConfigError
     } else {
         Ok(ValueSource::Literal(raw.value.unwrap_or_default()))
     }
+}
+
+/// A `claim` with `tiers`: the list named, and the default (on the list; the lowest tier
+/// when not given).
+fn compile_tier(
+    claim: &serde_json::Value,
+    name: &str,
+    default: Option<String>,
+    path: &str,
+    tiers: &TierLists,
+) -> Result<ValueSource, ConfigError> {
+    let claim = claim_path(claim, &format!("{path}.claim"))?;
+    let list = tiers.get(name).ok_or_else(|| {
+        ConfigError::new(
+            format!("{path}.tiers"),
+            format!("'{name}' is not a tier list"),
+        )
+    })?;
+    let default = match default {
+        Some(default) if list.contains(&default) => default,
+        Some(default) => {
+            return Err(ConfigError::new(
+                format!("{path}.default"),
+                format!(
+                    "'{default}' is not in tier list '{name}' ({})",
+                    list.join(" < ")
+                ),
+            ))
+        }
+        None => list.first().cloned().ok_or_else(|| {
+            ConfigError::new(format!("{path}.tiers"), format!("'{name}' is empty"))
+        })?,
+    };
+    Ok(ValueSource::Tier {
+        claim,
+        list: list.clone(),
+        default,
+    })
 }

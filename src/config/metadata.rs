@@ -100,6 +100,9 @@ pub(super) fn compile_metadata(
     let bindings = |of: fn(&crate::provider::Provider) -> Binding| {
         providers.iter().map(move |(_, provider)| of(provider))
     };
+    // RFC 9728 §2: `dpop_signing_alg_values_supported` lists the proof algorithms the
+    // resource accepts, and `dpop_bound_access_tokens_required` says whether it *always*
+    // requires DPoP-bound tokens (every provider `required`); both omitted without DPoP.
     if bindings(|p| p.dpop).any(|mode| mode != Binding::Off) {
         let algs: Vec<&str> = dpop.algorithms.iter().map(|alg| alg.name()).collect();
         document.insert("dpop_signing_alg_values_supported".into(), json!(algs));
@@ -108,10 +111,14 @@ pub(super) fn compile_metadata(
             json!(bindings(|p| p.dpop).all(|mode| mode == Binding::Required)),
         );
     }
+    // RFC 9728 §2: `tls_client_certificate_bound_access_tokens` says the resource
+    // *supports* RFC 8705 certificate-bound tokens — true when any provider checks the
+    // binding (optional or required), omitted (false) otherwise. (RFC 8705 §3.3–3.4 are
+    // the authorization server's and the client's fields of the same name.)
     if bindings(|p| p.mtls_binding).any(|mode| mode != Binding::Off) {
         document.insert(
             "tls_client_certificate_bound_access_tokens".into(),
-            json!(bindings(|p| p.mtls_binding).all(|mode| mode == Binding::Required)),
+            json!(true),
         );
     }
     Ok(ResourceMetadata {
@@ -122,20 +129,31 @@ pub(super) fn compile_metadata(
     })
 }
 
-/// RFC 6750 methods the providers accept tokens by: `header` for any header location,
-/// `query` for a query parameter (cookies are not an RFC 6750 method).
+/// RFC 6750 methods the providers accept bearer tokens by (RFC 9728 §2
+/// `bearer_methods_supported`): `header` for `Authorization: Bearer` (RFC 6750 §2.1),
+/// `query` for the `access_token` parameter (§2.3). Other headers, other parameters and
+/// cookies are no RFC 6750 method, and a provider that requires DPoP takes no bearer
+/// token at all (`Authorization: DPoP` is RFC 9449's scheme): none of those are listed,
+/// and the list is empty (`[]`, "no bearer methods") when nothing is left.
 fn bearer_methods(providers: &Providers, locations: &[TokenLocation]) -> Vec<&'static str> {
     let mut methods = Vec::new();
     for (_, provider) in providers.iter() {
+        if provider.dpop == Binding::Required {
+            continue;
+        }
         for location in provider
             .locations
             .iter()
             .filter_map(|index| locations.get(*index))
         {
             let method = match location {
-                TokenLocation::Header { .. } => "header",
-                TokenLocation::Query { .. } => "query",
-                TokenLocation::Cookie { .. } => continue,
+                TokenLocation::Header { name, prefix }
+                    if name == "authorization" && prefix.eq_ignore_ascii_case("bearer ") =>
+                {
+                    "header"
+                }
+                TokenLocation::Query { name } if name == "access_token" => "query",
+                _ => continue,
             };
             if !methods.contains(&method) {
                 methods.push(method);
@@ -143,4 +161,99 @@ fn bearer_methods(providers: &Providers, locations: &[TokenLocation]) -> Vec<&'s
         }
     }
     methods
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use serde_json::{json, Value};
+
+    /// The metadata document of a configuration with these providers' extra fields.
+    fn document(providers: &[Value]) -> Value {
+        let providers: Vec<Value> = providers
+            .iter()
+            .enumerate()
+            .map(|(index, extra)| {
+                let mut provider = json!({
+                    "name": format!("p{index}"), "issuer": format!("https://idp{index}.example/"),
+                    "audiences": ["https://api.example"], "algorithms": ["HS256"],
+                    "jwks": {"inline": {"keys": [{"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA", "alg": "HS256"}]}}
+                });
+                if let (Some(provider), Some(extra)) = (provider.as_object_mut(), extra.as_object()) {
+                    provider.extend(extra.clone());
+                }
+                provider
+            })
+            .collect();
+        let config = json!({
+            "realm": "api",
+            "providers": providers,
+            "rules": [{"match": {"prefix": "/"}, "access": "authenticated"}],
+            "resource_metadata": {"resource": "https://api.example"}
+        });
+        let config = Config::from_json(config.to_string().as_bytes()).unwrap();
+        serde_json::from_str(&config.resource_metadata.unwrap().body).unwrap()
+    }
+
+    #[test]
+    fn rfc9728_s2_tls_client_certificate_bound_access_tokens_means_supported() {
+        // One provider checks the binding, another does not: the resource supports
+        // certificate-bound tokens (true), though not every token must be one.
+        let mixed = document(&[json!({"mtls_binding": "optional"}), json!({})]);
+        assert_eq!(mixed["tls_client_certificate_bound_access_tokens"], true);
+        let optional = document(&[json!({"mtls_binding": "optional"})]);
+        assert_eq!(optional["tls_client_certificate_bound_access_tokens"], true);
+        let required = document(&[json!({"mtls_binding": "required"}), json!({})]);
+        assert_eq!(required["tls_client_certificate_bound_access_tokens"], true);
+        // No provider checks it: omitted, which RFC 9728 §2 reads as false.
+        let none = document(&[json!({})]);
+        assert!(none
+            .get("tls_client_certificate_bound_access_tokens")
+            .is_none());
+    }
+
+    #[test]
+    fn rfc9728_s2_dpop_fields_list_proof_algorithms_and_require_only_when_always_required() {
+        let optional = document(&[json!({"dpop": "optional"}), json!({"dpop": "required"})]);
+        assert_eq!(
+            optional["dpop_signing_alg_values_supported"],
+            json!(["ES256", "ES384", "ES512", "EdDSA", "RS256", "PS256"])
+        );
+        assert_eq!(optional["dpop_bound_access_tokens_required"], false);
+        let mixed = document(&[json!({"dpop": "required"}), json!({})]);
+        assert_eq!(mixed["dpop_bound_access_tokens_required"], false);
+        let always = document(&[json!({"dpop": "required"}), json!({"dpop": "required"})]);
+        assert_eq!(always["dpop_bound_access_tokens_required"], true);
+        let none = document(&[json!({})]);
+        assert!(none.get("dpop_signing_alg_values_supported").is_none());
+        assert!(none.get("dpop_bound_access_tokens_required").is_none());
+    }
+
+    #[test]
+    fn rfc9728_s2_bearer_methods_are_only_rfc6750_methods_of_providers_taking_bearer_tokens() {
+        let methods = |providers: &[Value]| document(providers)["bearer_methods_supported"].clone();
+        assert_eq!(methods(&[json!({})]), json!(["header"]));
+        // RFC 6750 §2.1 is the Authorization header with the Bearer scheme, §2.3 the
+        // access_token parameter: other headers, parameters and cookies are no method.
+        assert_eq!(
+            methods(&[json!({"from": [
+                {"header": "authorization", "prefix": "Bearer "},
+                {"query": "access_token"},
+                {"header": "x-api-token"},
+                {"query": "token"},
+                {"cookie": "at"}
+            ]})]),
+            json!(["header", "query"])
+        );
+        assert_eq!(
+            methods(&[json!({"from": [{"header": "x-api-token"}]})]),
+            json!([])
+        );
+        // Only DPoP-bound tokens are taken: no bearer method at all (RFC 9728 §2: `[]`).
+        assert_eq!(methods(&[json!({"dpop": "required"})]), json!([]));
+        assert_eq!(
+            methods(&[json!({"dpop": "required"}), json!({"dpop": "optional"})]),
+            json!(["header"])
+        );
+    }
 }

@@ -131,6 +131,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         .iter()
         .map(|(_, provider)| provider.name.as_str())
         .collect();
+    let identity = compile_identity(raw.identity, &raw.tiers)?;
     let (policy, mut warnings) = compile_policy(
         raw.rules,
         raw.tiers,
@@ -138,7 +139,6 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         raw.mode,
         &provider_names,
     )?;
-    let identity = compile_identity(raw.identity)?;
     let dpop = compile_dpop(raw.dpop_proofs)?;
     let resource_metadata = raw
         .resource_metadata
@@ -314,6 +314,40 @@ mod tests {
         let err = error_of(minimal(json!({"host_crypto": "always"})));
         assert_eq!(err.path, "host_crypto");
         assert!(err.message.contains("auto"), "{err}");
+    }
+
+    #[test]
+    fn a_tier_identity_header_names_a_known_list_and_a_default_on_it() {
+        let header = |source: Value| {
+            let mut header = json!({"header": "x-tier", "claim": "tier"});
+            if let (Some(header), Some(source)) = (header.as_object_mut(), source.as_object()) {
+                header.extend(source.clone());
+            }
+            minimal(json!({
+                "tiers": {"loyalty": ["Bronze", "Gold"]},
+                "identity": {"headers": [header]}
+            }))
+        };
+        assert!(
+            Config::from_json(header(json!({"tiers": "loyalty"})).to_string().as_bytes()).is_ok()
+        );
+        let with_default = header(json!({"tiers": "loyalty", "default": "Gold"}));
+        assert!(Config::from_json(with_default.to_string().as_bytes()).is_ok());
+        let err = error_of(header(json!({"tiers": "status"})));
+        assert_eq!(err.path, "identity.headers[0].tiers");
+        assert!(err.message.contains("'status' is not a tier list"), "{err}");
+        let err = error_of(header(json!({"tiers": "loyalty", "default": "Diamond"})));
+        assert_eq!(err.path, "identity.headers[0].default");
+        assert!(err.message.contains("Bronze < Gold"), "{err}");
+        let err = error_of(header(json!({"tiers": "loyalty", "default": "gold"})));
+        assert_eq!(err.path, "identity.headers[0].default");
+        let err = error_of(header(json!({"default": "Gold"})));
+        assert_eq!(err.path, "identity.headers[0].default");
+        let err = error_of(minimal(json!({
+            "tiers": {"loyalty": ["Bronze"]},
+            "identity": {"headers": [{"header": "x-tier", "value": "v", "tiers": "loyalty"}]}
+        })));
+        assert_eq!(err.path, "identity.headers[0].tiers");
     }
 
     #[test]

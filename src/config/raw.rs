@@ -313,6 +313,10 @@ pub(super) struct RawSource {
     pub(super) sub_prefix: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub(super) default: Option<String>,
+    /// With `claim`: the claim's value only if it is on this tier list, else `default`
+    /// (or the list's lowest tier).
+    #[serde(default)]
+    pub(super) tiers: Option<String>,
     #[serde(default)]
     pub(super) value: Option<String>,
 }

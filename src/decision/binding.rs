@@ -169,6 +169,7 @@ pub(super) fn first_use(
         .first_use(proof.id(), proof.expires_at(), now)
         .map_err(|err| match err {
             ReplayError::Replayed => Refusal::BadProof(ProofError::Replayed),
+            ReplayError::KeyQuota { retry_after } => Refusal::ProofKeyQuota(retry_after),
             ReplayError::Full | ReplayError::Unavailable => Refusal::ProofsUnavailable,
         })
 }

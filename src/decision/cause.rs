@@ -24,6 +24,8 @@ pub enum Cause {
     NoKeys,
     /// 503: the once-only record of DPoP proofs was full or could not be used.
     ProofsUnavailable,
+    /// 429: the DPoP proof's key holds its share of the once-only record.
+    ProofKeyQuota,
 }
 
 /// Why a request was unauthenticated.
@@ -104,7 +106,49 @@ impl AuthFailure {
     }
 }
 
+/// A rule or provider name as one segment of a dotted name (stat names, response code
+/// details): characters Envoy's stat names and tag regexes keep (no dots, no spaces),
+/// others `_`.
+pub fn name_segment(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 impl Cause {
+    /// Envoy's `%RESPONSE_CODE_DETAILS%` for a local reply with this cause: `claimgate.`
+    /// and the cause in the stats' vocabulary, no spaces (Envoy's rule for details):
+    /// `claimgate.unauthenticated.<reason>`, `claimgate.forbidden.<rule>` (or
+    /// `claimgate.forbidden` when no rule matched and `default_access` refused),
+    /// `claimgate.bad_request`, `claimgate.no_keys`,
+    /// `claimgate.dpop_replay_unavailable`, `claimgate.dpop_key_quota`,
+    /// `claimgate.resource_metadata`. (`claimgate.internal_error` is the filter's own
+    /// 500; allowed requests have Envoy's details, such as `via_upstream`.)
+    pub fn response_details(self, rule: Option<&str>) -> String {
+        match self {
+            Cause::Allowed => "claimgate.allowed".to_owned(),
+            Cause::CorsPreflight => "claimgate.cors_preflight".to_owned(),
+            Cause::ResourceMetadata => "claimgate.resource_metadata".to_owned(),
+            Cause::Denied => match rule {
+                Some(rule) => format!("claimgate.forbidden.{}", name_segment(rule)),
+                None => "claimgate.forbidden".to_owned(),
+            },
+            Cause::Unauthenticated(reason) => {
+                format!("claimgate.unauthenticated.{}", reason.name())
+            }
+            Cause::BadRequest => "claimgate.bad_request".to_owned(),
+            Cause::NoKeys => "claimgate.no_keys".to_owned(),
+            Cause::ProofsUnavailable => "claimgate.dpop_replay_unavailable".to_owned(),
+            Cause::ProofKeyQuota => "claimgate.dpop_key_quota".to_owned(),
+        }
+    }
+
     /// The cause of refusing a token for `err`.
     pub(super) fn of_token_error(err: &TokenError) -> Cause {
         let failure = match err {
@@ -135,5 +179,31 @@ impl Cause {
             | TokenError::MalformedConfirmation => AuthFailure::Binding,
         };
         Cause::Unauthenticated(failure)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_details_are_dotted_names_without_spaces() {
+        assert_eq!(
+            Cause::Unauthenticated(AuthFailure::Expired).response_details(None),
+            "claimgate.unauthenticated.expired"
+        );
+        assert_eq!(
+            Cause::Denied.response_details(Some("admin read.v2")),
+            "claimgate.forbidden.admin_read_v2"
+        );
+        assert_eq!(Cause::Denied.response_details(None), "claimgate.forbidden");
+        assert_eq!(
+            Cause::ProofKeyQuota.response_details(None),
+            "claimgate.dpop_key_quota"
+        );
+        for reason in AuthFailure::ALL {
+            let details = Cause::Unauthenticated(reason).response_details(None);
+            assert!(!details.contains(char::is_whitespace), "{details}");
+        }
     }
 }

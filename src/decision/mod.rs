@@ -29,7 +29,7 @@ use crate::request::{canonical_path, check_authority, RequestView};
 use crate::token::{find_token, verify, FoundToken, TokenError, VerifiedToken};
 pub use binding::ProofEnvironment;
 use binding::{check_binding, first_use, presented_as_dpop};
-pub use cause::{AuthFailure, Cause};
+pub use cause::{name_segment, AuthFailure, Cause};
 pub use explain::DryRunReport;
 use outcome::Context;
 pub use outcome::{Allowed, Decision, Denial, HeaderEdits, KeyMiss, Outcome};

@@ -151,6 +151,12 @@ impl Decision {
         }
     }
 
+    /// Envoy's `%RESPONSE_CODE_DETAILS%` when the filter answers (see
+    /// [`Cause::response_details`]).
+    pub fn response_details(&self) -> String {
+        self.cause().response_details(self.rule.as_deref())
+    }
+
     /// How the request headers change when the request is allowed: every value of each
     /// `remove` name goes (removed identity headers, and present headers that get a new
     /// value, so a client's duplicate can never survive), then the `add` headers are

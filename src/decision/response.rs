@@ -27,6 +27,9 @@ pub(super) enum Refusal {
     NonceRequired(String),
     /// The once-only record of DPoP proofs is full or unreadable: 503, never a pass.
     ProofsUnavailable,
+    /// The proof's key holds its share of the once-only record (see `dpop::replay`): 429,
+    /// retry after this many seconds. The proof is not recorded, so never accepted twice.
+    ProofKeyQuota(i64),
 }
 
 impl Refusal {
@@ -36,6 +39,7 @@ impl Refusal {
             Refusal::BadToken(err) => err.status(),
             Refusal::Forbidden(_) => 403,
             Refusal::ProofsUnavailable => 503,
+            Refusal::ProofKeyQuota(_) => 429,
             Refusal::NoToken
             | Refusal::StepUp(_)
             | Refusal::BadProof(_)
@@ -53,6 +57,7 @@ impl Refusal {
             Refusal::BadProof(_) => Cause::Unauthenticated(AuthFailure::DpopProof),
             Refusal::NonceRequired(_) => Cause::Unauthenticated(AuthFailure::DpopNonce),
             Refusal::ProofsUnavailable => Cause::ProofsUnavailable,
+            Refusal::ProofKeyQuota(_) => Cause::ProofKeyQuota,
         }
     }
 }
@@ -98,6 +103,11 @@ fn error_of<'r>(config: &Config, refusal: &'r Refusal) -> (u16, Option<&'static 
             Some("temporarily_unavailable"),
             "DPoP proofs cannot be checked right now",
         ),
+        Refusal::ProofKeyQuota(_) => (
+            429,
+            Some("too_many_requests"),
+            "too many fresh DPoP proofs by this key; retry after the time in Retry-After",
+        ),
     }
 }
 
@@ -105,6 +115,20 @@ fn error_of<'r>(config: &Config, refusal: &'r Refusal) -> (u16, Option<&'static 
 /// `Authorization: DPoP`, so the challenge uses that scheme.
 pub(super) fn denial(config: &Config, refusal: &Refusal, dpop_presented: bool) -> Denial {
     let (status, error, description) = error_of(config, refusal);
+    if let Refusal::ProofKeyQuota(retry_after) = refusal {
+        // Not an authentication failure (the token and proof are fine): no challenge
+        // (RFC 6750 §3 is for refused credentials), a time to retry (RFC 6585 §4).
+        return Denial {
+            status,
+            headers: vec![
+                ("content-type".to_owned(), "application/json".to_owned()),
+                ("cache-control".to_owned(), "no-store".to_owned()),
+                ("retry-after".to_owned(), retry_after.max(&1).to_string()),
+            ],
+            body: json!({"error": error, "error_description": description}).to_string(),
+            cause: refusal.cause(),
+        };
+    }
     let dpop_offered = config
         .providers
         .iter()

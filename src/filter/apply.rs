@@ -77,7 +77,9 @@ pub fn apply(
                 .iter()
                 .map(|(name, value)| (name.as_str(), value.as_str()))
                 .collect();
-            if let Err(error) = host.send_response(denial.status, &headers, denial.body.as_bytes())
+            let details = decision.response_details();
+            if let Err(error) =
+                host.send_response(denial.status, &details, &headers, denial.body.as_bytes())
             {
                 log::error!("claimgate: cannot send the response: {error}");
             }
@@ -89,7 +91,7 @@ pub fn apply(
 /// Answers 500 and holds the request: used whenever the filter cannot do its job (the
 /// headers cannot be read or fixed, the clock is unreadable). Never forwards.
 pub fn refuse_internal(host: &dyn Host) -> Flow {
-    if let Err(error) = host.send_response(500, &[], b"") {
+    if let Err(error) = host.send_response(500, "claimgate.internal_error", &[], b"") {
         log::error!("claimgate: cannot send the response: {error}");
     }
     Flow::Pause

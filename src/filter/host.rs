@@ -122,8 +122,15 @@ pub trait Host {
     fn add_request_header(&self, name: &str, value: &[u8]) -> HostResult<()>;
     /// Resumes the effective (paused) request.
     fn resume_request(&self) -> HostResult<()>;
-    /// Answers the effective request locally instead of forwarding it.
-    fn send_response(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) -> HostResult<()>;
+    /// Answers the effective request locally instead of forwarding it; `details` becomes
+    /// Envoy's `%RESPONSE_CODE_DETAILS%` (no spaces).
+    fn send_response(
+        &self,
+        status: u16,
+        details: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> HostResult<()>;
 
     fn property(&self, path: &[&str]) -> HostResult<Option<Vec<u8>>>;
     fn set_property(&self, path: &[&str], value: &[u8]) -> HostResult<()>;

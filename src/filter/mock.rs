@@ -54,6 +54,8 @@ impl MockRequest {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalResponse {
     pub status: u16,
+    /// Envoy's `%RESPONSE_CODE_DETAILS%`.
+    pub details: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
@@ -301,11 +303,18 @@ impl Host for MockHost {
         self.with_request(|request| request.resumed = true)
     }
 
-    fn send_response(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) -> HostResult<()> {
+    fn send_response(
+        &self,
+        status: u16,
+        details: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> HostResult<()> {
         self.check("send_response")?;
         self.with_request(|request| {
             request.response = Some(LocalResponse {
                 status,
+                details: details.to_owned(),
                 headers: headers
                     .iter()
                     .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))

@@ -335,6 +335,7 @@ impl Host for ProxyWasmHost {
     fn send_response(
         &self,
         status_code: u16,
+        details: &str,
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> HostResult<()> {
@@ -344,12 +345,13 @@ impl Host for ProxyWasmHost {
             .collect();
         let headers = serialize_pairs(&pairs);
         let (body_data, body_size) = ptr_len(body);
-        // SAFETY: body and serialized headers are live for the call.
+        let (details_data, details_size) = ptr_len(details.as_bytes());
+        // SAFETY: details, body and serialized headers are live for the call.
         status(unsafe {
             proxy_send_local_response(
                 u32::from(status_code),
-                null(),
-                0,
+                details_data,
+                details_size,
                 body_data,
                 body_size,
                 headers.as_ptr(),

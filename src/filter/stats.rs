@@ -7,7 +7,8 @@
 //! A stat that cannot be defined or updated is logged once at start and never affects a
 //! request.
 //!
-//! - `claimgate.requests.{allowed,cors_preflight,resource_metadata,denied,bad_request,no_keys,dpop_replay_unavailable}` and
+//! - `claimgate.requests.{allowed,cors_preflight,resource_metadata,denied,bad_request,
+//!   no_keys,dpop_replay_unavailable,dpop_key_quota}` and
 //!   `claimgate.requests.unauthenticated.<reason>` (label `claimgate_reason`);
 //! - `claimgate.by_provider.<provider>.{allowed,denied,unauthenticated}` (label
 //!   `claimgate_provider`), for requests whose token named a provider;
@@ -25,7 +26,7 @@ use std::collections::HashMap;
 
 use crate::cache::CacheCounters;
 use crate::config::Config;
-use crate::decision::{AuthFailure, Cause, Decision};
+use crate::decision::{name_segment, AuthFailure, Cause, Decision};
 use crate::jwks::signatures_checked_in_module;
 use crate::keysource::FetchStep;
 use crate::policy::Mode;
@@ -74,18 +75,9 @@ impl Counter {
     }
 }
 
-/// A rule or provider name as a stat name segment: characters Envoy's stat names and
-/// the tag regexes keep (no dots), others `_`.
+/// A rule or provider name as a stat name segment (see [`name_segment`]).
 fn stat_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    name_segment(name)
 }
 
 struct RequestStats {
@@ -96,6 +88,7 @@ struct RequestStats {
     bad_request: Counter,
     no_keys: Counter,
     dpop_replay_unavailable: Counter,
+    dpop_key_quota: Counter,
     unauthenticated: [Counter; AuthFailure::ALL.len()],
 }
 
@@ -169,6 +162,7 @@ impl Stats {
             bad_request: counter("claimgate.requests.bad_request"),
             no_keys: counter("claimgate.requests.no_keys"),
             dpop_replay_unavailable: counter("claimgate.requests.dpop_replay_unavailable"),
+            dpop_key_quota: counter("claimgate.requests.dpop_key_quota"),
             unauthenticated: AuthFailure::ALL.map(|reason| {
                 counter(&format!(
                     "claimgate.requests.unauthenticated.{}",
@@ -244,6 +238,7 @@ impl Stats {
             Cause::BadRequest => requests.bad_request.increment(host),
             Cause::NoKeys => requests.no_keys.increment(host),
             Cause::ProofsUnavailable => requests.dpop_replay_unavailable.increment(host),
+            Cause::ProofKeyQuota => requests.dpop_key_quota.increment(host),
             Cause::Unauthenticated(reason) => {
                 let index = AuthFailure::ALL.iter().position(|known| *known == reason);
                 if let Some(counter) = index.and_then(|index| requests.unauthenticated.get(index)) {
@@ -264,7 +259,8 @@ impl Stats {
                 | Cause::ResourceMetadata
                 | Cause::BadRequest
                 | Cause::NoKeys
-                | Cause::ProofsUnavailable => {}
+                | Cause::ProofsUnavailable
+                | Cause::ProofKeyQuota => {}
             }
         }
         if let Some(stats) = decision.rule.as_ref().and_then(|rule| self.rules.get(rule)) {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod idp;
+pub mod pyjwt;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -344,6 +345,80 @@ impl Envoy {
 
     pub fn admin(&self, path: &str) -> Response {
         http(self.admin_port, "GET", path, &[]).unwrap_or_else(|err| panic!("admin {path}: {err}"))
+    }
+
+    /// The first `count` claimgate access-log lines (the shipped template's format:
+    /// `claimgate-access METHOD PATH STATUS DETAILS EXPLANATION`), waiting up to 10 s for
+    /// them. Every line of a request the filter decided (details `via_upstream` or
+    /// `claimgate.…`) must carry its JSON explanation (filter state
+    /// `wasm.claimgate.decision`): a `-` there fails the test.
+    pub fn access_log(&self, count: usize) -> Vec<AccessLine> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            let lines: Vec<&str> = log
+                .lines()
+                .filter_map(|line| line.find("claimgate-access ").map(|at| &line[at..]))
+                .collect();
+            if lines.len() >= count || Instant::now() > deadline {
+                assert!(
+                    lines.len() >= count,
+                    "{} access log lines for {count} requests:\n{log}",
+                    lines.len()
+                );
+                return lines
+                    .iter()
+                    .take(count)
+                    .map(|line| AccessLine::parse(line))
+                    .collect();
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// One claimgate access-log line.
+#[derive(Debug, Clone)]
+pub struct AccessLine {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    /// `%RESPONSE_CODE_DETAILS%`: `claimgate.…` for the filter's own answers.
+    pub details: String,
+    /// The decision explanation (`%FILTER_STATE(wasm.claimgate.decision:PLAIN)%`);
+    /// `None` only for a request Envoy answered before the filter ran (its details are
+    /// Envoy's own, such as `path_normalization_failed`).
+    pub explanation: Option<serde_json::Value>,
+}
+
+impl AccessLine {
+    /// The explanation, which this line must have.
+    pub fn explained(&self) -> &serde_json::Value {
+        self.explanation
+            .as_ref()
+            .unwrap_or_else(|| panic!("Envoy answered before claimgate: {self:?}"))
+    }
+
+    fn parse(line: &str) -> AccessLine {
+        let mut parts = line.trim_end().splitn(6, ' ');
+        let mut next = || parts.next().unwrap_or_default().to_owned();
+        let (_, method, path, status, details, explanation) =
+            (next(), next(), next(), next(), next(), next());
+        let decided = details == "via_upstream" || details.starts_with("claimgate.");
+        let explanation = match serde_json::from_str(&explanation) {
+            Ok(explanation) => Some(explanation),
+            Err(_) if !decided && explanation == "-" => None,
+            Err(err) => panic!("no claimgate explanation in the access log ({err}): {line}"),
+        };
+        AccessLine {
+            method,
+            path,
+            status: status
+                .parse()
+                .unwrap_or_else(|_| panic!("no status: {line}")),
+            details,
+            explanation,
+        }
     }
 }
 
