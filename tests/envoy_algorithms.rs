@@ -102,16 +102,20 @@ fn every_algorithm_verifies_and_forgeries_fail_through_envoy() {
     );
 }
 
-/// `claimgate.signatures.checked_by_envoy` from the admin stats (0 when not defined).
-fn envoy_checks(envoy: &Envoy) -> u64 {
+/// `claimgate.signatures.checked_by_envoy` from the admin stats, `None` while it is not
+/// defined (`host_crypto: off` never probes Envoy's crypto).
+fn envoy_checks(envoy: &Envoy) -> Option<u64> {
     let stats = envoy
-        .admin("/stats?filter=signatures.checked_by_envoy")
+        .admin("/stats?filter=claimgate\\.signatures\\.checked_by_envoy")
         .body;
-    stats
+    let values: Vec<u64> = stats
         .lines()
         .filter_map(|line| line.rsplit_once(": "))
-        .filter_map(|(_, value)| value.trim().parse::<u64>().ok())
-        .sum()
+        .map(|(_, value)| value.trim().parse::<u64>().unwrap())
+        .collect();
+    // The counter exists only once the module has probed Envoy's crypto (`auto`).
+    assert!(values.len() <= 1, "{stats}");
+    values.first().copied()
 }
 
 /// The token with one bit of its signature flipped.
@@ -140,7 +144,13 @@ fn envoy_crypto_checks_rs_and_es_signatures_and_still_refuses_tampering() {
     let config = |host_crypto: &str| uncached_keys_config(ISSUER, AUDIENCE, &keys, host_crypto);
     for host_crypto in ["auto", "off"] {
         let envoy = Envoy::start(&config(host_crypto));
-        let self_test_calls = envoy_checks(&envoy);
+        // Under `auto` the counter must exist (a renamed or missing stat fails here
+        // instead of reading as 0); under `off` it is absent or 0.
+        let checks = |envoy: &Envoy| match host_crypto {
+            "auto" => envoy_checks(envoy).expect("claimgate.signatures.checked_by_envoy"),
+            _ => envoy_checks(envoy).unwrap_or(0),
+        };
+        let self_test_calls = checks(&envoy);
         let mut offered = 0;
         for key in &keys {
             let alg = key.alg();
@@ -169,7 +179,7 @@ fn envoy_crypto_checks_rs_and_es_signatures_and_still_refuses_tampering() {
                 offered += 3;
             }
         }
-        let request_calls = envoy_checks(&envoy) - self_test_calls;
+        let request_calls = checks(&envoy) - self_test_calls;
         match host_crypto {
             // Every RS*/ES* check went to Envoy; PS256 never does.
             "auto" => {
@@ -179,7 +189,14 @@ fn envoy_crypto_checks_rs_and_es_signatures_and_still_refuses_tampering() {
                     "RS256, RS384, RS512, ES256, ES384, ES512 signatures checked by Envoy's crypto library"
                 ));
             }
-            _ => assert_eq!(self_test_calls + request_calls, 0),
+            _ => {
+                assert_eq!(self_test_calls + request_calls, 0);
+                assert!(
+                    !envoy.log().contains("checked by Envoy's crypto library"),
+                    "{}",
+                    envoy.log()
+                );
+            }
         }
     }
 }

@@ -142,10 +142,14 @@ fn no_token_secret_or_key_appears_in_logs_responses_filter_state_or_stats() {
             "{what} in a refusal:\n{refused}"
         );
     }
-    assert!(
-        log.contains("claimgate:"),
-        "claimgate logged at debug level:\n{log}"
-    );
+    // The debug decision line (filter/apply.rs) names the status of each decision: the
+    // log checked above really holds claimgate's debug output.
+    for status in ["status 200", "status 401", "status 403"] {
+        assert!(
+            log.contains(&format!("({status}, rule")),
+            "claimgate logged its decisions at debug level ({status}):\n{log}"
+        );
+    }
     assert!(
         log.contains("claimgate-access"),
         "the access log ran:\n{log}"

@@ -234,6 +234,10 @@ fn certificate_bound_tokens_pass_only_over_a_connection_with_that_certificate() 
     ] {
         let (status, challenge) = https(&pki, &envoy, client, token);
         assert_eq!(status, 401, "{case}");
+        assert!(
+            challenge.starts_with("Bearer realm=\"api\", error=\"invalid_token\""),
+            "{case}: {challenge}"
+        );
         assert!(challenge.contains(description), "{case}: {challenge}");
     }
     drop(envoy);

@@ -49,9 +49,10 @@ fn config(kind: &str, settings: Value) -> String {
     let defaults = json!({"timeout_ms": 1000, "min_cache_duration_seconds": 1,
                           "retry_initial_ms": 200, "retry_max_seconds": 1});
     for extra in [defaults, settings] {
-        if let (Some(source), Value::Object(extra)) = (source.as_object_mut(), extra) {
-            source.extend(extra);
-        }
+        let Value::Object(extra) = extra else {
+            panic!("source settings must be a JSON object: {extra}");
+        };
+        source.as_object_mut().unwrap().extend(extra);
     }
     json!({
         "realm": "remote",

@@ -10,6 +10,7 @@ mod support;
 use std::path::PathBuf;
 use std::process::Command;
 
+use base64ct::{Base64UrlUnpadded, Encoding};
 use claimgate::{decide, Config, RequestView};
 use serde_json::{json, Value};
 use support::Envoy;
@@ -105,14 +106,15 @@ fn keygen_keys_sign_in_pyjwt_and_claimgate_accepts_the_tokens() {
         );
         assert_eq!(decision.status(), 200, "{alg}: {}", decision.reason);
         // The same library's signature, one bit off, is refused.
-        let mut forged = token.into_bytes();
-        let last = forged.len() - 3;
-        forged[last] ^= 0x01;
+        let (signed, signature) = token.rsplit_once('.').unwrap();
+        let mut signature = Base64UrlUnpadded::decode_vec(signature).unwrap();
+        signature[0] ^= 0x01;
+        let forged = format!("{signed}.{}", Base64UrlUnpadded::encode_string(&signature));
         let headers = [
             &headers[..3],
             &[(
                 "authorization".to_owned(),
-                [b"Bearer ".as_slice(), &forged].concat(),
+                format!("Bearer {forged}").into_bytes(),
             )],
         ]
         .concat();
@@ -123,6 +125,11 @@ fn keygen_keys_sign_in_pyjwt_and_claimgate_accepts_the_tokens() {
             now(),
         );
         assert_eq!(decision.status(), 401, "{alg} forged");
+        assert!(
+            decision.reason.contains("invalid signature"),
+            "{alg} forged: {}",
+            decision.reason
+        );
     }
 }
 

@@ -222,9 +222,10 @@ mod tests {
         let key = RemoteSource::shared_key_for("idp", &source.kind, &source.issuer);
         assert!(key.starts_with("claimgate/idp/"), "{key}");
         let mut moved = source.kind.clone();
-        if let SourceKind::Jwks(endpoint) = &mut moved {
-            endpoint.path = "/jwks".into();
-        }
+        let SourceKind::Jwks(endpoint) = &mut moved else {
+            panic!("the test source is a JWKS source: {moved:?}");
+        };
+        endpoint.path = "/jwks".into();
         assert_ne!(
             RemoteSource::shared_key_for("idp", &moved, &source.issuer),
             key

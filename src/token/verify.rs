@@ -524,6 +524,163 @@ mod tests {
         );
     }
 
+    /// A token signed over exactly `header` and `payload` (no JSON re-encoding).
+    fn raw_token(key: &SigningKey, header: &str, payload: &[u8]) -> String {
+        use base64ct::{Base64UrlUnpadded, Encoding};
+        let signed = format!(
+            "{}.{}",
+            Base64UrlUnpadded::encode_string(header.as_bytes()),
+            Base64UrlUnpadded::encode_string(payload)
+        );
+        let signature = Base64UrlUnpadded::encode_string(&key.sign_bytes(signed.as_bytes()));
+        format!("{signed}.{signature}")
+    }
+
+    /// RFC 7519 §4.1.4–4.1.6: `exp`, `nbf` and `iat` must be NumericDates.
+    #[test]
+    fn time_claims_that_are_not_numeric_dates_are_refused() {
+        let (key, keys, provider) = setup(Alg::Hs256);
+        for (claim, value) in [
+            ("nbf", json!("yesterday")),
+            ("nbf", json!(1e300)),
+            ("iat", json!("now")),
+            ("iat", json!([NOW])),
+            ("exp", json!(null)),
+            ("exp", json!({"at": NOW + 600})),
+        ] {
+            let token = key.sign(&with(claims(), claim, value.clone())).unwrap();
+            assert!(
+                matches!(
+                    check(token, &provider, &keys, NOW).unwrap_err(),
+                    TokenError::Malformed(_)
+                ),
+                "{claim}: {value}"
+            );
+        }
+    }
+
+    /// RFC 7519 §4: duplicate claim names are either refused or the last one is used —
+    /// here the last, for the checks and for the claims alike.
+    #[test]
+    fn of_duplicate_claims_the_last_one_counts() {
+        let (key, keys, provider) = setup(Alg::Hs256);
+        let header = r#"{"alg":"HS256","kid":"k1"}"#;
+        let payload = |first_exp: i64, last_exp: i64| {
+            format!(
+                r#"{{"iss":"{ISS}","aud":"{AUD}","sub":"first","exp":{first_exp},"sub":"last","exp":{last_exp}}}"#
+            )
+        };
+        let valid_last = raw_token(&key, header, payload(NOW - 1000, NOW + 600).as_bytes());
+        let verified = check(valid_last, &provider, &keys, NOW).unwrap();
+        assert_eq!(verified.expires_at(), Some(NOW + 600));
+        assert_eq!(verified.claims()["sub"], json!("last"));
+        let expired_last = raw_token(&key, header, payload(NOW + 600, NOW - 1000).as_bytes());
+        assert_eq!(
+            check(expired_last, &provider, &keys, NOW).unwrap_err(),
+            TokenError::Expired
+        );
+    }
+
+    /// RFC 7519 §4.1.1, RFC 8725 §3.8: a token must name its issuer as a string.
+    #[test]
+    fn a_token_without_a_string_issuer_is_refused() {
+        let (key, keys, provider) = setup(Alg::Hs256);
+        let mut without = claims();
+        without.as_object_mut().unwrap().remove("iss");
+        for claims in [without, with(claims(), "iss", json!([ISS]))] {
+            assert_eq!(
+                check(key.sign(&claims).unwrap(), &provider, &keys, NOW).unwrap_err(),
+                TokenError::UnknownIssuer,
+                "{claims}"
+            );
+        }
+    }
+
+    /// RFC 8725 §3.8: the keys must belong to the issuer the token names. Two providers
+    /// whose keys share a `kid`: each token verifies only with its own issuer's keys.
+    #[test]
+    fn a_token_is_checked_only_with_its_issuers_keys() {
+        const OTHER: &str = "https://other.example/";
+        let (a_key, a_keys, a) = setup(Alg::Es256);
+        let (b_key, b_keys, mut b) = setup(Alg::Es256);
+        b.name = "other".into();
+        b.issuer = OTHER.into();
+        let providers = Providers::new(vec![a, b]);
+        let verify_with = |token: String| {
+            let found = FoundToken {
+                token,
+                locations: vec![0],
+            };
+            let keys_of = |id: ProviderId| {
+                Some(if id == ProviderId::from_index(0) {
+                    &a_keys
+                } else {
+                    &b_keys
+                })
+            };
+            verify(&found, &providers, keys_of, None, NOW)
+        };
+        let b_claims = with(claims(), "iss", json!(OTHER));
+        assert!(verify_with(a_key.sign(&claims()).unwrap()).is_ok());
+        assert!(verify_with(b_key.sign(&b_claims).unwrap()).is_ok());
+        assert_eq!(
+            verify_with(b_key.sign(&claims()).unwrap()).unwrap_err(),
+            TokenError::BadSignature
+        );
+        assert_eq!(
+            verify_with(a_key.sign(&b_claims).unwrap()).unwrap_err(),
+            TokenError::BadSignature
+        );
+    }
+
+    /// RFC 8725 §3.10: keys come only from the provider; `jku`, `x5u`, `x5c` and an
+    /// embedded `jwk` naming the signer's own key are never used.
+    #[test]
+    fn key_urls_and_keys_in_the_header_are_never_used() {
+        let (_, keys, provider) = setup(Alg::Es256);
+        let attacker = SigningKey::generate(Alg::Es256, Some("k1")).unwrap();
+        for (name, value) in [
+            ("jku", json!("https://evil.example/jwks.json")),
+            ("x5u", json!("https://evil.example/cert.pem")),
+            (
+                "x5c",
+                json!(["MIIBkTCB+wIJAKHBfpegPjMCMA0GCSqGSIb3DQEBCwUAMBExDzANBgNV"]),
+            ),
+            ("jwk", attacker.public_jwk()),
+        ] {
+            let mut header = Map::new();
+            header.insert(name.into(), value);
+            let token = attacker.sign_with_header(header, &claims()).unwrap();
+            assert_eq!(
+                check(token, &provider, &keys, NOW).unwrap_err(),
+                TokenError::BadSignature,
+                "{name}"
+            );
+        }
+    }
+
+    /// RFC 7519 §7.2 steps 6–8, RFC 8725 §3.3: a JWE (five parts) is refused, and so is
+    /// a nested JWT (`cty: JWT`, the payload another JWT): its inner claims are never used.
+    #[test]
+    fn jwes_and_nested_jwts_are_refused() {
+        let (key, keys, provider) = setup(Alg::Hs256);
+        let jwe = "eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.AAAA.AAAA.AAAA.AAAA";
+        assert!(matches!(
+            check(jwe.into(), &provider, &keys, NOW).unwrap_err(),
+            TokenError::Malformed(_)
+        ));
+        let inner = key.sign(&claims()).unwrap();
+        let nested = raw_token(
+            &key,
+            r#"{"alg":"HS256","kid":"k1","cty":"JWT"}"#,
+            inner.as_bytes(),
+        );
+        assert!(matches!(
+            check(nested, &provider, &keys, NOW).unwrap_err(),
+            TokenError::Malformed(_)
+        ));
+    }
+
     #[test]
     fn malformed_tokens_are_refused_without_panicking() {
         let (_, keys, provider) = setup(Alg::Hs256);
