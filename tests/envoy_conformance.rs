@@ -1,107 +1,46 @@
 //! RFC clauses proven through a real Envoy with tokens and DPoP proofs made by an
-//! independent JOSE stack (PyJWT on `cryptography`: `tests/conformance/jose_tool.py`),
+//! independent JOSE stack (PyJWT on `cryptography`: `tests/support/jose_tool.py`),
 //! never by claimgate's own signing. Each test is named after the clause it proves; the
 //! matrix in `tests/CONFORMANCE.md` points here. Every assertion is unconditional.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::{json, Value};
-use support::{http, now, repo_file, Envoy, EnvoyOptions, Response};
+use support::pyjwt::{thumbprint, Keys};
+use support::{http, now, Envoy, EnvoyOptions, Response};
 
 const ISSUER: &str = "https://conformance.example/";
 const AUDIENCE: &str = "https://api.example";
 const ALGS: &str = "ES256 ES384 ES512 EdDSA RS256 PS256";
 
-/// Runs the independent JOSE tool with one request.
-fn jose(request: &Value) -> Value {
-    let mut child = Command::new(repo_file(".venv/bin/python"))
-        .arg(repo_file("tests/conformance/jose_tool.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the .venv from scripts/bootstrap.sh --wasm-tests (PyJWT)");
-    child
-        .stdin
-        .take()
+/// The standard claims for this API, with `extra` merged in.
+fn claims(extra: Value) -> Value {
+    let mut claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "auth0|alice",
+        "iat": now(), "exp": now() + 600});
+    claims
+        .as_object_mut()
         .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "jose_tool.py: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    claims
 }
 
-/// An issuer key and a client (DPoP) key, made by the independent stack.
-struct Keys {
-    issuer: Value,
-    client: Value,
+/// What these tests ask of the keys: tokens with this API's claims.
+trait Tokens {
+    fn token(&self, extra: Value) -> String;
+    fn bound_token(&self) -> String;
 }
 
-impl Keys {
-    fn new() -> Keys {
-        let keys = jose(&json!({"op": "keys"}));
-        Keys {
-            issuer: keys["issuer"].clone(),
-            client: keys["client"].clone(),
-        }
-    }
-
-    fn client_jkt(&self) -> &str {
-        self.client["jkt"].as_str().unwrap()
-    }
-
-    fn token_request(&self, extra: Value) -> Value {
-        let mut claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "auth0|alice",
-            "iat": now(), "exp": now() + 600});
-        claims
-            .as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        json!({"op": "token", "pem": self.issuer["pem"], "kid": self.issuer["jwk"]["kid"],
-            "claims": claims})
-    }
-
-    /// A token with the standard claims and `extra` merged in.
+impl Tokens for Keys {
     fn token(&self, extra: Value) -> String {
-        jose(&self.token_request(extra))["token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.sign(&claims(extra))
     }
 
     /// A token bound to the client key (`cnf.jkt`).
     fn bound_token(&self) -> String {
         self.token(json!({"cnf": {"jkt": self.client_jkt()}}))
-    }
-
-    fn proof_request(&self, token: &str, htm: &str, htu: &str, jti: &str) -> Value {
-        json!({"op": "proof", "pem": self.client["pem"], "token": token,
-            "claims": {"jti": jti, "htm": htm, "htu": htu, "iat": now()}})
-    }
-
-    /// Several proofs in one run of the tool.
-    fn proofs(&self, requests: Vec<Value>) -> Vec<String> {
-        let answers = jose(&json!({"op": "batch", "requests": requests}));
-        answers["answers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|answer| answer["proof"].as_str().unwrap().to_owned())
-            .collect()
-    }
-
-    fn proof(&self, token: &str, htm: &str, htu: &str, jti: &str) -> String {
-        self.proofs(vec![self.proof_request(token, htm, htu, jti)])
-            .remove(0)
     }
 }
 
@@ -337,7 +276,7 @@ fn rfc9449_4_3_oversized_rsa_proof_keys_are_refused() {
     }
     let jwk = json!({"kty": "RSA", "n": Base64UrlUnpadded::encode_string(&modulus),
         "e": Base64UrlUnpadded::encode_string(&[0xff; 8])});
-    let jkt = jose_thumbprint(&jwk);
+    let jkt = thumbprint(&jwk);
     let envoy = Envoy::start(&config(
         &keys,
         json!({"dpop": "required"}),
@@ -362,18 +301,6 @@ fn rfc9449_4_3_oversized_rsa_proof_keys_are_refused() {
             "DPoP proof RSA key is larger than 4096 bits or its exponent than 32 bits"
         )
     );
-}
-
-/// The RFC 7638 thumbprint of `jwk`, computed by the independent tool's code path.
-fn jose_thumbprint(jwk: &Value) -> String {
-    let script = "import json,sys; sys.path.insert(0, 'tests/conformance'); import jose_tool; print(jose_tool.thumbprint(json.loads(sys.argv[1])))";
-    let output = Command::new(repo_file(".venv/bin/python"))
-        .current_dir(repo_file(""))
-        .args(["-c", script, &jwk.to_string()])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
 fn sha256_b64(text: &str) -> String {

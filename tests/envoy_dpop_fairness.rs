@@ -9,61 +9,42 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{pyjwt, Envoy, EnvoyOptions, Response};
+use support::pyjwt::Keys;
+use support::{now, Envoy, EnvoyOptions, Response};
 
 const ISSUER: &str = "https://idp.example/";
 const AUDIENCE: &str = "https://api.example";
 
-/// An ES256 issuer and two ES256 client keys, each client with a token bound to its key
-/// (`cnf.jkt`, the RFC 7638 thumbprint computed here).
-const KEYS: &str = r#"
-import base64, hashlib, json, sys, time
-import jwt
-from cryptography.hazmat.primitives.asymmetric import ec
-from jwt.algorithms import ECAlgorithm
-job = json.load(sys.stdin)
-def b64(data): return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-def jwk(key):
-    public = json.loads(ECAlgorithm.to_jwk(key.public_key()))
-    return {k: public[k] for k in ("kty", "crv", "x", "y")}
-def thumbprint(public):
-    members = json.dumps({k: public[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True)
-    return b64(hashlib.sha256(members.encode()).digest())
-issuer = ec.generate_private_key(ec.SECP256R1())
-out = {"issuer": dict(jwk(issuer), alg="ES256", kid="idp"), "clients": []}
-now = int(time.time())
-for name in ("flood", "other"):
-    client = ec.generate_private_key(ec.SECP256R1())
-    claims = {"iss": job["iss"], "aud": job["aud"], "sub": name, "iat": now, "exp": now + 600,
-              "cnf": {"jkt": thumbprint(jwk(client))}}
-    token = jwt.encode(claims, issuer, algorithm="ES256", headers={"kid": "idp"})
-    out["clients"].append({"private": json.loads(ECAlgorithm.to_jwk(client)), "token": token})
-print(json.dumps(out))
-"#;
-
-/// `count` fresh DPoP proofs (RFC 9449 §4.2) by the client key for GET `url` and `token`.
-const PROOFS: &str = r#"
-import base64, hashlib, json, sys, time, uuid
-import jwt
-from jwt.algorithms import ECAlgorithm
-job = json.load(sys.stdin)
-key = ECAlgorithm.from_jwk(json.dumps(job["private"]))
-public = json.loads(ECAlgorithm.to_jwk(key.public_key()))
-ath = base64.urlsafe_b64encode(hashlib.sha256(job["token"].encode()).digest()).rstrip(b"=").decode()
-proofs = [jwt.encode({"jti": str(uuid.uuid4()), "htm": "GET", "htu": job["url"], "iat": int(time.time()),
-                      "ath": ath}, key, algorithm="ES256", headers={"typ": "dpop+jwt", "jwk": public})
-          for _ in range(job["count"])]
-print(json.dumps(proofs))
-"#;
-
-fn proofs(client: &Value, url: &str, count: usize) -> Vec<String> {
-    let job =
-        json!({"private": client["private"], "token": client["token"], "url": url, "count": count});
-    serde_json::from_value(pyjwt::run(PROOFS, &job)).unwrap()
+/// A client: its keys (the issuer key is the same for all: `issuer`'s) and its token,
+/// bound to its own key.
+struct Client {
+    keys: Keys,
+    token: String,
 }
 
-fn send(envoy: &Envoy, client: &Value, proof: &str) -> Response {
-    let token = client["token"].as_str().unwrap();
+impl Client {
+    fn new(issuer: &Keys, name: &str) -> Client {
+        let keys = Keys::new();
+        let token = issuer.sign(&json!({"iss": ISSUER, "aud": AUDIENCE, "sub": name,
+            "iat": now(), "exp": now() + 600, "cnf": {"jkt": keys.client_jkt()}}));
+        Client { keys, token }
+    }
+
+    /// `count` fresh DPoP proofs (RFC 9449 §4.2) for GET `url`.
+    fn proofs(&self, url: &str, count: usize, batch: &str) -> Vec<String> {
+        self.keys.proofs(
+            (0..count)
+                .map(|index| {
+                    self.keys
+                        .proof_request(&self.token, "GET", url, &format!("{batch}-{index}"))
+                })
+                .collect(),
+        )
+    }
+}
+
+fn send(envoy: &Envoy, client: &Client, proof: &str) -> Response {
+    let token = &client.token;
     envoy.request(
         "GET",
         "/orders",
@@ -73,12 +54,12 @@ fn send(envoy: &Envoy, client: &Value, proof: &str) -> Response {
 
 #[test]
 fn a_flood_of_fresh_proofs_by_one_key_leaves_other_keys_passing() {
-    let keys = pyjwt::run(KEYS, &json!({"iss": ISSUER, "aud": AUDIENCE}));
+    let issuer = Keys::new();
     let config = json!({
         "realm": "api",
         "providers": [{
             "name": "idp", "issuer": ISSUER, "audiences": [AUDIENCE], "algorithms": ["ES256"],
-            "jwks": {"inline": {"keys": [keys["issuer"]]}}, "dpop": "required"
+            "jwks": {"inline": {"keys": [issuer.issuer["jwk"]]}}, "dpop": "required"
         }],
         "rules": [{"match": {"prefix": "/"}, "access": "authenticated"}],
         "dpop_proofs": {"replay_cache_entries": 256}
@@ -89,10 +70,13 @@ fn a_flood_of_fresh_proofs_by_one_key_leaves_other_keys_passing() {
     };
     let envoy = Envoy::start_with(&config.to_string(), options).unwrap();
     let url = format!("http://127.0.0.1:{}/orders", envoy.port);
-    let (flood, other) = (&keys["clients"][0], &keys["clients"][1]);
+    let (flood, other) = (
+        &Client::new(&issuer, "flood"),
+        &Client::new(&issuer, "other"),
+    );
     // More fresh proofs than the whole record holds: before per-key shares, the record
     // filled and every other client got 503.
-    let flooding = proofs(flood, &url, 260);
+    let flooding = flood.proofs(&url, 260, "flood");
     let mut statuses = Vec::new();
     let mut refused = None;
     for proof in &flooding {
@@ -125,7 +109,7 @@ fn a_flood_of_fresh_proofs_by_one_key_leaves_other_keys_passing() {
     let body: Value = serde_json::from_str(&refused.body).unwrap();
     assert_eq!(body["error"], "too_many_requests");
     // Another key's fresh proofs pass, on both workers, while the flood is in the record.
-    for proof in proofs(other, &url, 20) {
+    for proof in other.proofs(&url, 20, "other") {
         let response = send(&envoy, other, &proof);
         assert_eq!(response.status, 200, "{}", response.body);
     }

@@ -40,27 +40,7 @@ fn keygen(alg: &str) -> Value {
 
 /// Signs `claims` with PyJWT using the private JWK `key`.
 fn pyjwt_sign(key: &Value, claims: &Value) -> String {
-    const SCRIPT: &str = r#"
-import json, sys
-import jwt
-from jwt.algorithms import get_default_algorithms
-key, claims = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-key.pop("_comment", None)
-alg = key["alg"]
-signing_key = get_default_algorithms()[alg].from_jwk(json.dumps(key))
-print(jwt.encode(claims, signing_key, algorithm=alg, headers={"kid": key.get("kid")}))
-"#;
-    let output = Command::new(repo(".venv/bin/python"))
-        .args(["-c", SCRIPT, &key.to_string(), &claims.to_string()])
-        .output()
-        .expect("the .venv from scripts/bootstrap.sh --wasm-tests");
-    assert!(
-        output.status.success(),
-        "PyJWT refused the key {}: {}",
-        key["alg"],
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    support::pyjwt::sign_all(key, std::slice::from_ref(claims)).remove(0)
 }
 
 fn public_jwk(private: &Value) -> Value {

@@ -1,6 +1,7 @@
 """Tokens, DPoP proofs and key thumbprints made with an independent JOSE stack (PyJWT on
-`cryptography`), for tests/envoy_conformance.rs: nothing here uses claimgate's own signing,
-so the Envoy tests check claimgate against the standards' text, not against itself.
+`cryptography`), for the tests (through tests/support/pyjwt.rs): nothing here uses
+claimgate's own signing, so the tests check claimgate against the standards' text, not
+against itself.
 
 Reads one JSON request on stdin and prints one JSON answer:
   {"op": "keys"}
@@ -10,6 +11,9 @@ Reads one JSON request on stdin and prints one JSON answer:
   {"op": "proof", "pem": ..., "claims": {...}, "token": ... or null,
    "header": {extra header members, optional}}                       -> {"proof": ...}
      (ath is the RFC 9449 §4.2 hash of "token" unless claims carry their own)
+  {"op": "sign_all", "jwk": private JWK with alg (and kid), "claims": [{...}, ...]}
+                                                                     -> {"tokens": [...]}
+  {"op": "thumbprint", "jwk": {...}}                                 -> {"jkt": ...}
   {"op": "batch", "requests": [...]}                                 -> {"answers": [...]}
 """
 
@@ -19,6 +23,7 @@ import json
 import sys
 
 import jwt
+from jwt.algorithms import get_default_algorithms
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -76,6 +81,18 @@ def answer(request: dict) -> dict:
         if request.get("token") is not None and "ath" not in claims:
             claims["ath"] = b64url(hashlib.sha256(request["token"].encode("ascii")).digest())
         return {"proof": jwt.encode(claims, private_key, algorithm="ES256", headers=header)}
+    if op == "sign_all":
+        key = dict(request["jwk"])
+        key.pop("_comment", None)
+        alg = key["alg"]
+        signing_key = get_default_algorithms()[alg].from_jwk(json.dumps(key))
+        tokens = [
+            jwt.encode(claims, signing_key, algorithm=alg, headers={"kid": key.get("kid")})
+            for claims in request["claims"]
+        ]
+        return {"tokens": tokens}
+    if op == "thumbprint":
+        return {"jkt": thumbprint(request["jwk"])}
     if op == "batch":
         return {"answers": [answer(item) for item in request["requests"]]}
     raise SystemExit(f"unknown op {op!r}")
