@@ -174,27 +174,37 @@ impl Expectation {
                 self.status, observed.status
             ));
         }
-        if let (Some(expected), Some(got)) = (&self.rule, &observed.rule) {
-            if expected != got {
-                problems.push(format!(
-                    "rule {} expected, got {}",
-                    rule_text(expected),
-                    rule_text(got)
-                ));
+        // An expectation is never skipped: one the observer could not see is a problem.
+        const UNSEEN: &str = "was not observed";
+        match (&self.rule, &observed.rule) {
+            (Some(expected), Some(got)) if expected != got => problems.push(format!(
+                "rule {} expected, got {}",
+                rule_text(expected),
+                rule_text(got)
+            )),
+            (Some(expected), None) => {
+                problems.push(format!("rule {} expected, {UNSEEN}", rule_text(expected)))
             }
+            _ => {}
         }
-        if let (Some(expected), Some(got)) = (self.dry_run_status, observed.dry_run_status) {
-            if got != Some(expected) {
-                problems.push(format!(
-                    "dry-run status {expected} expected, got {}",
-                    got.map_or_else(|| "no dry-run report".to_owned(), |s| s.to_string())
-                ));
+        match (self.dry_run_status, observed.dry_run_status) {
+            (Some(expected), Some(got)) if got != Some(expected) => problems.push(format!(
+                "dry-run status {expected} expected, got {}",
+                got.map_or_else(|| "no dry-run report".to_owned(), |s| s.to_string())
+            )),
+            (Some(expected), None) => {
+                problems.push(format!("dry-run status {expected} expected, {UNSEEN}"))
             }
+            _ => {}
         }
-        if let (Some(needle), Some(reason)) = (&self.reason_contains, &observed.reason) {
-            if !reason.contains(needle.as_str()) {
-                problems.push(format!("reason should contain {needle:?}, got {reason:?}"));
+        match (&self.reason_contains, &observed.reason) {
+            (Some(needle), Some(reason)) if !reason.contains(needle.as_str()) => {
+                problems.push(format!("reason should contain {needle:?}, got {reason:?}"))
             }
+            (Some(needle), None) => {
+                problems.push(format!("reason should contain {needle:?}, {UNSEEN}"))
+            }
+            _ => {}
         }
         if !self.headers.is_empty() {
             match &observed.upstream_headers {

@@ -166,19 +166,14 @@ fn every_shipped_policy_case_holds_through_envoy() {
                 }
             }
             None => {
+                // Envoy refused it before the filter ran: only the status can be compared.
                 if response.status != 400 || case.expect.status != 400 {
                     failures.push(format!(
                         "{}: no explanation for a {} ({})",
                         case.name, response.status, line.details
                     ));
                 }
-                Observed {
-                    status: response.status,
-                    rule: None,
-                    upstream_headers: upstream,
-                    dry_run_status: None,
-                    reason: None,
-                }
+                continue;
             }
         };
         for problem in case.expect.mismatches(&observed) {

@@ -30,19 +30,26 @@ fn token(claims: &Value) -> String {
         "iat": now(),
         "exp": now() + 600,
     });
-    if let (Some(all), Some(claims)) = (all.as_object_mut(), claims.as_object()) {
-        all.extend(claims.clone());
-    }
+    all.as_object_mut()
+        .unwrap()
+        .extend(claims.as_object().expect("claims are an object").clone());
     demo_key().sign(&all).unwrap()
 }
 
 #[test]
 fn mcp_clients_discover_the_authorization_server_and_get_in_with_a_scoped_token() {
     let envoy = Envoy::start(&config());
-    for path in [
-        "/.well-known/oauth-protected-resource/mcp",
-        "/.well-known/oauth-protected-resource",
-    ] {
+    // RFC 9728 §3.1: the resource's path after the well-known path. The bare URL is the
+    // metadata of https://mcp.aethermarket.com/, another resource: not served here.
+    let bare = envoy.request("GET", "/.well-known/oauth-protected-resource", &[]);
+    assert_ne!(bare.status, 200, "{}", bare.body);
+    assert!(
+        !bare.body.contains("authorization_servers"),
+        "{}",
+        bare.body
+    );
+    {
+        let path = "/.well-known/oauth-protected-resource/mcp";
         let response = envoy.request("GET", path, &[("authorization", "Bearer not-even-a-jwt")]);
         assert_eq!(response.status, 200, "{path}: {}", response.body);
         assert_eq!(response.header("content-type"), Some("application/json"));
@@ -101,7 +108,7 @@ fn mcp_clients_discover_the_authorization_server_and_get_in_with_a_scoped_token(
     assert_eq!(echo["headers"]["x-mcp-client"], "claude-desktop");
     let stats = envoy.admin("/stats?filter=requests.resource_metadata").body;
     assert!(
-        stats.contains("claimgate.requests.resource_metadata: 2"),
+        stats.contains("claimgate.requests.resource_metadata: 1"),
         "{stats}"
     );
 }
@@ -111,6 +118,7 @@ fn every_shipped_mcp_policy_case_holds_through_envoy() {
     let envoy = Envoy::start(&config());
     let cases = CaseFile::from_value(serde_yaml_ng::from_str(CASES).unwrap()).unwrap();
     let mut failures = Vec::new();
+    let mut responses = Vec::new();
     for case in &cases.cases {
         let bearer = case
             .claims
@@ -135,12 +143,22 @@ fn every_shipped_mcp_policy_case_holds_through_envoy() {
                 .map(|(name, value)| (name.clone(), value.as_str().unwrap_or_default().to_owned()))
                 .collect()
         });
+        responses.push((response.status, upstream));
+    }
+    // The deciding rule, dry-run verdict and reason come from the access log's
+    // explanation: every case is compared in full.
+    let lines = envoy.access_log(cases.cases.len());
+    for ((case, (status, upstream)), line) in cases.cases.iter().zip(responses).zip(&lines) {
+        let explanation = line
+            .explanation
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: no explanation in the access log", case.name));
         let observed = Observed {
-            status: response.status,
-            rule: None,
+            status,
+            rule: Some(explanation["rule"].as_str().map(str::to_owned)),
             upstream_headers: upstream,
-            dry_run_status: None,
-            reason: None,
+            dry_run_status: Some(explanation["dry_run"]["status"].as_u64().map(|s| s as u16)),
+            reason: explanation["reason"].as_str().map(str::to_owned),
         };
         for problem in case.expect.mismatches(&observed) {
             failures.push(format!("{}: {problem}", case.name));

@@ -1,7 +1,7 @@
 //! Compiling `resource_metadata` (RFC 9728): the protected-resource metadata document the
-//! filter serves at `/.well-known/oauth-protected-resource` (and the form with the
-//! resource's path after it), built once from the configuration, and the URL 401
-//! challenges point to.
+//! filter serves at `/.well-known/oauth-protected-resource` followed by the resource's
+//! path (RFC 9728 §3.1), built once from the configuration, and the URL 401 challenges
+//! point to.
 
 use serde_json::{json, Map, Value};
 
@@ -18,8 +18,8 @@ pub const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
 /// The metadata document and where it is served.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceMetadata {
-    /// The request paths answered with the document: the well-known path, and the
-    /// well-known path followed by the resource's path when it has one.
+    /// The request paths answered with the document: the well-known path followed by the
+    /// resource's path (just the well-known path for a resource without one).
     pub paths: Vec<String>,
     /// The metadata URL `WWW-Authenticate` challenges carry (`resource_metadata`).
     pub url: String,
@@ -43,31 +43,7 @@ pub(super) fn compile_metadata(
     dpop: &DpopSettings,
 ) -> Result<ResourceMetadata, ConfigError> {
     let field = |name: &str| format!("resource_metadata.{name}");
-    let resource =
-        HttpUrl::parse(&raw.resource).map_err(|why| ConfigError::new(field("resource"), why))?;
-    if resource.path_and_query.contains('?') || resource.scheme != "https" {
-        return Err(ConfigError::new(
-            field("resource"),
-            "must be an https URL without query or fragment (RFC 9728 §1.2)",
-        ));
-    }
-    let resource_path = resource.path_and_query.trim_end_matches('/');
-    let mut paths = vec![WELL_KNOWN.to_owned()];
-    if !resource_path.is_empty() {
-        paths.push(format!("{WELL_KNOWN}{resource_path}"));
-    }
-    let url = format!(
-        "{}://{}{}",
-        resource.scheme,
-        resource.authority(),
-        paths.last().map_or(WELL_KNOWN, String::as_str)
-    );
-    if url.contains(['"', '\\']) {
-        return Err(ConfigError::new(
-            field("resource"),
-            "must not contain quotes or backslashes",
-        ));
-    }
+    let (paths, url) = served_at(&raw.resource)?;
     let servers = match raw.authorization_servers {
         Some(servers) if servers.is_empty() => {
             return Err(ConfigError::new(
@@ -84,9 +60,21 @@ pub(super) fn compile_metadata(
     let mut document = Map::new();
     document.insert("resource".into(), json!(raw.resource));
     document.insert("authorization_servers".into(), json!(servers));
-    if let Some(scopes) = raw.scopes_supported {
-        document.insert("scopes_supported".into(), json!(scopes));
+    // RFC 9728 §3.2: members with zero elements are omitted.
+    match raw.scopes_supported {
+        Some(scopes) if scopes.is_empty() => {
+            return Err(ConfigError::new(
+                field("scopes_supported"),
+                "list at least one scope, or leave it out",
+            ))
+        }
+        Some(scopes) => {
+            document.insert("scopes_supported".into(), json!(scopes));
+        }
+        None => {}
     }
+    // RFC 9728 §2 defines `[]` for this member ("no bearer methods are supported"), the
+    // one array it keeps when empty.
     document.insert(
         "bearer_methods_supported".into(),
         json!(bearer_methods(providers, locations)),
@@ -129,12 +117,45 @@ pub(super) fn compile_metadata(
     })
 }
 
+/// The request paths the document of `resource` is served at, and its URL (checked: an
+/// https URL without query or fragment, nothing that would break a quoted challenge).
+fn served_at(resource: &str) -> Result<(Vec<String>, String), ConfigError> {
+    let field = |name: &str| format!("resource_metadata.{name}");
+    let resource =
+        HttpUrl::parse(resource).map_err(|why| ConfigError::new(field("resource"), why))?;
+    if resource.path_and_query.contains('?') || resource.scheme != "https" {
+        return Err(ConfigError::new(
+            field("resource"),
+            "must be an https URL without query or fragment (RFC 9728 §1.2)",
+        ));
+    }
+    // RFC 9728 §3.1: the well-known path goes between the host and the resource's path.
+    // The bare form belongs to the resource `https://host/` and is served only when that
+    // is the resource: a client checking `resource` (§3.3) would reject this document there.
+    let resource_path = resource.path_and_query.trim_end_matches('/');
+    let paths = vec![format!("{WELL_KNOWN}{resource_path}")];
+    let url = format!(
+        "{}://{}{}",
+        resource.scheme,
+        resource.authority(),
+        paths.last().map_or(WELL_KNOWN, String::as_str)
+    );
+    if url.contains(['"', '\\']) {
+        return Err(ConfigError::new(
+            field("resource"),
+            "must not contain quotes or backslashes",
+        ));
+    }
+    Ok((paths, url))
+}
+
 /// RFC 6750 methods the providers accept bearer tokens by (RFC 9728 §2
 /// `bearer_methods_supported`): `header` for `Authorization: Bearer` (RFC 6750 §2.1),
 /// `query` for the `access_token` parameter (§2.3). Other headers, other parameters and
 /// cookies are no RFC 6750 method, and a provider that requires DPoP takes no bearer
 /// token at all (`Authorization: DPoP` is RFC 9449's scheme): none of those are listed,
-/// and the list is empty (`[]`, "no bearer methods") when nothing is left.
+/// and the list is empty (`[]`, "no bearer methods", as RFC 9728 §2 defines it) when
+/// nothing is left.
 fn bearer_methods(providers: &Providers, locations: &[TokenLocation]) -> Vec<&'static str> {
     let mut methods = Vec::new();
     for (_, provider) in providers.iter() {
@@ -255,5 +276,82 @@ mod tests {
             methods(&[json!({"dpop": "required"}), json!({"dpop": "optional"})]),
             json!(["header"])
         );
+    }
+
+    fn metadata(extra: Value) -> Result<crate::config::ResourceMetadata, String> {
+        let mut resource_metadata = json!({"resource": "https://api.example/v1"});
+        resource_metadata
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let config = json!({
+            "realm": "api",
+            "providers": [{"name": "p", "issuer": "https://idp.example/",
+                "audiences": ["https://api.example/v1"], "algorithms": ["HS256"],
+                "jwks": {"inline": {"keys": [{"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA", "alg": "HS256"}]}}}],
+            "rules": [{"match": {"prefix": "/"}, "access": "authenticated"}],
+            "resource_metadata": resource_metadata
+        });
+        Config::from_json(config.to_string().as_bytes())
+            .map(|config| config.resource_metadata.unwrap())
+            .map_err(|err| err.to_string())
+    }
+
+    #[test]
+    fn rfc9728_s3_1_the_document_is_served_where_the_resource_path_puts_it_only() {
+        let with_path = metadata(json!({})).unwrap();
+        assert_eq!(
+            with_path.paths,
+            vec!["/.well-known/oauth-protected-resource/v1".to_owned()]
+        );
+        assert!(with_path.serves("GET", "/.well-known/oauth-protected-resource/v1"));
+        // The bare URL belongs to the resource https://api.example/ (§3.3 would reject
+        // this document there).
+        assert!(!with_path.serves("GET", "/.well-known/oauth-protected-resource"));
+        assert!(!with_path.serves("POST", "/.well-known/oauth-protected-resource/v1"));
+        let bare = metadata(json!({"resource": "https://api.example/"})).unwrap();
+        assert_eq!(
+            bare.paths,
+            vec!["/.well-known/oauth-protected-resource".to_owned()]
+        );
+        assert_eq!(
+            bare.url,
+            "https://api.example/.well-known/oauth-protected-resource"
+        );
+    }
+
+    #[test]
+    fn rfc9728_s1_2_and_s3_2_bad_resources_and_empty_scopes_are_refused_at_load() {
+        for (extra, error) in [
+            (
+                json!({"resource": "http://api.example/v1"}),
+                "resource_metadata.resource",
+            ),
+            (
+                json!({"resource": "https://api.example/v1?x=1"}),
+                "resource_metadata.resource",
+            ),
+            (
+                json!({"resource": "https://api.example/v1#f"}),
+                "resource_metadata.resource",
+            ),
+            (
+                json!({"resource": "api.example"}),
+                "resource_metadata.resource",
+            ),
+            (json!({"resource": ""}), "resource_metadata.resource"),
+            (json!({"resource": 7}), "resource_metadata.resource"),
+            (
+                json!({"scopes_supported": []}),
+                "resource_metadata.scopes_supported",
+            ),
+            (
+                json!({"authorization_servers": []}),
+                "resource_metadata.authorization_servers",
+            ),
+        ] {
+            let refused = metadata(extra.clone()).unwrap_err();
+            assert!(refused.starts_with(error), "{extra}: {refused}");
+        }
     }
 }

@@ -213,3 +213,235 @@ pub(super) fn metadata_answer(metadata: &ResourceMetadata) -> Denial {
         cause: Cause::ResourceMetadata,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key_miss::KeyMiss;
+    use crate::policy::StepUpChallenge;
+    use crate::provider_id::ProviderId;
+    use crate::request::{InvalidHost, PathError};
+
+    /// Every `TokenError`; the match below stops compiling when a variant is added
+    /// without being listed here.
+    fn every_token_error() -> Vec<TokenError> {
+        let miss = |kind| KeyMiss {
+            provider: ProviderId::from_index(0),
+            kind,
+        };
+        let all = vec![
+            TokenError::MultipleTokens,
+            TokenError::TooLarge { limit: 8192 },
+            TokenError::Malformed("token is not a JWT"),
+            TokenError::UnsupportedAlgorithm,
+            TokenError::AlgorithmNotAllowed,
+            TokenError::CriticalHeader,
+            TokenError::WrongTokenType,
+            TokenError::UnknownIssuer,
+            TokenError::WrongLocation,
+            TokenError::KeysMissing(miss(MissKind::NoKeys)),
+            TokenError::KeysMissing(miss(MissKind::UnknownKid)),
+            TokenError::NoSuitableKey,
+            TokenError::BadSignature,
+            TokenError::MissingExpiry,
+            TokenError::Expired,
+            TokenError::NotYetValid,
+            TokenError::IssuedInFuture,
+            TokenError::LifetimeTooLong,
+            TokenError::AudienceMismatch,
+            TokenError::ProviderNotAccepted,
+            TokenError::BoundTokenAsBearer,
+            TokenError::NotDpopBound,
+            TokenError::DpopBindingRequired,
+            TokenError::CertificateRequired,
+            TokenError::CertificateMismatch,
+            TokenError::CertificateBindingRequired,
+            TokenError::UncheckedBinding,
+            TokenError::MalformedConfirmation,
+        ];
+        for err in &all {
+            match err {
+                TokenError::MultipleTokens
+                | TokenError::TooLarge { .. }
+                | TokenError::Malformed(_)
+                | TokenError::UnsupportedAlgorithm
+                | TokenError::AlgorithmNotAllowed
+                | TokenError::CriticalHeader
+                | TokenError::WrongTokenType
+                | TokenError::UnknownIssuer
+                | TokenError::WrongLocation
+                | TokenError::KeysMissing(_)
+                | TokenError::NoSuitableKey
+                | TokenError::BadSignature
+                | TokenError::MissingExpiry
+                | TokenError::Expired
+                | TokenError::NotYetValid
+                | TokenError::IssuedInFuture
+                | TokenError::LifetimeTooLong
+                | TokenError::AudienceMismatch
+                | TokenError::ProviderNotAccepted
+                | TokenError::BoundTokenAsBearer
+                | TokenError::NotDpopBound
+                | TokenError::DpopBindingRequired
+                | TokenError::CertificateRequired
+                | TokenError::CertificateMismatch
+                | TokenError::CertificateBindingRequired
+                | TokenError::UncheckedBinding
+                | TokenError::MalformedConfirmation => {}
+            }
+        }
+        all
+    }
+
+    /// Every `ProofError`, with the same guard.
+    fn every_proof_error() -> Vec<ProofError> {
+        let all = vec![
+            ProofError::Missing,
+            ProofError::Multiple,
+            ProofError::TooLarge,
+            ProofError::Malformed("DPoP proof is not a JWT"),
+            ProofError::WrongType,
+            ProofError::AlgorithmNotAllowed,
+            ProofError::BadKey("DPoP proof jwk must be a public key"),
+            ProofError::BadSignature,
+            ProofError::WrongMethod,
+            ProofError::WrongUri,
+            ProofError::Stale,
+            ProofError::IssuedInFuture,
+            ProofError::MissingJti,
+            ProofError::MissingAth,
+            ProofError::WrongAth,
+            ProofError::NonceRequired,
+            ProofError::KeyMismatch,
+            ProofError::Replayed,
+        ];
+        for err in &all {
+            match err {
+                ProofError::Missing
+                | ProofError::Multiple
+                | ProofError::TooLarge
+                | ProofError::Malformed(_)
+                | ProofError::WrongType
+                | ProofError::AlgorithmNotAllowed
+                | ProofError::BadKey(_)
+                | ProofError::BadSignature
+                | ProofError::WrongMethod
+                | ProofError::WrongUri
+                | ProofError::Stale
+                | ProofError::IssuedInFuture
+                | ProofError::MissingJti
+                | ProofError::MissingAth
+                | ProofError::WrongAth
+                | ProofError::NonceRequired
+                | ProofError::KeyMismatch
+                | ProofError::Replayed => {}
+            }
+        }
+        all
+    }
+
+    /// RFC 6750 §3: `error` and `error_description` values use only
+    /// `%x20-21 / %x23-5B / %x5D-7E`.
+    fn rfc6750_text(text: &str) -> bool {
+        text.bytes()
+            .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+    }
+
+    #[test]
+    fn rfc6750_3_every_error_and_description_uses_only_the_allowed_characters() {
+        let config =
+            Config::from_json(include_str!("../../filter-config/aethermarket.json").as_bytes())
+                .unwrap();
+        let mut refusals: Vec<Refusal> = every_token_error()
+            .into_iter()
+            .map(Refusal::BadToken)
+            .chain(every_proof_error().into_iter().map(Refusal::BadProof))
+            .collect();
+        refusals.extend([
+            Refusal::BadRequest(InvalidHost.to_string()),
+            Refusal::BadRequest(PathError::Empty.to_string()),
+            Refusal::BadRequest(PathError::NotOriginForm.to_string()),
+            Refusal::BadRequest(PathError::Ambiguous("a dot segment").to_string()),
+            Refusal::NoToken,
+            Refusal::Forbidden("the token does not grant access to this resource"),
+            Refusal::StepUp(StepUpChallenge {
+                acr_values: Some("mfa".into()),
+                max_age: Some(600),
+            }),
+            Refusal::NonceRequired("nonce".into()),
+            Refusal::ProofsUnavailable,
+            Refusal::ProofKeyQuota(3),
+        ]);
+        for refusal in &refusals {
+            let (_, error, description) = error_of(&config, refusal);
+            assert!(error.is_none_or(rfc6750_text), "{error:?}");
+            assert!(rfc6750_text(description), "{description:?}");
+            assert!(!description.is_empty(), "{error:?}");
+        }
+    }
+
+    #[test]
+    fn rfc9728_5_1_and_rfc9470_every_challenge_points_to_the_metadata_in_the_tokens_scheme() {
+        let config = Config::from_json(
+            serde_json::json!({
+                "realm": "api",
+                "providers": [{"name": "p", "issuer": "https://idp.example/",
+                    "audiences": ["https://api.example/v1"], "algorithms": ["HS256"],
+                    "jwks": {"inline": {"keys": [{"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA", "alg": "HS256"}]}},
+                    "dpop": "optional"}],
+                "rules": [{"match": {"prefix": "/"}, "access": "authenticated"}],
+                "resource_metadata": {"resource": "https://api.example/v1"}
+            })
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        let metadata =
+            "resource_metadata=\"https://api.example/.well-known/oauth-protected-resource/v1\"";
+        let step_up = || {
+            Refusal::StepUp(StepUpChallenge {
+                acr_values: Some("mfa".into()),
+                max_age: None,
+            })
+        };
+        let challenge = |refusal: &Refusal, dpop_presented: bool| {
+            denial(&config, refusal, dpop_presented)
+                .headers
+                .into_iter()
+                .find(|(name, _)| name == "www-authenticate")
+                .map(|(_, value)| value)
+                .unwrap()
+        };
+        for (refusal, dpop_presented) in [
+            (Refusal::NoToken, false),
+            (Refusal::BadToken(TokenError::Expired), false),
+            (Refusal::BadToken(TokenError::Expired), true),
+            (
+                Refusal::Forbidden("access to this resource is not allowed"),
+                false,
+            ),
+            (
+                Refusal::Forbidden("access to this resource is not allowed"),
+                true,
+            ),
+            (step_up(), false),
+            (step_up(), true),
+            (Refusal::BadProof(ProofError::Replayed), true),
+            (Refusal::NonceRequired("n".into()), true),
+        ] {
+            let challenge = challenge(&refusal, dpop_presented);
+            assert!(challenge.contains(metadata), "{challenge}");
+            // RFC 9449 §7.1 / RFC 9470 §3: a token that came as DPoP is challenged in the
+            // DPoP scheme, a step-up included.
+            assert_eq!(
+                challenge.starts_with("DPoP realm=\"api\""),
+                dpop_presented,
+                "{challenge}"
+            );
+        }
+        assert_eq!(
+            challenge(&step_up(), true),
+            format!("DPoP realm=\"api\", error=\"insufficient_user_authentication\", error_description=\"a stronger or more recent authentication is required\", acr_values=\"mfa\", algs=\"ES256 ES384 ES512 EdDSA RS256 PS256\", {metadata}")
+        );
+    }
+}

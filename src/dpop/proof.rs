@@ -733,6 +733,21 @@ mod tests {
             claims[member] = value.clone();
             assert_eq!(check(&sign(&claims)), Err(error), "{member}: {value}");
         }
+        // RFC 9449 §4.3 check 3: every required claim present.
+        for (member, error) in [
+            ("jti", ProofError::MissingJti),
+            ("htm", ProofError::WrongMethod),
+            ("htu", ProofError::WrongUri),
+            (
+                "iat",
+                ProofError::Malformed("DPoP proof iat is missing or not a number"),
+            ),
+            ("ath", ProofError::MissingAth),
+        ] {
+            let mut claims = base.clone();
+            claims.as_object_mut().unwrap().remove(member);
+            assert_eq!(check(&sign(&claims)), Err(error), "without {member}");
+        }
     }
 
     fn json_str(text: &str) -> Value {

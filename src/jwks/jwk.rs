@@ -287,4 +287,31 @@ mod tests {
             assert_eq!(got, fits, "{bytes} bytes");
         }
     }
+
+    #[test]
+    fn rfc8725_3_4_elliptic_curve_points_off_the_curve_are_refused() {
+        use base64ct::{Base64UrlUnpadded, Encoding};
+        for (crv, size) in [("P-256", 32), ("P-384", 48), ("P-521", 66)] {
+            // x = 1, y = 1 lies on none of the curves; all-zero is the point at infinity's
+            // stand-in, never a valid public key.
+            for (x, y) in [(1_u8, 1_u8), (0, 0)] {
+                let mut x_bytes = vec![0_u8; size];
+                let mut y_bytes = vec![0_u8; size];
+                if let (Some(last_x), Some(last_y)) = (x_bytes.last_mut(), y_bytes.last_mut()) {
+                    *last_x = x;
+                    *last_y = y;
+                }
+                let jwk = json!({"kty": "EC", "crv": crv,
+                    "x": Base64UrlUnpadded::encode_string(&x_bytes),
+                    "y": Base64UrlUnpadded::encode_string(&y_bytes)});
+                assert!(
+                    matches!(
+                        parse_jwk(&jwk, SymmetricKeys::Refused),
+                        Err(JwkProblem::Malformed(_))
+                    ),
+                    "{crv} ({x}, {y})"
+                );
+            }
+        }
+    }
 }
