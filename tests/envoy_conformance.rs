@@ -476,3 +476,203 @@ fn rfc9449_4_3_the_htu_scheme_is_the_connections_not_the_clients() {
         .unwrap();
     assert_eq!(status(&String::from_utf8_lossy(&anonymous.stdout)), 401);
 }
+
+/// RFC 9449 §4.3, every check, with proofs made by PyJWT through Envoy: what fails a
+/// check is refused with `invalid_dpop_proof` and the check named; a replay of an
+/// accepted proof too (§11.1).
+#[test]
+fn rfc9449_4_3_every_proof_check_holds_for_independently_made_proofs() {
+    let keys = Keys::new();
+    let envoy = Envoy::start(&config(&keys, json!({"dpop": "required"}), json!({})));
+    let token = keys.bound_token();
+    let htu = "http://api.example/orders";
+    let proof = |claims: Value, header: Value| {
+        json!({"op": "proof", "pem": keys.client["pem"], "token": token, "claims": claims,
+            "header": header})
+    };
+    let base = |jti: &str| json!({"jti": jti, "htm": "GET", "htu": htu, "iat": now()});
+    let with = |jti: &str, member: &str, value: Value| {
+        let mut claims = base(jti);
+        claims[member] = value;
+        claims
+    };
+    let without = |jti: &str, member: &str| {
+        let mut claims = base(jti);
+        claims.as_object_mut().unwrap().remove(member);
+        claims
+    };
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "typ JWT (check 4)",
+            proof(base("c1"), json!({"typ": "JWT"})),
+            "typ must be dpop+jwt",
+        ),
+        (
+            "no jti (check 3)",
+            proof(without("c2", "jti"), json!({})),
+            "has no jti",
+        ),
+        (
+            "no htm (check 3)",
+            proof(without("c3", "htm"), json!({})),
+            "htm does not match",
+        ),
+        (
+            "no iat (check 3)",
+            proof(without("c4", "iat"), json!({})),
+            "iat is missing",
+        ),
+        (
+            "htm POST (check 8)",
+            proof(with("c5", "htm", json!("POST")), json!({})),
+            "htm does not match",
+        ),
+        (
+            "htm get (check 8)",
+            proof(with("c6", "htm", json!("get")), json!({})),
+            "htm does not match",
+        ),
+        (
+            "other path (check 9)",
+            proof(
+                with("c7", "htu", json!("http://api.example/admin")),
+                json!({}),
+            ),
+            "htu does not match",
+        ),
+        (
+            "other host (check 9)",
+            proof(
+                with("c8", "htu", json!("http://evil.example/orders")),
+                json!({}),
+            ),
+            "htu does not match",
+        ),
+        (
+            "stale iat (check 11)",
+            proof(with("c9", "iat", json!(now() - 120)), json!({})),
+            "too old",
+        ),
+        (
+            "future iat (check 11)",
+            proof(with("c10", "iat", json!(now() + 120)), json!({})),
+            "issued in the future",
+        ),
+        (
+            "iat as text (check 11)",
+            proof(with("c11", "iat", json!(now().to_string())), json!({})),
+            "iat is missing or not a number",
+        ),
+        (
+            "ath of another token (check 12)",
+            proof(with("c12", "ath", json!("AAAA")), json!({})),
+            "ath does not match",
+        ),
+        (
+            "crit header (check 5)",
+            proof(base("c13"), json!({"crit": ["x"], "x": 1})),
+            "critical header",
+        ),
+    ];
+    let requests: Vec<Value> = cases
+        .iter()
+        .map(|(_, request, _)| request.clone())
+        .collect();
+    let proofs = keys.proofs(requests);
+    for ((case, _, description), proof) in cases.iter().zip(&proofs) {
+        let response = dpop_request(&envoy, "/orders", "api.example", &token, proof);
+        assert_eq!(response.status, 401, "{case}");
+        let challenge = challenge(&response);
+        assert!(
+            challenge.starts_with("DPoP realm=\"api\", error=\"invalid_dpop_proof\"")
+                && challenge.contains(description),
+            "{case}: {challenge}"
+        );
+    }
+    // No ath at all (check 12): a proof made without the token.
+    let no_ath = keys.proofs(vec![json!({"op": "proof", "pem": keys.client["pem"],
+        "token": null, "claims": base("c14")})]);
+    let response = dpop_request(&envoy, "/orders", "api.example", &token, &no_ath[0]);
+    assert!(
+        challenge(&response).contains("has no ath"),
+        "{}",
+        challenge(&response)
+    );
+    // The proof done right passes once, then is a replay (§11.1).
+    let good = keys.proof(&token, "GET", htu, "good");
+    assert_eq!(
+        dpop_request(&envoy, "/orders", "api.example", &token, &good).status,
+        200
+    );
+    let again = dpop_request(&envoy, "/orders", "api.example", &token, &good);
+    assert_eq!(
+        challenge(&again),
+        dpop_challenge("invalid_dpop_proof", "DPoP proof has been used before")
+    );
+}
+
+/// RFC 8725 §3.10 (do not trust `jku`/`x5u`/`jwk` in the header) and §3.1: a token
+/// signed by a key its own header points to is refused, and nothing is fetched from the
+/// `jku` URL.
+#[test]
+fn rfc8725_3_10_a_jku_header_is_never_followed() {
+    let keys = Keys::new();
+    let attacker = Keys::new();
+    let idp = support::idp::Idp::start();
+    let jwks = json!({"keys": [attacker.issuer["jwk"]]}).to_string();
+    idp.set("/jwks.json", support::idp::Reply::json(jwks));
+    let envoy = Envoy::start(&config(&keys, json!({}), json!({})));
+    let jku = format!("http://127.0.0.1:{}/jwks.json", idp.port);
+    for header in [json!({"jku": jku}), json!({"jwk": attacker.issuer["jwk"]})] {
+        let forged = attacker.sign_with_header(&claims(json!({})), &header);
+        let response = envoy.request(
+            "GET",
+            "/orders",
+            &[("authorization", &format!("Bearer {forged}"))],
+        );
+        assert_eq!(response.status, 401, "{header}");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(idp.hits("/jwks.json"), 0);
+}
+
+/// RFC 8725 §3.12 (mutually exclusive validation rules): a DPoP proof is no access token.
+/// RFC 7519 §4.1.5: a token not yet valid (`nbf` beyond the skew) is refused.
+#[test]
+fn rfc8725_3_12_a_proof_is_no_access_token_and_rfc7519_4_1_5_nbf_is_enforced() {
+    let keys = Keys::new();
+    let envoy = Envoy::start(&config(&keys, json!({"dpop": "optional"}), json!({})));
+    let token = keys.bound_token();
+    let proof = keys.proof(&token, "GET", "http://api.example/orders", "as-token");
+    for scheme in ["Bearer", "DPoP"] {
+        let response = http(
+            envoy.port,
+            "GET",
+            "/orders",
+            &[
+                ("host", "api.example"),
+                ("authorization", &format!("{scheme} {proof}")),
+                ("dpop", &proof),
+            ],
+        )
+        .unwrap();
+        assert_eq!(response.status, 401, "{scheme}");
+        assert!(
+            challenge(&response).contains("error=\"invalid_token\""),
+            "{}",
+            challenge(&response)
+        );
+    }
+    let later = keys.token(json!({"nbf": now() + 3600}));
+    let response = envoy.request(
+        "GET",
+        "/orders",
+        &[("authorization", &format!("Bearer {later}"))],
+    );
+    assert_eq!(response.status, 401);
+    assert!(
+        challenge(&response).contains("token not yet valid"),
+        "{}",
+        challenge(&response)
+    );
+}

@@ -7,7 +7,8 @@ Reads one JSON request on stdin and prints one JSON answer:
   {"op": "keys"}
       -> {"issuer": {"jwk": public JWK with kid, "pem": private PEM},
           "client": {"jwk": public JWK, "pem": private PEM, "jkt": RFC 7638 thumbprint}}
-  {"op": "token", "pem": ..., "kid": ..., "claims": {...}}           -> {"token": ...}
+  {"op": "token", "pem": ..., "kid": ..., "claims": {...},
+   "header": {extra header members, optional}}                       -> {"token": ...}
   {"op": "proof", "pem": ..., "claims": {...}, "token": ... or null,
    "header": {extra header members, optional}}                       -> {"proof": ...}
      (ath is the RFC 9449 §4.2 hash of "token" unless claims carry their own)
@@ -69,9 +70,9 @@ def answer(request: dict) -> dict:
         issuer["jwk"] = dict(issuer["jwk"], kid="conformance-issuer", alg="ES256", use="sig")
         return {"issuer": issuer, "client": new_key()}
     if op == "token":
-        token = jwt.encode(
-            request["claims"], request["pem"], algorithm="ES256", headers={"kid": request["kid"]}
-        )
+        headers = {"kid": request["kid"]}
+        headers.update(request.get("header") or {})
+        token = jwt.encode(request["claims"], request["pem"], algorithm="ES256", headers=headers)
         return {"token": token}
     if op == "proof":
         private_key = serialization.load_pem_private_key(request["pem"].encode(), None)

@@ -75,8 +75,13 @@ impl Keys {
 
     /// `claims` signed with the issuer key.
     pub fn sign(&self, claims: &Value) -> String {
+        self.sign_with_header(claims, &json!({}))
+    }
+
+    /// `claims` signed with the issuer key, `header` members added to the JWS header.
+    pub fn sign_with_header(&self, claims: &Value, header: &Value) -> String {
         let request = json!({"op": "token", "pem": self.issuer["pem"],
-            "kid": self.issuer["jwk"]["kid"], "claims": claims});
+            "kid": self.issuer["jwk"]["kid"], "claims": claims, "header": header});
         tool(&request)["token"].as_str().unwrap().to_owned()
     }
 
