@@ -86,10 +86,11 @@ fn new_provider_fields_with_bad_values_are_refused_naming_the_field() {
     }
 }
 
-#[test]
-fn dpop_proofs_fields_with_bad_values_are_refused_naming_the_field() {
+/// Bad values of each `dpop_proofs` field.
+#[allow(clippy::too_many_lines, reason = "a data table, one value a line")]
+fn bad_dpop_proofs_values() -> Vec<(&'static str, Vec<Value>)> {
     let huge = json!(u64::MAX);
-    for (field, values) in [
+    vec![
         (
             "algorithms",
             vec![
@@ -174,7 +175,12 @@ fn dpop_proofs_fields_with_bad_values_are_refused_naming_the_field() {
                 json!("4096"),
             ],
         ),
-    ] {
+    ]
+}
+
+#[test]
+fn dpop_proofs_fields_with_bad_values_are_refused_naming_the_field() {
+    for (field, values) in bad_dpop_proofs_values() {
         for value in values {
             let error = refusal(|config| config["dpop_proofs"] = json!({field: value.clone()}));
             let error = error.unwrap_or_else(|| panic!("{field}: {value} was accepted"));
