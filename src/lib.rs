@@ -64,6 +64,8 @@ pub mod token;
 
 #[cfg(any(target_os = "wasi", test))]
 mod filter;
+#[cfg(test)]
+mod test_json;
 
 pub use cache::{CacheCounters, CacheLimits, TokenCache};
 pub use config::{Config, ConfigError};

@@ -20,9 +20,7 @@ fn claims(extra: Value) -> Value {
         "iat": now(),
         "exp": now() + 600,
     });
-    if let (Some(claims), Some(extra)) = (claims.as_object_mut(), extra.as_object()) {
-        claims.extend(extra.clone());
-    }
+    support::merge(&mut claims, extra);
     claims
 }
 

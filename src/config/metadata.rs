@@ -200,9 +200,7 @@ mod tests {
                     "audiences": ["https://api.example"], "algorithms": ["HS256"],
                     "jwks": {"inline": {"keys": [{"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA", "alg": "HS256"}]}}
                 });
-                if let (Some(provider), Some(extra)) = (provider.as_object_mut(), extra.as_object()) {
-                    provider.extend(extra.clone());
-                }
+                crate::test_json::merge(&mut provider, extra.clone());
                 provider
             })
             .collect();

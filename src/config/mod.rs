@@ -282,9 +282,7 @@ mod tests {
             }],
             "rules": [{"match": {"prefix": "/"}, "access": "authenticated"}]
         });
-        if let (Some(config), Value::Object(extra)) = (config.as_object_mut(), extra) {
-            config.extend(extra);
-        }
+        crate::test_json::merge(&mut config, extra);
         config
     }
 
@@ -322,9 +320,7 @@ mod tests {
     fn a_tier_identity_header_names_a_known_list_and_a_default_on_it() {
         let header = |source: Value| {
             let mut header = json!({"header": "x-tier", "claim": "tier"});
-            if let (Some(header), Some(source)) = (header.as_object_mut(), source.as_object()) {
-                header.extend(source.clone());
-            }
+            crate::test_json::merge(&mut header, source);
             minimal(json!({
                 "tiers": {"loyalty": ["Bronze", "Gold"]},
                 "identity": {"headers": [header]}

@@ -97,9 +97,7 @@ fn base(discovery: bool) -> Value {
         json!({"remote": {"cluster": "idp", "path": "/jwks", "authority": "idp.example"}})
     };
     let mut jwks = json!({"inline": {"keys": [key.public_jwk()]}});
-    if let (Some(jwks), Value::Object(source)) = (jwks.as_object_mut(), source) {
-        jwks.extend(source);
-    }
+    crate::test_json::merge(&mut jwks, source);
     json!({
         "providers": [{
             "name": "idp",

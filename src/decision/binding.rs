@@ -183,6 +183,7 @@ mod tests {
     use crate::jwks::Alg;
     use crate::mint::{ProofRequest, SigningKey};
     use crate::request::request_headers;
+    use crate::test_json::merge;
     use serde_json::json;
 
     const NOW: i64 = 1_800_000_000;
@@ -205,16 +206,15 @@ mod tests {
             }],
             "rules": [{"match": {"prefix": "/"}, "access": "authenticated"}]
         });
-        if let (Some(config), Value::Object(mut extra)) = (config.as_object_mut(), extra) {
-            // "provider": fields for the provider rather than the top level.
-            if let (Some(provider), Some(Value::Object(fields))) = (
-                config["providers"][0].as_object_mut(),
-                extra.remove("provider"),
-            ) {
-                provider.extend(fields);
-            }
-            config.extend(extra);
+        let mut extra = extra;
+        // "provider": fields for the provider rather than the top level.
+        if let Some(fields) = extra
+            .as_object_mut()
+            .and_then(|extra| extra.remove("provider"))
+        {
+            merge(&mut config["providers"][0], fields);
         }
+        merge(&mut config, extra);
         Setup {
             config: Config::from_json(config.to_string().as_bytes()).unwrap(),
             issuer_key,

@@ -421,9 +421,7 @@ mod tests {
             "iat": NOW - 5,
             "exp": NOW + 3600,
         });
-        if let (Some(claims), Value::Object(extra)) = (claims.as_object_mut(), extra) {
-            claims.extend(extra);
-        }
+        crate::test_json::merge(&mut claims, extra);
         demo_key().sign(&claims).unwrap()
     }
 

@@ -831,9 +831,7 @@ thread_local! {
 fn dpop_config(extra: Value) -> Value {
     let mut config = inline_config();
     config["providers"][0]["dpop"] = json!("required");
-    if let (Some(config), Value::Object(extra)) = (config.as_object_mut(), extra) {
-        config.extend(extra);
-    }
+    crate::test_json::merge(&mut config, extra);
     config
 }
 

@@ -17,6 +17,18 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// The demo's private key (demo only; its public half is in the AetherMarket config).
 pub const DEMO_KEY: &str = include_str!("../../filter-config/demo/private-demo-only.jwk.json");
 
+/// `extra`'s members set on `base`; both must be JSON objects (a test that merges
+/// anything else fails instead of running with the defaults).
+pub fn merge(base: &mut serde_json::Value, extra: serde_json::Value) {
+    let serde_json::Value::Object(extra) = extra else {
+        panic!("not a JSON object to merge: {extra}");
+    };
+    match base {
+        serde_json::Value::Object(base) => base.extend(extra),
+        other => panic!("not a JSON object to merge into: {other}"),
+    }
+}
+
 /// Unix seconds now.
 pub fn now() -> i64 {
     std::time::SystemTime::now()
@@ -62,9 +74,7 @@ pub fn demo_token(extra: serde_json::Value) -> String {
         "iat": now(),
         "exp": now() + 600,
     });
-    if let (Some(claims), serde_json::Value::Object(extra)) = (claims.as_object_mut(), extra) {
-        claims.extend(extra);
-    }
+    merge(&mut claims, extra);
     demo_key().sign(&claims).unwrap()
 }
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
