@@ -289,12 +289,17 @@ fn resource_metadata_and_tier_header_fields_with_bad_values_are_refused_naming_t
             json!({"header": "x-tier", "claim": "tier", "tiers": "loyalty", "default": "bronze"}),
             "identity.headers[0].default",
         ),
-        // A type error inside a header's source is reported at the header: the source
-        // fields are flattened into it (serde loses the path there); the message names
-        // the expected type.
         (
             json!({"header": "x-tier", "claim": "tier", "tiers": ["loyalty"]}),
-            "identity.headers[0]: invalid type: sequence, expected a string",
+            "identity.headers[0].tiers: invalid type: sequence, expected a string",
+        ),
+        (
+            json!({"header": "x-tier", "first_of": [{"claim": "a", "default": 7}]}),
+            "identity.headers[0].first_of[0].default",
+        ),
+        (
+            json!({"header": "x-tier", "claim": "tier", "tier": "loyalty"}),
+            "identity.headers[0].tier: unknown field `tier`",
         ),
         (
             json!({"header": "x-tier", "claim": "tier", "default": "Bronze"}),

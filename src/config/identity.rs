@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::Value;
+
 use super::raw::{RawIdentity, RawSource};
 use crate::fields::{claim_path, exactly_one, header_name, only_with, ConfigError};
 use crate::identity::{HeaderMapping, IdentityMapping, ValueSource};
@@ -42,7 +44,8 @@ pub(super) fn compile_identity(
                 format!("'{header}' is mapped twice"),
             ));
         }
-        let source = compile_source(raw_header.source, &path, tiers)?;
+        let source = read_source(raw_header.source, &path)?;
+        let source = compile_source(source, &path, tiers)?;
         headers.push(HeaderMapping {
             header,
             source,
@@ -72,6 +75,22 @@ pub(super) fn compile_identity(
         headers,
         strip_headers,
         strip_prefixes,
+    })
+}
+
+/// A header's source fields as a [`RawSource`], an error naming the exact field.
+fn read_source(
+    fields: serde_json::Map<String, Value>,
+    path: &str,
+) -> Result<RawSource, ConfigError> {
+    serde_path_to_error::deserialize(Value::Object(fields)).map_err(|err| {
+        let inner = err.path().to_string();
+        let at = if inner.chars().all(|c| c == '?' || c == '.') {
+            path.to_owned()
+        } else {
+            format!("{path}.{inner}")
+        };
+        ConfigError::new(at, err.into_inner().to_string())
     })
 }
 

@@ -284,12 +284,16 @@ pub(super) struct RawIdentity {
     pub(super) strip_prefixes: Vec<String>,
 }
 
+/// Not `deny_unknown_fields`: every member other than `header` and `separator` is the
+/// source's, and [`RawSource`] refuses unknown ones by name.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawHeader {
     pub(super) header: String,
+    /// The value's source (`claim`, `first_of`, …), read into a [`RawSource`] when the
+    /// header is compiled: serde's `flatten` loses the path of an error inside it, and
+    /// errors must name the exact field.
     #[serde(flatten)]
-    pub(super) source: RawSource,
+    pub(super) source: serde_json::Map<String, Value>,
     #[serde(default = "default_separator")]
     pub(super) separator: String,
 }
