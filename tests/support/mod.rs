@@ -120,6 +120,9 @@ pub struct EnvoyOptions {
     pub cors_origin: Option<&'static str>,
     /// Serve the listener over TLS and ask clients for certificates.
     pub tls: Option<ListenerTls>,
+    /// Text replacements in the template before rendering (`from` must occur in it): routes
+    /// to extra clusters, other filter settings.
+    pub template_edits: Vec<(String, String)>,
 }
 
 /// A TLS listener: its certificate and key, and the CA client certificates must chain to.
@@ -142,6 +145,7 @@ impl Default for EnvoyOptions {
             trusted_geo: false,
             cors_origin: None,
             tls: None,
+            template_edits: Vec::new(),
         }
     }
 }
@@ -237,6 +241,13 @@ impl Envoy {
                 ),
                 1,
             );
+        }
+        for (from, to) in &options.template_edits {
+            assert!(
+                template.contains(from.as_str()),
+                "the template has no {from:?}"
+            );
+            template = template.replace(from.as_str(), to);
         }
         if options.allow_underscore_headers {
             const DROP: &str = "headers_with_underscores_action: DROP_HEADER";
