@@ -1,13 +1,40 @@
 #!/usr/bin/env python3
 """Renders envoy/claimgate.envoy.yaml.tmpl (or another claimgate template, such as
-envoy/claimgate-remote-module.envoy.yaml.tmpl) for one claimgate configuration."""
+envoy/claimgate-remote-module.envoy.yaml.tmpl) for one claimgate configuration.
+
+With envoy/claimgate-live-policy.envoy.yaml.tmpl, --policy-dir DIR also writes the
+filter's configuration to DIR/claimgate.ecds.yaml (from
+envoy/claimgate-live-policy.ecds.yaml.tmpl), atomically: a temporary file in DIR renamed
+over it, which is what Envoy's watched directory reacts to. --ecds-only writes only that
+file: how a running Envoy gets a new policy."""
 import argparse
 import json
+import os
 import pathlib
 import sys
+import tempfile
 import urllib.parse
 
 TEMPLATE = pathlib.Path(__file__).with_name("claimgate.envoy.yaml.tmpl")
+ECDS_TEMPLATE = pathlib.Path(__file__).with_name("claimgate-live-policy.ecds.yaml.tmpl")
+ECDS_FILE = "claimgate.ecds.yaml"
+
+
+def write_atomically(path, text):
+    """Writes text to path so that a reader sees the old file or the new one, never a
+    part: a temporary file in the same directory, flushed, then renamed over path."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".claimgate-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
 
 
 def main():
@@ -22,6 +49,10 @@ def main():
     parser.add_argument("--module-sha256", help="the module's sha256, hex (remote-module template)")
     parser.add_argument("--runtime", default="v8", choices=["v8", "wasmtime", "wamr"])
     parser.add_argument("--clusters", help="YAML file with extra clusters (a list, for remote key sources)")
+    parser.add_argument("--policy-dir", help="live-policy template: the directory Envoy watches; "
+                        f"{ECDS_FILE} is written there")
+    parser.add_argument("--ecds-only", action="store_true",
+                        help=f"write only --policy-dir/{ECDS_FILE} (a new policy for a running Envoy)")
     args = parser.parse_args()
     plugin_config = pathlib.Path(args.config).read_text()
     json.loads(plugin_config)  # fail here, not in Envoy, on a file that is not JSON
@@ -29,7 +60,26 @@ def main():
     if args.clusters:
         # Each line indented under static_resources.clusters.
         clusters = "\n  ".join(pathlib.Path(args.clusters).read_text().rstrip().splitlines())
-    template = pathlib.Path(args.template).read_text()
+    if args.ecds_only and not args.policy_dir:
+        parser.error("--ecds-only needs --policy-dir")
+    template = "" if args.ecds_only else pathlib.Path(args.template).read_text()
+    if args.policy_dir or "{{POLICY_DIR}}" in template:
+        if not args.policy_dir:
+            parser.error(f"{args.template} reads the policy from a watched directory: --policy-dir is required")
+        if not args.wasm:
+            parser.error("--policy-dir: --wasm is required (the module the policy file names)")
+        policy_dir = pathlib.Path(args.policy_dir).resolve()
+        policy_dir.mkdir(parents=True, exist_ok=True)
+        resource = (
+            ECDS_TEMPLATE.read_text()
+            .replace("{{WASM_PATH}}", str(pathlib.Path(args.wasm).resolve()))
+            .replace("{{RUNTIME}}", args.runtime)
+            .replace("{{PLUGIN_CONFIG}}", json.dumps(plugin_config))
+        )
+        write_atomically(policy_dir / ECDS_FILE, resource)
+        if args.ecds_only:
+            return
+        template = template.replace("{{POLICY_DIR}}", str(policy_dir))
     replacements = {}
     if "{{WASM_PATH}}" in template:
         if not args.wasm:

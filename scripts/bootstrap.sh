@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything claimgate needs on a fresh machine; fast when it is all there.
 #   scripts/bootstrap.sh               Rust targets and Envoy (demo)
-#   scripts/bootstrap.sh --wasm-tests  also wasm-bindgen-test-runner and jsonschema (tests)
+#   scripts/bootstrap.sh --wasm-tests  also wasm-bindgen-test-runner, jsonschema, PyJWT,
+#                                      websockets and grpcio (tests)
 #   scripts/bootstrap.sh --load        also wrk and h2load (load harness)
 #   scripts/bootstrap.sh --release-tools  also umoci, skopeo and docker-registry (Debian:
 #                                      OCI image, loopback registry test) and the npm
@@ -12,6 +13,10 @@ cd "$(dirname "$0")/.."
 ENVOY_VERSION=1.40.0
 JSONSCHEMA_VERSION=4.23.0
 PYJWT_VERSION=2.10.1
+# A WebSocket client and server, and a gRPC client and server, for the real-Envoy
+# WebSocket and gRPC tests (tests/envoy_websocket_grpc.rs).
+WEBSOCKETS_VERSION=15.0.1
+GRPCIO_VERSION=1.85.1
 # npm packages for scripts/validate_manifests.mjs, installed into .tools/node_modules.
 NPM_PACKAGES=("@kubernetes-models/istio@3.0.1" "@kubernetes-models/gateway-api@2.0.0" "yaml@2.9.1")
 wasm_tests=false
@@ -57,6 +62,10 @@ if $wasm_tests; then
   if ! .venv/bin/python -c "import jwt, cryptography" 2>/dev/null; then
     step "installing PyJWT[crypto]==$PYJWT_VERSION into .venv (an independent JOSE library for the interop tests)"
     .venv/bin/pip install --quiet "PyJWT[crypto]==$PYJWT_VERSION"
+  fi
+  if ! .venv/bin/python -c "import websockets, grpc" 2>/dev/null; then
+    step "installing websockets==$WEBSOCKETS_VERSION and grpcio==$GRPCIO_VERSION into .venv (WebSocket and gRPC tests)"
+    .venv/bin/pip install --quiet "websockets==$WEBSOCKETS_VERSION" "grpcio==$GRPCIO_VERSION"
   fi
   command -v node >/dev/null || die "node not found: wasm-bindgen tests run in Node"
   bindgen_version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)

@@ -61,6 +61,12 @@ python3 envoy/render.py filter-config/aethermarket.json --template envoy/claimga
   > target/envoy-validate/claimgate-remote-module.envoy.yaml
 validate_envoy target/envoy-validate/claimgate-remote-module.envoy.yaml "envoy/claimgate-remote-module.envoy.yaml.tmpl (rendered)"
 
+python3 envoy/render.py filter-config/aethermarket.json --template envoy/claimgate-live-policy.envoy.yaml.tmpl \
+  --wasm target/wasm32-wasip1/release/claimgate.wasm --policy-dir "$PWD/target/envoy-validate/policy" \
+  > target/envoy-validate/claimgate-live-policy.envoy.yaml
+# (validate mode does not read the ECDS policy file; tests/envoy_live_policy.rs loads it in a real Envoy)
+validate_envoy target/envoy-validate/claimgate-live-policy.envoy.yaml "envoy/claimgate-live-policy.envoy.yaml.tmpl (rendered)"
+
 current="OCI image and deployment manifests"; step "$current"
 # The release image from the module built above, then the Istio and Envoy Gateway
 # manifests filled with its digest: schemas, cross-references, claimgate check of the

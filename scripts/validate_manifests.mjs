@@ -218,8 +218,26 @@ const byKind = (kind) => docs.filter((d) => d.value.kind === kind).map((d) => d.
 const idpHost = `${tenant}.auth0.com`;
 const demo = JSON.parse(fs.readFileSync(path.join(root, "filter-config/aethermarket.json"), "utf8"));
 
+// The API's hosts: the hostnames of the HTTPRoutes here (the Gateway listeners' hostnames
+// when no route names any). Every deployed rule must be scoped to exactly these
+// (`match.hosts`): with default_access deny, a rule for any host on a shared gateway
+// refuses other applications' requests.
+function apiHosts() {
+  const routes = byKind("HTTPRoute").flatMap((r) => r.spec.hostnames ?? []);
+  const listeners = byKind("Gateway").flatMap((g) => g.spec.listeners.map((l) => l.hostname).filter(Boolean));
+  return [...new Set(routes.length ? routes : listeners)].sort();
+}
+
 function checkClaimgateConfig(where, config, expectedCluster, fileName) {
   if (!config || typeof config !== "object") return fail(where, "no claimgate configuration");
+  const hosts = apiHosts();
+  if (hosts.length === 0) fail(where, "no HTTPRoute hostnames or Gateway listener hostnames: the API's hosts are unknown");
+  (config.rules ?? []).forEach((rule, index) => {
+    const ruleHosts = [...(rule.match?.hosts ?? [])].sort();
+    if (JSON.stringify(ruleHosts) !== JSON.stringify(hosts)) {
+      fail(where, `rules[${index}] (${rule.name}): match.hosts ${JSON.stringify(ruleHosts)} is not the API's hosts ${JSON.stringify(hosts)} — on a shared gateway a rule for any host refuses other applications' requests`);
+    }
+  });
   const remote = config.providers?.[0]?.jwks?.remote;
   if (!remote) return fail(where, "providers[0].jwks.remote: the deployment fetches the tenant's keys");
   if (remote.cluster !== expectedCluster) fail(where, `jwks.remote.cluster is ${remote.cluster}, the manifests create ${expectedCluster}`);
@@ -228,8 +246,11 @@ function checkClaimgateConfig(where, config, expectedCluster, fileName) {
   const expected = structuredClone(demo);
   expected.providers[0].issuer = `https://${idpHost}/`;
   expected.providers[0].jwks = config.providers[0].jwks;
+  expected.rules.forEach((rule) => { rule.match = { ...(rule.match ?? {}), hosts: apiHosts() }; });
+  config = structuredClone(config);
+  config.rules?.forEach((rule) => { if (rule.match?.hosts) rule.match.hosts = [...rule.match.hosts].sort(); });
   if (JSON.stringify(sortKeys(config)) !== JSON.stringify(sortKeys(expected))) {
-    fail(where, "the configuration differs from filter-config/aethermarket.json beyond the tenant's issuer and keys");
+    fail(where, "the configuration differs from filter-config/aethermarket.json beyond the tenant's issuer and keys and the rules' hosts");
   }
   fs.writeFileSync(path.join(checks, fileName), JSON.stringify(config, null, 2));
 }
@@ -239,6 +260,7 @@ function sortKeys(value) {
   return value;
 }
 
+const pluginStatNames = [];
 for (const plugin of byKind("WasmPlugin")) {
   const where = `WasmPlugin/${plugin.metadata.name}`;
   const spec = plugin.spec;
@@ -247,7 +269,21 @@ for (const plugin of byKind("WasmPlugin")) {
   if (spec.sha256 !== digest) fail(where, `sha256 ${spec.sha256} is not the image digest ${digest}`);
   if (spec.phase !== "AUTHN") fail(where, "phase must be AUTHN");
   if (spec.failStrategy !== "FAIL_CLOSE") fail(where, "failStrategy must be FAIL_CLOSE");
-  if (!spec.selector && !spec.targetRefs) fail(where, "selects no gateway (selector or targetRefs)");
+  if (spec.selector) fail(where, "selector: the plugin must be scoped to the API's Gateway with targetRefs, not a label selector that may pick a shared gateway");
+  const refs = spec.targetRefs ?? [];
+  if (refs.length === 0) fail(where, "no targetRefs: the plugin must be attached to the API's Gateway");
+  for (const ref of refs) {
+    const gateway = byKind("Gateway").find((g) => g.metadata.name === ref.name);
+    if (ref.kind !== "Gateway" || ref.group !== "gateway.networking.k8s.io") fail(where, `targetRefs: ${ref.group}/${ref.kind} is not a Gateway API Gateway`);
+    else if (!gateway) fail(where, `targetRefs: Gateway ${ref.name} is not in these manifests`);
+    else if (gateway.metadata.namespace !== plugin.metadata.namespace) fail(where, `targetRefs: Gateway ${ref.name} is in ${gateway.metadata.namespace}, the plugin in ${plugin.metadata.namespace} (targetRefs are same-namespace)`);
+  }
+  for (const kind of ["ServiceEntry", "DestinationRule"]) {
+    for (const resource of byKind(kind)) {
+      if (resource.metadata.namespace !== plugin.metadata.namespace) fail(where, `${kind}/${resource.metadata.name} is in ${resource.metadata.namespace}, not with the gateway in ${plugin.metadata.namespace} (exportTo ".")`);
+    }
+  }
+  pluginStatNames.push(`wasm.${plugin.metadata.namespace}.${plugin.metadata.name}.`);
   const cluster = `outbound|443||${idpHost}`;
   const entry = byKind("ServiceEntry").find((se) => se.spec.hosts?.includes(idpHost));
   if (!entry) fail(where, `no ServiceEntry for ${idpHost}`);
@@ -304,7 +340,8 @@ for (const { where, value } of docs.filter((d) => !d.value.apiVersion)) {
   let parsed;
   try { parsed = YAML.parse(config ?? ""); } catch (error) { fail(where, `proxy.istio.io/config: ${error.message}`); }
   const prefixes = parsed?.proxyStatsMatcher?.inclusionPrefixes ?? [];
-  for (const wanted of ["wasmcustom.claimgate.", "wasm.claimgate."]) {
+  // Istio names a WasmPlugin's Envoy plugin <namespace>.<name>: its stats are under that.
+  for (const wanted of ["wasmcustom.claimgate.", ...pluginStatNames]) {
     if (!prefixes.includes(wanted)) fail(where, `proxyStatsMatcher.inclusionPrefixes lacks ${wanted}`);
   }
   if (parsed) console.log(`validate_manifests: ${where} gateway patch: proxyStatsMatcher (structural) OK`);

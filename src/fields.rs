@@ -40,6 +40,10 @@ impl std::error::Error for ConfigError {}
 pub struct ConfigWarning {
     pub path: String,
     pub message: String,
+    /// About where the configuration is deployed, which the filter cannot see (a gateway
+    /// shared with other applications): `claimgate check` prints it as a warning, the
+    /// filter logs it at info so a single-application Envoy starts without warnings.
+    pub deployment: bool,
 }
 
 impl fmt::Display for ConfigWarning {

@@ -79,11 +79,18 @@ struct RemoteEnvoy {
 
 impl RemoteEnvoy {
     fn start(module_server: &Idp, sha256: &str) -> RemoteEnvoy {
-        RemoteEnvoy::start_with(module_server, sha256, &[])
+        RemoteEnvoy::start_with(module_server, sha256, &[], "claimgate")
     }
 
     /// `extra_args` go to Envoy's command line (e.g. `--config-yaml`).
-    fn start_with(module_server: &Idp, sha256: &str, extra_args: &[&str]) -> RemoteEnvoy {
+    /// `plugin_name`: the Wasm plugin's `name` (Istio names a WasmPlugin's plugin
+    /// `<namespace>.<name>`, and Envoy's per-plugin stats carry it).
+    fn start_with(
+        module_server: &Idp,
+        sha256: &str,
+        extra_args: &[&str],
+        plugin_name: &str,
+    ) -> RemoteEnvoy {
         let port = reserve_port();
         let admin_port = reserve_port();
         let upstream_port = reserve_port();
@@ -96,6 +103,11 @@ impl RemoteEnvoy {
             std::fs::read_to_string(root().join("envoy/claimgate-remote-module.envoy.yaml.tmpl"))
                 .unwrap();
         let rendered = template
+            .replacen(
+                "                name: claimgate\n",
+                &format!("                name: {plugin_name}\n"),
+                1,
+            )
             .replace("{{LISTEN_PORT}}", &port.to_string())
             .replace("{{ADMIN_PORT}}", &admin_port.to_string())
             .replace("{{UPSTREAM_PORT}}", &upstream_port.to_string())
@@ -315,6 +327,8 @@ fn the_istio_stats_matcher_of_the_gateway_patch_keeps_claimgate_stats() {
         &server,
         &hex(&Sha256::digest(&module)),
         &["--config-yaml", &stats_config],
+        // As Istio names the plugin of envoy/deploy/istio/wasmplugin.yaml.
+        "aethermarket.claimgate",
     );
     let bearer = bearer();
     assert_eq!(
@@ -339,7 +353,7 @@ fn the_istio_stats_matcher_of_the_gateway_patch_keeps_claimgate_stats() {
         "claimgate's own metrics are kept:\n{stats}"
     );
     assert!(
-        names.contains(&"wasm.claimgate.vm_reload"),
+        names.contains(&"wasm.aethermarket.claimgate.vm_reload"),
         "Envoy's per-plugin stats are kept:\n{stats}"
     );
     let others: Vec<_> = names

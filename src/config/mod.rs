@@ -152,6 +152,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
             .enumerate()
             .filter(|(_, (_, provider))| provider.insecure_accept_unchecked_binding)
             .map(|(index, _)| ConfigWarning {
+                deployment: false,
                 path: format!("providers[{index}].insecure_accept_unchecked_binding"),
                 message: "tokens bound to a key or certificate this provider does not check \
                           (cnf) are accepted as bearer tokens: a stolen bound token works \
@@ -159,6 +160,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
                     .to_owned(),
             }),
     );
+    warnings.extend(shared_gateway_warning(&policy));
     let uses_client_certificate = providers
         .iter()
         .any(|(_, provider)| provider.mtls_binding != Binding::Off);
@@ -186,6 +188,39 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         uses_client_certificate,
         uses_connection_scheme,
         dpop_location,
+    })
+}
+
+/// With `default_access: deny`, a rule without `hosts` decides that path on every host the
+/// filter sees. Right for an Envoy in front of one API; on a gateway shared with other
+/// applications (ACME HTTP-01 challenges included), their requests are refused. The filter
+/// cannot tell which it is, so this is a deployment warning.
+fn shared_gateway_warning(policy: &Policy) -> Option<ConfigWarning> {
+    if policy.default_access != DefaultAccess::Deny {
+        return None;
+    }
+    let unscoped: Vec<&str> = policy
+        .rules
+        .iter()
+        .filter(|rule| rule.route.hosts.is_empty())
+        .map(|rule| rule.name.as_str())
+        .collect();
+    if unscoped.is_empty() {
+        return None;
+    }
+    Some(ConfigWarning {
+        deployment: true,
+        path: "default_access".to_owned(),
+        message: format!(
+            "default_access is deny and {} rule(s) name no hosts ({}): the policy decides every \
+             host the filter runs for, so on a gateway shared with other applications their \
+             requests (ACME HTTP-01 challenges included) are refused. Attach the filter to this \
+             API's gateway or route only (Istio WasmPlugin targetRefs, Envoy Gateway \
+             EnvoyExtensionPolicy targetRefs) and give the rules this API's hosts \
+             (envoy/deploy/README.md, \"A shared gateway\")",
+            unscoped.len(),
+            unscoped.join(", ")
+        ),
     })
 }
 
@@ -301,6 +336,51 @@ mod tests {
         assert_eq!(config.policy.default_access, DefaultAccess::Deny);
         assert_eq!(config.realm, "claimgate");
         assert_eq!(config.host_crypto, HostCryptoMode::Auto);
+    }
+
+    fn deployment_warnings(extra: Value) -> Vec<ConfigWarning> {
+        Config::from_json(minimal(extra).to_string().as_bytes())
+            .unwrap()
+            .warnings
+            .into_iter()
+            .filter(|warning| warning.deployment)
+            .collect()
+    }
+
+    #[test]
+    fn deny_by_default_with_rules_for_any_host_warns_about_shared_gateways() {
+        let warnings = deployment_warnings(json!({"rules": [
+            {"name": "api", "match": {"prefix": "/", "hosts": ["api.example.com"]}, "access": "authenticated"},
+            {"name": "health", "match": {"path": "/healthz"}, "access": "public"},
+            {"name": "docs", "match": {"prefix": "/docs"}, "access": "public"}
+        ]}));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].path, "default_access");
+        assert!(
+            warnings[0]
+                .message
+                .contains("2 rule(s) name no hosts (health, docs)")
+                && warnings[0]
+                    .message
+                    .contains("shared with other applications"),
+            "{}",
+            warnings[0]
+        );
+        // The default is deny: saying so explicitly changes nothing.
+        assert_eq!(
+            deployment_warnings(json!({"default_access": "deny"})).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn rules_scoped_to_hosts_or_a_permissive_default_do_not_warn() {
+        assert!(deployment_warnings(json!({"rules": [
+            {"match": {"prefix": "/", "hosts": ["api.example.com", "*.example.com"]}, "access": "authenticated"}
+        ]}))
+        .is_empty());
+        assert!(deployment_warnings(json!({"default_access": "authenticated"})).is_empty());
+        assert!(deployment_warnings(json!({"default_access": "public"})).is_empty());
     }
 
     #[test]

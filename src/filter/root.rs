@@ -56,7 +56,11 @@ impl RootFilter {
             host_crypto::install(&self.host, &mut keys);
         }
         for warning in &config.warnings {
-            log::warn!("claimgate: configuration warning: {warning}");
+            if warning.deployment {
+                log::info!("claimgate: configuration note: {warning}");
+            } else {
+                log::warn!("claimgate: configuration warning: {warning}");
+            }
         }
         let stats = Stats::define(self.host.as_ref(), &config);
         let plugin = Plugin::new(Rc::clone(&self.host), config, keys, stats);

@@ -83,7 +83,7 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn wasm_path() -> PathBuf {
+pub fn wasm_path() -> PathBuf {
     let path = root().join("target/wasm32-wasip1/release/claimgate.wasm");
     assert!(
         path.exists(),
@@ -130,6 +130,13 @@ pub struct EnvoyOptions {
     pub cors_origin: Option<&'static str>,
     /// Serve the listener over TLS and ask clients for certificates.
     pub tls: Option<ListenerTls>,
+    /// Text replacements in the template before rendering (`from` must occur in it): routes
+    /// to extra clusters, other filter settings.
+    pub template_edits: Vec<(String, String)>,
+    /// Another bootstrap template of `envoy/` (default: `envoy/claimgate.envoy.yaml.tmpl`).
+    /// One with `{{POLICY_DIR}}` (the live-policy template) gets its policy file written
+    /// by `envoy/render.py --ecds-only` into [`Envoy::policy_dir`].
+    pub template: Option<&'static str>,
 }
 
 /// A TLS listener: its certificate and key, and the CA client certificates must chain to.
@@ -152,6 +159,8 @@ impl Default for EnvoyOptions {
             trusted_geo: false,
             cors_origin: None,
             tls: None,
+            template_edits: Vec::new(),
+            template: None,
         }
     }
 }
@@ -211,8 +220,21 @@ impl Envoy {
         let dir =
             std::env::temp_dir().join(format!("claimgate-test-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|err| err.to_string())?;
-        let mut template = std::fs::read_to_string(root().join("envoy/claimgate.envoy.yaml.tmpl"))
-            .map_err(|err| err.to_string())?;
+        let template_path = options
+            .template
+            .unwrap_or("envoy/claimgate.envoy.yaml.tmpl");
+        let mut template =
+            std::fs::read_to_string(root().join(template_path)).map_err(|err| err.to_string())?;
+        if template.contains("{{POLICY_DIR}}") {
+            let policy_dir = dir.join("policy");
+            write_policy(
+                &policy_dir,
+                plugin_config,
+                &options.module.clone().unwrap_or_else(wasm_path),
+                options.runtime,
+            )?;
+            template = template.replace("{{POLICY_DIR}}", &policy_dir.display().to_string());
+        }
         if options.trusted_geo {
             template = template.replace(
                 "# {{TRUSTED_GEO}}",
@@ -247,6 +269,13 @@ impl Envoy {
                 ),
                 1,
             );
+        }
+        for (from, to) in &options.template_edits {
+            assert!(
+                template.contains(from.as_str()),
+                "the template has no {from:?}"
+            );
+            template = template.replace(from.as_str(), to);
         }
         if options.allow_underscore_headers {
             const DROP: &str = "headers_with_underscores_action: DROP_HEADER";
@@ -330,6 +359,11 @@ impl Envoy {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The directory the live-policy template's Envoy watches for its policy file.
+    pub fn policy_dir(&self) -> PathBuf {
+        self.dir.join("policy")
     }
 
     /// Everything Envoy has logged so far.
@@ -440,6 +474,37 @@ impl Drop for Envoy {
         let _ = self.upstream.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Writes `plugin_config` as the live-policy template's policy file in `policy_dir`, with
+/// the shipped tool (`envoy/render.py --ecds-only`: a temporary file renamed over it).
+pub fn write_policy(
+    policy_dir: &Path,
+    plugin_config: &str,
+    module: &Path,
+    runtime: &str,
+) -> Result<(), String> {
+    std::fs::create_dir_all(policy_dir).map_err(|err| err.to_string())?;
+    let config_file = policy_dir.with_extension("claimgate.json");
+    std::fs::write(&config_file, plugin_config).map_err(|err| err.to_string())?;
+    let output = Command::new("python3")
+        .arg(root().join("envoy/render.py"))
+        .arg(&config_file)
+        .arg("--ecds-only")
+        .arg("--policy-dir")
+        .arg(policy_dir)
+        .arg("--wasm")
+        .arg(module)
+        .args(["--runtime", runtime])
+        .output()
+        .map_err(|err| format!("envoy/render.py: {err}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "envoy/render.py --ecds-only: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(())
 }
 
 /// A minimal HTTP/1.1 exchange over one connection (`Connection: close`).

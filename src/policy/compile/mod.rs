@@ -288,6 +288,7 @@ fn strict_type_warnings(rules: &[Rule]) -> Vec<ConfigWarning> {
             };
             let (other_spellings, list) = (others.join(" or "), others.join(", "));
             warnings.push(ConfigWarning {
+                deployment: false,
                 path: format!("rules[{index}].when"),
                 message: format!(
                     "deny rule '{}': claim {path} equals {value} matches only that JSON type; a token with {other_spellings} is not denied — if the identity provider may send those, use \"in\": [{value}, {list}]",
@@ -325,6 +326,7 @@ fn shadowing_warnings(rules: &[Rule]) -> Vec<ConfigWarning> {
         });
         if let Some(message) = shadow {
             warnings.push(ConfigWarning {
+                deployment: false,
                 path: format!("rules[{index}]"),
                 message: format!("rule '{}' ({}) {message}", rule.name, rule.route),
             });
