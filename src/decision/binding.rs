@@ -526,7 +526,11 @@ mod tests {
                 .status(),
             401
         );
-        assert!(setup_with_opt_out("off", false).config.warnings.is_empty());
+        assert!(!setup_with_opt_out("off", false)
+            .config
+            .warnings
+            .iter()
+            .any(|warning| warning.path.contains("insecure_accept_unchecked_binding")));
     }
 
     #[test]
