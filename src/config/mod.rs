@@ -7,6 +7,8 @@
 //! `raw` is the document as written; `provider`, `remote` and `identity` compile
 //! their sections; this module compiles the whole and holds the result, [`Config`].
 
+#[cfg(test)]
+mod bounds_tests;
 mod dpop;
 mod identity;
 mod metadata;
