@@ -238,3 +238,341 @@ fn mint_binds_tokens_and_makes_proofs_that_eval_and_test_check() {
     ]);
     assert!(output.status.success(), "{}", stdout(&output));
 }
+
+/// A fresh ES256 key (`keygen`), its JWKS (`public-jwks`) and a configuration that trusts
+/// only that JWKS, with `extra` top-level fields merged in; returns (private key file,
+/// configuration file).
+fn own_key_config(name: &str, provider: Value, extra: Value) -> (String, String) {
+    let private = claimgate(&["keygen", "--alg", "ES256", "--kid", name]);
+    assert!(private.status.success());
+    let key = temp_file(&format!("{name}.jwk.json"), &stdout(&private));
+    let jwks = claimgate(&["public-jwks", "--key", &key]);
+    assert!(jwks.status.success());
+    let jwks: Value = serde_json::from_slice(&jwks.stdout).unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{jwks}");
+    assert!(keys[0].get("d").is_none(), "a public JWKS: {jwks}");
+    assert_eq!(keys[0]["kid"], name);
+    let mut provider_json = json!({
+        "name": "idp",
+        "issuer": "https://idp.test/",
+        "audiences": ["api"],
+        "algorithms": ["ES256"],
+        "jwks": {"inline": jwks}
+    });
+    for (field, value) in provider.as_object().unwrap() {
+        provider_json[field] = value.clone();
+    }
+    let mut config = json!({
+        "providers": [provider_json],
+        "identity": {"headers": [
+            {"header": "x-user-id", "claim": "sub"},
+            {"header": "x-level", "claim": "level"},
+            {"header": "x-team", "claim": "team"}
+        ]},
+        "rules": [
+            {"name": "office", "match": {"prefix": "/office"}, "when": {"all": [
+                {"request": "client_address", "in_cidr": "10.0.0.0/8"},
+                {"header": "x-badge", "equals": "blue"}
+            ]}},
+            {"name": "levels", "match": {"prefix": "/levels"}, "when": {"claim": "level", "greater_than": 2}},
+            {"name": "audit", "match": {"prefix": "/audit"}, "effect": "deny", "mode": "dry_run"},
+            {"name": "audited", "match": {"prefix": "/audit"}, "access": "authenticated"},
+            {"name": "anything", "match": {"prefix": "/anything"}, "access": "authenticated"}
+        ]
+    });
+    for (field, value) in extra.as_object().unwrap() {
+        config[field] = value.clone();
+    }
+    let config = temp_file(&format!("{name}.config.json"), &config.to_string());
+    (key, config)
+}
+
+fn eval_json(args: &[&str]) -> Value {
+    let output = claimgate(args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+const MINT_NOW: &str = "1800000000";
+
+#[test]
+fn public_jwks_verifies_the_tokens_its_private_key_mints_and_mint_sets_sub_claims_and_ttl() {
+    let (key, config) = own_key_config("cli-mint", json!({}), json!({}));
+    let output = claimgate(&[
+        "mint",
+        "--key",
+        &key,
+        "--config",
+        &config,
+        "--sub",
+        "auth0|carol",
+        "--claim",
+        "level=3",
+        "--claim",
+        "team=red",
+        "--claim",
+        "tags=[\"a\",\"b\"]",
+        "--ttl",
+        "120",
+        "--now",
+        MINT_NOW,
+    ]);
+    assert!(output.status.success());
+    let token = stdout(&output).trim().to_owned();
+    let at = |now: i64, path: &str| {
+        eval_json(&[
+            "eval",
+            &config,
+            "--token",
+            &token,
+            "--path",
+            path,
+            "--now",
+            &now.to_string(),
+        ])
+    };
+    let minted: i64 = MINT_NOW.parse().unwrap();
+    let allowed = at(minted + 10, "/levels");
+    assert_eq!(allowed["status"], 200, "{allowed}");
+    assert_eq!(allowed["rule"], "levels");
+    assert_eq!(allowed["subject"], "auth0|carol");
+    // --claim values are JSON when they parse (3 is a number: `greater_than` holds), text
+    // otherwise (red).
+    assert_eq!(
+        allowed["set_headers"],
+        json!([
+            ["x-user-id", "auth0|carol"],
+            ["x-level", "3"],
+            ["x-team", "red"]
+        ])
+    );
+    // --ttl 120: `exp` is 120 s after `--now`; with the default 60 s skew the token is
+    // refused from 180 s on.
+    assert_eq!(at(minted + 179, "/levels")["status"], 200);
+    let expired = at(minted + 180, "/levels");
+    assert_eq!(expired["status"], 401, "{expired}");
+    assert!(
+        expired["reason"].as_str().unwrap().contains("expired"),
+        "{expired}"
+    );
+    // The token is signed by exactly that key: another key's JWKS refuses it.
+    let (_, other_config) = own_key_config("cli-mint-other", json!({}), json!({}));
+    let other = eval_json(&[
+        "eval",
+        &other_config,
+        "--token",
+        &token,
+        "--path",
+        "/levels",
+        "--now",
+        &(minted + 10).to_string(),
+    ]);
+    assert_eq!(other["status"], 401, "{other}");
+}
+
+#[test]
+fn eval_takes_headers_and_the_client_address_and_prints_every_field_of_the_decision() {
+    let (key, config) = own_key_config("cli-eval", json!({}), json!({}));
+    let token = stdout(&claimgate(&[
+        "mint",
+        "--key",
+        &key,
+        "--config",
+        &config,
+        "--sub",
+        "auth0|dan",
+    ]))
+    .trim()
+    .to_owned();
+    let office = |address: &str, badge: &str| {
+        eval_json(&[
+            "eval",
+            &config,
+            "--token",
+            &token,
+            "--path",
+            "/office/door",
+            "--header",
+            &format!("x-badge: {badge}"),
+            "--header",
+            "x-user-id: spoofed",
+            "--client-address",
+            address,
+        ])
+    };
+    let allowed = office("10.1.2.3", "blue");
+    assert_eq!(allowed["status"], 200, "{allowed}");
+    assert_eq!(allowed["allowed"], true);
+    assert_eq!(allowed["rule"], "office");
+    assert_eq!(allowed["provider"], "idp");
+    assert!(
+        allowed["remove_headers"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("x-user-id")),
+        "{allowed}"
+    );
+    assert_eq!(allowed["set_headers"], json!([["x-user-id", "auth0|dan"]]));
+    // A dry-run rule's verdict is printed beside the outcome that stands.
+    let audited = eval_json(&["eval", &config, "--token", &token, "--path", "/audit/x"]);
+    assert_eq!(audited["status"], 200, "{audited}");
+    assert_eq!(audited["dry_run"]["rule"], "audit", "{audited}");
+    assert_eq!(audited["dry_run"]["status"], 403, "{audited}");
+
+    // Another address, or another header value: 403, with the failed condition and the
+    // exact response the client would get.
+    for (address, badge, failed) in [
+        ("192.0.2.1", "blue", "client_address"),
+        ("10.1.2.3", "red", "x-badge"),
+    ] {
+        let refused = office(address, badge);
+        assert_eq!(refused["status"], 403, "{refused}");
+        assert_eq!(refused["rule"], "office");
+        assert!(
+            refused["failed_condition"]
+                .as_str()
+                .is_some_and(|condition| condition.contains(failed)),
+            "{refused}"
+        );
+        assert!(
+            refused["response_headers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|pair| pair[0] == "www-authenticate"
+                    && pair[1].as_str().unwrap().contains("insufficient_scope")),
+            "{refused}"
+        );
+        let body: Value = serde_json::from_str(refused["response_body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["error"], "insufficient_scope");
+        assert!(refused.get("set_headers").is_none(), "{refused}");
+    }
+}
+
+#[test]
+fn mint_cert_thumbprint_binds_a_token_that_eval_passes_only_with_that_client_certificate() {
+    let (key, config) = own_key_config("cli-mtls", json!({"mtls_binding": "required"}), json!({}));
+    let thumbprint = "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2";
+    let token = stdout(&claimgate(&[
+        "mint",
+        "--key",
+        &key,
+        "--config",
+        &config,
+        "--cert-thumbprint",
+        thumbprint,
+    ]))
+    .trim()
+    .to_owned();
+    let eval = |presented: Option<&str>| {
+        let mut args = vec!["eval", &config, "--token", &token, "--path", "/anything"];
+        if let Some(presented) = presented {
+            args.extend(["--client-cert-thumbprint", presented]);
+        }
+        eval_json(&args)
+    };
+    assert_eq!(eval(Some(thumbprint))["status"], 200);
+    for presented in [None, Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")] {
+        let refused = eval(presented);
+        assert_eq!(refused["status"], 401, "{refused}");
+        assert!(
+            refused["response_headers"]
+                .to_string()
+                .contains("invalid_token"),
+            "{refused}"
+        );
+    }
+    // Under `required`, a token minted without the flag is refused even with a certificate.
+    let unbound = stdout(&claimgate(&["mint", "--key", &key, "--config", &config]))
+        .trim()
+        .to_owned();
+    let refused = eval_json(&[
+        "eval",
+        &config,
+        "--token",
+        &unbound,
+        "--path",
+        "/anything",
+        "--client-cert-thumbprint",
+        thumbprint,
+    ]);
+    assert_eq!(refused["status"], 401, "{refused}");
+}
+
+#[test]
+fn mint_proof_nonce_puts_the_nonce_in_the_proof() {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    let client = repo("filter-config/demo/dpop-client-demo-only.jwk.json");
+    let payload = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "mint",
+            "proof",
+            "--dpop-key",
+            &client,
+            "--method",
+            "POST",
+            "--url",
+            "https://api.test/orders",
+        ];
+        args.extend(extra);
+        let output = claimgate(&args);
+        assert!(output.status.success());
+        let proof = stdout(&output).trim().to_owned();
+        let part = proof.split('.').nth(1).unwrap();
+        serde_json::from_slice(&Base64UrlUnpadded::decode_vec(part).unwrap()).unwrap()
+    };
+    let with = payload(&["--nonce", "n-123.abc"]);
+    assert_eq!(with["nonce"], "n-123.abc", "{with}");
+    assert_eq!(with["htm"], "POST");
+    assert_eq!(with["htu"], "https://api.test/orders");
+    let without = payload(&[]);
+    assert!(without.get("nonce").is_none(), "{without}");
+}
+
+#[test]
+fn check_prints_the_compiled_policy_rule_by_rule() {
+    let output = claimgate(&["check", &repo(CONFIG)]);
+    assert!(output.status.success());
+    let text = stdout(&output);
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo(CONFIG)).unwrap()).unwrap();
+    let rules = config["rules"].as_array().unwrap();
+    let printed: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("rule "))
+        .collect();
+    assert_eq!(printed.len(), rules.len(), "{text}");
+    for (line, rule) in printed.iter().zip(rules) {
+        let name = rule["name"].as_str().unwrap();
+        assert!(line.starts_with(&format!("rule {name}: ")), "{line}");
+    }
+    for line in [
+        "policy: mode Enforce, unmatched requests: Deny",
+        "rule exclusive-deals: path /deals/exclusive -> allow (token) when claim https://aethermarket.com/loyalty_tier is at least Gold on tiers 'loyalty'",
+        "rule public-catalog: GET|HEAD prefix /public -> allow (public)",
+        "rule recommendations-need-silver: prefix /recommendations -> deny when not (claim https://aethermarket.com/loyalty_tier is at least Silver on tiers 'loyalty') [dry run]",
+    ] {
+        assert!(text.lines().any(|seen| seen == line), "{line} not in:\n{text}");
+    }
+}
+
+#[test]
+fn a_failing_policy_test_exits_with_exactly_1_and_a_usage_error_with_2() {
+    let cases = temp_file(
+        "exit-code.cases.yaml",
+        "now: 1798761600\ncases:\n  - name: no token passes\n    request: {path: /products/1}\n    expect: {status: 200}\n",
+    );
+    let failed = claimgate(&["test", &repo(CONFIG), &cases]);
+    assert_eq!(failed.status.code(), Some(1), "{}", stdout(&failed));
+    let passed = claimgate(&["test", &repo(CONFIG), &repo(CASES)]);
+    assert_eq!(passed.status.code(), Some(0));
+    let usage = claimgate(&["test", &repo(CONFIG)]);
+    assert_eq!(usage.status.code(), Some(2));
+    let unreadable = claimgate(&["test", &repo(CONFIG), "/nonexistent/cases.yaml"]);
+    assert_eq!(unreadable.status.code(), Some(2));
+}

@@ -49,7 +49,7 @@ usage:
   check prints the compiled policy and its warnings. eval prints the decision as JSON:
   the deciding rule, the reason, the condition that failed, the dry-run verdict. test
   runs a file of policy cases (see filter-config/README.md), prints a line per case and
-  'N passed, N failed', and exits non-zero when any case fails. eval --jwks gives a
+  'N passed, N failed', and exits with 1 when any case fails (2 on errors). eval --jwks gives a
   provider with a remote key source (jwks.remote / jwks.discovery) its keys offline: a
   saved JWKS file, or an http:// URL fetched once (https: save the JWKS first, e.g.
   curl -o jwks.json https://TENANT.auth0.com/.well-known/jwks.json); it is validated
@@ -70,7 +70,13 @@ fn main() -> ExitCode {
     let result = match command {
         Some("check") => check(rest),
         Some("eval") => eval(rest),
-        Some("test") => test(rest),
+        Some("test") => match test(rest) {
+            // Cases ran and some failed: 1, as for a failing test suite (usage and input
+            // errors are 2).
+            Ok(TestRun::Failed) => return ExitCode::from(1),
+            Ok(TestRun::Passed) => Ok(()),
+            Err(message) => Err(message),
+        },
         Some("mint") => mint(rest),
         Some("keygen") => keygen(rest),
         Some("public-jwks") => public_jwks(rest),
@@ -554,7 +560,13 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-fn test(args: &[String]) -> Result<(), String> {
+/// How a `claimgate test` run ended once its cases ran.
+enum TestRun {
+    Passed,
+    Failed,
+}
+
+fn test(args: &[String]) -> Result<TestRun, String> {
     let options = Options::parse(args, &[])?;
     let [config_path, cases_path] = options.positional.as_slice() else {
         return Err(format!("test takes CONFIG and CASES\n{USAGE}"));
@@ -579,9 +591,13 @@ fn test(args: &[String]) -> Result<(), String> {
     }
     println!("{passed} passed, {failed} failed");
     if failed > 0 {
-        return Err(format!("{failed} of {} case(s) failed", cases.cases.len()));
+        eprintln!(
+            "claimgate: {failed} of {} case(s) failed",
+            cases.cases.len()
+        );
+        return Ok(TestRun::Failed);
     }
-    Ok(())
+    Ok(TestRun::Passed)
 }
 
 fn mint(args: &[String]) -> Result<(), String> {

@@ -9,16 +9,20 @@ use super::raw::{RawIdentity, RawSource};
 use crate::fields::{claim_path, exactly_one, header_name, only_with, ConfigError};
 use crate::identity::{HeaderMapping, IdentityMapping, ValueSource};
 
-/// Headers claimgate must never write: they frame or route the request.
-const RESERVED_HEADERS: [&str; 8] = [
+/// Headers claimgate must never write: they frame or route the request, or are
+/// hop-by-hop (RFC 9110 §7.6.1, RFC 2616 §13.5.1).
+const RESERVED_HEADERS: [&str; 11] = [
     "host",
     "content-length",
     "transfer-encoding",
     "connection",
     "upgrade",
     "te",
+    "trailer",
     "keep-alive",
     "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
 ];
 
 /// Tier lists by name, lowest first (the configuration's `tiers`).

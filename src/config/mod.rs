@@ -9,6 +9,8 @@
 
 #[cfg(test)]
 mod attack_tests;
+#[cfg(test)]
+mod bounds_tests;
 mod dpop;
 mod identity;
 mod metadata;

@@ -93,6 +93,8 @@ pub struct MockHost {
     pub delivering: RefCell<Option<CallResponse>>,
     pub counters: RefCell<HashMap<u32, (String, i64)>>,
     pub properties: RefCell<HashMap<String, Vec<u8>>>,
+    /// Every property path read, in order (dotted): what the adapter asked Envoy.
+    pub property_reads: RefCell<Vec<String>>,
     pub tick_period: Cell<Option<Duration>>,
     failures: RefCell<HashMap<&'static str, VecDeque<HostError>>>,
     /// Run just before the next `set_shared_data`: another VM's write racing this one.
@@ -117,6 +119,7 @@ impl MockHost {
             delivering: RefCell::new(None),
             counters: RefCell::new(HashMap::new()),
             properties: RefCell::new(HashMap::new()),
+            property_reads: RefCell::new(Vec::new()),
             tick_period: Cell::new(None),
             failures: RefCell::new(HashMap::new()),
             before_next_write: RefCell::new(None),
@@ -325,6 +328,7 @@ impl Host for MockHost {
     }
 
     fn property(&self, path: &[&str]) -> HostResult<Option<Vec<u8>>> {
+        self.property_reads.borrow_mut().push(path.join("."));
         self.check("property")?;
         Ok(self.properties.borrow().get(&path.join(".")).cloned())
     }

@@ -1027,3 +1027,313 @@ fn htu_names_the_connections_scheme_never_the_clients() {
     let (id, _) = vm.send_dpop(&token, &proof(&token, "d", None));
     assert_eq!(vm.status(id), Some(401));
 }
+
+// ---------------------------------------------------------------------------------------
+// Claims of the documentation (tests/CLAIMS.md), through the adapter.
+
+const ADDRESS: &str = "source.address";
+const DIGEST: &str = "connection.sha256_peer_certificate_digest";
+
+fn reads(vm: &Vm, path: &str) -> usize {
+    vm.host
+        .property_reads
+        .borrow()
+        .iter()
+        .filter(|read| *read == path)
+        .count()
+}
+
+#[test]
+fn the_client_address_and_certificate_are_read_only_when_the_configuration_uses_them() {
+    // Neither used: two requests, no read of either.
+    let mut vm = Vm::start(&inline_config());
+    vm.send("/members/1", Some(&token()), &[]);
+    vm.send("/gold", Some(&token()), &[]);
+    assert_eq!((reads(&vm, ADDRESS), reads(&vm, DIGEST)), (0, 0));
+
+    // A rule on the client address: read once per request, the certificate still not.
+    let mut config = inline_config();
+    config["rules"][1]["when"] = json!({"request": "client_address", "in_cidr": "10.0.0.0/8"});
+    let mut vm = Vm::start(&config);
+    vm.host
+        .properties
+        .borrow_mut()
+        .insert(ADDRESS.into(), b"10.1.2.3:5555".to_vec());
+    let (id, _) = vm.send("/members/1", Some(&token()), &[]);
+    assert_eq!(vm.status(id), None, "the address was read and matched");
+    vm.send("/public/x", None, &[]);
+    assert_eq!((reads(&vm, ADDRESS), reads(&vm, DIGEST)), (2, 0));
+
+    // A provider binding tokens to certificates: the digest is read, the address not.
+    let mut config = inline_config();
+    config["providers"][0]["mtls_binding"] = json!("optional");
+    let mut vm = Vm::start(&config);
+    vm.send("/members/1", Some(&token()), &[]);
+    assert_eq!((reads(&vm, ADDRESS), reads(&vm, DIGEST)), (0, 1));
+}
+
+#[test]
+fn token_caches_are_emptied_when_the_keys_change_in_every_worker() {
+    let config = remote_config();
+    let mut first = Vm::start(&config);
+    let mut second = Vm::beside(&first, &config);
+    first.tick();
+    let call = first.last_call();
+    first.deliver(call.token, 200, &[], &jwks_body());
+    let token = token();
+    for vm in [&mut first, &mut second] {
+        let (id, _) = vm.send("/members/1", Some(&token), &[]);
+        assert_eq!(vm.status(id), None);
+        assert_eq!(vm.root.plugin().unwrap().cached_tokens(), 1);
+    }
+    // Past the refresh point (90 % of the default 600 s, at least 30 s early) the first
+    // VM fetches again and the IdP has added a key: a new version.
+    for vm in [&mut first, &mut second] {
+        vm.advance(571_000);
+        let (id, _) = vm.send("/members/2", Some(&token), &[]);
+        assert_eq!(vm.status(id), None);
+        assert_eq!(vm.root.plugin().unwrap().cached_tokens(), 1);
+    }
+    first.tick();
+    assert_eq!(first.host.calls.borrow().len(), 2, "the refresh fetch");
+    let call = first.last_call();
+    let added = SigningKey::generate(Alg::Es256, Some("k2")).unwrap();
+    let rotated = json!({"keys": [key().public_jwk(), added.public_jwk()]});
+    first.deliver(call.token, 200, &[], rotated.to_string().as_bytes());
+    assert_eq!(first.control().version, 2);
+    assert_eq!(first.root.plugin().unwrap().cached_tokens(), 0);
+    // The other worker installs the new version on its next tick and empties its cache.
+    assert_eq!(second.root.plugin().unwrap().cached_tokens(), 1);
+    second.tick();
+    assert_eq!(second.root.plugin().unwrap().cached_tokens(), 0);
+    // A token of the added key passes on both.
+    let new_token = token_from(&added, json!({}));
+    for vm in [&mut first, &mut second] {
+        let (id, _) = vm.send("/members/1", Some(&new_token), &[]);
+        assert_eq!(vm.status(id), None);
+    }
+}
+
+fn options_preflight(vm: &mut Vm, path: &str) -> (u32, Flow) {
+    vm.send_headers(vec![
+        (":method".to_owned(), b"OPTIONS".to_vec()),
+        (":path".to_owned(), path.as_bytes().to_vec()),
+        (":authority".to_owned(), b"api.test".to_vec()),
+        ("origin".to_owned(), b"https://shop.test".to_vec()),
+        ("access-control-request-method".to_owned(), b"GET".to_vec()),
+        ("x-user-id".to_owned(), b"spoofed".to_vec()),
+    ])
+}
+
+#[test]
+fn the_cors_bypass_still_refuses_ambiguous_paths() {
+    let mut config = inline_config();
+    config["bypass_cors_preflight"] = json!(true);
+    let mut vm = Vm::start(&config);
+    let (id, flow) = options_preflight(&mut vm, "/members/1");
+    assert_eq!((flow, vm.status(id)), (Flow::Continue, None));
+    assert!(vm.host.request(id).header("x-user-id").is_empty());
+    for path in [
+        "/members/../admin",
+        "/members/%2e%2e/admin",
+        "/members/..;x/admin",
+        "/members%2fadmin",
+        "/members%5cadmin",
+    ] {
+        let (id, flow) = options_preflight(&mut vm, path);
+        assert_eq!((flow, vm.status(id)), (Flow::Pause, Some(400)), "{path}");
+    }
+    assert_eq!(
+        vm.host.counter("claimgate.requests.cors_preflight"),
+        Some(1)
+    );
+    assert_eq!(vm.host.counter("claimgate.requests.bad_request"), Some(5));
+}
+
+#[test]
+fn a_dry_run_policy_lets_refused_tokens_through_without_identity_but_still_answers_503() {
+    let mut config = inline_config();
+    config["mode"] = json!("dry_run");
+    let mut vm = Vm::start(&config);
+    let expired = token_from(&key(), json!({"exp": NOW / 1000 - 3600}));
+    let (id, flow) = vm.send("/members/1", Some(&expired), &[("x-user-id", "spoofed")]);
+    assert_eq!((flow, vm.status(id)), (Flow::Continue, None));
+    let request = vm.host.request(id);
+    assert!(request.header("x-user-id").is_empty(), "{request:?}");
+    let explanation: Value =
+        serde_json::from_slice(&request.properties["claimgate.decision"]).unwrap();
+    assert_eq!(explanation["status"], 200, "{explanation}");
+    assert_eq!(explanation["dry_run"]["status"], 401, "{explanation}");
+    assert_eq!(vm.host.counter("claimgate.dry_run.would_deny"), Some(1));
+    // A valid token under dry run still gets its identity headers.
+    let (id, _) = vm.send("/gold", Some(&token()), &[]);
+    assert_eq!(vm.status(id), None);
+    assert_eq!(vm.host.request(id).header("x-user-id"), ["auth0|alice"]);
+
+    // Without keys, dry run or not, the answer is 503.
+    let mut config = remote_config();
+    config["mode"] = json!("dry_run");
+    let mut vm = Vm::start(&config);
+    vm.tick();
+    let (id, flow) = vm.send("/members/1", Some(&token()), &[]);
+    assert_eq!(flow, Flow::Pause);
+    let call = vm.last_call();
+    vm.deliver(call.token, 500, &[], b"down");
+    for _ in 0..100 {
+        vm.advance(100);
+        vm.tick();
+        if vm.status(id).is_some() {
+            break;
+        }
+    }
+    assert_eq!(vm.status(id), Some(503));
+    assert!(!vm.host.request(id).resumed);
+}
+
+/// `inline_config` with these identity headers and rules.
+fn config_with(identity: Value, rules: Value) -> Value {
+    let mut config = inline_config();
+    config["identity"] = json!({ "headers": identity });
+    config["rules"] = rules;
+    config
+}
+
+#[test]
+fn a_fixed_identity_value_is_written_and_empty_values_are_skipped() {
+    let config = config_with(
+        json!([
+            {"header": "x-user-id", "claim": "sub"},
+            {"header": "x-gateway", "value": "claimgate-edge"},
+            {"header": "x-email", "claim": "email"},
+            {"header": "x-name", "first_of": [{"claim": "nickname"}, {"value": ""}]}
+        ]),
+        json!([{"match": {"prefix": "/"}, "access": "authenticated"}]),
+    );
+    let mut vm = Vm::start(&config);
+    let token = token_from(&key(), json!({"email": "", "nickname": ""}));
+    let (id, _) = vm.send(
+        "/x",
+        Some(&token),
+        &[("x-gateway", "spoofed"), ("x-email", "spoofed")],
+    );
+    let request = vm.host.request(id);
+    assert_eq!(request.response, None);
+    assert_eq!(request.header("x-user-id"), ["auth0|alice"]);
+    assert_eq!(request.header("x-gateway"), ["claimgate-edge"]);
+    assert!(request.header("x-email").is_empty(), "{request:?}");
+    assert!(request.header("x-name").is_empty(), "{request:?}");
+}
+
+fn status_of(vm: &mut Vm, path: &str, token: Option<&str>) -> Option<u16> {
+    let (id, _) = vm.send(path, token, &[]);
+    vm.status(id)
+}
+
+#[test]
+fn access_deny_refuses_every_request_it_matches_even_where_an_allow_rule_holds() {
+    let config = config_with(
+        json!([]),
+        json!([
+            {"name": "closed", "match": {"prefix": "/closed"}, "access": "deny"},
+            {"name": "open", "match": {"prefix": "/"}, "access": "public"}
+        ]),
+    );
+    let mut vm = Vm::start(&config);
+    assert_eq!(status_of(&mut vm, "/closed/x", Some(&token())), Some(403));
+    assert_eq!(status_of(&mut vm, "/closed", None), Some(403));
+    assert_eq!(status_of(&mut vm, "/open", None), None);
+    assert_eq!(vm.host.counter("claimgate.rule.closed.denied"), Some(2));
+}
+
+#[test]
+fn require_and_when_on_one_rule_must_both_hold() {
+    let config = config_with(
+        json!([]),
+        json!([{
+            "name": "both",
+            "match": {"prefix": "/both"},
+            "require": [{"claim": "tier", "equals": "gold"}],
+            "when": {"claim": "team", "equals": "red"}
+        }]),
+    );
+    let mut vm = Vm::start(&config);
+    for (claims, expected) in [
+        (json!({"tier": "gold", "team": "red"}), None),
+        (json!({"tier": "gold", "team": "blue"}), Some(403)),
+        (json!({"tier": "silver", "team": "red"}), Some(403)),
+        (json!({}), Some(403)),
+    ] {
+        let token = token_from(&key(), claims.clone());
+        assert_eq!(
+            status_of(&mut vm, "/both", Some(&token)),
+            expected,
+            "{claims}"
+        );
+    }
+}
+
+#[test]
+fn a_deny_rule_with_providers_refuses_only_those_providers_tokens() {
+    let other_key = SigningKey::generate(Alg::Es256, Some("o1")).unwrap();
+    let mut config = inline_config();
+    config["providers"].as_array_mut().unwrap().push(json!({
+        "name": "partner",
+        "issuer": "https://partner.test/",
+        "audiences": [AUDIENCE],
+        "algorithms": ["ES256"],
+        "jwks": {"inline": {"keys": [other_key.public_jwk()]}}
+    }));
+    config["rules"] = json!([
+        {"name": "no-partners", "match": {"prefix": "/internal"}, "effect": "deny", "providers": ["partner"]},
+        {"name": "members", "match": {"prefix": "/"}, "access": "authenticated"}
+    ]);
+    let mut vm = Vm::start(&config);
+    let partner = token_from(&other_key, json!({"iss": "https://partner.test/"}));
+    assert_eq!(status_of(&mut vm, "/internal/x", Some(&partner)), Some(403));
+    assert_eq!(status_of(&mut vm, "/internal/x", Some(&token())), None);
+    assert_eq!(status_of(&mut vm, "/elsewhere", Some(&partner)), None);
+    assert_eq!(
+        vm.host.counter("claimgate.rule.no-partners.denied"),
+        Some(1)
+    );
+}
+
+#[test]
+fn strings_are_compared_exactly_without_case_folding_or_normalization() {
+    let config = config_with(
+        json!([]),
+        json!([
+            {"name": "gold", "match": {"prefix": "/gold"}, "when": {"claim": "tier", "equals": "Gold"}},
+            {"name": "cafe", "match": {"prefix": "/cafe"}, "when": {"claim": "place", "in": ["caf\u{e9}"]}},
+            {"name": "team", "match": {"prefix": "/team"}, "when": {"header": "x-team", "equals": "red"}}
+        ]),
+    );
+    let mut vm = Vm::start(&config);
+    for (tier, expected) in [
+        ("Gold", None),
+        ("gold", Some(403)),
+        ("GOLD", Some(403)),
+        (" Gold", Some(403)),
+        ("Gold ", Some(403)),
+    ] {
+        let token = token_from(&key(), json!({"tier": tier}));
+        assert_eq!(
+            status_of(&mut vm, "/gold", Some(&token)),
+            expected,
+            "{tier:?}"
+        );
+    }
+    // NFC é passes; the decomposed e + U+0301 (NFD) is another string.
+    for (place, expected) in [("caf\u{e9}", None), ("cafe\u{301}", Some(403))] {
+        let token = token_from(&key(), json!({"place": place}));
+        assert_eq!(
+            status_of(&mut vm, "/cafe", Some(&token)),
+            expected,
+            "{place:?}"
+        );
+    }
+    for (team, expected) in [("red", None), ("Red", Some(403)), ("RED", Some(403))] {
+        let (id, _) = vm.send("/team", Some(&token()), &[("x-team", team)]);
+        assert_eq!(vm.status(id), expected, "{team:?}");
+    }
+}
