@@ -185,13 +185,15 @@ fn config(issuer: &SigningKey, binding: &str) -> String {
     .to_string()
 }
 
+/// A token signed by PyJWT (an independent JOSE library) with the issuer's private key,
+/// bound to a certificate's thumbprint when given.
 fn token(issuer: &SigningKey, bound_to: Option<&str>) -> String {
     let mut claims =
         json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "iat": now(), "exp": now() + 600});
     if let Some(thumbprint) = bound_to {
         claims["cnf"] = json!({"x5t#S256": thumbprint});
     }
-    issuer.sign(&claims).unwrap()
+    support::pyjwt::sign_all(&issuer.private_jwk(), &[claims]).remove(0)
 }
 
 #[test]

@@ -213,6 +213,33 @@ mod tests {
         );
     }
 
+    #[test]
+    fn rfc7519_7_2_claims_that_are_not_utf8_json_objects_are_refused() {
+        let token = |claims: &[u8]| {
+            format!(
+                "{}.{}.AAAA",
+                Base64UrlUnpadded::encode_string(br#"{"alg":"RS256"}"#),
+                Base64UrlUnpadded::encode_string(claims)
+            )
+        };
+        assert!(UntrustedToken::parse(&token(br#"{"sub":"a"}"#)).is_ok());
+        for claims in [
+            &b"{\"sub\":\"\xff\"}"[..],
+            b"{\"x\":\"\xc3\"}",
+            b"[]",
+            b"\"text\"",
+            b"",
+            b"{\"sub\":\"a\"",
+        ] {
+            assert_eq!(
+                UntrustedToken::parse(&token(claims)).unwrap_err(),
+                TokenError::Malformed("token claims are not a JSON object"),
+                "{}",
+                String::from_utf8_lossy(claims)
+            );
+        }
+    }
+
     /// Differential: the strict decoder against two independent ones, `base64ct` and the
     /// `base64` crate (URL-safe, no padding, trailing bits must be zero), on random text
     /// over the whole byte range and on valid encodings with one mutation each.
