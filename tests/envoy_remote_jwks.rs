@@ -353,6 +353,10 @@ fn keys_are_found_through_the_discovery_document() {
     assert_eq!(response.status, 200, "{}\n{}", response.body, envoy.log());
     assert_eq!(idp.hits("/.well-known/openid-configuration"), 1);
     assert_eq!(idp.hits("/keys/jwks.json"), 1);
+    // The README's key-health counters: one discovery and one key-set fetch, no failure.
+    assert_eq!(key_stat(&envoy, "discovery_fetched"), Some(1));
+    assert_eq!(key_stat(&envoy, "jwks_fetched"), Some(1));
+    assert_eq!(key_stat(&envoy, "discovery_failed"), Some(0));
 }
 
 #[test]

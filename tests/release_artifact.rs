@@ -238,6 +238,17 @@ fn the_oci_image_round_trips_through_a_loopback_registry_unchanged() {
     let layout = out.join("image");
     let (image_digest, manifest) = layout_manifest(&layout, VERSION);
     assert_compat_variant(&manifest, "packaged");
+    // Reproducible (README, "Deploy it"): packaging the same module again, a moment later
+    // and elsewhere, gives the same image digest (times come from the last commit).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let again = dir.join("oci-again");
+    run(
+        &dir,
+        "scripts/package.sh",
+        &["--no-build", "--out", &again.display().to_string()],
+    );
+    let (again_digest, _) = layout_manifest(&again.join("image"), VERSION);
+    assert_eq!(again_digest, image_digest, "the image is reproducible");
     assert_eq!(
         std::fs::read_to_string(out.join("claimgate.image.digest"))
             .unwrap()

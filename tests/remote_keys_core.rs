@@ -9,7 +9,7 @@ use claimgate::decision::KeyMiss;
 use claimgate::jwks::{Alg, KeySet, SymmetricKeys};
 use claimgate::keysource::SourceKind;
 use claimgate::mint::SigningKey;
-use claimgate::{decide, Config, ConfigError, RequestView};
+use claimgate::{decide, Config, ConfigError, Outcome, RequestView};
 use serde_json::{json, Value};
 
 const NOW: i64 = 1_800_000_000;
@@ -233,6 +233,18 @@ fn an_unknown_kid_is_401_and_reported_as_a_key_miss() {
     assert_eq!(
         refused.key_miss,
         Some(KeyMiss::unknown_kid(config.provider_id("auth0").unwrap()))
+    );
+    let Outcome::Deny(denial) = &refused.outcome else {
+        panic!("allowed: {}", refused.reason);
+    };
+    let challenge = denial
+        .headers
+        .iter()
+        .find(|(name, _)| name == "www-authenticate")
+        .map(|(_, value)| value.as_str());
+    assert_eq!(
+        challenge,
+        Some("Bearer realm=\"claimgate\", error=\"invalid_token\", error_description=\"unknown signing key\"")
     );
 }
 

@@ -303,6 +303,7 @@ mod tests {
             vec!["/.well-known/oauth-protected-resource/v1".to_owned()]
         );
         assert!(with_path.serves("GET", "/.well-known/oauth-protected-resource/v1"));
+        assert!(with_path.serves("HEAD", "/.well-known/oauth-protected-resource/v1"));
         // The bare URL belongs to the resource https://api.example/ (§3.3 would reject
         // this document there).
         assert!(!with_path.serves("GET", "/.well-known/oauth-protected-resource"));

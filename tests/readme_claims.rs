@@ -1,0 +1,63 @@
+//! Claims the README makes in its examples, checked against what the CLI does: a number
+//! in the docs that drifts from the shipped files fails here, not in a reader's terminal.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn repo(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// Every `… CASES.cases.yaml … # N passed, 0 failed` of the README (the count on the same
+/// line or within the next few lines of the command), as (config, cases, N).
+fn readme_case_counts() -> Vec<(String, String, usize)> {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let lines: Vec<&str> = readme.lines().collect();
+    let mut found = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        let Some(cases) = line
+            .split_whitespace()
+            .find(|word| word.ends_with(".cases.yaml") && word.starts_with("filter-config/"))
+        else {
+            continue;
+        };
+        let count = lines.iter().skip(index).take(6).find_map(|later| {
+            let (before, _) = later.split_once(" passed, 0 failed")?;
+            before
+                .rsplit(['#', ' '])
+                .next()?
+                .trim()
+                .parse::<usize>()
+                .ok()
+        });
+        if let Some(count) = count {
+            let config = cases.replace(".cases.yaml", ".json");
+            found.push((config, cases.to_owned(), count));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_readmes_case_counts_are_what_claimgate_test_prints() {
+    let counts = readme_case_counts();
+    assert!(
+        counts.len() >= 2,
+        "the README's case-file examples were not found: {counts:?}"
+    );
+    for (config, cases, count) in counts {
+        let output = Command::new(env!("CARGO_BIN_EXE_claimgate"))
+            .args(["test", &config, &cases])
+            .current_dir(repo(""))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{cases}: {text}");
+        assert_eq!(
+            text.lines().last(),
+            Some(format!("{count} passed, 0 failed").as_str()),
+            "README says {count} for {cases}"
+        );
+    }
+}
