@@ -4,7 +4,7 @@
 //! call by name.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -99,6 +99,8 @@ pub struct MockHost {
     failures: RefCell<HashMap<&'static str, VecDeque<HostError>>>,
     /// Run just before the next `set_shared_data`: another VM's write racing this one.
     pub before_next_write: RefCell<Option<Race>>,
+    /// How often each host function was called (by the names `fail_next` takes).
+    pub call_counts: RefCell<BTreeMap<&'static str, usize>>,
 }
 
 impl MockHost {
@@ -123,6 +125,7 @@ impl MockHost {
             tick_period: Cell::new(None),
             failures: RefCell::new(HashMap::new()),
             before_next_write: RefCell::new(None),
+            call_counts: RefCell::new(BTreeMap::new()),
         }
     }
 
@@ -148,6 +151,7 @@ impl MockHost {
     }
 
     fn check(&self, call: &'static str) -> HostResult<()> {
+        *self.call_counts.borrow_mut().entry(call).or_default() += 1;
         match self
             .failures
             .borrow_mut()

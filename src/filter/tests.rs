@@ -1,6 +1,8 @@
 //! The adapter against the scripted host: configuration, requests, remote keys, waiters
 //! and failing host calls. What Envoy itself does is covered by `tests/envoy_*.rs`.
 
+mod host_calls;
+
 use std::collections::HashMap;
 use std::rc::Rc;
 
