@@ -2,6 +2,7 @@
 //! and failing host calls. What Envoy itself does is covered by `tests/envoy_*.rs`.
 
 mod host_calls;
+mod timing;
 
 use std::collections::HashMap;
 use std::rc::Rc;
