@@ -20,10 +20,7 @@ const ALGS: &str = "ES256 ES384 ES512 EdDSA RS256 PS256";
 fn claims(extra: Value) -> Value {
     let mut claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "auth0|alice",
         "iat": now(), "exp": now() + 600});
-    claims
-        .as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
+    support::merge(&mut claims, extra);
     claims
 }
 
@@ -49,10 +46,7 @@ impl Tokens for Keys {
 fn config(keys: &Keys, provider: Value, extra: Value) -> String {
     let mut entry = json!({"name": "idp", "issuer": ISSUER, "audiences": [AUDIENCE],
         "algorithms": ["ES256"], "jwks": {"inline": {"keys": [keys.issuer["jwk"]]}}});
-    entry
-        .as_object_mut()
-        .unwrap()
-        .extend(provider.as_object().unwrap().clone());
+    support::merge(&mut entry, provider);
     let mut config = json!({
         "realm": "api",
         "providers": [entry],
@@ -61,11 +55,16 @@ fn config(keys: &Keys, provider: Value, extra: Value) -> String {
             {"name": "everyone", "match": {"prefix": "/"}, "access": "authenticated"}
         ]
     });
-    config
-        .as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
+    support::merge(&mut config, extra);
     config.to_string()
+}
+
+fn bearer_request(envoy: &Envoy, path: &str, token: &str) -> Response {
+    envoy.request(
+        "GET",
+        path,
+        &[("authorization", &format!("Bearer {token}"))],
+    )
 }
 
 fn dpop_request(envoy: &Envoy, path: &str, host: &str, token: &str, proof: &str) -> Response {
@@ -210,22 +209,14 @@ fn rfc9449_7_2_and_rfc8705_3_a_bound_token_is_never_used_unbound() {
         json!({"jwk": keys.client["jwk"]}),
     ] {
         let token = keys.token(json!({"cnf": cnf}));
-        let response = envoy.request(
-            "GET",
-            "/orders",
-            &[("authorization", &format!("Bearer {token}"))],
-        );
+        let response = bearer_request(&envoy, "/orders", &token);
         assert_eq!(response.status, 401, "{cnf}");
         assert_eq!(challenge(&response), unchecked, "{cnf}");
     }
     // A malformed cnf is no way to pass as unbound either.
     for cnf in [json!({"jkt": 1}), json!("jkt"), json!({})] {
         let token = keys.token(json!({"cnf": cnf}));
-        let response = envoy.request(
-            "GET",
-            "/orders",
-            &[("authorization", &format!("Bearer {token}"))],
-        );
+        let response = bearer_request(&envoy, "/orders", &token);
         assert_eq!(response.status, 401, "{cnf}");
         assert!(
             challenge(&response).contains("token cnf claim is malformed"),
@@ -234,11 +225,7 @@ fn rfc9449_7_2_and_rfc8705_3_a_bound_token_is_never_used_unbound() {
     }
     // An unbound token from the same issuer passes.
     let plain = keys.token(json!({}));
-    let response = envoy.request(
-        "GET",
-        "/orders",
-        &[("authorization", &format!("Bearer {plain}"))],
-    );
+    let response = bearer_request(&envoy, "/orders", &plain);
     assert_eq!(response.status, 200);
 }
 
@@ -358,11 +345,7 @@ fn rfc9470_4_a_future_auth_time_does_not_satisfy_max_age() {
         "access": "authenticated", "step_up": {"max_age_seconds": 600}}]});
     let envoy = Envoy::start(&config(&keys, json!({}), rules));
     let recent = keys.token(json!({"auth_time": now() - 30}));
-    let response = envoy.request(
-        "GET",
-        "/pay",
-        &[("authorization", &format!("Bearer {recent}"))],
-    );
+    let response = bearer_request(&envoy, "/pay", &recent);
     assert_eq!(response.status, 200);
     for auth_time in [
         json!(now() + 86_400),
@@ -370,11 +353,7 @@ fn rfc9470_4_a_future_auth_time_does_not_satisfy_max_age() {
         json!(1e300),
     ] {
         let token = keys.token(json!({"auth_time": auth_time}));
-        let response = envoy.request(
-            "GET",
-            "/pay",
-            &[("authorization", &format!("Bearer {token}"))],
-        );
+        let response = bearer_request(&envoy, "/pay", &token);
         assert_eq!(response.status, 401, "auth_time {auth_time}");
         assert_eq!(
             challenge(&response),
@@ -625,11 +604,7 @@ fn rfc8725_3_10_a_jku_header_is_never_followed() {
     let jku = format!("http://127.0.0.1:{}/jwks.json", idp.port);
     for header in [json!({"jku": jku}), json!({"jwk": attacker.issuer["jwk"]})] {
         let forged = attacker.sign_with_header(&claims(json!({})), &header);
-        let response = envoy.request(
-            "GET",
-            "/orders",
-            &[("authorization", &format!("Bearer {forged}"))],
-        );
+        let response = bearer_request(&envoy, "/orders", &forged);
         assert_eq!(response.status, 401, "{header}");
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -664,11 +639,7 @@ fn rfc8725_3_12_a_proof_is_no_access_token_and_rfc7519_4_1_5_nbf_is_enforced() {
         );
     }
     let later = keys.token(json!({"nbf": now() + 3600}));
-    let response = envoy.request(
-        "GET",
-        "/orders",
-        &[("authorization", &format!("Bearer {later}"))],
-    );
+    let response = bearer_request(&envoy, "/orders", &later);
     assert_eq!(response.status, 401);
     assert!(
         challenge(&response).contains("token not yet valid"),

@@ -49,10 +49,7 @@ fn no_token_secret_or_key_appears_in_logs_responses_filter_state_or_stats() {
     let claims = |issuer: &str, extra: Value| {
         let mut claims = json!({"iss": issuer, "aud": AUDIENCE, "sub": "auth0|leak",
             "iat": now(), "exp": now() + 600});
-        claims
-            .as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
+        support::merge(&mut claims, extra);
         claims
     };
     let auth0 = "https://aethermarket.auth0.com/";

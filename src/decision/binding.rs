@@ -270,6 +270,21 @@ mod tests {
         }
     }
 
+    /// A proof for the test request by a key the token is not bound to.
+    fn thief_proof(token: &str, jti: &str) -> String {
+        SigningKey::generate(Alg::Es256, None)
+            .unwrap()
+            .dpop_proof(&ProofRequest {
+                method: "GET",
+                url: "https://api.example/orders",
+                access_token: Some(token),
+                nonce: None,
+                iat: NOW,
+                jti,
+            })
+            .unwrap()
+    }
+
     fn without_nonces(replay: &MemoryReplayGuard) -> ProofEnvironment<'_> {
         ProofEnvironment {
             nonce_key: None,
@@ -318,17 +333,7 @@ mod tests {
             setup.decide(&dpop, &[], None, &env).reason,
             "DPoP proof refused: a DPoP proof is required"
         );
-        let thief = SigningKey::generate(Alg::Es256, None).unwrap();
-        let stolen = thief
-            .dpop_proof(&ProofRequest {
-                method: "GET",
-                url: "https://api.example/orders",
-                access_token: Some(&token),
-                nonce: None,
-                iat: NOW,
-                jti: "p3",
-            })
-            .unwrap();
+        let stolen = thief_proof(&token, "p3");
         assert!(challenge(&setup.decide(&dpop, &[&stolen], None, &env))
             .contains("DPoP proof key does not match the token binding"));
         // An unbound token passes as a bearer token under "optional", not as DPoP.
@@ -594,17 +599,7 @@ mod tests {
         let replay = MemoryReplayGuard::default();
         let env = without_nonces(&replay);
         let token = setup.bound_token();
-        let thief = SigningKey::generate(Alg::Es256, None).unwrap();
-        let stolen = thief
-            .dpop_proof(&ProofRequest {
-                method: "GET",
-                url: "https://api.example/orders",
-                access_token: Some(&token),
-                nonce: None,
-                iat: NOW,
-                jti: "t",
-            })
-            .unwrap();
+        let stolen = thief_proof(&token, "t");
         // A garbage signature under the thief's key: the key is compared first.
         let (signed, _) = stolen.rsplit_once('.').unwrap();
         let forged = format!("{signed}.AAAA");
