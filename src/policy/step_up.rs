@@ -334,6 +334,14 @@ mod tests {
             (json!("phr"), true),
             (json!("MFA"), false),
             (json!(2), false),
+            // Issue 19's attack round: empty, array, object, null, bool, padded.
+            (json!(""), false),
+            (json!(["mfa"]), false),
+            (json!({"value": "mfa"}), false),
+            (json!(null), false),
+            (json!(true), false),
+            (json!(" mfa"), false),
+            (json!("mfa "), false),
         ] {
             assert_eq!(
                 super::tests::holds(&rule, Some(&claims(json!({"acr": acr}))), 0),
