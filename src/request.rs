@@ -12,7 +12,18 @@ pub struct RequestView<'a> {
     headers: &'a [(String, Vec<u8>)],
     client_address: Option<&'a str>,
     client_certificate: Option<&'a str>,
-    connection_scheme: Option<Scheme>,
+    scheme: SchemeOrigin,
+}
+
+/// Where a request's scheme is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SchemeOrigin {
+    /// The `:scheme` pseudo-header: requests built offline (`claimgate eval`/`test`, the
+    /// native tests), which name it.
+    PseudoHeader,
+    /// What Envoy said of the downstream connection; `None` when it could not say (or was
+    /// not asked), and then the request has no scheme.
+    Connection(Option<Scheme>),
 }
 
 /// The scheme a request came with: over TLS or not.
@@ -55,7 +66,7 @@ impl<'a> RequestView<'a> {
             headers,
             client_address: None,
             client_certificate: None,
-            connection_scheme: None,
+            scheme: SchemeOrigin::PseudoHeader,
         }
     }
 
@@ -72,22 +83,26 @@ impl<'a> RequestView<'a> {
         self.client_certificate
     }
 
-    /// The same request with the scheme of the connection it came over (`https` when the
-    /// downstream connection is TLS), as Envoy reports it.
+    /// The same request with its scheme taken from the connection it came over (`https`
+    /// when the downstream connection is TLS), as Envoy reports it: `None` when Envoy could
+    /// not say (or was not asked), and then the request has no scheme — never the
+    /// `:scheme` pseudo-header, which an HTTP/2 client writes itself (`javascript`, `ftp`,
+    /// or `https` over plain TCP). The Envoy adapter always sets it.
     pub fn with_connection_scheme(self, scheme: Option<Scheme>) -> RequestView<'a> {
         RequestView {
-            connection_scheme: scheme,
+            scheme: SchemeOrigin::Connection(scheme),
             ..self
         }
     }
 
-    /// The request's scheme: the connection's when known (Envoy), else the `:scheme`
-    /// pseudo-header (`claimgate eval`/`test`, which name it). Never a client's `:scheme`
-    /// in Envoy: over HTTP/2 the client writes it, any value (`javascript`, `ftp`, or
-    /// `https` over plain TCP). `None` when neither is `http`/`https`.
+    /// The request's scheme: the connection's (Envoy), or the `:scheme` pseudo-header of a
+    /// request built offline (`claimgate eval`/`test`); `None` when unknown or not
+    /// `http`/`https`.
     pub fn scheme(&self) -> Option<Scheme> {
-        self.connection_scheme
-            .or_else(|| self.header_text(":scheme").and_then(Scheme::parse))
+        match self.scheme {
+            SchemeOrigin::Connection(scheme) => scheme,
+            SchemeOrigin::PseudoHeader => self.header_text(":scheme").and_then(Scheme::parse),
+        }
     }
 
     /// The same request with the downstream peer address Envoy reports (`ip:port`).

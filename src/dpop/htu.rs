@@ -228,22 +228,29 @@ mod tests {
     #[test]
     fn the_request_uri_needs_a_known_scheme_and_a_host() {
         let settings = DpopSettings::default();
-        let uri = |scheme: Option<&str>, authority: &str, connection: Option<Scheme>| {
+        // `connection`: what Envoy said of the connection (`Some(None)`: it could not
+        // say); `None`: a request built offline, whose `:scheme` names the scheme.
+        let uri = |scheme: Option<&str>, authority: &str, connection: Option<Option<Scheme>>| {
             let headers = request_headers("GET", "/o?x", authority, scheme, []);
-            let request = RequestView::new(&headers).with_connection_scheme(connection);
+            let request = match connection {
+                Some(connection) => RequestView::new(&headers).with_connection_scheme(connection),
+                None => RequestView::new(&headers),
+            };
             TargetUri::of_request(&settings, &request).map(|uri| uri.to_string())
         };
+        // Envoy could not say: no scheme, whatever the client's `:scheme`.
+        assert_eq!(uri(Some("https"), "h", Some(None)), Err(UriError::Scheme));
         assert_eq!(
             uri(Some("https"), "api.example.com", None),
             Ok("https://api.example.com/o".into())
         );
         // The connection's scheme wins over a client's `:scheme`.
         assert_eq!(
-            uri(Some("https"), "h", Some(Scheme::Http)),
+            uri(Some("https"), "h", Some(Some(Scheme::Http))),
             Ok("http://h/o".into())
         );
         assert_eq!(
-            uri(Some("javascript"), "h", Some(Scheme::Https)),
+            uri(Some("javascript"), "h", Some(Some(Scheme::Https))),
             Ok("https://h/o".into())
         );
         for scheme in ["foo", "ftp", "javascript", ""] {
