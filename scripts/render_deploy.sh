@@ -8,11 +8,13 @@
 #   --tenant    the Auth0 tenant, as in TENANT.auth0.com (default aethermarket; EU: name.eu)
 #   --out       default target/deploy
 #
-# Writes DIR/istio/ (kubectl apply -f), DIR/istio-patches/ (kubectl patch), and
+# Writes DIR/istio/ (kubectl apply -f), DIR/istio-mesh/ (an overlay for the Istio
+# installation: istioctl install -f, or the same meshConfig in istiod's Helm values), and
 # DIR/envoy-gateway/ (kubectl apply -f). Checks: scripts/validate_manifests.mjs (Istio
-# and Gateway API schemas, Envoy Gateway structure, cross-references), `claimgate check`
-# on every embedded claimgate configuration, `envoy --mode validate` on every Envoy
-# cluster the manifests patch in. Needs scripts/package.sh and scripts/bootstrap.sh
+# and Gateway API schemas, Envoy Gateway structure, cross-references, the edge settings of
+# envoy/deploy/EDGE.md), `claimgate check` on every embedded claimgate configuration,
+# `envoy --mode validate` on every Envoy cluster the manifests patch in and on the HCM
+# fields the Istio EnvoyFilter merges. Needs scripts/package.sh and scripts/bootstrap.sh
 # --release-tools first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,19 +43,19 @@ digest=$(cat target/oci/claimgate.image.digest)
 command -v node >/dev/null || die "node not found"
 
 rm -rf "$out"
-mkdir -p "$out/istio" "$out/istio-patches" "$out/envoy-gateway" "$out/checks"
+mkdir -p "$out/istio" "$out/istio-mesh" "$out/envoy-gateway" "$out/checks"
 render() {
   sed -e "s|REGISTRY|$registry|g" -e "s|IMAGE_DIGEST|$digest|g" -e "s|TENANT|$tenant|g" "$1" > "$2"
 }
 for file in envoy/deploy/istio/*.yaml; do render "$file" "$out/istio/$(basename "$file")"; done
-for file in envoy/deploy/istio/patches/*.yaml; do render "$file" "$out/istio-patches/$(basename "$file")"; done
+for file in envoy/deploy/istio/mesh/*.yaml; do render "$file" "$out/istio-mesh/$(basename "$file")"; done
 for file in envoy/deploy/envoy-gateway/*.yaml; do render "$file" "$out/envoy-gateway/$(basename "$file")"; done
-if grep -rn -E 'REGISTRY|IMAGE_DIGEST|TENANT' "$out/istio" "$out/istio-patches" "$out/envoy-gateway"; then
+if grep -rn -E 'REGISTRY|IMAGE_DIGEST|TENANT' "$out/istio" "$out/istio-mesh" "$out/envoy-gateway"; then
   die "placeholders left in the rendered manifests"
 fi
 
 node scripts/validate_manifests.mjs --version "$version" --digest "$digest" --tenant "$tenant" \
-  --checks "$out/checks" "$out"/istio/*.yaml "$out"/istio-patches/*.yaml "$out"/envoy-gateway/*.yaml
+  --checks "$out/checks" "$out"/istio/*.yaml "$out"/istio-mesh/*.yaml "$out"/envoy-gateway/*.yaml
 
 configs=("$out"/checks/*.claimgate.json)
 [ -e "${configs[0]}" ] || die "no claimgate configuration extracted"

@@ -69,10 +69,12 @@ validate_envoy target/envoy-validate/claimgate-live-policy.envoy.yaml "envoy/cla
 
 current="OCI image and deployment manifests"; step "$current"
 # The release image from the module built above, then the Istio and Envoy Gateway
-# manifests filled with its digest: schemas, cross-references, claimgate check of the
-# embedded configurations, envoy --mode validate of the patched-in IdP cluster.
+# manifests filled with its digest: schemas, cross-references, the edge settings
+# (envoy/deploy/EDGE.md), claimgate check of the embedded configurations, envoy --mode
+# validate of the patched-in IdP cluster and of the EnvoyFilter's HCM fields.
 scripts/package.sh --no-build
 scripts/render_deploy.sh
+node --test scripts/validate_manifests.test.mjs   # the validator refuses each broken edge setting
 for config in envoy/deploy/recipes/*.json; do
   target/release/claimgate check "$config" >/dev/null
   echo "claimgate check $config: OK"

@@ -2,23 +2,33 @@
 //
 //   node scripts/validate_manifests.mjs --version V --digest HEX --tenant T --checks DIR FILE.yaml...
 //
-// - Istio resources (WasmPlugin, ServiceEntry, DestinationRule) and Gateway API resources
-//   (GatewayClass, Gateway, HTTPRoute) against the published schemas of the npm packages
-//   @kubernetes-models/istio and @kubernetes-models/gateway-api (each model's validate()),
-//   plus a field-name typo check from the same packages' type declarations (a Kubernetes
-//   schema accepts unknown fields; `kubectl apply` would drop or refuse them).
-// - Envoy Gateway resources (EnvoyExtensionPolicy, EnvoyPatchPolicy): no schema package
-//   exists on npm, so they get a STRUCTURAL check written here from Envoy Gateway's
-//   api/v1alpha1 Go types (field names, required fields, enums, the sha256 pattern) —
-//   not the CRD's OpenAPI schema.
+// - Istio resources (WasmPlugin, ServiceEntry, DestinationRule, EnvoyFilter, IstioOperator)
+//   and Gateway API resources (GatewayClass, Gateway, HTTPRoute) against the published
+//   schemas of the npm packages @kubernetes-models/istio and @kubernetes-models/gateway-api
+//   (each model's validate()), plus a field-name typo check from the same packages' type
+//   declarations (a Kubernetes schema accepts unknown fields; `kubectl apply` would drop or
+//   refuse them). IstioOperator's published schema leaves spec open, so its meshConfig gets
+//   a structural check written here from istio/api mesh/v1alpha1 (the fields used).
+// - Envoy Gateway resources (EnvoyExtensionPolicy, EnvoyPatchPolicy, ClientTrafficPolicy):
+//   no schema package exists on npm, so they get a STRUCTURAL check written here from Envoy
+//   Gateway's api/v1alpha1 Go types (field names, required fields, enums, the sha256
+//   pattern) — not the CRD's OpenAPI schema.
 // - Cross-references: the claimgate configuration's jwks.remote.cluster is the cluster
-//   the manifests create (Istio's outbound|443||HOST for the ServiceEntry host with a TLS
-//   DestinationRule and SNI; the EnvoyPatchPolicy's cluster name), image tags are the
-//   crate version, sha256 is the packaged image digest, targetRefs name the Gateway, and
-//   the embedded configuration is the AetherMarket demo's except for the tenant's keys.
+//   the manifests create (Istio's outbound|PORT||HOST for the ServiceEntry port whose
+//   DestinationRule originates TLS with SNI — an HTTP port targeting 443, never an HTTPS
+//   one; the EnvoyPatchPolicy's cluster name), image tags are the crate version, sha256 is
+//   the packaged image digest, targetRefs and selectors name the API's Gateway, and the
+//   embedded configuration is the AetherMarket demo's except for the tenant's keys.
+// - The edge requirements (envoy/deploy/EDGE.md): the Istio EnvoyFilter merges
+//   normalize_path, merge_slashes, path_with_escaped_slashes_action REJECT_REQUEST and
+//   headers_with_underscores_action DROP_HEADER into the API gateway's HCM; the Gateway's
+//   proxy.istio.io/config sets gatewayTopology.numTrustedProxies and the stats claimgate
+//   needs; the mesh overlay sets pathNormalization MERGE_SLASHES; the ClientTrafficPolicy
+//   targets the Gateway the EnvoyExtensionPolicy does, with RejectRequest, merged slashes,
+//   DropHeader and numTrustedHops.
 // - Writes each embedded claimgate configuration (DIR/NAME.claimgate.json, for
-//   `claimgate check`) and each patched-in Envoy cluster as a bootstrap
-//   (DIR/NAME.envoy.json, for `envoy --mode validate`).
+//   `claimgate check`), each patched-in Envoy cluster as a bootstrap and the EnvoyFilter's
+//   HCM fields in a listener (DIR/NAME.envoy.json, for `envoy --mode validate`).
 // Any finding is an error; the exit status is 1 when there is one.
 import fs from "node:fs";
 import path from "node:path";
@@ -59,6 +69,8 @@ const schemaModels = {
   "extensions.istio.io/v1alpha1/WasmPlugin": `${istio}/extensions.istio.io/v1alpha1/WasmPlugin`,
   "networking.istio.io/v1/ServiceEntry": `${istio}/networking.istio.io/v1/ServiceEntry`,
   "networking.istio.io/v1/DestinationRule": `${istio}/networking.istio.io/v1/DestinationRule`,
+  "networking.istio.io/v1alpha3/EnvoyFilter": `${istio}/networking.istio.io/v1alpha3/EnvoyFilter`,
+  "install.istio.io/v1alpha1/IstioOperator": `${istio}/install.istio.io/v1alpha1/IstioOperator`,
   "gateway.networking.k8s.io/v1/GatewayClass": `${gatewayApi}/GatewayClass`,
   "gateway.networking.k8s.io/v1/Gateway": `${gatewayApi}/Gateway`,
   "gateway.networking.k8s.io/v1/HTTPRoute": `${gatewayApi}/HTTPRoute`,
@@ -127,6 +139,47 @@ const eg = {
     extProc: [false, anyJson],
     lua: [false, anyJson],
   },
+  // ClientTrafficPolicy: the fields the edge settings use (clienttrafficpolicy_types.go,
+  // pathsettings_types.go); other top-level fields are accepted without a deeper check.
+  ClientTrafficPolicy: {
+    targetRefs: [false, [targetRef]],
+    targetRef: [false, targetRef],
+    targetSelectors: [false, anyJson],
+    path: [false, {
+      escapedSlashesAction: [false, oneOf("KeepUnchanged", "RejectRequest", "UnescapeForward", "UnescapeRedirect")],
+      disableMergeSlashes: [false, bool],
+    }],
+    headers: [false, {
+      enableEnvoyHeaders: [false, bool],
+      disableRateLimitHeaders: [false, bool],
+      xForwardedClientCert: [false, anyJson],
+      withUnderscoresAction: [false, oneOf("Allow", "RejectRequest", "DropHeader")],
+      preserveXRequestID: [false, bool],
+      requestID: [false, oneOf("PreserveOrGenerate", "Preserve", "Generate", "Disable")],
+      earlyRequestHeaders: [false, anyJson],
+      lateResponseHeaders: [false, anyJson],
+    }],
+    clientIPDetection: [false, {
+      xForwardedFor: [false, {
+        numTrustedHops: [false, (v) => (Number.isInteger(v) && v >= 0 ? undefined : "must be an integer >= 0")],
+        trustedCIDRs: [false, [str]],
+        disableXForwardedForAppend: [false, bool],
+      }],
+      customHeader: [false, { name: [true, str], failClosed: [false, bool] }],
+    }],
+    tcpKeepalive: [false, anyJson],
+    enableProxyProtocol: [false, bool],
+    proxyProtocol: [false, anyJson],
+    tls: [false, anyJson],
+    timeout: [false, anyJson],
+    connection: [false, anyJson],
+    http1: [false, anyJson],
+    http2: [false, anyJson],
+    http3: [false, anyJson],
+    grpc: [false, anyJson],
+    healthCheck: [false, anyJson],
+    scheme: [false, oneOf("Preserve", "MatchBackend")],
+  },
   EnvoyPatchPolicy: {
     targetRef: [true, { group: [true, str], kind: [true, str], name: [true, str] }],
     type: [true, oneOf("JSONPatch")],
@@ -148,6 +201,17 @@ const eg = {
       }],
     }]],
   },
+};
+
+// IstioOperator spec: the fields the mesh overlay uses (istio/api mesh/v1alpha1/config.proto:
+// MeshConfig.pathNormalization, ProxyPathNormalization.NormalizationType).
+const istioOperatorSpec = {
+  meshConfig: [true, {
+    pathNormalization: [false, {
+      normalization: [true, oneOf("DEFAULT", "NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES")],
+    }],
+    defaultConfig: [false, anyJson],
+  }],
 };
 
 function structural(where, value, shape, trail) {
@@ -188,7 +252,7 @@ for (const file of files) {
 let validated = 0;
 for (const { where, value } of docs) {
   const key = `${value.apiVersion}/${value.kind}`;
-  const name = `${value.kind}/${value.metadata?.name}`;
+  const name = `${value.kind}/${value.metadata?.name ?? "(overlay)"}`;
   if (schemaModels[key]) {
     const modelPath = schemaModels[key];
     const module = await load(`${modelPath}.js`);
@@ -198,7 +262,8 @@ for (const { where, value } of docs) {
     } catch (error) {
       fail(`${where} ${name}`, `schema: ${error.message}`);
     }
-    typoCheck(`${where} ${name}`, value, knownFields(modelPath));
+    if (value.kind === "IstioOperator") structural(`${where} ${name}`, value.spec, istioOperatorSpec, "spec");
+    else typoCheck(`${where} ${name}`, value, knownFields(modelPath));
     validated++;
     console.log(`validate_manifests: ${where} ${name}: schema (${modelPath.split("/").slice(0, 2).join("/")}) OK`);
   } else if (value.apiVersion === "gateway.envoyproxy.io/v1alpha1" && eg[value.kind]) {
@@ -206,8 +271,6 @@ for (const { where, value } of docs) {
     structural(`${where} ${name}`, value.spec, eg[value.kind], "spec");
     validated++;
     console.log(`validate_manifests: ${where} ${name}: structural check (Envoy Gateway v1alpha1 types, no published schema) OK`);
-  } else if (!value.apiVersion && value.spec?.template) {
-    continue; // a patch for a gateway Deployment, checked below
   } else {
     fail(where, `${key}: no schema or structural check for this kind`);
   }
@@ -284,16 +347,31 @@ for (const plugin of byKind("WasmPlugin")) {
     }
   }
   pluginStatNames.push(`wasm.${plugin.metadata.namespace}.${plugin.metadata.name}.`);
-  const cluster = `outbound|443||${idpHost}`;
+  // The IdP cluster: the ServiceEntry port whose DestinationRule originates TLS. Istio's
+  // TLS-origination shape: a port with protocol HTTP (what the module sends) targeting the
+  // tenant's 443; TLS origination on an HTTPS/TLS port would wrap the TLS of any application
+  // that speaks HTTPS to the tenant itself a second time.
+  let cluster = `outbound|?||${idpHost}`;
   const entry = byKind("ServiceEntry").find((se) => se.spec.hosts?.includes(idpHost));
-  if (!entry) fail(where, `no ServiceEntry for ${idpHost}`);
-  else if (!entry.spec.ports?.some((p) => p.number === 443)) fail(where, `the ServiceEntry for ${idpHost} has no port 443`);
   const rule = byKind("DestinationRule").find((dr) => dr.spec.host === idpHost);
-  const tls = rule?.spec.trafficPolicy?.portLevelSettings?.find((s) => s.port?.number === 443)?.tls ?? rule?.spec.trafficPolicy?.tls;
-  if (!tls) fail(where, `no DestinationRule originating TLS to ${idpHost}:443`);
+  const originating = (rule?.spec.trafficPolicy?.portLevelSettings ?? []).filter((s) => s.tls?.mode === "SIMPLE");
+  if (!entry) fail(where, `no ServiceEntry for ${idpHost}`);
+  else if (!rule) fail(where, `no DestinationRule for ${idpHost}`);
+  else if (rule.spec.trafficPolicy?.tls) fail(where, `DestinationRule ${rule.metadata.name}: TLS for every port would also wrap applications' own HTTPS; set it on the origination port only (portLevelSettings)`);
+  else if (originating.length !== 1) fail(where, `DestinationRule ${rule.metadata.name}: exactly one port must originate TLS (tls.mode SIMPLE), found ${originating.length}`);
   else {
-    if (tls.mode !== "SIMPLE") fail(where, `DestinationRule tls.mode is ${tls.mode}, SIMPLE originates TLS`);
+    const { port, tls } = originating[0];
+    const servicePort = entry.spec.ports?.find((p) => p.number === port?.number);
+    if (!servicePort) fail(where, `DestinationRule ${rule.metadata.name} originates TLS on port ${port?.number}, which the ServiceEntry does not declare`);
+    else {
+      if (servicePort.protocol !== "HTTP") fail(where, `ServiceEntry port ${servicePort.number} is ${servicePort.protocol}: the TLS-origination port must be protocol HTTP (claimgate sends plain HTTP; on an HTTPS port an application's own TLS would be wrapped twice)`);
+      const target = servicePort.targetPort ?? servicePort.number;
+      if (target !== 443) fail(where, `ServiceEntry port ${servicePort.number} targets ${target}, the tenant serves HTTPS on 443`);
+      cluster = `outbound|${servicePort.number}||${idpHost}`;
+    }
     if (tls.sni !== idpHost) fail(where, `DestinationRule tls.sni is ${tls.sni}, expected ${idpHost}`);
+    if (!(tls.subjectAltNames ?? []).includes(idpHost)) fail(where, `DestinationRule tls.subjectAltNames lacks ${idpHost}: the certificate must be checked against the tenant's name`);
+    if (tls.insecureSkipVerify) fail(where, "DestinationRule tls.insecureSkipVerify: the tenant's certificate must be checked");
   }
   checkClaimgateConfig(where, spec.pluginConfig, cluster, `istio-${plugin.metadata.name}.claimgate.json`);
 }
@@ -334,18 +412,89 @@ for (const policy of byKind("EnvoyExtensionPolicy")) {
     checkClaimgateConfig(where, wasm.config, cluster, `eg-${policy.metadata.name}-${index}.claimgate.json`);
   }
 }
-for (const { where, value } of docs.filter((d) => !d.value.apiVersion)) {
-  // proxyStatsMatcher patch: its annotation must parse and include claimgate's stats.
-  const config = value.spec.template?.metadata?.annotations?.["proxy.istio.io/config"];
+// ---- the edge requirements (envoy/deploy/EDGE.md) -----------------------------------
+const istioGateways = byKind("Gateway").filter((g) => g.spec.gatewayClassName === "istio");
+for (const gateway of istioGateways) {
+  // proxy.istio.io/config in spec.infrastructure.annotations: Istio copies it onto the
+  // gateway's pods (no patch of the Deployment it owns).
+  const where = `Gateway/${gateway.metadata.name}`;
+  const config = gateway.spec.infrastructure?.annotations?.["proxy.istio.io/config"];
+  if (config === undefined) { fail(where, "spec.infrastructure.annotations lacks proxy.istio.io/config (numTrustedProxies, claimgate's stats)"); continue; }
   let parsed;
-  try { parsed = YAML.parse(config ?? ""); } catch (error) { fail(where, `proxy.istio.io/config: ${error.message}`); }
+  try { parsed = YAML.parse(config); } catch (error) { fail(where, `proxy.istio.io/config: ${error.message}`); continue; }
+  const known = new Set(["gatewayTopology", "proxyStatsMatcher", "concurrency", "proxyMetadata", "holdApplicationUntilProxyStarts", "terminationDrainDuration", "drainDuration", "connectionSettings"]);
+  for (const key of Object.keys(parsed ?? {})) if (!known.has(key)) fail(where, `proxy.istio.io/config: ${key} is not a ProxyConfig field this check knows`);
+  const hops = parsed?.gatewayTopology?.numTrustedProxies;
+  if (!Number.isInteger(hops) || hops < 0) fail(where, "proxy.istio.io/config: gatewayTopology.numTrustedProxies must be an integer >= 0 (the HTTP proxies in front of the gateway)");
   const prefixes = parsed?.proxyStatsMatcher?.inclusionPrefixes ?? [];
   // Istio names a WasmPlugin's Envoy plugin <namespace>.<name>: its stats are under that.
-  for (const wanted of ["wasmcustom.claimgate.", ...pluginStatNames]) {
-    if (!prefixes.includes(wanted)) fail(where, `proxyStatsMatcher.inclusionPrefixes lacks ${wanted}`);
+  const plugins = byKind("WasmPlugin").filter((p) => p.metadata.namespace === gateway.metadata.namespace && (p.spec.targetRefs ?? []).some((r) => r.name === gateway.metadata.name));
+  for (const wanted of ["wasmcustom.claimgate.", ...plugins.map((p) => `wasm.${p.metadata.namespace}.${p.metadata.name}.`)]) {
+    if (!prefixes.includes(wanted)) fail(where, `proxy.istio.io/config: proxyStatsMatcher.inclusionPrefixes lacks ${wanted}`);
   }
-  if (parsed) console.log(`validate_manifests: ${where} gateway patch: proxyStatsMatcher (structural) OK`);
+  // The EnvoyFilter that sets the HCM options on this gateway's pods.
+  const filters = byKind("EnvoyFilter").filter((f) => f.metadata.namespace === gateway.metadata.namespace
+    && f.spec.workloadSelector?.labels?.["gateway.networking.k8s.io/gateway-name"] === gateway.metadata.name);
+  if (filters.length === 0) { fail(where, "no EnvoyFilter in its namespace selects its pods (workloadSelector gateway.networking.k8s.io/gateway-name)"); continue; }
+  const hcm = {};
+  for (const filter of filters) {
+    for (const patch of filter.spec.configPatches ?? []) {
+      const fw = `EnvoyFilter/${filter.metadata.name}`;
+      if (patch.applyTo !== "NETWORK_FILTER" || patch.patch?.operation !== "MERGE") { fail(fw, "expected a MERGE into the NETWORK_FILTER http_connection_manager"); continue; }
+      if (patch.match?.context !== "GATEWAY") fail(fw, "match.context must be GATEWAY");
+      if (patch.match?.listener?.filterChain?.filter?.name !== "envoy.filters.network.http_connection_manager") fail(fw, "match must name envoy.filters.network.http_connection_manager");
+      const typed = patch.patch.value?.typed_config ?? {};
+      if (typed["@type"] !== "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager") fail(fw, "typed_config @type must be the v3 HttpConnectionManager");
+      Object.assign(hcm, typed);
+    }
+  }
+  const wantedHcm = {
+    normalize_path: true,
+    merge_slashes: true,
+    path_with_escaped_slashes_action: "REJECT_REQUEST",
+    "common_http_protocol_options.headers_with_underscores_action": "DROP_HEADER",
+  };
+  for (const [field, value] of Object.entries(wantedHcm)) {
+    const got = field.split(".").reduce((o, k) => o?.[k], hcm);
+    if (got !== value) fail(where, `EnvoyFilter: ${field} is ${JSON.stringify(got)}, claimgate's edge needs ${JSON.stringify(value)}`);
+  }
+  // Envoy itself checks the merged fields, in a listener like the gateway's.
+  const { "@type": type, ...fields } = hcm;
+  fs.writeFileSync(path.join(checks, `istio-${gateway.metadata.name}-edge-hcm.envoy.json`), JSON.stringify({
+    static_resources: { listeners: [{
+      name: "edge", address: { socket_address: { address: "127.0.0.1", port_value: 10000 } },
+      filter_chains: [{ filters: [{ name: "envoy.filters.network.http_connection_manager", typed_config: {
+        "@type": type, stat_prefix: "edge", use_remote_address: true, xff_num_trusted_hops: hops ?? 0,
+        route_config: { virtual_hosts: [{ name: "api", domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200 } }] }] },
+        http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
+        ...fields,
+      } }] }],
+    }] },
+  }, null, 2));
+  console.log(`validate_manifests: ${where}: proxy.istio.io/config and EnvoyFilter edge settings OK`);
 }
+for (const operator of byKind("IstioOperator")) {
+  const normalization = operator.spec?.meshConfig?.pathNormalization?.normalization;
+  if (normalization !== "MERGE_SLASHES") fail("IstioOperator", `meshConfig.pathNormalization.normalization is ${normalization}: MERGE_SLASHES is what claimgate relies on (DECODE_AND_MERGE_SLASHES also decodes %2F for the whole mesh)`);
+}
+const extensionTargets = byKind("EnvoyExtensionPolicy").flatMap((p) => (p.spec.targetRefs ?? []).map((r) => `${p.metadata.namespace}/${r.kind}/${r.name}`));
+for (const policy of byKind("ClientTrafficPolicy")) {
+  const where = `ClientTrafficPolicy/${policy.metadata.name}`;
+  const targets = (policy.spec.targetRefs ?? [policy.spec.targetRef].filter(Boolean)).map((r) => `${policy.metadata.namespace}/${r.kind}/${r.name}`);
+  if (targets.length === 0) fail(where, "no targetRefs");
+  for (const target of targets) {
+    if (!extensionTargets.includes(target)) fail(where, `targets ${target}, which is not what the EnvoyExtensionPolicy targets (${extensionTargets.join(", ") || "none"}): the edge settings must cover claimgate's listener`);
+    const [, kind, name] = target.split("/");
+    if (kind !== "Gateway") fail(where, `targets a ${kind}: a ClientTrafficPolicy configures a Gateway's listeners`);
+    else if (!gateways.includes(name)) fail(where, `targetRef ${name} is not a Gateway here`);
+  }
+  const spec = policy.spec;
+  if (spec.path?.escapedSlashesAction !== "RejectRequest") fail(where, `path.escapedSlashesAction is ${spec.path?.escapedSlashesAction}, claimgate's edge uses RejectRequest`);
+  if (spec.path?.disableMergeSlashes === true) fail(where, "path.disableMergeSlashes: the path forwarded must be the merged path claimgate matched");
+  if (spec.headers?.withUnderscoresAction !== "DropHeader") fail(where, `headers.withUnderscoresAction is ${spec.headers?.withUnderscoresAction}, claimgate's edge uses DropHeader`);
+  if (!Number.isInteger(spec.clientIPDetection?.xForwardedFor?.numTrustedHops)) fail(where, "clientIPDetection.xForwardedFor.numTrustedHops: state how many HTTP proxies are in front (0 for none)");
+}
+if (byKind("EnvoyExtensionPolicy").length > 0 && byKind("ClientTrafficPolicy").length === 0) fail("manifests", "no ClientTrafficPolicy for the Envoy Gateway edge settings");
 
 if (byKind("WasmPlugin").length === 0 && byKind("EnvoyExtensionPolicy").length === 0) fail("manifests", "no WasmPlugin or EnvoyExtensionPolicy given");
 if (errors.length) {

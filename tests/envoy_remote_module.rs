@@ -9,8 +9,8 @@
 //! fails closed ("Plugin claimgate failed to load").
 //!
 //! Also here, because it needs the same control over Envoy's command line: the
-//! `proxyStatsMatcher` that `envoy/deploy/istio/patches/gateway-stats.yaml` gives an Istio
-//! gateway, applied as the `stats_matcher` Istio generates from it, keeps claimgate's
+//! `proxyStatsMatcher` that `envoy/deploy/istio/gateway.yaml` gives its Istio gateway's pods,
+//! applied as the `stats_matcher` Istio generates from it, keeps claimgate's
 //! stats and drops the rest.
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -21,6 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use claimgate::mint::SigningKey;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use support::idp::{reserve_port, Idp, Reply};
@@ -286,18 +287,18 @@ fn envoy_refuses_a_module_whose_sha256_does_not_match() {
     }
 }
 
-/// The prefixes of `proxy.istio.io/config` → `proxyStatsMatcher.inclusionPrefixes` in the
-/// shipped gateway patch.
+/// The prefixes of `proxy.istio.io/config` → `proxyStatsMatcher.inclusionPrefixes` that the
+/// shipped Istio Gateway gives its pods (`spec.infrastructure.annotations`, which Istio
+/// copies onto the gateway's pod template).
 fn istio_inclusion_prefixes() -> Vec<String> {
-    let patch: serde_yaml_ng::Value = serde_yaml_ng::from_str(
-        &std::fs::read_to_string(root().join("envoy/deploy/istio/patches/gateway-stats.yaml"))
-            .unwrap(),
-    )
-    .unwrap();
-    let proxy_config = patch["spec"]["template"]["metadata"]["annotations"]
-        ["proxy.istio.io/config"]
+    let text = std::fs::read_to_string(root().join("envoy/deploy/istio/gateway.yaml")).unwrap();
+    let gateway = serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|document| serde_yaml_ng::Value::deserialize(document).unwrap())
+        .find(|document| document["kind"].as_str() == Some("Gateway"))
+        .expect("gateway.yaml has a Gateway");
+    let proxy_config = gateway["spec"]["infrastructure"]["annotations"]["proxy.istio.io/config"]
         .as_str()
-        .expect("the patch sets proxy.istio.io/config");
+        .expect("the Gateway sets proxy.istio.io/config");
     let proxy_config: serde_yaml_ng::Value = serde_yaml_ng::from_str(proxy_config).unwrap();
     proxy_config["proxyStatsMatcher"]["inclusionPrefixes"]
         .as_sequence()
@@ -308,7 +309,7 @@ fn istio_inclusion_prefixes() -> Vec<String> {
 }
 
 #[test]
-fn the_istio_stats_matcher_of_the_gateway_patch_keeps_claimgate_stats() {
+fn the_istio_stats_matcher_of_the_gateway_keeps_claimgate_stats() {
     let prefixes = istio_inclusion_prefixes();
     assert!(!prefixes.is_empty());
     // What Istio generates from inclusionPrefixes: stats_matcher.inclusion_list prefixes.
