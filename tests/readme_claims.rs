@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use serde::Deserialize;
+
 fn repo(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
@@ -60,4 +62,28 @@ fn the_readmes_case_counts_are_what_claimgate_test_prints() {
             "README says {count} for {cases}"
         );
     }
+}
+
+/// The start-up line `envoy/deploy/README.md` shows for the Istio deployment names as many
+/// rules as the `WasmPlugin`'s `pluginConfig` has.
+#[test]
+fn the_deploy_guides_rule_count_is_the_wasmplugins() {
+    let guide = std::fs::read_to_string(repo("envoy/deploy/README.md")).unwrap();
+    let shown: usize = guide
+        .lines()
+        .find_map(|line| {
+            let (before, _) = line.split_once(" rule(s)")?;
+            before.rsplit(' ').next()?.parse().ok()
+        })
+        .expect("the guide shows the start-up line with its rule count");
+    let manifest = std::fs::read_to_string(repo("envoy/deploy/istio/wasmplugin.yaml")).unwrap();
+    let plugin = serde_yaml_ng::Deserializer::from_str(&manifest)
+        .map(|document| serde_json::Value::deserialize(document).unwrap())
+        .find(|document| document["kind"] == "WasmPlugin")
+        .expect("a WasmPlugin in wasmplugin.yaml");
+    let rules = plugin["spec"]["pluginConfig"]["rules"]
+        .as_array()
+        .expect("pluginConfig.rules")
+        .len();
+    assert_eq!(shown, rules, "envoy/deploy/README.md shows {shown} rule(s)");
 }
