@@ -104,6 +104,9 @@ cargo build --quiet --release --target wasm32-wasip1 \
 .venv/bin/python benches/load/run.py --seconds 1 --warmup 1 --rounds 1 --pool 200 \
   --algs RS256,EdDSA --two-workers RS256 --out target/load-smoke.md >/dev/null
 grep -q "^## Targets" target/load-smoke.md
+.venv/bin/python benches/load/run.py --slope now --seconds 1 --warmup 1 --rounds 1 \
+  --out target/load-slope-smoke.md >/dev/null
+grep -q "| \`now\` |" target/load-slope-smoke.md
 
 # Every cargo-fuzz target for 5 s (nightly and cargo-fuzz are installed when missing; the
 # first build of the fuzz crate takes about 2-3 minutes). The long run is
