@@ -178,10 +178,14 @@ fn report(config: &Config, place: &Place<'_>, title: &str, clusters: Option<&Clu
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let step_up = rule
-            .step_up
-            .as_ref()
-            .map_or_else(|| "none".to_owned(), ToString::to_string);
+        let step_up = rule.step_up.as_ref().map_or_else(
+            || "none".to_owned(),
+            |step_up| {
+                let text = step_up.to_string();
+                text.strip_prefix("step-up: ")
+                    .map_or(text.clone(), str::to_owned)
+            },
+        );
         let mode = if rule.mode == Mode::DryRun {
             " [dry run]"
         } else {

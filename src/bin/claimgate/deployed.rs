@@ -110,7 +110,7 @@ fn envoy_plugins(value: &Value, path: String, found: &mut Vec<Found>) {
                     .and_then(Value::as_str)
                     .unwrap_or("?");
                 found.push(Found {
-                    label: format!("Envoy Wasm plugin '{name}' at {}", join("configuration")),
+                    label: format!("Envoy Wasm plugin '{name}'"),
                     path: join("configuration.value"),
                     form: Form::Text(text.to_owned()),
                 });
@@ -131,7 +131,7 @@ fn envoy_plugins(value: &Value, path: String, found: &mut Vec<Found>) {
 
 /// The Envoy clusters `document` defines: a bootstrap's `static_resources.clusters`, the
 /// clusters an `EnvoyPatchPolicy` adds, and those Istio makes for a `ServiceEntry`
-/// (`outbound|PORT||HOST`). `None` when it defines none this way.
+/// (`outbound|PORT||HOST`).
 pub fn clusters(document: &Value) -> Vec<String> {
     let names = |items: Option<&Value>| -> Vec<String> {
         items
@@ -155,7 +155,12 @@ pub fn clusters(document: &Value) -> Vec<String> {
                     .and_then(Value::as_str)
                     .is_some_and(|kind| kind.ends_with("envoy.config.cluster.v3.Cluster"))
             })
-            .filter_map(|patch| patch.pointer("/value/name").and_then(Value::as_str))
+            .filter_map(|patch| {
+                patch
+                    .pointer("/operation/value/name")
+                    .or_else(|| patch.get("name"))
+                    .and_then(Value::as_str)
+            })
             .map(str::to_owned)
             .collect(),
         Some("ServiceEntry") => {
@@ -214,6 +219,11 @@ mod tests {
 
         let entry = json!({"kind": "ServiceEntry", "spec": {"hosts": ["a.example"], "ports": [{"number": 443}]}});
         assert_eq!(clusters(&entry), ["outbound|443||a.example"]);
+        let patch = json!({"kind": "EnvoyPatchPolicy", "spec": {"jsonPatches": [
+            {"type": "type.googleapis.com/envoy.config.cluster.v3.Cluster", "name": "idp",
+             "operation": {"op": "add", "path": "", "value": {"name": "idp"}}},
+            {"type": "type.googleapis.com/envoy.config.listener.v3.Listener", "name": "l"}]}});
+        assert_eq!(clusters(&patch), ["idp"]);
         assert!(!is_configuration(&entry));
         assert!(is_configuration(&json!({"providers": []})));
     }

@@ -39,7 +39,7 @@ Exit codes:
   4  a key fetch failed (eval --jwks URL: connection, TLS or timeout)
 
 CONFIG is JSON, or YAML when the file name ends in .yaml or .yml (other names: JSON when the
-text starts with '{'). Policy cases: filter-config/README.md, \"Policy tests\".";
+text starts with '{'). The policy case format: claimgate test --help.";
 
 /// Edge JWT verification and ABAC policy for Envoy: the command line.
 #[derive(Debug, Parser)]

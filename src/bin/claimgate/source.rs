@@ -177,19 +177,36 @@ pub fn load_config(path: &Path) -> Result<Config, CliError> {
     )
 }
 
-/// serde_json's messages end in ` at line L column C`: of the copy the configuration was
-/// compiled from, so they are dropped (the caller gives the user's own position).
-pub fn without_position(message: &str) -> &str {
-    match message.rfind(" at line ") {
-        Some(index)
-            if message
-                .get(index + 9..)
-                .is_some_and(|rest| rest.contains(" column ")) =>
-        {
-            message.get(..index).unwrap_or(message)
+/// serde_json's messages carry ` at line L column C`: of the copy the configuration was
+/// compiled from, so it is dropped (the caller gives the user's own position).
+pub fn without_position(message: &str) -> String {
+    let mut rest = message;
+    let mut out = String::with_capacity(message.len());
+    while let Some(index) = rest.find(" at line ") {
+        let (before, after) = rest.split_at(index);
+        let tail = after.get(9..).unwrap_or("");
+        let line_digits = tail.len() - tail.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let column = tail
+            .get(line_digits..)
+            .and_then(|t| t.strip_prefix(" column "));
+        match column {
+            Some(column) if line_digits > 0 => {
+                let digits = column.len()
+                    - column
+                        .trim_start_matches(|c: char| c.is_ascii_digit())
+                        .len();
+                out.push_str(before);
+                rest = column.get(digits..).unwrap_or("");
+            }
+            _ => {
+                out.push_str(before);
+                out.push_str(" at line ");
+                rest = tail;
+            }
         }
-        _ => message,
     }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -203,5 +220,10 @@ mod tests {
             "missing field `jwks`"
         );
         assert_eq!(without_position("plain message"), "plain message");
+        assert_eq!(
+            without_position("missing field `jwks` at line 1 column 23: give one"),
+            "missing field `jwks`: give one"
+        );
+        assert_eq!(without_position("bad at line x"), "bad at line x");
     }
 }
