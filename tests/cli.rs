@@ -502,3 +502,22 @@ fn public_jwks_refuses_an_hmac_secret_unless_asked() {
     ]);
     assert!(public.status.success(), "{}", stderr(&public));
 }
+
+/// envoy/render.py takes a YAML configuration too (turned into JSON by `claimgate json`).
+#[test]
+fn render_py_takes_a_yaml_configuration() {
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo(CONFIG)).unwrap()).unwrap();
+    let yaml = temp_file("render.yaml", &serde_yaml_ng::to_string(&config).unwrap());
+    let output = Command::new("python3")
+        .arg(repo("envoy/render.py"))
+        .args([&yaml, "--wasm", "/nonexistent/claimgate.wasm"])
+        .env("CLAIMGATE", env!("CARGO_BIN_EXE_claimgate"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let bootstrap: Value = serde_yaml_ng::from_slice(&output.stdout).unwrap();
+    let text = stdout(&output);
+    assert!(text.contains("recommendations-need-silver"), "{text}");
+    assert!(bootstrap.get("static_resources").is_some());
+}
