@@ -521,3 +521,51 @@ fn render_py_takes_a_yaml_configuration() {
     assert!(text.contains("recommendations-need-silver"), "{text}");
     assert!(bootstrap.get("static_resources").is_some());
 }
+
+/// The README's demo commands (the `$CG mint …` assignments of "Try the demo") run as
+/// written with this build of the CLI.
+#[test]
+fn the_readme_demo_mint_commands_run_as_written() {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let start = readme.find("## Try the demo").unwrap();
+    let block = &readme[start..];
+    let block = &block[block.find("```sh\n").unwrap() + 6..];
+    let block = &block[..block.find("```").unwrap()];
+    let mut script = String::from("set -euo pipefail\n");
+    let mut pending = String::new();
+    let mut assigned = Vec::new();
+    for line in block.lines() {
+        let line = line.trim_end();
+        if !pending.is_empty() || (line.contains("=$($CG ") && !line.starts_with('#')) {
+            pending.push_str(line);
+            pending.push('\n');
+            if !line.ends_with('\\') {
+                assigned.push(pending.split('=').next().unwrap().to_owned());
+                script.push_str(&pending);
+                pending.clear();
+            }
+        } else if line.starts_with("KEY=")
+            || line.starts_with("CONFIG=")
+            || line.starts_with("MFA=")
+        {
+            script.push_str(line);
+            script.push('\n');
+        }
+    }
+    assert!(assigned.len() >= 5, "{assigned:?}");
+    assert!(
+        !assigned.iter().any(|name| name == "PWD"),
+        "PWD= breaks the shell's working directory"
+    );
+    for name in &assigned {
+        script.push_str(&format!("test -n \"${name}\"\n"));
+    }
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CG", env!("CARGO_BIN_EXE_claimgate"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{script}\n{}", stderr(&output));
+}
