@@ -11,6 +11,8 @@ import argparse
 import json
 import os
 import pathlib
+import shutil
+import subprocess
 import sys
 import tempfile
 import urllib.parse
@@ -37,9 +39,30 @@ def write_atomically(path, text):
         raise
 
 
+def plugin_configuration(path):
+    """The configuration's JSON text. A YAML one (.yaml, .yml) is turned into JSON by the
+    claimgate CLI (`claimgate json`, which checks it too): $CLAIMGATE, else
+    target/release/claimgate or target/debug/claimgate, else claimgate on PATH."""
+    if not path.endswith((".yaml", ".yml")):
+        text = pathlib.Path(path).read_text()
+        json.loads(text)  # fail here, not in Envoy, on a file that is not JSON
+        return text
+    repo = pathlib.Path(__file__).resolve().parent.parent
+    built = [repo / "target" / kind / "claimgate" for kind in ("release", "debug")]
+    cli = os.environ.get("CLAIMGATE") or next(
+        (str(path) for path in built if path.exists()), None) or shutil.which("claimgate")
+    if not cli:
+        sys.exit("render.py: a YAML configuration needs the claimgate CLI to turn it into JSON: "
+                 "cargo build --release --bin claimgate, or set CLAIMGATE")
+    result = subprocess.run([cli, "json", path], capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(result.stderr.strip() or f"render.py: {cli} json {path} failed")
+    return result.stdout.strip()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("config", help="claimgate JSON configuration")
+    parser.add_argument("config", help="claimgate configuration: JSON, or YAML (.yaml/.yml, via `claimgate json`)")
     parser.add_argument("--listen-port", type=int, default=10000)
     parser.add_argument("--admin-port", type=int, default=9901)
     parser.add_argument("--upstream-port", type=int, default=10001)
@@ -54,8 +77,7 @@ def main():
     parser.add_argument("--ecds-only", action="store_true",
                         help=f"write only --policy-dir/{ECDS_FILE} (a new policy for a running Envoy)")
     args = parser.parse_args()
-    plugin_config = pathlib.Path(args.config).read_text()
-    json.loads(plugin_config)  # fail here, not in Envoy, on a file that is not JSON
+    plugin_config = plugin_configuration(args.config)
     clusters = ""
     if args.clusters:
         # Each line indented under static_resources.clusters.

@@ -557,7 +557,11 @@ fn check_prints_the_compiled_policy_rule_by_rule() {
         "rule public-catalog: GET|HEAD prefix /public -> allow (public)",
         "rule recommendations-need-silver: prefix /recommendations -> deny when not (claim https://aethermarket.com/loyalty_tier is at least Silver on tiers 'loyalty') [dry run]",
     ] {
-        assert!(text.lines().any(|seen| seen == line), "{line} not in:\n{text}");
+        // Each rule line goes on with the rule's providers and step-up.
+        assert!(
+            text.lines().any(|seen| seen == line || seen.starts_with(&format!("{line}; "))),
+            "{line} not in:\n{text}"
+        );
     }
 }
 
@@ -574,5 +578,337 @@ fn a_failing_policy_test_exits_with_exactly_1_and_a_usage_error_with_2() {
     let usage = claimgate(&["test", &repo(CONFIG)]);
     assert_eq!(usage.status.code(), Some(2));
     let unreadable = claimgate(&["test", &repo(CONFIG), "/nonexistent/cases.yaml"]);
-    assert_eq!(unreadable.status.code(), Some(2));
+    // An input that cannot be read is refused input (3), not a usage error.
+    assert_eq!(unreadable.status.code(), Some(3));
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn each_command_has_its_help_and_options_take_an_equals_sign() {
+    for command in [
+        "check",
+        "eval",
+        "test",
+        "json",
+        "mint",
+        "keygen",
+        "public-jwks",
+    ] {
+        let output = claimgate(&[command, "--help"]);
+        assert!(output.status.success(), "{command}: {}", stderr(&output));
+        assert!(
+            stdout(&output).contains(&format!("Usage: claimgate {command}")),
+            "{command}: {}",
+            stdout(&output)
+        );
+    }
+    assert!(stdout(&claimgate(&["check", "--help"])).contains("2  usage"));
+    assert!(stdout(&claimgate(&["test", "--help"])).contains("filter-config/POLICY.md"));
+    let output = claimgate(&[
+        "eval",
+        &repo(CONFIG),
+        "--path=/admin/users",
+        "--method=DELETE",
+    ]);
+    let decision: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(decision["rule"], "admin-write");
+}
+
+#[test]
+fn exit_codes_tell_usage_refused_input_and_failed_cases_apart() {
+    assert_eq!(claimgate(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(
+        claimgate(&["eval", &repo(CONFIG), "--bogus", "x"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(claimgate(&["check"]).status.code(), Some(2));
+    let missing = claimgate(&["check", "/nonexistent/claimgate.json"]);
+    assert_eq!(missing.status.code(), Some(3), "{}", stderr(&missing));
+    let bad = temp_file("bad-exit.json", r#"{"realm": "x", "providers": []}"#);
+    assert_eq!(claimgate(&["check", &bad]).status.code(), Some(3));
+    let cases = temp_file(
+        "failing-exit.cases.yaml",
+        "cases:\n  - name: wrong\n    request: {path: /products/1}\n    expect: {status: 200}\n",
+    );
+    let output = claimgate(&["test", &repo(CONFIG), &cases]);
+    assert_eq!(output.status.code(), Some(1));
+    // The failing case names the rule that decided and its reason.
+    assert!(
+        stdout(&output).contains(
+            "FAIL wrong: status 200 expected, got 401; rule 'products' decided: rule 'products' requires a token"
+        ),
+        "{}",
+        stdout(&output)
+    );
+}
+
+/// Errors point at the line and column of the user's own file, JSON or YAML.
+#[test]
+fn errors_name_the_line_and_column_of_the_original_file() {
+    let json = temp_file(
+        "located.json",
+        "{\n  \"providers\": [{\"name\": \"a\", \"issuer\": \"https://a/\", \"audiences\": [\"x\"],\n    \"algorithms\": [\"RS256\"]}],\n  \"rules\": [\n    {\"name\": \"r\", \"when\": {\"claim\": \"x\", \"matches\": \"y\"}}\n  ]\n}\n",
+    );
+    let error = stderr(&claimgate(&["check", &json]));
+    assert!(
+        error.contains("located.json:2:17: providers[0]: missing field `jwks`"),
+        "{error}"
+    );
+    assert!(
+        error.contains("jwks.inline") && error.contains("jwks.discovery"),
+        "{error}"
+    );
+    assert!(
+        !error.contains("at line 1"),
+        "no position of a re-serialized copy: {error}"
+    );
+
+    let yaml = temp_file(
+        "located.yaml",
+        "providers:\n  - name: a\n    issuer: https://a/\n    audiences: [x]\n    algorithms: [HS256]\n    jwks: {inline: {keys: [{kty: oct, k: c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0zMg}]}}\nrules:\n  - name: r\n    when: {claim: x, matches: y}\n",
+    );
+    let error = stderr(&claimgate(&["check", &yaml]));
+    assert!(
+        error.contains("located.yaml:9:31: rules[0].when.matches: unknown key 'matches'"),
+        "{error}"
+    );
+    let broken = temp_file("broken.yaml", "rules:\n  - name: [\n");
+    let error = stderr(&claimgate(&["check", &broken]));
+    assert!(error.contains("broken.yaml:3:"), "{error}");
+    let cases = temp_file(
+        "located.cases.yaml",
+        "cases:\n  - name: a\n    expect: {status: 200, stauts: 1}\n",
+    );
+    let error = stderr(&claimgate(&["test", &repo(CONFIG), &cases]));
+    assert!(
+        error.contains("located.cases.yaml:3:35: cases[0].expect.stauts: unknown field"),
+        "{error}"
+    );
+}
+
+#[test]
+fn json_prints_what_envoy_takes_from_a_yaml_configuration() {
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo(CONFIG)).unwrap()).unwrap();
+    let yaml = temp_file("as-json.yaml", &serde_yaml_ng::to_string(&config).unwrap());
+    let output = claimgate(&["json", &yaml]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert_eq!(text.lines().count(), 1);
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), config);
+}
+
+/// `check` reads what users deploy: the shipped Envoy bootstrap, Istio WasmPlugin and
+/// Envoy Gateway EnvoyExtensionPolicy, naming where each configuration was found, and
+/// cross-checks the key clusters against the clusters those files define.
+#[test]
+fn check_reads_bootstraps_and_kubernetes_manifests() {
+    let bootstrap = claimgate(&["check", &repo("envoy/auth0-remote-jwks.envoy.yaml")]);
+    assert!(bootstrap.status.success(), "{}", stderr(&bootstrap));
+    assert!(
+        stdout(&bootstrap)
+            .contains("auth0-remote-jwks.envoy.yaml:49:26 (Envoy Wasm plugin 'claimgate'): OK"),
+        "{}",
+        stdout(&bootstrap)
+    );
+    assert!(
+        !stderr(&bootstrap).contains("not defined"),
+        "{}",
+        stderr(&bootstrap)
+    );
+
+    let istio = claimgate(&[
+        "check",
+        &repo("envoy/deploy/istio/wasmplugin.yaml"),
+        "--envoy",
+        &repo("envoy/deploy/istio/auth0-jwks.yaml"),
+    ]);
+    assert!(istio.status.success(), "{}", stderr(&istio));
+    assert!(
+        stdout(&istio).contains("(WasmPlugin aethermarket/claimgate): OK"),
+        "{}",
+        stdout(&istio)
+    );
+    assert!(
+        !stderr(&istio).contains("not defined"),
+        "{}",
+        stderr(&istio)
+    );
+
+    let gateway = repo("envoy/deploy/envoy-gateway/claimgate.yaml");
+    let eg = claimgate(&[
+        "check",
+        &gateway,
+        "--envoy",
+        &repo("envoy/deploy/envoy-gateway/idp-cluster.yaml"),
+    ]);
+    assert!(eg.status.success(), "{}", stderr(&eg));
+    assert!(
+        stdout(&eg).contains("(EnvoyExtensionPolicy aethermarket/claimgate, wasm 'claimgate'): OK"),
+        "{}",
+        stdout(&eg)
+    );
+    assert!(!stderr(&eg).contains("not defined"), "{}", stderr(&eg));
+    // Without the file that defines its cluster, the cross-check warns.
+    let envoy = temp_file(
+        "other-clusters.yaml",
+        "static_resources:\n  clusters:\n  - name: echo\n",
+    );
+    let lacking = claimgate(&["check", &gateway, "--envoy", &envoy]);
+    assert!(
+        stderr(&lacking)
+            .contains("providers[0].jwks.remote.cluster: cluster 'claimgate-idp' is not defined"),
+        "{}",
+        stderr(&lacking)
+    );
+    // A bad embedded configuration is refused with its place in the manifest.
+    let text = std::fs::read_to_string(&gateway)
+        .unwrap()
+        .replace("effect: deny", "effect: refuse");
+    let broken = temp_file("broken-eep.yaml", &text);
+    let output = claimgate(&["check", &broken]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stderr(&output).contains("spec.wasm[0].config.rules[0].effect")
+            || stderr(&output).contains("rules[0].effect"),
+        "{}",
+        stderr(&output)
+    );
+    // The summary shows each rule's providers and step_up.
+    let summary = stdout(&claimgate(&["check", &repo(CONFIG)]));
+    assert!(
+        summary.contains("rule recommendations-need-silver")
+            && summary.contains("providers: auth0"),
+        "{summary}"
+    );
+    assert!(summary.contains("step_up: acr"), "{summary}");
+}
+
+#[test]
+fn check_warns_about_deny_rules_without_providers_and_bare_issuers() {
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo(CONFIG)).unwrap()).unwrap();
+    config["providers"][0]["issuer"] = json!("aethermarket.us.auth0.com");
+    for rule in config["rules"].as_array_mut().unwrap() {
+        if rule["name"] == "recommendations-need-silver" {
+            rule.as_object_mut().unwrap().remove("providers");
+        }
+    }
+    let path = temp_file(
+        "warned.json",
+        &serde_json::to_string_pretty(&config).unwrap(),
+    );
+    let output = claimgate(&["check", &path]);
+    assert!(output.status.success());
+    let warnings = stderr(&output);
+    assert!(
+        warnings.contains(
+            "warning: providers[0].issuer: issuer 'aethermarket.us.auth0.com' has no scheme"
+        ),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("deny rule 'recommendations-need-silver' names no providers"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("warned.json:"),
+        "warnings say where: {warnings}"
+    );
+}
+
+#[test]
+fn public_jwks_refuses_an_hmac_secret_unless_asked() {
+    let key = stdout(&claimgate(&["keygen", "--alg", "HS256", "--kid", "h1"]));
+    let path = temp_file("hmac.jwk.json", &key);
+    let refused = claimgate(&["public-jwks", "--key", &path]);
+    assert_eq!(refused.status.code(), Some(3));
+    assert!(refused.stdout.is_empty());
+    assert!(
+        stderr(&refused).contains("--include-secrets"),
+        "{}",
+        stderr(&refused)
+    );
+    let given = claimgate(&["public-jwks", "--key", &path, "--include-secrets"]);
+    assert!(given.status.success());
+    let jwks: Value = serde_json::from_slice(&given.stdout).unwrap();
+    assert_eq!(jwks["keys"][0]["kty"], "oct");
+    let public = claimgate(&[
+        "public-jwks",
+        "--key",
+        &repo("filter-config/demo/private-demo-only.jwk.json"),
+    ]);
+    assert!(public.status.success(), "{}", stderr(&public));
+}
+
+/// envoy/render.py takes a YAML configuration too (turned into JSON by `claimgate json`).
+#[test]
+fn render_py_takes_a_yaml_configuration() {
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo(CONFIG)).unwrap()).unwrap();
+    let yaml = temp_file("render.yaml", &serde_yaml_ng::to_string(&config).unwrap());
+    let output = Command::new("python3")
+        .arg(repo("envoy/render.py"))
+        .args([&yaml, "--wasm", "/nonexistent/claimgate.wasm"])
+        .env("CLAIMGATE", env!("CARGO_BIN_EXE_claimgate"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let bootstrap: Value = serde_yaml_ng::from_slice(&output.stdout).unwrap();
+    let text = stdout(&output);
+    assert!(text.contains("recommendations-need-silver"), "{text}");
+    assert!(bootstrap.get("static_resources").is_some());
+}
+
+/// The README's demo commands (the `$CG mint …` assignments of "Try the demo") run as
+/// written with this build of the CLI.
+#[test]
+fn the_readme_demo_mint_commands_run_as_written() {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let start = readme.find("## Try the demo").unwrap();
+    let block = &readme[start..];
+    let block = &block[block.find("```sh\n").unwrap() + 6..];
+    let block = &block[..block.find("```").unwrap()];
+    let mut script = String::from("set -euo pipefail\n");
+    let mut pending = String::new();
+    let mut assigned = Vec::new();
+    for line in block.lines() {
+        let line = line.trim_end();
+        if !pending.is_empty() || (line.contains("=$($CG ") && !line.starts_with('#')) {
+            pending.push_str(line);
+            pending.push('\n');
+            if !line.ends_with('\\') {
+                assigned.push(pending.split('=').next().unwrap().to_owned());
+                script.push_str(&pending);
+                pending.clear();
+            }
+        } else if line.starts_with("KEY=")
+            || line.starts_with("CONFIG=")
+            || line.starts_with("MFA=")
+        {
+            script.push_str(line);
+            script.push('\n');
+        }
+    }
+    assert!(assigned.len() >= 5, "{assigned:?}");
+    assert!(
+        !assigned.iter().any(|name| name == "PWD"),
+        "PWD= breaks the shell's working directory"
+    );
+    for name in &assigned {
+        script.push_str(&format!("test -n \"${name}\"\n"));
+    }
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CG", env!("CARGO_BIN_EXE_claimgate"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{script}\n{}", stderr(&output));
 }

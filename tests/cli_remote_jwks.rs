@@ -5,7 +5,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use claimgate::jwks::Alg;
 use claimgate::mint::SigningKey;
@@ -39,7 +39,13 @@ fn write_config(dir: &Path) -> PathBuf {
 }
 
 fn eval(config: &Path, token: &str, extra: &[&str]) -> (Option<Value>, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_claimgate"))
+    let output = eval_output(config, token, extra);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (serde_json::from_slice(&output.stdout).ok(), stderr)
+}
+
+fn eval_output(config: &Path, token: &str, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_claimgate"))
         .arg("eval")
         .arg(config)
         .args([
@@ -52,9 +58,7 @@ fn eval(config: &Path, token: &str, extra: &[&str]) -> (Option<Value>, String) {
         ])
         .args(extra)
         .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    (serde_json::from_slice(&output.stdout).ok(), stderr)
+        .unwrap()
 }
 
 fn token(key: &SigningKey) -> String {
@@ -92,7 +96,7 @@ fn eval_checks_a_token_against_a_saved_jwks_file() {
 }
 
 #[test]
-fn eval_fetches_a_jwks_from_an_http_url_and_refuses_https_without_a_file() {
+fn eval_fetches_a_jwks_from_an_http_url_and_tries_https_with_tls() {
     let dir = scratch("url");
     let config = write_config(&dir);
     let key = SigningKey::generate(Alg::Es256, Some("k1")).unwrap();
@@ -118,15 +122,67 @@ fn eval_fetches_a_jwks_from_an_http_url_and_refuses_https_without_a_file() {
     assert!(decision.is_none());
     assert!(stderr.contains("HTTP 500"), "{stderr}");
 
-    let (decision, stderr) = eval(
-        &config,
-        &token(&key),
-        &[
-            "--jwks",
-            "https://tenant.example.auth0.com/.well-known/jwks.json",
-        ],
+    // https:// is fetched now (ureq with rustls): a server that closes the connection
+    // instead of answering the TLS handshake is a fetch failure (exit 4), not a decision.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+        }
+    });
+    let https = format!("https://127.0.0.1:{port}/.well-known/jwks.json");
+    let output = eval_output(&config, &token(&key), &["--jwks", &https]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains(&format!("--jwks {https}")), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `--jwks` pointed at an issuer's OpenID discovery document follows its `jwks_uri`, with
+/// the document validated as the filter validates it (its issuer must be the provider's).
+#[test]
+fn eval_follows_a_discovery_document_to_its_jwks() {
+    let dir = scratch("discovery");
+    let idp = Idp::start();
+    let key = SigningKey::generate(Alg::Es256, Some("k1")).unwrap();
+    let jwks_uri = format!("http://127.0.0.1:{}/keys", idp.port);
+    idp.set(
+        "/keys",
+        Reply::json(json!({"keys": [key.public_jwk()]}).to_string()),
     );
-    assert!(decision.is_none());
-    assert!(stderr.contains("save the JWKS first"), "{stderr}");
+    idp.set(
+        "/.well-known/openid-configuration",
+        Reply::json(json!({"issuer": ISSUER, "jwks_uri": jwks_uri}).to_string()),
+    );
+    let config = json!({
+        "providers": [{
+            "name": "auth0", "issuer": ISSUER, "audiences": [AUDIENCE], "algorithms": ["ES256"],
+            "jwks": {"discovery": {"cluster": "auth0", "allow_cross_origin_jwks_uri": true}}
+        }],
+        "rules": [{"match": {"prefix": "/"}, "access": "authenticated"}]
+    });
+    let path = dir.join("discovery.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/.well-known/openid-configuration",
+        idp.port
+    );
+    let (decision, stderr) = eval(&path, &token(&key), &["--jwks", &url]);
+    assert_eq!(
+        decision.unwrap_or_else(|| panic!("{stderr}"))["status"],
+        200
+    );
+    assert_eq!(idp.hits("/keys"), 1);
+
+    // A document naming another issuer is refused (exit 3), as the filter refuses it.
+    idp.set(
+        "/.well-known/openid-configuration",
+        Reply::json(json!({"issuer": "https://other.example/", "jwks_uri": jwks_uri}).to_string()),
+    );
+    let output = eval_output(&path, &token(&key), &["--jwks", &url]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("other.example"), "{stderr}");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -99,7 +99,7 @@ impl Config {
                 unknown if unknown.chars().all(|c| c == '?' || c == '.') => ".".to_owned(),
                 path => path,
             };
-            ConfigError::new(path, err.into_inner().to_string())
+            ConfigError::new(path, with_hint(err.into_inner().to_string()))
         })?;
         compile(raw)
     }
@@ -126,6 +126,39 @@ impl Config {
     pub fn provider_id(&self, name: &str) -> Option<ProviderId> {
         self.providers.id_of(name)
     }
+}
+
+/// A serde message, with the forms a required section can take when it is missing.
+fn with_hint(message: String) -> String {
+    if message.starts_with("missing field `jwks`") {
+        return format!(
+            "{message}: give the provider's keys as one of jwks.inline (keys in the \
+             configuration), jwks.remote (a JWKS fetched through an Envoy cluster) or \
+             jwks.discovery (the issuer's OpenID discovery document, then its jwks_uri)"
+        );
+    }
+    message
+}
+
+/// Providers whose issuer has no scheme: issuers are URLs (`https://TENANT.auth0.com/`) and
+/// a token's `iss` must equal the issuer exactly, so tokens are likely refused. Legal (a few
+/// providers issue bare host names), hence a warning.
+fn issuer_warnings(providers: &Providers) -> Vec<ConfigWarning> {
+    providers
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, provider))| !provider.issuer.contains("://"))
+        .map(|(index, (_, provider))| ConfigWarning {
+            deployment: false,
+            path: format!("providers[{index}].issuer"),
+            message: format!(
+                "issuer '{}' has no scheme: a token's iss must equal the issuer exactly, and \
+                 identity providers issue URLs (https://{}…) — tokens from this provider will \
+                 likely be refused as from an unknown issuer",
+                provider.issuer, provider.issuer
+            ),
+        })
+        .collect()
 }
 
 fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
@@ -162,6 +195,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
                     .to_owned(),
             }),
     );
+    warnings.extend(issuer_warnings(&providers));
     warnings.extend(shared_gateway_warning(&policy));
     let uses_client_certificate = providers
         .iter()
@@ -562,4 +596,49 @@ mod tests {
     }
 
     use base64ct::Encoding;
+}
+
+#[cfg(test)]
+mod warning_tests {
+    use super::Config;
+    use serde_json::json;
+
+    fn config(issuer: &str, jwks: Option<serde_json::Value>) -> Result<Config, super::ConfigError> {
+        let mut provider = json!({"name": "idp", "issuer": issuer, "audiences": ["api"],
+            "algorithms": ["HS256"]});
+        if let Some(jwks) = jwks {
+            provider["jwks"] = jwks;
+        }
+        let document = json!({"providers": [provider],
+            "rules": [{"name": "all", "match": {"prefix": "/"}, "access": "authenticated"}],
+            "default_access": "authenticated"});
+        Config::from_json(document.to_string().as_bytes())
+    }
+
+    fn inline() -> Option<serde_json::Value> {
+        Some(
+            json!({"inline": {"keys": [{"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0zMg"}]}}),
+        )
+    }
+
+    #[test]
+    fn an_issuer_without_a_scheme_is_warned_about() {
+        let bare = config("tenant.auth0.com", inline()).unwrap();
+        let paths: Vec<&str> = bare.warnings.iter().map(|w| w.path.as_str()).collect();
+        assert_eq!(paths, ["providers[0].issuer"], "{:?}", bare.warnings);
+        assert!(bare.warnings[0]
+            .message
+            .contains("https://tenant.auth0.com"));
+        let url = config("https://tenant.auth0.com/", inline()).unwrap();
+        assert!(url.warnings.is_empty(), "{:?}", url.warnings);
+    }
+
+    #[test]
+    fn a_missing_jwks_names_the_forms_it_can_take() {
+        let err = config("https://tenant.auth0.com/", None).unwrap_err();
+        assert_eq!(err.path, "providers[0]");
+        for form in ["jwks.inline", "jwks.remote", "jwks.discovery"] {
+            assert!(err.message.contains(form), "{}", err.message);
+        }
+    }
 }

@@ -32,14 +32,7 @@ pub fn apply(
             .ok()
             .flatten()
             .map_or_else(|| "none".to_owned(), |found| found.log_name());
-        log::debug!(
-            "claimgate: {} (status {}, rule {:?}, failed condition {:?}, subject {:?}, token {token})",
-            decision.reason,
-            decision.status(),
-            decision.rule,
-            decision.failed_condition,
-            decision.subject
-        );
+        log::debug!("{}", decision_log_line(decision, &token));
     }
     plugin.stats.record(host, decision);
     if plugin.config.decision_filter_state {
@@ -115,4 +108,20 @@ fn edit_request_headers(
         host.add_request_header(name, value.as_bytes())?;
     }
     Ok(())
+}
+
+/// The debug line of a decision: plain text, no Rust `Some("…")`.
+pub(crate) fn decision_log_line(decision: &Decision, token: &str) -> String {
+    let or_none = |value: &Option<String>| value.as_deref().unwrap_or("none").to_owned();
+    format!(
+        "claimgate: {} (status {}, rule {}, failed condition {}, subject {}, token {token})",
+        decision.reason,
+        decision.status(),
+        decision
+            .rule
+            .as_deref()
+            .unwrap_or("none (the default decided)"),
+        or_none(&decision.failed_condition),
+        or_none(&decision.subject)
+    )
 }

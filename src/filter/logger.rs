@@ -27,11 +27,20 @@ impl<H: Host + Sync + Send> log::Log for HostLogger<H> {
 
     fn log(&self, record: &log::Record) {
         if self.enabled(record.metadata()) {
-            let _ = self.host.log(record.level(), &record.args().to_string());
+            let _ = self
+                .host
+                .log(record.level(), for_envoy(&record.args().to_string()));
         }
     }
 
     fn flush(&self) {}
+}
+
+/// A log line as the host gets it: Envoy already starts each with `wasm log PLUGIN ROOT_ID:`
+/// (`wasm log claimgate claimgate:`), so the module's own `claimgate: ` prefix is dropped
+/// rather than doubled.
+pub(crate) fn for_envoy(message: &str) -> &str {
+    message.strip_prefix("claimgate: ").unwrap_or(message)
 }
 
 /// Makes `log::max_level` follow Envoy's log level, which the admin `/logging` endpoint

@@ -1340,3 +1340,35 @@ fn strings_are_compared_exactly_without_case_folding_or_normalization() {
         assert_eq!(vm.status(id), expected, "{team:?}");
     }
 }
+
+/// Envoy prefixes a module's log lines with `wasm log PLUGIN ROOT_ID:`, so the module's own
+/// `claimgate: ` is dropped (not `claimgate claimgate: claimgate: …`); the decision's debug
+/// line prints names and text, not Rust's `Some("…")`.
+#[test]
+fn log_lines_are_not_doubled_and_print_no_rust_options() {
+    use super::apply::decision_log_line;
+    use super::logger::for_envoy;
+    assert_eq!(
+        for_envoy("claimgate: configuration loaded"),
+        "configuration loaded"
+    );
+    assert_eq!(for_envoy("other text"), "other text");
+
+    let config =
+        crate::config::Config::from_json(include_bytes!("../../filter-config/aethermarket.json"))
+            .unwrap();
+    let headers = crate::request::request_headers(
+        "DELETE",
+        "/admin/users",
+        "localhost",
+        None,
+        std::iter::empty(),
+    );
+    let request = crate::request::RequestView::new(&headers);
+    let decision = crate::decide(&config, &config.initial_keys(), &request, 0);
+    let line = decision_log_line(&decision, "none");
+    assert!(!line.contains("Some("), "{line}");
+    assert!(!line.contains('"'), "{line}");
+    assert!(line.contains("rule admin-write,"), "{line}");
+    assert!(line.contains("subject none"), "{line}");
+}

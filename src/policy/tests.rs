@@ -192,6 +192,40 @@ fn deny_rules_on_a_typed_claim_value_are_warned_about() {
 }
 
 #[test]
+fn deny_rules_that_fire_without_a_token_and_name_no_providers_are_warned_about() {
+    let rules = json!([
+        // Fires for a request without a token: 403 where 401 would tell it to sign in.
+        {"name": "needs-silver", "effect": "deny",
+         "when": {"not": {"claim": "tier", "at_least": "Silver", "tiers": "loyalty"}}},
+        {"name": "no-country", "effect": "deny", "when": {"any": [
+            {"claim": "country", "absent": true}, {"claim": "country", "not_in": ["DE"]}]}},
+        {"name": "geo", "effect": "deny", "when": {"all": [
+            {"header": "x-geo", "equals": "XX"}, {"not": {"claim": "vip", "equals": true}}]}},
+        // Do not fire without a token, or read no claims, or concern tokens only.
+        {"name": "blocked", "effect": "deny", "when": {"claim": "blocked", "in": [true, "true", 1]}},
+        {"name": "bad-client", "effect": "deny", "when": {"header": "x-client", "equals": "bot"}},
+        {"name": "closed", "match": {"prefix": "/closed"}, "effect": "deny"},
+        {"name": "scoped", "effect": "deny", "providers": ["auth0"],
+         "when": {"not": {"claim": "tier", "equals": "Gold"}}}
+    ]);
+    let raw: Vec<RawRule> = serde_json::from_value(rules).unwrap();
+    let (_, mut warnings) =
+        compile_policy(raw, tiers(), DefaultAccess::Deny, Mode::Enforce, &["auth0"]).unwrap();
+    warnings.retain(|warning| warning.message.contains("names no providers"));
+    let paths: Vec<&str> = warnings.iter().map(|w| w.path.as_str()).collect();
+    assert_eq!(paths, ["rules[0]", "rules[1]", "rules[2]"], "{warnings:?}");
+    assert!(
+        warnings[0]
+            .message
+            .contains("deny rule 'needs-silver' names no providers")
+            && warnings[0].message.contains("403")
+            && warnings[0].message.contains("401"),
+        "{}",
+        warnings[0]
+    );
+}
+
+#[test]
 fn not_equals_and_not_in_need_the_value_to_exist() {
     assert!(holds(
         json!({"claim": "r", "not_equals": "US"}),

@@ -55,6 +55,7 @@ pub(crate) fn compile_policy(
     }
     let mut warnings = shadowing_warnings(&rules);
     warnings.extend(strict_type_warnings(&rules));
+    warnings.extend(anonymous_deny_warnings(&rules));
     let reads = |attribute: RequestAttribute| {
         rules.iter().any(|rule| {
             rule.condition.as_ref().is_some_and(|condition| {
@@ -298,6 +299,75 @@ fn strict_type_warnings(rules: &[Rule]) -> Vec<ConfigWarning> {
         }
     }
     warnings
+}
+
+/// Deny rules without `providers` whose condition reads claims and can hold for a request
+/// without a token (a claim tested with `absent`, or under `not`): such a request gets 403
+/// from the rule instead of the 401 and challenge that tell the client to sign in. With
+/// `providers`, a deny rule concerns only those providers' tokens.
+fn anonymous_deny_warnings(rules: &[Rule]) -> Vec<ConfigWarning> {
+    let reads_claims = |test: &Test| {
+        matches!(test.operand, Operand::Claim { .. })
+            || matches!(test.operator.argument(), Some(Operand::Claim { .. }))
+    };
+    rules
+        .iter()
+        .enumerate()
+        .filter(|(_, rule)| rule.effect == Effect::Deny && rule.providers.is_empty())
+        .filter_map(|(index, rule)| {
+            let condition = rule.condition.as_ref()?;
+            let reads = condition.tests().into_iter().any(reads_claims);
+            (reads && holds_without_claims(condition) != Some(false)).then(|| ConfigWarning {
+                deployment: false,
+                path: format!("rules[{index}]"),
+                message: format!(
+                    "deny rule '{}' names no providers and its condition can hold without a \
+                     token (its claims are then absent): a request without a token gets 403 \
+                     from it instead of 401 with a challenge to sign in; give it \
+                     \"providers\" so it concerns only tokens",
+                    rule.name
+                ),
+            })
+        })
+        .collect()
+}
+
+/// What `condition` is for a request without a token: `Some` when its claims decide it,
+/// `None` when the request's other parts (headers, path) do.
+fn holds_without_claims(condition: &Condition) -> Option<bool> {
+    match condition {
+        Condition::Test(test) => {
+            let claim_operand = matches!(test.operand, Operand::Claim { .. });
+            let claim_argument = matches!(test.operator.argument(), Some(Operand::Claim { .. }));
+            match (&test.operator, claim_operand, claim_argument) {
+                // A missing value fails every operator but `absent`.
+                (Operator::Absent, true, _) => Some(true),
+                (_, true, _) | (_, _, true) => Some(false),
+                _ => None,
+            }
+        }
+        Condition::Not(inner) => holds_without_claims(inner).map(|holds| !holds),
+        Condition::All(parts) => {
+            let values: Vec<Option<bool>> = parts.iter().map(holds_without_claims).collect();
+            if values.contains(&Some(false)) {
+                Some(false)
+            } else if values.iter().all(|value| *value == Some(true)) {
+                Some(true)
+            } else {
+                None
+            }
+        }
+        Condition::Any(parts) => {
+            let values: Vec<Option<bool>> = parts.iter().map(holds_without_claims).collect();
+            if values.contains(&Some(true)) {
+                Some(true)
+            } else if values.iter().all(|value| *value == Some(false)) {
+                Some(false)
+            } else {
+                None
+            }
+        }
+    }
 }
 
 fn shadowing_warnings(rules: &[Rule]) -> Vec<ConfigWarning> {
