@@ -1,8 +1,8 @@
 //! Compiling `dpop_proofs`: the algorithms, time window, nonces, `htu` overrides and
 //! replay-cache size DPoP proofs are checked with.
 
-use super::raw::RawDpopProofs;
-use crate::dpop::DpopSettings;
+use super::raw::{RawDpopProofs, RawNonceSecrets};
+use crate::dpop::{DpopSettings, NonceSecretsEnv};
 use crate::fields::ConfigError;
 use crate::jwks::{Alg, KeyFamily};
 use crate::request::{check_authority, Scheme};
@@ -56,6 +56,10 @@ pub(super) fn compile_dpop(raw: RawDpopProofs) -> Result<DpopSettings, ConfigErr
             "must be between 256 and 16384",
         ));
     }
+    let nonce_secrets = raw
+        .nonce_secrets
+        .map(|secrets| compile_nonce_secrets(secrets, raw.use_dpop_nonce))
+        .transpose()?;
     Ok(DpopSettings {
         algorithms,
         max_age_seconds,
@@ -68,6 +72,51 @@ pub(super) fn compile_dpop(raw: RawDpopProofs) -> Result<DpopSettings, ConfigErr
             .map(|authority| authority.to_ascii_lowercase()),
         replay_cache_entries: raw.replay_cache_entries,
         max_proof_bytes: raw.max_proof_bytes,
+        nonce_secrets,
+    })
+}
+
+/// `nonce_secrets`: two distinct environment variable names (the values are read by the
+/// module when it loads; `claimgate check` cannot see the VM's environment).
+fn compile_nonce_secrets(
+    raw: RawNonceSecrets,
+    use_dpop_nonce: bool,
+) -> Result<NonceSecretsEnv, ConfigError> {
+    const FIELD: &str = "dpop_proofs.nonce_secrets";
+    if !use_dpop_nonce {
+        return Err(ConfigError::new(
+            FIELD,
+            "nonce secrets are only used with use_dpop_nonce: true",
+        ));
+    }
+    let check = |name: &str, field: &str| {
+        let valid = !name.is_empty()
+            && name.len() <= 128
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if valid {
+            Ok(())
+        } else {
+            Err(ConfigError::new(
+                format!("{FIELD}.{field}"),
+                "must be an environment variable name (letters, digits and _, not starting \
+                 with a digit, at most 128)",
+            ))
+        }
+    };
+    check(&raw.current_env, "current_env")?;
+    if let Some(previous) = &raw.previous_env {
+        check(previous, "previous_env")?;
+        if *previous == raw.current_env {
+            return Err(ConfigError::new(
+                format!("{FIELD}.previous_env"),
+                "must name another variable than current_env",
+            ));
+        }
+    }
+    Ok(NonceSecretsEnv {
+        current_env: raw.current_env,
+        previous_env: raw.previous_env,
     })
 }
 

@@ -58,6 +58,16 @@ pub(super) struct RawDpopProofs {
     pub(super) htu_authority: Option<String>,
     pub(super) replay_cache_entries: usize,
     pub(super) max_proof_bytes: usize,
+    pub(super) nonce_secrets: Option<RawNonceSecrets>,
+}
+
+/// `dpop_proofs.nonce_secrets`: the VM environment variables holding the nonce secrets.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNonceSecrets {
+    pub(super) current_env: String,
+    #[serde(default)]
+    pub(super) previous_env: Option<String>,
 }
 
 impl Default for RawDpopProofs {
@@ -79,6 +89,7 @@ impl Default for RawDpopProofs {
             htu_authority: settings.htu_authority,
             replay_cache_entries: settings.replay_cache_entries,
             max_proof_bytes: settings.max_proof_bytes,
+            nonce_secrets: None,
         }
     }
 }

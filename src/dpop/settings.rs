@@ -27,6 +27,18 @@ pub struct DpopSettings {
     pub replay_cache_entries: usize,
     /// Longer `DPoP` headers are refused before any parsing.
     pub max_proof_bytes: usize,
+    /// Where the operator's nonce secrets are (the same on every replica); `None`: a
+    /// random key per Envoy.
+    pub nonce_secrets: Option<NonceSecretsEnv>,
+}
+
+/// The names of the VM environment variables holding the nonce secrets (base64url).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NonceSecretsEnv {
+    /// Nonces are made with this one and accepted with it.
+    pub current_env: String,
+    /// Nonces made with this one are still accepted (the secret before a rotation).
+    pub previous_env: Option<String>,
 }
 
 impl Default for DpopSettings {
@@ -48,6 +60,7 @@ impl Default for DpopSettings {
             htu_authority: None,
             replay_cache_entries: 65_536,
             max_proof_bytes: 4096,
+            nonce_secrets: None,
         }
     }
 }

@@ -96,6 +96,9 @@ pub trait Host {
     /// The plugin's `configuration` bytes.
     fn plugin_configuration(&self) -> HostResult<Option<Vec<u8>>>;
     fn set_tick_period(&self, period: Duration) -> HostResult<()>;
+    /// A variable of the VM's environment (`vm_config.environment_variables`), `None`
+    /// when unset or not UTF-8.
+    fn environment_variable(&self, name: &str) -> Option<String>;
 
     fn shared_data(&self, key: &str) -> HostResult<SharedRecord>;
     /// Writes a shared-data record; with `cas`, only if the record's CAS still has that

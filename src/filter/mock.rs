@@ -99,6 +99,8 @@ pub struct MockHost {
     failures: RefCell<HashMap<&'static str, VecDeque<HostError>>>,
     /// Run just before the next `set_shared_data`: another VM's write racing this one.
     pub before_next_write: RefCell<Option<Race>>,
+    /// The VM's environment variables.
+    pub environment: RefCell<HashMap<String, String>>,
 }
 
 impl MockHost {
@@ -123,6 +125,7 @@ impl MockHost {
             tick_period: Cell::new(None),
             failures: RefCell::new(HashMap::new()),
             before_next_write: RefCell::new(None),
+            environment: RefCell::new(HashMap::new()),
         }
     }
 
@@ -215,6 +218,10 @@ impl Host for MockHost {
     fn plugin_configuration(&self) -> HostResult<Option<Vec<u8>>> {
         self.check("plugin_configuration")?;
         Ok(self.configuration.borrow().clone())
+    }
+
+    fn environment_variable(&self, name: &str) -> Option<String> {
+        self.environment.borrow().get(name).cloned()
     }
 
     fn set_tick_period(&self, period: Duration) -> HostResult<()> {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::cache::TokenCache;
 use crate::config::Config;
 use crate::decision::{decide_with_proofs, Decision, ProofEnvironment};
-use crate::dpop::ReplayShards;
+use crate::dpop::{NonceKey, ReplayShards};
 use crate::jwks::{KeyRing, KeySet};
 use crate::keysource::RemoteSource;
 use crate::provider_id::ProviderId;
@@ -38,10 +38,19 @@ pub struct Plugin {
     pub log_level: LogLevelSync,
     /// Whether the host clock failed on the last call, so the failure is logged once.
     clock_failed: Cell<bool>,
+    /// The nonce key from the operator's secrets (`nonce_secrets`), the same on every
+    /// replica; `None`: the per-Envoy key in shared data.
+    nonce_key: Option<NonceKey>,
 }
 
 impl Plugin {
-    pub fn new(host: Rc<dyn Host>, config: Config, keys: KeyRing, stats: Stats) -> Plugin {
+    pub fn new(
+        host: Rc<dyn Host>,
+        config: Config,
+        keys: KeyRing,
+        stats: Stats,
+        nonce_key: Option<NonceKey>,
+    ) -> Plugin {
         let cache = TokenCache::new(config.token_cache);
         let remote = config
             .providers
@@ -58,6 +67,7 @@ impl Plugin {
             stats,
             log_level: LogLevelSync::default(),
             clock_failed: Cell::new(false),
+            nonce_key,
         }
     }
 
@@ -131,10 +141,14 @@ impl Plugin {
             .with_client_address(peer.address.as_deref())
             .with_client_certificate(peer.certificate.as_deref())
             .with_connection_scheme(peer.scheme);
-        // The nonce key is read only when a proof may need it (one host call).
+        // The per-Envoy nonce key is read only when a proof may need it (one host call).
         let nonce_key = (self.config.dpop.use_dpop_nonce
             && request.header_values("dpop").next().is_some())
-        .then(|| shared_nonce_key(self.host.as_ref()))
+        .then(|| {
+            self.nonce_key
+                .clone()
+                .or_else(|| shared_nonce_key(self.host.as_ref()))
+        })
         .flatten();
         let replay = SharedReplay {
             host: self.host.as_ref(),

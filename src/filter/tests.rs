@@ -942,6 +942,130 @@ fn nonces_one_worker_issues_are_accepted_by_another() {
     assert_eq!(second.status(id), None);
 }
 
+/// A VM of another Envoy (its own shared data) with `environment` as its VM environment.
+fn replica(config: &Value, environment: &[(&str, &str)]) -> Vm {
+    let host = MockHost::new(NOW);
+    for (name, value) in environment {
+        host.environment
+            .borrow_mut()
+            .insert((*name).to_owned(), (*value).to_owned());
+    }
+    Vm::unconfigured(host, config).configured()
+}
+
+fn nonce_challenge(vm: &mut Vm, token: &str, proof: &str) -> String {
+    let (id, _) = vm.send_dpop(token, proof);
+    let response = vm.host.request(id).response.unwrap();
+    assert_eq!(response.status, 401);
+    response
+        .headers
+        .iter()
+        .find(|(name, _)| name == "dpop-nonce")
+        .map(|(_, value)| value.clone())
+        .expect("a nonce to retry with")
+}
+
+fn secret(byte: u8) -> String {
+    <base64ct::Base64UrlUnpadded as base64ct::Encoding>::encode_string(&[byte; 32])
+}
+
+fn secrets_config(previous: bool) -> Value {
+    let mut secrets = json!({"current_env": "CG_NONCE"});
+    if previous {
+        secrets["previous_env"] = json!("CG_NONCE_OLD");
+    }
+    dpop_config(json!({"dpop_proofs": {"use_dpop_nonce": true, "nonce_secrets": secrets}}))
+}
+
+#[test]
+fn without_nonce_secrets_another_envoy_refuses_the_nonce_with_a_new_one() {
+    let config = dpop_config(json!({"dpop_proofs": {"use_dpop_nonce": true}}));
+    let token = bound_token();
+    let mut a = replica(&config, &[]);
+    let mut b = replica(&config, &[]);
+    let nonce = nonce_challenge(&mut a, &token, &proof(&token, "n0", None));
+    let fresh = nonce_challenge(&mut b, &token, &proof(&token, "n1", Some(&nonce)));
+    assert_ne!(fresh, nonce);
+}
+
+#[test]
+fn with_nonce_secrets_every_envoy_accepts_the_nonces_of_the_others_and_rotation_keeps_old_ones() {
+    let token = bound_token();
+    let (old, new, newer) = (secret(1), secret(2), secret(3));
+    let config = secrets_config(false);
+    let mut a = replica(&config, &[("CG_NONCE", &old)]);
+    let mut b = replica(&config, &[("CG_NONCE", &old)]);
+    let nonce = nonce_challenge(&mut a, &token, &proof(&token, "s0", None));
+    let (id, _) = b.send_dpop(&token, &proof(&token, "s1", Some(&nonce)));
+    assert_eq!(b.status(id), None, "B accepts A's nonce");
+    // Rotation: C has the new secret and the old one as previous.
+    let rotated = secrets_config(true);
+    let mut c = replica(&rotated, &[("CG_NONCE", &new), ("CG_NONCE_OLD", &old)]);
+    let (id, _) = c.send_dpop(&token, &proof(&token, "s2", Some(&nonce)));
+    assert_eq!(
+        c.status(id),
+        None,
+        "the previous secret's nonce is accepted"
+    );
+    let minted = nonce_challenge(&mut c, &token, &proof(&token, "s3", None));
+    // Made with the new secret: the old-only replica refuses it.
+    nonce_challenge(&mut a, &token, &proof(&token, "s4", Some(&minted)));
+    // Rotated out: the first secret's nonces are refused, the second's accepted.
+    let mut d = replica(&rotated, &[("CG_NONCE", &newer), ("CG_NONCE_OLD", &new)]);
+    nonce_challenge(&mut d, &token, &proof(&token, "s5", Some(&nonce)));
+    let (id, _) = d.send_dpop(&token, &proof(&token, "s6", Some(&minted)));
+    assert_eq!(d.status(id), None);
+    // The per-Envoy key in shared data is neither made nor used.
+    assert!(d.host.record("claimgate/dpop-nonce-key").is_none());
+}
+
+#[test]
+fn missing_or_short_nonce_secrets_refuse_the_configuration_naming_field_and_variable() {
+    use super::root::{operator_nonce_key, NonceSecretError};
+    let short = <base64ct::Base64UrlUnpadded as base64ct::Encoding>::encode_string(&[7_u8; 31]);
+    for (environment, field) in [
+        (vec![], "current_env"),
+        (vec![("CG_NONCE", short.as_str())], "current_env"),
+        (vec![("CG_NONCE", "not base64!")], "current_env"),
+        (vec![("CG_NONCE", secret(1).as_str())], "previous_env"),
+    ] {
+        let host = MockHost::new(NOW);
+        for (name, value) in &environment {
+            host.environment
+                .borrow_mut()
+                .insert((*name).to_owned(), (*value).to_owned());
+        }
+        *host.configuration.borrow_mut() = Some(secrets_config(true).to_string().into_bytes());
+        let host = Rc::new(host);
+        let mut root = RootFilter::new(host.clone(), ROOT_CONTEXT);
+        assert!(!root.on_configure(), "{environment:?}");
+        let secrets = crate::dpop::NonceSecretsEnv {
+            current_env: "CG_NONCE".to_owned(),
+            previous_env: Some("CG_NONCE_OLD".to_owned()),
+        };
+        let error = operator_nonce_key(host.as_ref(), &secrets).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!("dpop_proofs.nonce_secrets.{field}")),
+            "{message}"
+        );
+        let variable = if field == "current_env" {
+            "CG_NONCE"
+        } else {
+            "CG_NONCE_OLD"
+        };
+        assert!(message.contains(variable), "{message}");
+        // The value is never in the message.
+        for (_, value) in &environment {
+            assert!(!message.contains(value), "{message}");
+        }
+        assert!(matches!(
+            error,
+            NonceSecretError::Missing { .. } | NonceSecretError::Invalid { .. }
+        ));
+    }
+}
+
 #[test]
 fn when_the_replay_record_cannot_be_read_dpop_requests_get_503_never_a_pass() {
     let config = dpop_config(json!({}));
