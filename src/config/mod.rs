@@ -426,6 +426,50 @@ mod tests {
         assert!(with(json!({"previous_env": "B"}), true).is_err());
     }
 
+    #[test]
+    fn shared_record_fields_are_checked_at_load_naming_the_field() {
+        let with = |record: Value| {
+            let config = minimal(json!({"dpop_proofs": {"shared_record": record}}));
+            Config::from_json(config.to_string().as_bytes())
+        };
+        let config = with(json!({"cluster": "etcd", "authority": "etcd:2379"})).unwrap();
+        let record = config.dpop.shared_record.unwrap();
+        assert_eq!(
+            (
+                record.timeout_ms,
+                record.key_prefix.as_str(),
+                record.on_unavailable
+            ),
+            (250, "claimgate/dpop/", crate::dpop::OnUnavailable::Refuse)
+        );
+        let base = json!({"cluster": "etcd", "authority": "etcd"});
+        for (change, field) in [
+            (json!({"cluster": ""}), "cluster"),
+            (json!({"authority": ""}), "authority"),
+            (json!({"authority": "a b"}), "authority"),
+            (json!({"timeout_ms": 5}), "timeout_ms"),
+            (json!({"timeout_ms": 5001}), "timeout_ms"),
+            (json!({"key_prefix": ""}), "key_prefix"),
+            (json!({"key_prefix": "a b"}), "key_prefix"),
+            (json!({"key_prefix": "a\"b"}), "key_prefix"),
+            (json!({"on_unavailable": "allow"}), "on_unavailable"),
+        ] {
+            let mut record = base.clone();
+            crate::test_json::merge(&mut record, change.clone());
+            let error = with(record).unwrap_err();
+            assert_eq!(
+                error.path,
+                format!("dpop_proofs.shared_record.{field}"),
+                "{change}: {error}"
+            );
+        }
+        let local = with(json!({"cluster": "e", "authority": "e", "on_unavailable": "local"}));
+        assert_eq!(
+            local.unwrap().dpop.shared_record.unwrap().on_unavailable,
+            crate::dpop::OnUnavailable::Local
+        );
+    }
+
     fn deployment_warnings(extra: Value) -> Vec<ConfigWarning> {
         Config::from_json(minimal(extra).to_string().as_bytes())
             .unwrap()

@@ -59,6 +59,33 @@ pub(super) struct RawDpopProofs {
     pub(super) replay_cache_entries: usize,
     pub(super) max_proof_bytes: usize,
     pub(super) nonce_secrets: Option<RawNonceSecrets>,
+    pub(super) shared_record: Option<RawSharedRecord>,
+}
+
+/// `dpop_proofs.shared_record`: the fleet-wide once-only record in etcd.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSharedRecord {
+    pub(super) cluster: String,
+    pub(super) authority: String,
+    #[serde(default = "default_shared_record_timeout")]
+    pub(super) timeout_ms: u64,
+    #[serde(default = "default_shared_record_prefix")]
+    pub(super) key_prefix: String,
+    #[serde(default = "default_on_unavailable")]
+    pub(super) on_unavailable: String,
+}
+
+fn default_shared_record_timeout() -> u64 {
+    250
+}
+
+fn default_shared_record_prefix() -> String {
+    "claimgate/dpop/".to_owned()
+}
+
+fn default_on_unavailable() -> String {
+    "refuse".to_owned()
 }
 
 /// `dpop_proofs.nonce_secrets`: the VM environment variables holding the nonce secrets.
@@ -90,6 +117,7 @@ impl Default for RawDpopProofs {
             replay_cache_entries: settings.replay_cache_entries,
             max_proof_bytes: settings.max_proof_bytes,
             nonce_secrets: None,
+            shared_record: None,
         }
     }
 }

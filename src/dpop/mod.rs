@@ -7,6 +7,7 @@
 //! proof (a [`VerifiedProof`] only comes out of them), `nonce` server nonces, `replay`
 //! the once-only rule for proofs across every worker.
 
+pub mod etcd;
 mod htu;
 mod nonce;
 mod proof;
@@ -21,5 +22,5 @@ pub use proof::{
     MAX_PROOF_RSA_EXPONENT_BITS,
 };
 pub use replay::{MemoryReplayGuard, ProofId, ReplayError, ReplayGuard, ReplayShards};
-pub use settings::{DpopSettings, NonceSecretsEnv};
+pub use settings::{DpopSettings, NonceSecretsEnv, OnUnavailable, SharedRecordSettings};
 pub use thumbprint::{certificate_thumbprint_from_hex, jwk_thumbprint, sha256_base64url};

@@ -30,6 +30,28 @@ pub struct DpopSettings {
     /// Where the operator's nonce secrets are (the same on every replica); `None`: a
     /// random key per Envoy.
     pub nonce_secrets: Option<NonceSecretsEnv>,
+    /// The fleet-wide once-only record in etcd, besides the per-Envoy one.
+    pub shared_record: Option<SharedRecordSettings>,
+}
+
+/// `dpop_proofs.shared_record`: etcd's HTTP/JSON gateway as an Envoy cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedRecordSettings {
+    pub cluster: String,
+    pub authority: String,
+    pub timeout_ms: u64,
+    pub key_prefix: String,
+    pub on_unavailable: OnUnavailable,
+}
+
+/// What a proof gets when etcd cannot answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnUnavailable {
+    /// 503 with `Retry-After` (fail closed).
+    Refuse,
+    /// The per-Envoy record decides alone (counted, logged as a warning): a proof may
+    /// then be used once per replica.
+    Local,
 }
 
 /// The names of the VM environment variables holding the nonce secrets (base64url).
@@ -61,6 +83,7 @@ impl Default for DpopSettings {
             replay_cache_entries: 65_536,
             max_proof_bytes: 4096,
             nonce_secrets: None,
+            shared_record: None,
         }
     }
 }

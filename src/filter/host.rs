@@ -106,11 +106,12 @@ pub trait Host {
     fn set_shared_data(&self, key: &str, value: &[u8], cas: Option<u32>) -> HostResult<()>;
 
     /// Starts an HTTP call through an Envoy cluster; the answer arrives as an
-    /// `on_http_call_response` with the returned token.
+    /// `on_http_call_response` with the returned token, in the context that dispatched it.
     fn dispatch_http_call(
         &self,
         cluster: &str,
         headers: &[(&str, &str)],
+        body: Option<&[u8]>,
         timeout: Duration,
     ) -> HostResult<u32>;
     /// A header of the HTTP call response being delivered.

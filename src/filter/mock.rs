@@ -67,6 +67,7 @@ pub struct HttpCall {
     pub path: String,
     pub authority: String,
     pub timeout: Duration,
+    pub body: Vec<u8>,
 }
 
 /// The response the mock delivers with `on_http_call_response`.
@@ -250,6 +251,7 @@ impl Host for MockHost {
         &self,
         cluster: &str,
         headers: &[(&str, &str)],
+        body: Option<&[u8]>,
         timeout: Duration,
     ) -> HostResult<u32> {
         self.check("dispatch_http_call")?;
@@ -267,6 +269,7 @@ impl Host for MockHost {
             path: header(":path"),
             authority: header(":authority"),
             timeout,
+            body: body.unwrap_or_default().to_vec(),
         });
         Ok(token)
     }

@@ -118,6 +118,13 @@ impl RootFilter {
         let Some(now) = plugin.now_ms() else {
             return;
         };
+        if plugin.on_record_response(delivered, now) {
+            // Sent while settling a waiter: act on its request, then come back.
+            if let Err(error) = self.host.set_effective_context(self.context_id) {
+                log::error!("claimgate: cannot return to the root context: {error}");
+            }
+            return;
+        }
         if plugin.on_fetch_response(delivered, now) {
             plugin.settle_waiters(self.context_id, now);
         }

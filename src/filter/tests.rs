@@ -1461,3 +1461,188 @@ fn strings_are_compared_exactly_without_case_folding_or_normalization() {
         assert_eq!(vm.status(id), expected, "{team:?}");
     }
 }
+
+// The fleet-wide record in etcd (`dpop_proofs.shared_record`).
+
+fn etcd_config(on_unavailable: &str) -> Value {
+    dpop_config(json!({"dpop_proofs": {"shared_record": {
+        "cluster": "etcd", "authority": "etcd.local", "timeout_ms": 300,
+        "on_unavailable": on_unavailable
+    }}}))
+}
+
+impl Vm {
+    /// Delivers the answer to a call the request `context_id` made (Envoy delivers it to
+    /// the context that dispatched it); `None` status: no answer at all.
+    fn answer(&mut self, context_id: u32, status: Option<u16>, body: &str) {
+        let token = self.last_call().token;
+        let num_headers = match status {
+            Some(status) => {
+                *self.host.delivering.borrow_mut() = Some(CallResponse {
+                    headers: vec![(":status".to_owned(), status.to_string())],
+                    body: body.as_bytes().to_vec(),
+                });
+                1
+            }
+            None => 0,
+        };
+        self.host.effective.set(context_id);
+        let filter = self.requests.get_mut(&context_id).expect("a request");
+        filter.on_http_call_response(&Delivered {
+            token,
+            num_headers,
+            body_size: body.len(),
+        });
+        *self.host.delivering.borrow_mut() = None;
+    }
+}
+
+const LEASE_OK: &str = r#"{"header":{"revision":"1"},"ID":"5","TTL":"130"}"#;
+const CREATED: &str = r#"{"header":{"revision":"2"},"succeeded":true}"#;
+const EXISTED: &str = r#"{"header":{"revision":"2"}}"#;
+
+#[test]
+fn with_a_shared_record_a_proof_waits_for_etcd_and_a_proof_etcd_has_seen_is_a_replay() {
+    let config = etcd_config("refuse");
+    let token = bound_token();
+    let proof = proof(&token, "fleet-once", None);
+    // Replica A: lease grant, then the transaction; the request waits for both.
+    let mut a = Vm::start(&config);
+    let (id, flow) = a.send_dpop(&token, &proof);
+    assert_eq!(flow, Flow::Pause);
+    let call = a.last_call();
+    assert_eq!(
+        (
+            call.cluster.as_str(),
+            call.path.as_str(),
+            call.authority.as_str()
+        ),
+        ("etcd", "/v3/lease/grant", "etcd.local")
+    );
+    assert_eq!(call.timeout, std::time::Duration::from_millis(300));
+    a.answer(id, Some(200), LEASE_OK);
+    let call = a.last_call();
+    assert_eq!(call.path, "/v3/kv/txn");
+    let body: Value = serde_json::from_slice(&call.body).unwrap();
+    assert_eq!(body["compare"][0]["target"], "CREATE");
+    assert!(!a.host.request(id).resumed);
+    a.answer(id, Some(200), CREATED);
+    assert!(a.host.request(id).resumed, "created: the request goes on");
+    assert_eq!(a.status(id), None);
+    assert_eq!(
+        a.host.counter("claimgate.dpop.shared_record.created"),
+        Some(1)
+    );
+    assert_eq!(
+        a.host.counter("claimgate.dpop.shared_record.calls"),
+        Some(2)
+    );
+    // Next proof on A: the lease is known, one call.
+    let calls = a.host.calls.borrow().len();
+    let (id, _) = a.send_dpop(&token, &self::proof(&token, "fleet-two", None));
+    assert_eq!(a.host.calls.borrow().len(), calls + 1);
+    assert_eq!(a.last_call().path, "/v3/kv/txn");
+    a.answer(id, Some(200), CREATED);
+    assert!(a.host.request(id).resumed);
+    // Replica B (another Envoy: its own per-Envoy record) gets the first proof again:
+    // etcd says the key exists, so it is a replay, never forwarded.
+    let mut b = Vm::start(&config);
+    let (id, flow) = b.send_dpop(&token, &proof);
+    assert_eq!(flow, Flow::Pause);
+    b.answer(id, Some(200), LEASE_OK);
+    b.answer(id, Some(200), EXISTED);
+    assert_eq!(b.status(id), Some(401));
+    assert!(!b.host.request(id).resumed);
+    let response = b.host.request(id).response.unwrap();
+    let challenge = &response
+        .headers
+        .iter()
+        .find(|(name, _)| name == "www-authenticate")
+        .unwrap()
+        .1;
+    assert!(challenge.contains("used before"), "{challenge}");
+    assert_eq!(
+        b.host.counter("claimgate.dpop.shared_record.replayed"),
+        Some(1)
+    );
+    // The same proof on A again: the per-Envoy record refuses it without asking etcd.
+    let calls = a.host.calls.borrow().len();
+    let (id, _) = a.send_dpop(&token, &proof);
+    assert_eq!(a.status(id), Some(401));
+    assert_eq!(a.host.calls.borrow().len(), calls);
+}
+
+#[test]
+fn when_etcd_cannot_answer_the_proof_gets_503_or_with_local_the_per_envoy_verdict() {
+    let token = bound_token();
+    for (status, body) in [
+        (None, ""),
+        (Some(503), "upstream connect error"),
+        (
+            Some(500),
+            r#"{"error":"etcdserver: request timed out","code":14}"#,
+        ),
+        (Some(200), "not json"),
+    ] {
+        let mut vm = Vm::start(&etcd_config("refuse"));
+        let (id, _) = vm.send_dpop(&token, &proof(&token, "u1", None));
+        vm.answer(id, status, body);
+        assert_eq!(vm.status(id), Some(503), "{status:?} {body}");
+        assert!(!vm.host.request(id).resumed);
+        let response = vm.host.request(id).response.unwrap();
+        assert!(response
+            .headers
+            .iter()
+            .any(|(name, _)| name == "retry-after"));
+        assert_eq!(
+            vm.host.counter("claimgate.dpop.shared_record.failures"),
+            Some(1)
+        );
+        // With `local`: forwarded on the per-Envoy record's word, counted.
+        let mut vm = Vm::start(&etcd_config("local"));
+        let (id, _) = vm.send_dpop(&token, &proof(&token, "u2", None));
+        vm.answer(id, status, body);
+        assert!(vm.host.request(id).resumed, "{status:?} {body}");
+        assert_eq!(
+            vm.host.counter("claimgate.dpop.shared_record.fallbacks"),
+            Some(1)
+        );
+        // ...which still refuses the proof a second time on this Envoy.
+        let (id, _) = vm.send_dpop(&token, &proof(&token, "u2", None));
+        assert_eq!(vm.status(id), Some(401));
+    }
+    // A call that cannot even start: 503 at once.
+    let mut vm = Vm::start(&etcd_config("refuse"));
+    vm.host
+        .fail_next("dispatch_http_call", HostError::BadArgument);
+    let (id, flow) = vm.send_dpop(&token, &proof(&token, "u3", None));
+    assert_eq!((flow, vm.status(id)), (Flow::Pause, Some(503)));
+}
+
+#[test]
+fn a_put_whose_lease_is_gone_grants_it_again_once() {
+    let mut vm = Vm::start(&etcd_config("refuse"));
+    let token = bound_token();
+    let (id, _) = vm.send_dpop(&token, &proof(&token, "l1", None));
+    vm.answer(id, Some(200), LEASE_OK);
+    let missing = r#"{"error":"etcdserver: requested lease not found","code":5}"#;
+    vm.answer(id, Some(400), missing);
+    assert_eq!(vm.last_call().path, "/v3/lease/grant");
+    vm.answer(
+        id,
+        Some(400),
+        r#"{"error":"etcdserver: lease already exists","code":9}"#,
+    );
+    assert_eq!(vm.last_call().path, "/v3/kv/txn");
+    vm.answer(id, Some(400), missing);
+    assert_eq!(vm.status(id), Some(503), "only once");
+}
+
+#[test]
+fn requests_without_a_proof_or_refused_ones_never_ask_etcd() {
+    let mut vm = Vm::start(&etcd_config("refuse"));
+    let token = bound_token();
+    let (id, flow) = vm.send_dpop(&token, "not-a-proof");
+    assert_eq!((flow, vm.status(id)), (Flow::Pause, Some(401)));
+    assert!(vm.host.calls.borrow().is_empty());
+}
