@@ -3,6 +3,7 @@
 //! HTTP/1.1 client that can send repeated headers.
 #![allow(dead_code)]
 
+pub mod etcd;
 pub mod front;
 pub mod idp;
 pub mod pyjwt;
