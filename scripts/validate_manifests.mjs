@@ -59,6 +59,7 @@ const schemaModels = {
   "extensions.istio.io/v1alpha1/WasmPlugin": `${istio}/extensions.istio.io/v1alpha1/WasmPlugin`,
   "networking.istio.io/v1/ServiceEntry": `${istio}/networking.istio.io/v1/ServiceEntry`,
   "networking.istio.io/v1/DestinationRule": `${istio}/networking.istio.io/v1/DestinationRule`,
+  "networking.istio.io/v1alpha3/EnvoyFilter": `${istio}/networking.istio.io/v1alpha3/EnvoyFilter`,
   "gateway.networking.k8s.io/v1/GatewayClass": `${gatewayApi}/GatewayClass`,
   "gateway.networking.k8s.io/v1/Gateway": `${gatewayApi}/Gateway`,
   "gateway.networking.k8s.io/v1/HTTPRoute": `${gatewayApi}/HTTPRoute`,
@@ -126,6 +127,37 @@ const eg = {
     }]],
     extProc: [false, anyJson],
     lua: [false, anyJson],
+  },
+  // Global rate limits by tier (api/v1alpha1 BackendTrafficPolicy, RateLimitSpec).
+  BackendTrafficPolicy: {
+    targetRefs: [false, [targetRef]],
+    targetRef: [false, targetRef],
+    targetSelectors: [false, anyJson],
+    rateLimit: [false, {
+      type: [false, oneOf("Global", "Local")],
+      global: [false, {
+        rules: [true, [{
+          clientSelectors: [false, [{
+            headers: [false, [{
+              name: [true, str],
+              type: [false, oneOf("Exact", "RegularExpression", "Distinct")],
+              value: [false, str],
+              invert: [false, bool],
+            }]],
+            sourceCIDR: [false, anyJson],
+            methods: [false, anyJson],
+            path: [false, anyJson],
+          }]],
+          limit: [true, {
+            requests: [true, int],
+            unit: [true, oneOf("Second", "Minute", "Hour", "Day", "Month", "Year")],
+          }],
+          cost: [false, anyJson],
+          shared: [false, bool],
+        }]],
+      }],
+      local: [false, anyJson],
+    }],
   },
   EnvoyPatchPolicy: {
     targetRef: [true, { group: [true, str], kind: [true, str], name: [true, str] }],
