@@ -185,6 +185,11 @@ fn proofs_are_used_once_across_the_fleet_through_member_loss_and_quorum_loss() {
          with the etcd record {shared:?} (added {:?})",
         shared.saturating_sub(per_envoy)
     );
+    // What the shared record prevents: an Envoy with only its own record accepts a
+    // proof another replica accepted.
+    let proof = client.proof("both");
+    assert_eq!(client.send(&replicas[0], &proof).status, 200);
+    assert_eq!(client.send(&local_only, &proof).status, 200);
     drop(local_only);
 
     // The same proof to all replicas at once: exactly one 2xx, the others a replay.
