@@ -1,6 +1,7 @@
 """A RateLimitService (envoy.service.ratelimit.v3) for the global rate limit tests: grpcio
 with a generic handler and protobuf encoded by hand (the reference service, a Go program
-backed by Redis, is not installable here). Fixed one-minute windows per descriptor,
+backed by Redis, is not installable here). One-minute windows per descriptor (from the
+service's start),
 limits from the command line; every request's domain and descriptors are appended to a
 JSON-lines log so the test sees what Envoy sent.
 
@@ -8,6 +9,7 @@ usage: ratelimit_service.py PORT_FILE LOG_FILE LIMITS_JSON   (e.g. '{"tier=Bronz
 """
 
 import json
+import os
 import sys
 import threading
 import time
@@ -69,11 +71,13 @@ def parse_request(data):
 
 def main():
     port_file, log_file, limits = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-    counts, lock = {}, threading.Lock()
+    counts, lock, started = {}, threading.Lock(), time.monotonic()
 
     def should_rate_limit(request, _context):
         domain, descriptors, hits = parse_request(request)
-        window = int(time.time() // 60)
+        # Minute windows from the service's start, so a test's requests never straddle
+        # a window boundary (a wall-clock minute could reset the count mid-test).
+        window = int((time.monotonic() - started) // 60)
         code = OK
         with lock:
             with open(log_file, "a") as log:
@@ -98,7 +102,6 @@ def main():
     server.start()
     with open(port_file + ".tmp", "w") as out:
         out.write(str(port))
-    import os
     os.replace(port_file + ".tmp", port_file)
     server.wait_for_termination()
 
