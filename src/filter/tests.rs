@@ -1646,3 +1646,35 @@ fn requests_without_a_proof_or_refused_ones_never_ask_etcd() {
     assert_eq!((flow, vm.status(id)), (Flow::Pause, Some(401)));
     assert!(vm.host.calls.borrow().is_empty());
 }
+
+#[test]
+fn a_request_that_waited_for_keys_is_checked_in_etcd_from_the_root_context() {
+    let mut config = remote_config();
+    config["providers"][0]["dpop"] = json!("required");
+    crate::test_json::merge(
+        &mut config,
+        json!({"dpop_proofs": {"shared_record": {"cluster": "etcd", "authority": "etcd.local"}}}),
+    );
+    let mut vm = Vm::start(&config);
+    vm.tick();
+    let fetch = vm.last_call();
+    let token = bound_token();
+    let (id, flow) = vm.send_dpop(&token, &proof(&token, "after-keys", None));
+    assert_eq!(flow, Flow::Pause, "waits for keys");
+    // The keys arrive in a root callback: the request is decided, and its proof goes to
+    // etcd from the root context (the answers arrive there too).
+    vm.deliver(fetch.token, 200, &[], &jwks_body());
+    assert_eq!(vm.last_call().path, "/v3/lease/grant");
+    assert!(!vm.host.request(id).resumed, "waits for etcd");
+    assert_eq!(vm.requests[&id].hold_while_waiting(), Flow::Pause);
+    let lease = vm.last_call().token;
+    vm.deliver(lease, 200, &[], LEASE_OK.as_bytes());
+    assert_eq!(vm.last_call().path, "/v3/kv/txn");
+    assert_eq!(vm.host.effective.get(), ROOT_CONTEXT, "back to the root");
+    let txn = vm.last_call().token;
+    vm.deliver(txn, 200, &[], CREATED.as_bytes());
+    assert!(vm.host.request(id).resumed);
+    assert_eq!(vm.status(id), None);
+    assert_eq!(vm.requests[&id].hold_while_waiting(), Flow::Continue);
+    assert_eq!(vm.host.effective.get(), ROOT_CONTEXT, "back to the root");
+}
