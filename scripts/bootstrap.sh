@@ -67,6 +67,14 @@ if $wasm_tests; then
     step "installing websockets==$WEBSOCKETS_VERSION and grpcio==$GRPCIO_VERSION into .venv (WebSocket and gRPC tests)"
     .venv/bin/pip install --quiet "websockets==$WEBSOCKETS_VERSION" "grpcio==$GRPCIO_VERSION"
   fi
+  # A 3-member etcd cluster for the fleet's shared DPoP record (tests/envoy_fleet_etcd.rs).
+  if ! command -v etcd >/dev/null; then
+    step "apt-get install etcd-server"
+    sudo=()
+    [ "$(id -u)" = 0 ] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq etcd-server >/dev/null \
+      || die "could not install etcd-server (Debian package; the binary is etcd)"
+  fi
   command -v node >/dev/null || die "node not found: wasm-bindgen tests run in Node"
   bindgen_version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
   [ -n "$bindgen_version" ] || die "no wasm-bindgen in Cargo.lock"

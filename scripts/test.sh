@@ -61,6 +61,10 @@ python3 envoy/render.py filter-config/aethermarket.json --template envoy/claimga
   > target/envoy-validate/claimgate-remote-module.envoy.yaml
 validate_envoy target/envoy-validate/claimgate-remote-module.envoy.yaml "envoy/claimgate-remote-module.envoy.yaml.tmpl (rendered)"
 
+python3 envoy/render.py filter-config/aethermarket.json --template envoy/claimgate-global-ratelimit.envoy.yaml.tmpl \
+  --wasm target/wasm32-wasip1/release/claimgate.wasm > target/envoy-validate/claimgate-global-ratelimit.envoy.yaml
+validate_envoy target/envoy-validate/claimgate-global-ratelimit.envoy.yaml "envoy/claimgate-global-ratelimit.envoy.yaml.tmpl (rendered)"
+
 python3 envoy/render.py filter-config/aethermarket.json --template envoy/claimgate-live-policy.envoy.yaml.tmpl \
   --wasm target/wasm32-wasip1/release/claimgate.wasm --policy-dir "$PWD/target/envoy-validate/policy" \
   > target/envoy-validate/claimgate-live-policy.envoy.yaml

@@ -180,6 +180,37 @@ const eg = {
     healthCheck: [false, anyJson],
     scheme: [false, oneOf("Preserve", "MatchBackend")],
   },
+  // Global rate limits by tier (api/v1alpha1 BackendTrafficPolicy, RateLimitSpec).
+  BackendTrafficPolicy: {
+    targetRefs: [false, [targetRef]],
+    targetRef: [false, targetRef],
+    targetSelectors: [false, anyJson],
+    rateLimit: [false, {
+      type: [false, oneOf("Global", "Local")],
+      global: [false, {
+        rules: [true, [{
+          clientSelectors: [false, [{
+            headers: [false, [{
+              name: [true, str],
+              type: [false, oneOf("Exact", "RegularExpression", "Distinct")],
+              value: [false, str],
+              invert: [false, bool],
+            }]],
+            sourceCIDR: [false, anyJson],
+            methods: [false, anyJson],
+            path: [false, anyJson],
+          }]],
+          limit: [true, {
+            requests: [true, int],
+            unit: [true, oneOf("Second", "Minute", "Hour", "Day", "Month", "Year")],
+          }],
+          cost: [false, anyJson],
+          shared: [false, bool],
+        }]],
+      }],
+      local: [false, anyJson],
+    }],
+  },
   EnvoyPatchPolicy: {
     targetRef: [true, { group: [true, str], kind: [true, str], name: [true, str] }],
     type: [true, oneOf("JSONPatch")],

@@ -1,6 +1,8 @@
 -- wrk: GET /deals/exclusive with TOKEN, or with a different token from the TOKENS file on
 -- each request (defeats token caches). With several wrk threads, thread k takes every
 -- k-th token of the file, so no two threads send the same token.
+-- With PROOFS (a file of DPoP proofs, each to be used once): Authorization: DPoP TOKEN
+-- and a different proof on each request, thread k taking every k-th one.
 local counter = 0
 function setup(thread)
   thread:set("thread_id", counter)
@@ -8,6 +10,7 @@ function setup(thread)
 end
 
 local toks = nil
+local proofs = nil
 local i = 0
 local stride = 1
 function init(args)
@@ -17,11 +20,20 @@ function init(args)
     toks = {}
     for l in io.lines(os.getenv("TOKENS")) do toks[#toks+1] = l end
   end
+  if os.getenv("PROOFS") then
+    proofs = {}
+    for l in io.lines(os.getenv("PROOFS")) do proofs[#proofs+1] = l end
+  end
   i = id
 end
 
 local fixed = os.getenv("TOKEN")
 request = function()
+  if proofs then
+    local proof = proofs[i % #proofs + 1]
+    i = i + stride
+    return wrk.format("GET", "/deals/exclusive", {["Authorization"] = "DPoP " .. fixed, ["DPoP"] = proof})
+  end
   local token = fixed
   if toks then
     token = toks[i % #toks + 1]

@@ -3,7 +3,8 @@
 auth, with a do-nothing proxy-wasm module (the Wasm ceiling), with native jwt_authn +
 rbac, and with claimgate: a repeated token and a pool of distinct tokens larger than
 claimgate's cache on every worker, for RS256, ES256 and EdDSA, with one Envoy worker and
-(RS256) with two. Prints the table, the memory and latency tables and whether each of the
+(RS256) with two; with --dpop, DPoP requests (a fresh ES256 proof on each) with the per-Envoy
+once-only record and with the shared record in etcd (one etcd member on loopback). Prints the table, the memory and latency tables and whether each of the
 project's speed and memory targets is met, and writes them to benches/results/latest.md.
 
 Run through scripts/load.sh (which installs wrk and builds the modules)."""
@@ -184,13 +185,16 @@ def to_ms(text):
     return float(value) * {"ns": 0.000001, "us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def wrk(port, token, pool_file, seconds, connections, threads):
+def wrk(port, token, pool_file, seconds, connections, threads, proofs_file=None):
     command = ["wrk", f"-t{threads}", f"-c{max(connections, threads)}", f"-d{seconds}s", "--latency",
                "-s", str(HERE / "requests.lua")]
     env = dict(os.environ, TOKEN=token, THREADS=str(threads))
     env.pop("TOKENS", None)
+    env.pop("PROOFS", None)
     if pool_file:
         env["TOKENS"] = str(pool_file)
+    if proofs_file:
+        env["PROOFS"] = str(proofs_file)
     out = subprocess.run(command + [f"http://127.0.0.1:{port}/deals/exclusive"], check=True,
                          capture_output=True, text=True, env=env).stdout
     try:
@@ -216,6 +220,80 @@ def measure(args, envoy, name, token, pool_file, workers, single):
         row["rss"] = envoy.rss_mib()
         row["hits"] = envoy.token_cache_hit_ratio() if name.startswith(CLAIMGATE) else None
         one = wrk(envoy.port, token, pool_file, args.seconds, 1, 1) if single else None
+        return row, one
+    finally:
+        envoy.stop()
+
+
+DPOP_LOCAL, DPOP_ETCD = "DPoP, per-Envoy record", "DPoP, shared record in etcd"
+DPOP_AUTHORITY = "api.bench"
+DPOP_URL = f"http://{DPOP_AUTHORITY}/deals/exclusive"
+
+
+class Etcd:
+    """One etcd member on loopback (Debian etcd-server) for the shared-record row."""
+
+    def __init__(self, workdir):
+        self.port, peer = free_port(), free_port()
+        client, peer_url = f"http://127.0.0.1:{self.port}", f"http://127.0.0.1:{peer}"
+        self.log = open(workdir / "etcd.log", "w")
+        self.proc = subprocess.Popen(
+            ["etcd", "--name", "bench", "--data-dir", str(workdir / "etcd"), "--listen-client-urls", client,
+             "--advertise-client-urls", client, "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls",
+             peer_url, "--initial-cluster", f"bench={peer_url}", "--auto-compaction-mode", "periodic",
+             "--auto-compaction-retention", "1m"], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                if b'"true"' in urllib.request.urlopen(f"{client}/health", timeout=1).read():
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit(f"etcd not healthy; see {self.log.name}")
+
+    def cluster_yaml(self):
+        return ("- name: etcd\n    type: STATIC\n    connect_timeout: 1s\n    load_assignment:\n"
+                "      cluster_name: etcd\n      endpoints:\n      - lb_endpoints:\n"
+                f"        - endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {self.port} }} }} }}")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()
+
+
+def dpop_setups(args, workdir, etcd):
+    """The two DPoP setups: the demo's configuration with DPoP optional for its provider,
+    htu naming api.bench, a replay record large enough for the run; then with the etcd
+    record."""
+    config = json.loads(pathlib.Path(args.config).read_text())
+    config["providers"][0]["dpop"] = "optional"
+    config["dpop_proofs"] = {"htu_authority": DPOP_AUTHORITY, "replay_cache_entries": 1048576}
+    local = workdir / "dpop-local.json"
+    local.write_text(json.dumps(config))
+    config["dpop_proofs"]["shared_record"] = {"cluster": "etcd", "authority": "etcd", "timeout_ms": 1000}
+    shared = workdir / "dpop-etcd.json"
+    shared.write_text(json.dumps(config))
+    return [(DPOP_LOCAL, claimgate_yaml(args.wasm, local)),
+            (DPOP_ETCD, claimgate_yaml(args.wasm, shared).replace("# {{EXTRA_CLUSTERS}}", etcd.cluster_yaml()))]
+
+
+def measure_dpop(args, envoy, client, token, workdir):
+    """Like `measure`, with a fresh file of never-used proofs for each wrk run."""
+    def proofs(seconds):
+        path = workdir / "proofs.txt"
+        path.write_text("\n".join(client.proofs(token, DPOP_URL, args.dpop_proofs_per_second * seconds)) + "\n")
+        return path
+    try:
+        wrk(envoy.port, token, None, args.warmup, args.connections, 1, proofs(args.warmup))
+        file = proofs(args.seconds)
+        cpu_before = envoy.cpu_ns()
+        row = wrk(envoy.port, token, None, args.seconds, args.connections, 1, file)
+        row["cpu_us"] = (envoy.cpu_ns() - cpu_before) / 1000 / max(row["requests"], 1)
+        row["rss"] = envoy.rss_mib()
+        row["hits"] = None
+        one = wrk(envoy.port, token, None, args.seconds, 1, 1, proofs(args.seconds))
         return row, one
     finally:
         envoy.stop()
@@ -260,6 +338,12 @@ def main():
     parser.add_argument("--no-single", action="store_true",
                         help="skip the one-connection latency run (quick experiments)")
     parser.add_argument("--skip-native", action="store_true", help="skip native jwt_authn (quick experiments)")
+    parser.add_argument("--dpop", action="store_true",
+                        help="also measure DPoP requests with the per-Envoy record and with the shared record in "
+                             "etcd (needs etcd: scripts/bootstrap.sh --wasm-tests)")
+    parser.add_argument("--only-dpop", action="store_true", help="measure the DPoP rows only")
+    parser.add_argument("--dpop-proofs-per-second", type=int, default=8000,
+                        help="proofs minted per second of each DPoP wrk run (each used once; more than the rate)")
     parser.add_argument("--out", default=str(ROOT / "benches" / "results" / "latest.md"))
     parser.add_argument("--wasm", default=str(WASM), help="the claimgate module to load (to compare builds)")
     parser.add_argument("--config", default=str(CONFIG),
@@ -315,7 +399,7 @@ def main():
                  for label, path in modules]
         return rows
 
-    plan = [(1, alg) for alg in one_worker] + [(2, alg) for alg in two_workers]
+    plan = [] if args.only_dpop else [(1, alg) for alg in one_worker] + [(2, alg) for alg in two_workers]
     kinds = [("repeated", False)] + ([] if args.only_repeated else [("new tokens", True)])
     results, single = {}, {}
     for workers, alg in plan:
@@ -343,6 +427,33 @@ def main():
                 results[case + (name,)] = median(rows[name])
                 if name in single_rows:
                     single[case + (name,)] = median(single_rows[name])
+
+    if args.dpop or args.only_dpop:
+        import dpop
+        etcd = Etcd(workdir)
+        try:
+            client_jwk = workdir / "dpop-client.jwk"
+            client_jwk.write_text(cli("keygen", "--alg", "ES256"))
+            token = cli("mint", "--key", DEMO_KEY, "--config", args.config, "--claim", GOLD, "--ttl", "7200",
+                        "--dpop-key", client_jwk).strip()
+            client = dpop.Client(client_jwk)
+            order = dpop_setups(args, workdir, etcd)
+            case = (1, "ES256 proof", "DPoP")
+            rows, single_rows = {}, {}
+            for round_index in range(args.rounds):
+                shift = round_index % len(order)
+                for name, yaml_text in order[shift:] + order[:shift]:
+                    row, one = measure_dpop(args, Envoy(yaml_text, workdir, 1), client, token, workdir)
+                    rows.setdefault(name, []).append(row)
+                    single_rows.setdefault(name, []).append(one)
+                    print(f"1w DPoP | {name:<28} {row['rps']:8.0f} req/s  p50 {row['p50']:6.3f} ms"
+                          f"  p99 {row['p99']:6.3f} ms  CPU {row['cpu_us']:5.1f} µs/req  non-2xx {row['errors']}"
+                          f"  | one connection p50 {one['p50']:6.3f} ms", flush=True)
+            for name, _ in order:
+                results[case + (name,)] = median(rows[name])
+                single[case + (name,)] = median(single_rows[name])
+        finally:
+            etcd.stop()
 
     table = report(args, results, single, modules)
     print()
@@ -397,7 +508,13 @@ def report(args, results, single, modules):
             "|---|---|---:|---:|---:|---:|---:|",
         ]
         for key, row in single.items():
-            base = single[key[:3] + (NO_AUTH,)]
+            base = single.get(key[:3] + (NO_AUTH,)) or single.get(key[:3] + (DPOP_LOCAL,))
+            if key[2] == "DPoP":
+                lines.append(
+                    f"| DPoP (ES256 proof, RS256 token) | {key[3]} | {row['rps']:.0f} | {row['p50']:.3f} "
+                    f"| {row['p99']:.3f} | {row['p50'] - base['p50']:+.3f} vs per-Envoy record "
+                    f"| {row['p99'] - base['p99']:+.3f} vs per-Envoy record |")
+                continue
             lines.append(
                 f"| RS256 {key[2]} | {key[3]} | {row['rps']:.0f} | {row['p50']:.3f} | {row['p99']:.3f} "
                 f"| {row['p50'] - base['p50']:+.3f} | {row['p99'] - base['p99']:+.3f} |")

@@ -1,8 +1,8 @@
 //! Compiling `dpop_proofs`: the algorithms, time window, nonces, `htu` overrides and
 //! replay-cache size DPoP proofs are checked with.
 
-use super::raw::RawDpopProofs;
-use crate::dpop::DpopSettings;
+use super::raw::{RawDpopProofs, RawNonceSecrets, RawSharedRecord};
+use crate::dpop::{DpopSettings, NonceSecretsEnv, OnUnavailable, SharedRecordSettings};
 use crate::fields::ConfigError;
 use crate::jwks::{Alg, KeyFamily};
 use crate::request::{check_authority, Scheme};
@@ -56,6 +56,11 @@ pub(super) fn compile_dpop(raw: RawDpopProofs) -> Result<DpopSettings, ConfigErr
             "must be between 256 and 16384",
         ));
     }
+    let nonce_secrets = raw
+        .nonce_secrets
+        .map(|secrets| compile_nonce_secrets(secrets, raw.use_dpop_nonce))
+        .transpose()?;
+    let shared_record = raw.shared_record.map(compile_shared_record).transpose()?;
     Ok(DpopSettings {
         algorithms,
         max_age_seconds,
@@ -68,6 +73,97 @@ pub(super) fn compile_dpop(raw: RawDpopProofs) -> Result<DpopSettings, ConfigErr
             .map(|authority| authority.to_ascii_lowercase()),
         replay_cache_entries: raw.replay_cache_entries,
         max_proof_bytes: raw.max_proof_bytes,
+        nonce_secrets,
+        shared_record,
+    })
+}
+
+/// `shared_record`: an Envoy cluster name, the authority to send, a timeout, the key
+/// prefix and what to do when etcd cannot answer.
+fn compile_shared_record(raw: RawSharedRecord) -> Result<SharedRecordSettings, ConfigError> {
+    const FIELD: &str = "dpop_proofs.shared_record";
+    let error = |field: &str, message: &str| ConfigError::new(format!("{FIELD}.{field}"), message);
+    if raw.cluster.is_empty()
+        || raw.cluster.len() > 256
+        || raw.cluster.chars().any(char::is_control)
+    {
+        return Err(error(
+            "cluster",
+            "must name the Envoy cluster of etcd's client port",
+        ));
+    }
+    if raw.authority.is_empty() || check_authority(&raw.authority).is_err() {
+        return Err(error("authority", "must be host or host:port"));
+    }
+    if !(10..=5000).contains(&raw.timeout_ms) {
+        return Err(error("timeout_ms", "must be between 10 and 5000"));
+    }
+    let prefix_ok = (1..=128).contains(&raw.key_prefix.len())
+        && raw
+            .key_prefix
+            .chars()
+            .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\');
+    if !prefix_ok {
+        return Err(error(
+            "key_prefix",
+            "must be 1 to 128 printable ASCII characters (no quotes, no backslash)",
+        ));
+    }
+    let on_unavailable = match raw.on_unavailable.as_str() {
+        "refuse" => OnUnavailable::Refuse,
+        "local" => OnUnavailable::Local,
+        _ => return Err(error("on_unavailable", "must be refuse or local")),
+    };
+    Ok(SharedRecordSettings {
+        cluster: raw.cluster,
+        authority: raw.authority,
+        timeout_ms: raw.timeout_ms,
+        key_prefix: raw.key_prefix,
+        on_unavailable,
+    })
+}
+
+/// `nonce_secrets`: two distinct environment variable names (the values are read by the
+/// module when it loads; `claimgate check` cannot see the VM's environment).
+fn compile_nonce_secrets(
+    raw: RawNonceSecrets,
+    use_dpop_nonce: bool,
+) -> Result<NonceSecretsEnv, ConfigError> {
+    const FIELD: &str = "dpop_proofs.nonce_secrets";
+    if !use_dpop_nonce {
+        return Err(ConfigError::new(
+            FIELD,
+            "nonce secrets are only used with use_dpop_nonce: true",
+        ));
+    }
+    let check = |name: &str, field: &str| {
+        let valid = !name.is_empty()
+            && name.len() <= 128
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if valid {
+            Ok(())
+        } else {
+            Err(ConfigError::new(
+                format!("{FIELD}.{field}"),
+                "must be an environment variable name (letters, digits and _, not starting \
+                 with a digit, at most 128)",
+            ))
+        }
+    };
+    check(&raw.current_env, "current_env")?;
+    if let Some(previous) = &raw.previous_env {
+        check(previous, "previous_env")?;
+        if *previous == raw.current_env {
+            return Err(ConfigError::new(
+                format!("{FIELD}.previous_env"),
+                "must name another variable than current_env",
+            ));
+        }
+    }
+    Ok(NonceSecretsEnv {
+        current_env: raw.current_env,
+        previous_env: raw.previous_env,
     })
 }
 

@@ -197,6 +197,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     );
     warnings.extend(issuer_warnings(&providers));
     warnings.extend(shared_gateway_warning(&policy));
+    warnings.extend(nonce_replicas_warning(&dpop));
     let uses_client_certificate = providers
         .iter()
         .any(|(_, provider)| provider.mtls_binding != Binding::Off);
@@ -257,6 +258,22 @@ fn shared_gateway_warning(policy: &Policy) -> Option<ConfigWarning> {
             unscoped.len(),
             unscoped.join(", ")
         ),
+    })
+}
+
+/// With `use_dpop_nonce` and no `nonce_secrets`, each Envoy makes nonces with a random
+/// key of its own, which other replicas refuse: a deployment warning, since one Envoy or
+/// sticky sessions make it right.
+fn nonce_replicas_warning(dpop: &DpopSettings) -> Option<ConfigWarning> {
+    (dpop.use_dpop_nonce && dpop.nonce_secrets.is_none()).then(|| ConfigWarning {
+        deployment: true,
+        path: "dpop_proofs.nonce_secrets".to_owned(),
+        message: "use_dpop_nonce is on without nonce_secrets: each Envoy makes nonces with a \
+                  random key of its own, so a nonce from one replica is refused by another \
+                  (a new use_dpop_nonce challenge). Run a single replica or sticky sessions, \
+                  or give every replica the same secret through nonce_secrets \
+                  (filter-config/REPLICAS.md)"
+            .to_owned(),
     })
 }
 
@@ -372,6 +389,119 @@ mod tests {
         assert_eq!(config.policy.default_access, DefaultAccess::Deny);
         assert_eq!(config.realm, "claimgate");
         assert_eq!(config.host_crypto, HostCryptoMode::Auto);
+    }
+
+    #[test]
+    fn nonces_without_secrets_warn_that_replicas_need_them_and_secret_names_are_checked() {
+        let warnings = deployment_warnings(json!({"dpop_proofs": {"use_dpop_nonce": true}}));
+        let warning = warnings
+            .iter()
+            .find(|warning| warning.path == "dpop_proofs.nonce_secrets")
+            .expect("a replicas warning");
+        assert!(
+            warning
+                .message
+                .contains("single replica or sticky sessions"),
+            "{warning}"
+        );
+        let with = |secrets: Value, nonce: bool| {
+            let config = minimal(
+                json!({"dpop_proofs": {"use_dpop_nonce": nonce, "nonce_secrets": secrets}}),
+            );
+            Config::from_json(config.to_string().as_bytes())
+        };
+        let config = with(json!({"current_env": "A", "previous_env": "B"}), true).unwrap();
+        assert!(!config
+            .warnings
+            .iter()
+            .any(|warning| warning.path == "dpop_proofs.nonce_secrets"));
+        assert_eq!(
+            config.dpop.nonce_secrets,
+            Some(crate::dpop::NonceSecretsEnv {
+                current_env: "A".to_owned(),
+                previous_env: Some("B".to_owned()),
+            })
+        );
+        for (secrets, nonce, field) in [
+            (
+                json!({"current_env": "A"}),
+                false,
+                "dpop_proofs.nonce_secrets",
+            ),
+            (
+                json!({"current_env": ""}),
+                true,
+                "dpop_proofs.nonce_secrets.current_env",
+            ),
+            (
+                json!({"current_env": "1A"}),
+                true,
+                "dpop_proofs.nonce_secrets.current_env",
+            ),
+            (
+                json!({"current_env": "A-B"}),
+                true,
+                "dpop_proofs.nonce_secrets.current_env",
+            ),
+            (
+                json!({"current_env": "A", "previous_env": "A"}),
+                true,
+                "dpop_proofs.nonce_secrets.previous_env",
+            ),
+            (
+                json!({"current_env": "A", "previous_env": "B C"}),
+                true,
+                "dpop_proofs.nonce_secrets.previous_env",
+            ),
+        ] {
+            let error = with(secrets.clone(), nonce).unwrap_err();
+            assert_eq!(error.path, field, "{secrets}: {error}");
+        }
+        assert!(with(json!({"previous_env": "B"}), true).is_err());
+    }
+
+    #[test]
+    fn shared_record_fields_are_checked_at_load_naming_the_field() {
+        let with = |record: Value| {
+            let config = minimal(json!({"dpop_proofs": {"shared_record": record}}));
+            Config::from_json(config.to_string().as_bytes())
+        };
+        let config = with(json!({"cluster": "etcd", "authority": "etcd:2379"})).unwrap();
+        let record = config.dpop.shared_record.unwrap();
+        assert_eq!(
+            (
+                record.timeout_ms,
+                record.key_prefix.as_str(),
+                record.on_unavailable
+            ),
+            (250, "claimgate/dpop/", crate::dpop::OnUnavailable::Refuse)
+        );
+        let base = json!({"cluster": "etcd", "authority": "etcd"});
+        for (change, field) in [
+            (json!({"cluster": ""}), "cluster"),
+            (json!({"authority": ""}), "authority"),
+            (json!({"authority": "a b"}), "authority"),
+            (json!({"timeout_ms": 5}), "timeout_ms"),
+            (json!({"timeout_ms": 5001}), "timeout_ms"),
+            (json!({"key_prefix": ""}), "key_prefix"),
+            (json!({"key_prefix": "a b"}), "key_prefix"),
+            (json!({"key_prefix": "a\"b"}), "key_prefix"),
+            (json!({"on_unavailable": "allow"}), "on_unavailable"),
+        ] {
+            let mut record = base.clone();
+            crate::test_json::merge(&mut record, change.clone());
+            let error = with(record).unwrap_err();
+            assert_eq!(
+                error.path,
+                format!("dpop_proofs.shared_record.{field}"),
+                "{change}: {error}"
+            );
+        }
+        let local = with(json!({"cluster": "e", "authority": "e", "on_unavailable": "local"}));
+        assert_eq!(
+            local.unwrap().dpop.shared_record.unwrap().on_unavailable,
+            crate::dpop::OnUnavailable::Local
+        );
     }
 
     fn deployment_warnings(extra: Value) -> Vec<ConfigWarning> {

@@ -58,6 +58,43 @@ pub(super) struct RawDpopProofs {
     pub(super) htu_authority: Option<String>,
     pub(super) replay_cache_entries: usize,
     pub(super) max_proof_bytes: usize,
+    pub(super) nonce_secrets: Option<RawNonceSecrets>,
+    pub(super) shared_record: Option<RawSharedRecord>,
+}
+
+/// `dpop_proofs.shared_record`: the fleet-wide once-only record in etcd.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSharedRecord {
+    pub(super) cluster: String,
+    pub(super) authority: String,
+    #[serde(default = "default_shared_record_timeout")]
+    pub(super) timeout_ms: u64,
+    #[serde(default = "default_shared_record_prefix")]
+    pub(super) key_prefix: String,
+    #[serde(default = "default_on_unavailable")]
+    pub(super) on_unavailable: String,
+}
+
+fn default_shared_record_timeout() -> u64 {
+    250
+}
+
+fn default_shared_record_prefix() -> String {
+    "claimgate/dpop/".to_owned()
+}
+
+fn default_on_unavailable() -> String {
+    "refuse".to_owned()
+}
+
+/// `dpop_proofs.nonce_secrets`: the VM environment variables holding the nonce secrets.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNonceSecrets {
+    pub(super) current_env: String,
+    #[serde(default)]
+    pub(super) previous_env: Option<String>,
 }
 
 impl Default for RawDpopProofs {
@@ -79,6 +116,8 @@ impl Default for RawDpopProofs {
             htu_authority: settings.htu_authority,
             replay_cache_entries: settings.replay_cache_entries,
             max_proof_bytes: settings.max_proof_bytes,
+            nonce_secrets: None,
+            shared_record: None,
         }
     }
 }

@@ -24,10 +24,20 @@ struct Spot {
     config: &'static str,
 }
 
-const SPOTS: [Spot; 15] = [
+const SPOTS: [Spot; 17] = [
     spot("", "", false),
     spot("/properties/token_cache", "/token_cache", false),
     spot("/properties/dpop_proofs", "/dpop_proofs", false),
+    spot(
+        "/properties/dpop_proofs/properties/shared_record",
+        "/dpop_proofs/shared_record",
+        false,
+    ),
+    spot(
+        "/properties/dpop_proofs/properties/nonce_secrets",
+        "/dpop_proofs/nonce_secrets",
+        false,
+    ),
     spot("/properties/resource_metadata", "/resource_metadata", false),
     spot("/$defs/provider", "/providers/0", false),
     spot(
@@ -110,7 +120,8 @@ fn base(discovery: bool) -> Value {
         "rules": [{"match": {"prefix": "/"}, "access": "authenticated", "step_up": {"max_age_seconds": 60}}],
         "identity": {"headers": [{"header": "x-a", "first_of": [{"claim": "sub"}]}]},
         "token_cache": {},
-        "dpop_proofs": {},
+        "dpop_proofs": {"use_dpop_nonce": true, "nonce_secrets": {"current_env": "N"},
+            "shared_record": {"cluster": "etcd", "authority": "etcd"}},
         "resource_metadata": {"resource": "https://api.example.com/v1"}
     })
 }

@@ -7,6 +7,7 @@
 //! proof (a [`VerifiedProof`] only comes out of them), `nonce` server nonces, `replay`
 //! the once-only rule for proofs across every worker.
 
+pub mod etcd;
 mod htu;
 mod nonce;
 mod proof;
@@ -15,11 +16,11 @@ mod settings;
 mod thumbprint;
 
 pub use htu::{TargetUri, UriError};
-pub use nonce::NonceKey;
+pub use nonce::{NonceKey, SecretError, SecretRole, MIN_SECRET_BYTES};
 pub use proof::{
     verify_proof, ProofContext, ProofError, VerifiedProof, MAX_PROOF_RSA_BITS,
     MAX_PROOF_RSA_EXPONENT_BITS,
 };
 pub use replay::{MemoryReplayGuard, ProofId, ReplayError, ReplayGuard, ReplayShards};
-pub use settings::DpopSettings;
+pub use settings::{DpopSettings, NonceSecretsEnv, OnUnavailable, SharedRecordSettings};
 pub use thumbprint::{certificate_thumbprint_from_hex, jwk_thumbprint, sha256_base64url};

@@ -72,6 +72,11 @@ impl ProofId {
             proof: first_u64(&proof),
         }
     }
+
+    /// The id as 32 hex digits (key, then proof): a stable name for a shared record.
+    pub fn to_hex(&self) -> String {
+        format!("{:016x}{:016x}", self.key, self.proof)
+    }
 }
 
 /// Records each proof once. `first_use` succeeds only the first time it is called with a

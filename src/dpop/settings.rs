@@ -27,6 +27,40 @@ pub struct DpopSettings {
     pub replay_cache_entries: usize,
     /// Longer `DPoP` headers are refused before any parsing.
     pub max_proof_bytes: usize,
+    /// Where the operator's nonce secrets are (the same on every replica); `None`: a
+    /// random key per Envoy.
+    pub nonce_secrets: Option<NonceSecretsEnv>,
+    /// The fleet-wide once-only record in etcd, besides the per-Envoy one.
+    pub shared_record: Option<SharedRecordSettings>,
+}
+
+/// `dpop_proofs.shared_record`: etcd's HTTP/JSON gateway as an Envoy cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedRecordSettings {
+    pub cluster: String,
+    pub authority: String,
+    pub timeout_ms: u64,
+    pub key_prefix: String,
+    pub on_unavailable: OnUnavailable,
+}
+
+/// What a proof gets when etcd cannot answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnUnavailable {
+    /// 503 with `Retry-After` (fail closed).
+    Refuse,
+    /// The per-Envoy record decides alone (counted, logged as a warning): a proof may
+    /// then be used once per replica.
+    Local,
+}
+
+/// The names of the VM environment variables holding the nonce secrets (base64url).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NonceSecretsEnv {
+    /// Nonces are made with this one and accepted with it.
+    pub current_env: String,
+    /// Nonces made with this one are still accepted (the secret before a rotation).
+    pub previous_env: Option<String>,
 }
 
 impl Default for DpopSettings {
@@ -48,6 +82,8 @@ impl Default for DpopSettings {
             htu_authority: None,
             replay_cache_entries: 65_536,
             max_proof_bytes: 4096,
+            nonce_secrets: None,
+            shared_record: None,
         }
     }
 }

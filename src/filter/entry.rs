@@ -79,7 +79,21 @@ impl RootContext for Root {
 
 struct Http(HttpFilter);
 
-impl Context for Http {}
+impl Context for Http {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        self.0.on_http_call_response(&Delivered {
+            token: token_id,
+            num_headers,
+            body_size,
+        });
+    }
+}
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {

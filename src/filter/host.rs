@@ -96,6 +96,9 @@ pub trait Host {
     /// The plugin's `configuration` bytes.
     fn plugin_configuration(&self) -> HostResult<Option<Vec<u8>>>;
     fn set_tick_period(&self, period: Duration) -> HostResult<()>;
+    /// A variable of the VM's environment (`vm_config.environment_variables`), `None`
+    /// when unset or not UTF-8.
+    fn environment_variable(&self, name: &str) -> Option<String>;
 
     fn shared_data(&self, key: &str) -> HostResult<SharedRecord>;
     /// Writes a shared-data record; with `cas`, only if the record's CAS still has that
@@ -103,11 +106,12 @@ pub trait Host {
     fn set_shared_data(&self, key: &str, value: &[u8], cas: Option<u32>) -> HostResult<()>;
 
     /// Starts an HTTP call through an Envoy cluster; the answer arrives as an
-    /// `on_http_call_response` with the returned token.
+    /// `on_http_call_response` with the returned token, in the context that dispatched it.
     fn dispatch_http_call(
         &self,
         cluster: &str,
         headers: &[(&str, &str)],
+        body: Option<&[u8]>,
         timeout: Duration,
     ) -> HostResult<u32>;
     /// A header of the HTTP call response being delivered.

@@ -9,6 +9,8 @@ use crate::request::Scheme;
 use super::apply::{apply, refuse_internal, Stage};
 use super::host::{Flow, Host};
 use super::plugin::{Peer, Plugin};
+use super::remote::Delivered;
+use super::shared_record::ToCheck;
 use super::waiters::PausedRequest;
 
 pub struct HttpFilter {
@@ -36,12 +38,12 @@ impl HttpFilter {
         };
         plugin.log_level.sync(host, now);
         let peer = self.peer();
-        let mut decision = plugin.decide(&headers, &peer, now);
+        let (mut decision, mut recorded) = plugin.decide_recording(&headers, &peer, now, None);
         if let Some(miss) = decision.key_miss {
             // Another VM may have published keys since this VM's last tick; this also
             // refreshes the control record the wait is judged by.
             if plugin.sync(miss.provider, now) {
-                decision = plugin.decide(&headers, &peer, now);
+                (decision, recorded) = plugin.decide_recording(&headers, &peer, now, None);
             }
         }
         if let Some(miss) = decision.key_miss {
@@ -54,7 +56,25 @@ impl HttpFilter {
                 return Flow::Pause;
             }
         }
+        if let (Some(record), Some((proof, expires_at))) = (&plugin.shared_record, recorded) {
+            let request = ToCheck {
+                context_id: self.context_id,
+                headers,
+                peer,
+                decision,
+                proof,
+                expires_at,
+            };
+            return plugin.check_shared_record(record, request, now, Stage::Headers);
+        }
         apply(plugin, &decision, &headers, Stage::Headers)
+    }
+
+    /// etcd's answer for this request's proof (the call was sent from this context).
+    pub fn on_http_call_response(&mut self, delivered: &Delivered) {
+        if let Some(now) = self.plugin.now_ms() {
+            self.plugin.on_record_response(delivered, now);
+        }
     }
 
     /// Envoy's `source.address` and the TLS client certificate's digest
@@ -91,7 +111,12 @@ impl HttpFilter {
 
     /// While the request waits for keys, nothing of it (body, trailers) may move on.
     pub fn hold_while_waiting(&self) -> Flow {
-        if self.plugin.is_waiting(self.context_id) {
+        let record_pending = self
+            .plugin
+            .shared_record
+            .as_ref()
+            .is_some_and(|record| record.is_pending(self.context_id));
+        if record_pending || self.plugin.is_waiting(self.context_id) {
             Flow::Pause
         } else {
             Flow::Continue
@@ -114,5 +139,8 @@ fn connection_scheme(host: &dyn Host) -> Option<Scheme> {
 impl Drop for HttpFilter {
     fn drop(&mut self) {
         self.plugin.forget_waiter(self.context_id);
+        if let Some(record) = &self.plugin.shared_record {
+            record.forget(self.context_id);
+        }
     }
 }

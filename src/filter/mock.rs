@@ -67,6 +67,7 @@ pub struct HttpCall {
     pub path: String,
     pub authority: String,
     pub timeout: Duration,
+    pub body: Vec<u8>,
 }
 
 /// The response the mock delivers with `on_http_call_response`.
@@ -101,6 +102,8 @@ pub struct MockHost {
     pub before_next_write: RefCell<Option<Race>>,
     /// How often each host function was called (by the names `fail_next` takes).
     pub call_counts: RefCell<BTreeMap<&'static str, usize>>,
+    /// The VM's environment variables.
+    pub environment: RefCell<HashMap<String, String>>,
 }
 
 impl MockHost {
@@ -126,6 +129,7 @@ impl MockHost {
             failures: RefCell::new(HashMap::new()),
             before_next_write: RefCell::new(None),
             call_counts: RefCell::new(BTreeMap::new()),
+            environment: RefCell::new(HashMap::new()),
         }
     }
 
@@ -221,6 +225,10 @@ impl Host for MockHost {
         Ok(self.configuration.borrow().clone())
     }
 
+    fn environment_variable(&self, name: &str) -> Option<String> {
+        self.environment.borrow().get(name).cloned()
+    }
+
     fn set_tick_period(&self, period: Duration) -> HostResult<()> {
         self.check("set_tick_period")?;
         self.tick_period.set(Some(period));
@@ -247,6 +255,7 @@ impl Host for MockHost {
         &self,
         cluster: &str,
         headers: &[(&str, &str)],
+        body: Option<&[u8]>,
         timeout: Duration,
     ) -> HostResult<u32> {
         self.check("dispatch_http_call")?;
@@ -264,6 +273,7 @@ impl Host for MockHost {
             path: header(":path"),
             authority: header(":authority"),
             timeout,
+            body: body.unwrap_or_default().to_vec(),
         });
         Ok(token)
     }

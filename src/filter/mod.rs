@@ -29,6 +29,7 @@ mod plugin;
 mod proofs;
 mod remote;
 mod root;
+mod shared_record;
 mod stats;
 mod waiters;
 mod wire;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::cache::TokenCache;
 use crate::config::Config;
 use crate::decision::{decide_with_proofs, Decision, ProofEnvironment};
-use crate::dpop::ReplayShards;
+use crate::dpop::{NonceKey, ProofId, ReplayGuard, ReplayShards};
 use crate::jwks::{KeyRing, KeySet};
 use crate::keysource::RemoteSource;
 use crate::provider_id::ProviderId;
@@ -18,8 +18,9 @@ use crate::request::{RequestView, Scheme};
 
 use super::host::Host;
 use super::logger::LogLevelSync;
-use super::proofs::{shared_nonce_key, SharedReplay};
+use super::proofs::{shared_nonce_key, FixedAnswer, SharedReplay};
 use super::remote::RemoteState;
+use super::shared_record::SharedRecord;
 use super::stats::Stats;
 use super::waiters::Waiter;
 
@@ -38,11 +39,30 @@ pub struct Plugin {
     pub log_level: LogLevelSync,
     /// Whether the host clock failed on the last call, so the failure is logged once.
     clock_failed: Cell<bool>,
+    /// The nonce key from the operator's secrets (`nonce_secrets`), the same on every
+    /// replica; `None`: the per-Envoy key in shared data.
+    nonce_key: Option<NonceKey>,
+    /// The fleet-wide once-only record in etcd, when configured.
+    pub shared_record: Option<SharedRecord>,
 }
 
 impl Plugin {
-    pub fn new(host: Rc<dyn Host>, config: Config, keys: KeyRing, stats: Stats) -> Plugin {
+    pub fn new(
+        host: Rc<dyn Host>,
+        config: Config,
+        keys: KeyRing,
+        stats: Stats,
+        nonce_key: Option<NonceKey>,
+    ) -> Plugin {
         let cache = TokenCache::new(config.token_cache);
+        let shared_record = config.dpop.shared_record.clone().map(|settings| {
+            SharedRecord::new(
+                host.as_ref(),
+                settings,
+                config.dpop.max_age_seconds,
+                config.dpop.clock_skew_seconds,
+            )
+        });
         let remote = config
             .providers
             .remote_sources()
@@ -58,6 +78,8 @@ impl Plugin {
             stats,
             log_level: LogLevelSync::default(),
             clock_failed: Cell::new(false),
+            nonce_key,
+            shared_record,
         }
     }
 
@@ -123,22 +145,39 @@ impl Plugin {
     }
 
     /// Decides a request with the current keys; DPoP proofs against the record and the
-    /// nonce key every worker shares.
-    pub fn decide(&self, headers: &[(String, Vec<u8>)], peer: &Peer, now_ms: u64) -> Decision {
+    /// nonce key every worker shares. Also names the proof the per-Envoy record took (to
+    /// be checked against the fleet-wide record); with `fixed`, proofs get that answer
+    /// instead of the per-Envoy record's.
+    pub fn decide_recording(
+        &self,
+        headers: &[(String, Vec<u8>)],
+        peer: &Peer,
+        now_ms: u64,
+        fixed: Option<&FixedAnswer>,
+    ) -> (Decision, Option<(ProofId, i64)>) {
         let keys = Rc::clone(&self.keys.borrow());
         let mut cache = self.cache.borrow_mut();
         let request = RequestView::new(headers)
             .with_client_address(peer.address.as_deref())
             .with_client_certificate(peer.certificate.as_deref())
             .with_connection_scheme(peer.scheme);
-        // The nonce key is read only when a proof may need it (one host call).
+        // The per-Envoy nonce key is read only when a proof may need it (one host call).
         let nonce_key = (self.config.dpop.use_dpop_nonce
             && request.header_values("dpop").next().is_some())
-        .then(|| shared_nonce_key(self.host.as_ref()))
+        .then(|| {
+            self.nonce_key
+                .clone()
+                .or_else(|| shared_nonce_key(self.host.as_ref()))
+        })
         .flatten();
         let replay = SharedReplay {
             host: self.host.as_ref(),
             shards: ReplayShards::new(self.config.dpop.replay_cache_entries),
+            recorded: Cell::new(None),
+        };
+        let guard: &dyn ReplayGuard = match fixed {
+            Some(fixed) => fixed,
+            None => &replay,
         };
         let decision = decide_with_proofs(
             &self.config,
@@ -148,12 +187,12 @@ impl Plugin {
             unix_seconds(now_ms),
             &ProofEnvironment {
                 nonce_key: nonce_key.as_ref(),
-                replay: &replay,
+                replay: guard,
             },
         );
         self.stats
             .record_verification(self.host.as_ref(), cache.counters());
-        decision
+        (decision, replay.recorded.get())
     }
 
     #[cfg(test)]

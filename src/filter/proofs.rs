@@ -2,6 +2,8 @@
 //! agrees: the once-only record of proofs (one record per shard, updated by
 //! compare-and-swap) and the key server nonces are made with.
 
+use std::cell::Cell;
+
 use crate::dpop::{NonceKey, ProofId, ReplayError, ReplayGuard, ReplayShards};
 
 use super::host::{Host, HostError};
@@ -17,6 +19,18 @@ const NONCE_KEY: &str = "claimgate/dpop-nonce-key";
 pub struct SharedReplay<'h> {
     pub host: &'h dyn Host,
     pub shards: ReplayShards,
+    /// The proof this record took (at most one per decision), for the fleet-wide record.
+    pub recorded: Cell<Option<(ProofId, i64)>>,
+}
+
+/// A record that gives one answer: how a request is decided again once the fleet-wide
+/// record answered that its proof was used before, or could not answer.
+pub struct FixedAnswer(pub ReplayError);
+
+impl ReplayGuard for FixedAnswer {
+    fn first_use(&self, _id: ProofId, _expires_at: i64, _now: i64) -> Result<(), ReplayError> {
+        Err(self.0)
+    }
 }
 
 impl ReplayGuard for SharedReplay<'_> {
@@ -32,7 +46,10 @@ impl ReplayGuard for SharedReplay<'_> {
                 .host
                 .set_shared_data(&key, &updated, cas.or(Some(CAS_CREATE)))
             {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.recorded.set(Some((id, expires_at)));
+                    return Ok(());
+                }
                 Err(HostError::CasMismatch) => continue,
                 Err(error) => {
                     log::error!("claimgate: cannot write shared data {key}: {error}");

@@ -237,6 +237,11 @@ impl Host for ProxyWasmHost {
         })
     }
 
+    fn environment_variable(&self, name: &str) -> Option<String> {
+        // WASI `environ_get`: Envoy hands the VM `environment_variables` this way.
+        std::env::var(name).ok()
+    }
+
     fn set_tick_period(&self, period: Duration) -> HostResult<()> {
         let millis = u32::try_from(period.as_millis()).unwrap_or(u32::MAX);
         // SAFETY: no pointers.
@@ -270,9 +275,10 @@ impl Host for ProxyWasmHost {
         &self,
         cluster: &str,
         headers: &[(&str, &str)],
+        body: Option<&[u8]>,
         timeout: Duration,
     ) -> HostResult<u32> {
-        proxy_wasm::hostcalls::dispatch_http_call(cluster, headers.to_vec(), None, vec![], timeout)
+        proxy_wasm::hostcalls::dispatch_http_call(cluster, headers.to_vec(), body, vec![], timeout)
             .map_err(|status| HostError::from_status(status as u32))
     }
 

@@ -309,7 +309,10 @@ impl Plugin {
             ("user-agent", "claimgate"),
         ];
         let timeout = Duration::from_millis(source.timeout_ms);
-        match self.host.dispatch_http_call(cluster, &headers, timeout) {
+        match self
+            .host
+            .dispatch_http_call(cluster, &headers, None, timeout)
+        {
             Ok(token) => {
                 log::debug!(
                     "claimgate: provider {}: {reason}: fetching {}",

@@ -12,6 +12,7 @@ use super::http::HttpFilter;
 use super::plugin::Plugin;
 use super::remote::Delivered;
 use super::stats::Stats;
+use crate::dpop::{NonceKey, NonceSecretsEnv, SecretError, SecretRole};
 
 /// How often root contexts look at the shared key records (only with remote sources).
 pub const TICK: Duration = Duration::from_millis(100);
@@ -62,8 +63,18 @@ impl RootFilter {
                 log::warn!("claimgate: configuration warning: {warning}");
             }
         }
+        let nonce_key = match &config.dpop.nonce_secrets {
+            None => None,
+            Some(secrets) => match operator_nonce_key(self.host.as_ref(), secrets) {
+                Ok(key) => Some(key),
+                Err(error) => {
+                    log::error!("claimgate: invalid configuration: {error}");
+                    return false;
+                }
+            },
+        };
         let stats = Stats::define(self.host.as_ref(), &config);
-        let plugin = Plugin::new(Rc::clone(&self.host), config, keys, stats);
+        let plugin = Plugin::new(Rc::clone(&self.host), config, keys, stats, nonce_key);
         let remote_count = plugin.remote_providers().len();
         log::info!(
             "claimgate: configuration loaded: {} provider(s) ({} with remote keys), {} rule(s) (claimgate {})",
@@ -107,6 +118,13 @@ impl RootFilter {
         let Some(now) = plugin.now_ms() else {
             return;
         };
+        if plugin.on_record_response(delivered, now) {
+            // Sent while settling a waiter: act on its request, then come back.
+            if let Err(error) = self.host.set_effective_context(self.context_id) {
+                log::error!("claimgate: cannot return to the root context: {error}");
+            }
+            return;
+        }
         if plugin.on_fetch_response(delivered, now) {
             plugin.settle_waiters(self.context_id, now);
         }
@@ -122,4 +140,80 @@ impl RootFilter {
     pub fn plugin(&self) -> Option<&Rc<Plugin>> {
         self.plugin.as_ref()
     }
+}
+
+/// Why the operator's nonce secrets cannot be used; the message names the configuration
+/// field and the variable, never the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NonceSecretError {
+    /// The variable is not set in the VM's environment (or is not UTF-8).
+    Missing {
+        field: &'static str,
+        variable: String,
+    },
+    /// The variable's value is not a usable secret.
+    Invalid {
+        field: &'static str,
+        variable: String,
+        error: SecretError,
+    },
+}
+
+impl std::fmt::Display for NonceSecretError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NonceSecretError::Missing { field, variable } => write!(
+                f,
+                "dpop_proofs.nonce_secrets.{field}: environment variable {variable} is not set \
+                 in the Wasm VM (vm_config.environment_variables)"
+            ),
+            NonceSecretError::Invalid {
+                field,
+                variable,
+                error,
+            } => write!(
+                f,
+                "dpop_proofs.nonce_secrets.{field}: environment variable {variable} {error} \
+                 (a base64url secret of at least 32 random bytes)"
+            ),
+        }
+    }
+}
+
+/// The nonce key from the VM environment variables `secrets` names.
+pub fn operator_nonce_key(
+    host: &dyn Host,
+    secrets: &NonceSecretsEnv,
+) -> Result<NonceKey, NonceSecretError> {
+    let read = |field: &'static str, variable: &str| {
+        host.environment_variable(variable)
+            .ok_or_else(|| NonceSecretError::Missing {
+                field,
+                variable: variable.to_owned(),
+            })
+    };
+    let current = read("current_env", &secrets.current_env)?;
+    let invalid = |role: SecretRole, error: SecretError| {
+        let (field, variable) = match role {
+            SecretRole::Current => ("current_env", secrets.current_env.clone()),
+            SecretRole::Previous => (
+                "previous_env",
+                secrets.previous_env.clone().unwrap_or_default(),
+            ),
+        };
+        NonceSecretError::Invalid {
+            field,
+            variable,
+            error,
+        }
+    };
+    // The current secret is checked before the previous one is read.
+    NonceKey::from_secrets(&current, None).map_err(|(role, error)| invalid(role, error))?;
+    let previous = secrets
+        .previous_env
+        .as_deref()
+        .map(|variable| read("previous_env", variable))
+        .transpose()?;
+    NonceKey::from_secrets(&current, previous.as_deref())
+        .map_err(|(role, error)| invalid(role, error))
 }

@@ -43,7 +43,7 @@ impl Counter {
         Counter::defined(host.define_counter(name), name)
     }
 
-    fn gauge(host: &dyn Host, name: &str) -> Counter {
+    pub fn gauge(host: &dyn Host, name: &str) -> Counter {
         Counter::defined(host.define_gauge(name), name)
     }
 
@@ -61,14 +61,14 @@ impl Counter {
         self.add(host, 1);
     }
 
-    fn add(self, host: &dyn Host, delta: i64) {
+    pub fn add(self, host: &dyn Host, delta: i64) {
         if let (Some(id), true) = (self.0, delta != 0) {
             // A failed stat update must not affect the request.
             let _ = host.increment_counter(id, delta);
         }
     }
 
-    fn set(self, host: &dyn Host, value: u64) {
+    pub fn set(self, host: &dyn Host, value: u64) {
         if let Some(id) = self.0 {
             let _ = host.set_gauge(id, value);
         }

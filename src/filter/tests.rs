@@ -945,6 +945,130 @@ fn nonces_one_worker_issues_are_accepted_by_another() {
     assert_eq!(second.status(id), None);
 }
 
+/// A VM of another Envoy (its own shared data) with `environment` as its VM environment.
+fn replica(config: &Value, environment: &[(&str, &str)]) -> Vm {
+    let host = MockHost::new(NOW);
+    for (name, value) in environment {
+        host.environment
+            .borrow_mut()
+            .insert((*name).to_owned(), (*value).to_owned());
+    }
+    Vm::unconfigured(host, config).configured()
+}
+
+fn nonce_challenge(vm: &mut Vm, token: &str, proof: &str) -> String {
+    let (id, _) = vm.send_dpop(token, proof);
+    let response = vm.host.request(id).response.unwrap();
+    assert_eq!(response.status, 401);
+    response
+        .headers
+        .iter()
+        .find(|(name, _)| name == "dpop-nonce")
+        .map(|(_, value)| value.clone())
+        .expect("a nonce to retry with")
+}
+
+fn secret(byte: u8) -> String {
+    <base64ct::Base64UrlUnpadded as base64ct::Encoding>::encode_string(&[byte; 32])
+}
+
+fn secrets_config(previous: bool) -> Value {
+    let mut secrets = json!({"current_env": "CG_NONCE"});
+    if previous {
+        secrets["previous_env"] = json!("CG_NONCE_OLD");
+    }
+    dpop_config(json!({"dpop_proofs": {"use_dpop_nonce": true, "nonce_secrets": secrets}}))
+}
+
+#[test]
+fn without_nonce_secrets_another_envoy_refuses_the_nonce_with_a_new_one() {
+    let config = dpop_config(json!({"dpop_proofs": {"use_dpop_nonce": true}}));
+    let token = bound_token();
+    let mut a = replica(&config, &[]);
+    let mut b = replica(&config, &[]);
+    let nonce = nonce_challenge(&mut a, &token, &proof(&token, "n0", None));
+    let fresh = nonce_challenge(&mut b, &token, &proof(&token, "n1", Some(&nonce)));
+    assert_ne!(fresh, nonce);
+}
+
+#[test]
+fn with_nonce_secrets_every_envoy_accepts_the_nonces_of_the_others_and_rotation_keeps_old_ones() {
+    let token = bound_token();
+    let (old, new, newer) = (secret(1), secret(2), secret(3));
+    let config = secrets_config(false);
+    let mut a = replica(&config, &[("CG_NONCE", &old)]);
+    let mut b = replica(&config, &[("CG_NONCE", &old)]);
+    let nonce = nonce_challenge(&mut a, &token, &proof(&token, "s0", None));
+    let (id, _) = b.send_dpop(&token, &proof(&token, "s1", Some(&nonce)));
+    assert_eq!(b.status(id), None, "B accepts A's nonce");
+    // Rotation: C has the new secret and the old one as previous.
+    let rotated = secrets_config(true);
+    let mut c = replica(&rotated, &[("CG_NONCE", &new), ("CG_NONCE_OLD", &old)]);
+    let (id, _) = c.send_dpop(&token, &proof(&token, "s2", Some(&nonce)));
+    assert_eq!(
+        c.status(id),
+        None,
+        "the previous secret's nonce is accepted"
+    );
+    let minted = nonce_challenge(&mut c, &token, &proof(&token, "s3", None));
+    // Made with the new secret: the old-only replica refuses it.
+    nonce_challenge(&mut a, &token, &proof(&token, "s4", Some(&minted)));
+    // Rotated out: the first secret's nonces are refused, the second's accepted.
+    let mut d = replica(&rotated, &[("CG_NONCE", &newer), ("CG_NONCE_OLD", &new)]);
+    nonce_challenge(&mut d, &token, &proof(&token, "s5", Some(&nonce)));
+    let (id, _) = d.send_dpop(&token, &proof(&token, "s6", Some(&minted)));
+    assert_eq!(d.status(id), None);
+    // The per-Envoy key in shared data is neither made nor used.
+    assert!(d.host.record("claimgate/dpop-nonce-key").is_none());
+}
+
+#[test]
+fn missing_or_short_nonce_secrets_refuse_the_configuration_naming_field_and_variable() {
+    use super::root::{operator_nonce_key, NonceSecretError};
+    let short = <base64ct::Base64UrlUnpadded as base64ct::Encoding>::encode_string(&[7_u8; 31]);
+    for (environment, field) in [
+        (vec![], "current_env"),
+        (vec![("CG_NONCE", short.as_str())], "current_env"),
+        (vec![("CG_NONCE", "not base64!")], "current_env"),
+        (vec![("CG_NONCE", secret(1).as_str())], "previous_env"),
+    ] {
+        let host = MockHost::new(NOW);
+        for (name, value) in &environment {
+            host.environment
+                .borrow_mut()
+                .insert((*name).to_owned(), (*value).to_owned());
+        }
+        *host.configuration.borrow_mut() = Some(secrets_config(true).to_string().into_bytes());
+        let host = Rc::new(host);
+        let mut root = RootFilter::new(host.clone(), ROOT_CONTEXT);
+        assert!(!root.on_configure(), "{environment:?}");
+        let secrets = crate::dpop::NonceSecretsEnv {
+            current_env: "CG_NONCE".to_owned(),
+            previous_env: Some("CG_NONCE_OLD".to_owned()),
+        };
+        let error = operator_nonce_key(host.as_ref(), &secrets).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!("dpop_proofs.nonce_secrets.{field}")),
+            "{message}"
+        );
+        let variable = if field == "current_env" {
+            "CG_NONCE"
+        } else {
+            "CG_NONCE_OLD"
+        };
+        assert!(message.contains(variable), "{message}");
+        // The value is never in the message.
+        for (_, value) in &environment {
+            assert!(!message.contains(value), "{message}");
+        }
+        assert!(matches!(
+            error,
+            NonceSecretError::Missing { .. } | NonceSecretError::Invalid { .. }
+        ));
+    }
+}
+
 #[test]
 fn when_the_replay_record_cannot_be_read_dpop_requests_get_503_never_a_pass() {
     let config = dpop_config(json!({}));
@@ -1371,4 +1495,221 @@ fn log_lines_are_not_doubled_and_print_no_rust_options() {
     assert!(!line.contains('"'), "{line}");
     assert!(line.contains("rule admin-write,"), "{line}");
     assert!(line.contains("subject none"), "{line}");
+}
+
+// The fleet-wide record in etcd (`dpop_proofs.shared_record`).
+
+fn etcd_config(on_unavailable: &str) -> Value {
+    dpop_config(json!({"dpop_proofs": {"shared_record": {
+        "cluster": "etcd", "authority": "etcd.local", "timeout_ms": 300,
+        "on_unavailable": on_unavailable
+    }}}))
+}
+
+impl Vm {
+    /// Delivers the answer to a call the request `context_id` made (Envoy delivers it to
+    /// the context that dispatched it); `None` status: no answer at all.
+    fn answer(&mut self, context_id: u32, status: Option<u16>, body: &str) {
+        let token = self.last_call().token;
+        let num_headers = match status {
+            Some(status) => {
+                *self.host.delivering.borrow_mut() = Some(CallResponse {
+                    headers: vec![(":status".to_owned(), status.to_string())],
+                    body: body.as_bytes().to_vec(),
+                });
+                1
+            }
+            None => 0,
+        };
+        self.host.effective.set(context_id);
+        let filter = self.requests.get_mut(&context_id).expect("a request");
+        filter.on_http_call_response(&Delivered {
+            token,
+            num_headers,
+            body_size: body.len(),
+        });
+        *self.host.delivering.borrow_mut() = None;
+    }
+}
+
+const LEASE_OK: &str = r#"{"header":{"revision":"1"},"ID":"5","TTL":"130"}"#;
+const CREATED: &str = r#"{"header":{"revision":"2"},"succeeded":true}"#;
+const EXISTED: &str = r#"{"header":{"revision":"2"}}"#;
+
+#[test]
+fn with_a_shared_record_a_proof_waits_for_etcd_and_a_proof_etcd_has_seen_is_a_replay() {
+    let config = etcd_config("refuse");
+    let token = bound_token();
+    let proof = proof(&token, "fleet-once", None);
+    // Replica A: lease grant, then the transaction; the request waits for both.
+    let mut a = Vm::start(&config);
+    let (id, flow) = a.send_dpop(&token, &proof);
+    assert_eq!(flow, Flow::Pause);
+    let call = a.last_call();
+    assert_eq!(
+        (
+            call.cluster.as_str(),
+            call.path.as_str(),
+            call.authority.as_str()
+        ),
+        ("etcd", "/v3/lease/grant", "etcd.local")
+    );
+    assert_eq!(call.timeout, std::time::Duration::from_millis(300));
+    a.answer(id, Some(200), LEASE_OK);
+    let call = a.last_call();
+    assert_eq!(call.path, "/v3/kv/txn");
+    let body: Value = serde_json::from_slice(&call.body).unwrap();
+    assert_eq!(body["compare"][0]["target"], "CREATE");
+    assert!(!a.host.request(id).resumed);
+    a.answer(id, Some(200), CREATED);
+    assert!(a.host.request(id).resumed, "created: the request goes on");
+    assert_eq!(a.status(id), None);
+    assert_eq!(
+        a.host.counter("claimgate.dpop.shared_record.created"),
+        Some(1)
+    );
+    assert_eq!(
+        a.host.counter("claimgate.dpop.shared_record.calls"),
+        Some(2)
+    );
+    // Next proof on A: the lease is known, one call.
+    let calls = a.host.calls.borrow().len();
+    let (id, _) = a.send_dpop(&token, &self::proof(&token, "fleet-two", None));
+    assert_eq!(a.host.calls.borrow().len(), calls + 1);
+    assert_eq!(a.last_call().path, "/v3/kv/txn");
+    a.answer(id, Some(200), CREATED);
+    assert!(a.host.request(id).resumed);
+    // Replica B (another Envoy: its own per-Envoy record) gets the first proof again:
+    // etcd says the key exists, so it is a replay, never forwarded.
+    let mut b = Vm::start(&config);
+    let (id, flow) = b.send_dpop(&token, &proof);
+    assert_eq!(flow, Flow::Pause);
+    b.answer(id, Some(200), LEASE_OK);
+    b.answer(id, Some(200), EXISTED);
+    assert_eq!(b.status(id), Some(401));
+    assert!(!b.host.request(id).resumed);
+    let response = b.host.request(id).response.unwrap();
+    let challenge = &response
+        .headers
+        .iter()
+        .find(|(name, _)| name == "www-authenticate")
+        .unwrap()
+        .1;
+    assert!(challenge.contains("used before"), "{challenge}");
+    assert_eq!(
+        b.host.counter("claimgate.dpop.shared_record.replayed"),
+        Some(1)
+    );
+    // The same proof on A again: the per-Envoy record refuses it without asking etcd.
+    let calls = a.host.calls.borrow().len();
+    let (id, _) = a.send_dpop(&token, &proof);
+    assert_eq!(a.status(id), Some(401));
+    assert_eq!(a.host.calls.borrow().len(), calls);
+}
+
+#[test]
+fn when_etcd_cannot_answer_the_proof_gets_503_or_with_local_the_per_envoy_verdict() {
+    let token = bound_token();
+    for (status, body) in [
+        (None, ""),
+        (Some(503), "upstream connect error"),
+        (
+            Some(500),
+            r#"{"error":"etcdserver: request timed out","code":14}"#,
+        ),
+        (Some(200), "not json"),
+    ] {
+        let mut vm = Vm::start(&etcd_config("refuse"));
+        let (id, _) = vm.send_dpop(&token, &proof(&token, "u1", None));
+        vm.answer(id, status, body);
+        assert_eq!(vm.status(id), Some(503), "{status:?} {body}");
+        assert!(!vm.host.request(id).resumed);
+        let response = vm.host.request(id).response.unwrap();
+        assert!(response
+            .headers
+            .iter()
+            .any(|(name, _)| name == "retry-after"));
+        assert_eq!(
+            vm.host.counter("claimgate.dpop.shared_record.failures"),
+            Some(1)
+        );
+        // With `local`: forwarded on the per-Envoy record's word, counted.
+        let mut vm = Vm::start(&etcd_config("local"));
+        let (id, _) = vm.send_dpop(&token, &proof(&token, "u2", None));
+        vm.answer(id, status, body);
+        assert!(vm.host.request(id).resumed, "{status:?} {body}");
+        assert_eq!(
+            vm.host.counter("claimgate.dpop.shared_record.fallbacks"),
+            Some(1)
+        );
+        // ...which still refuses the proof a second time on this Envoy.
+        let (id, _) = vm.send_dpop(&token, &proof(&token, "u2", None));
+        assert_eq!(vm.status(id), Some(401));
+    }
+    // A call that cannot even start: 503 at once.
+    let mut vm = Vm::start(&etcd_config("refuse"));
+    vm.host
+        .fail_next("dispatch_http_call", HostError::BadArgument);
+    let (id, flow) = vm.send_dpop(&token, &proof(&token, "u3", None));
+    assert_eq!((flow, vm.status(id)), (Flow::Pause, Some(503)));
+}
+
+#[test]
+fn a_put_whose_lease_is_gone_grants_it_again_once() {
+    let mut vm = Vm::start(&etcd_config("refuse"));
+    let token = bound_token();
+    let (id, _) = vm.send_dpop(&token, &proof(&token, "l1", None));
+    vm.answer(id, Some(200), LEASE_OK);
+    let missing = r#"{"error":"etcdserver: requested lease not found","code":5}"#;
+    vm.answer(id, Some(400), missing);
+    assert_eq!(vm.last_call().path, "/v3/lease/grant");
+    vm.answer(
+        id,
+        Some(400),
+        r#"{"error":"etcdserver: lease already exists","code":9}"#,
+    );
+    assert_eq!(vm.last_call().path, "/v3/kv/txn");
+    vm.answer(id, Some(400), missing);
+    assert_eq!(vm.status(id), Some(503), "only once");
+}
+
+#[test]
+fn requests_without_a_proof_or_refused_ones_never_ask_etcd() {
+    let mut vm = Vm::start(&etcd_config("refuse"));
+    let token = bound_token();
+    let (id, flow) = vm.send_dpop(&token, "not-a-proof");
+    assert_eq!((flow, vm.status(id)), (Flow::Pause, Some(401)));
+    assert!(vm.host.calls.borrow().is_empty());
+}
+
+#[test]
+fn a_request_that_waited_for_keys_is_checked_in_etcd_from_the_root_context() {
+    let mut config = remote_config();
+    config["providers"][0]["dpop"] = json!("required");
+    crate::test_json::merge(
+        &mut config,
+        json!({"dpop_proofs": {"shared_record": {"cluster": "etcd", "authority": "etcd.local"}}}),
+    );
+    let mut vm = Vm::start(&config);
+    vm.tick();
+    let fetch = vm.last_call();
+    let token = bound_token();
+    let (id, flow) = vm.send_dpop(&token, &proof(&token, "after-keys", None));
+    assert_eq!(flow, Flow::Pause, "waits for keys");
+    // The keys arrive in a root callback: the request is decided, and its proof goes to
+    // etcd from the root context (the answers arrive there too).
+    vm.deliver(fetch.token, 200, &[], &jwks_body());
+    assert_eq!(vm.last_call().path, "/v3/lease/grant");
+    assert!(!vm.host.request(id).resumed, "waits for etcd");
+    assert_eq!(vm.requests[&id].hold_while_waiting(), Flow::Pause);
+    let lease = vm.last_call().token;
+    vm.deliver(lease, 200, &[], LEASE_OK.as_bytes());
+    assert_eq!(vm.last_call().path, "/v3/kv/txn");
+    assert_eq!(vm.host.effective.get(), ROOT_CONTEXT, "back to the root");
+    let txn = vm.last_call().token;
+    vm.deliver(txn, 200, &[], CREATED.as_bytes());
+    assert!(vm.host.request(id).resumed);
+    assert_eq!(vm.status(id), None);
+    assert_eq!(vm.requests[&id].hold_while_waiting(), Flow::Continue);
+    assert_eq!(vm.host.effective.get(), ROOT_CONTEXT, "back to the root");
 }

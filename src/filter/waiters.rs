@@ -10,6 +10,7 @@ use crate::provider_id::ProviderId;
 use super::apply::{apply, Stage};
 use super::host::HeaderList;
 use super::plugin::{Peer, Plugin};
+use super::shared_record::ToCheck;
 
 /// Most requests one VM holds while waiting for keys; beyond that they are decided at
 /// once with the keys there are (memory stays bounded under a flood).
@@ -101,8 +102,24 @@ impl Plugin {
             if self.host.set_effective_context(waiter.context_id).is_err() {
                 continue; // the request is gone (client went away)
             }
-            let decision = self.decide(&waiter.headers, &waiter.peer, now);
-            apply(self, &decision, &waiter.headers, Stage::Paused);
+            let (decision, recorded) =
+                self.decide_recording(&waiter.headers, &waiter.peer, now, None);
+            match (&self.shared_record, recorded) {
+                (Some(record), Some((proof, expires_at))) => {
+                    let request = ToCheck {
+                        context_id: waiter.context_id,
+                        headers: waiter.headers,
+                        peer: waiter.peer,
+                        decision,
+                        proof,
+                        expires_at,
+                    };
+                    self.check_shared_record(record, request, now, Stage::Paused);
+                }
+                _ => {
+                    apply(self, &decision, &waiter.headers, Stage::Paused);
+                }
+            }
         }
         if let Err(error) = self.host.set_effective_context(root_context_id) {
             log::error!("claimgate: cannot return to the root context: {error}");

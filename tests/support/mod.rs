@@ -3,6 +3,8 @@
 //! HTTP/1.1 client that can send repeated headers.
 #![allow(dead_code)]
 
+pub mod etcd;
+pub mod front;
 pub mod idp;
 pub mod pyjwt;
 
@@ -93,7 +95,7 @@ pub fn wasm_path() -> PathBuf {
     path
 }
 
-fn envoy_binary() -> PathBuf {
+pub fn envoy_binary() -> PathBuf {
     if let Ok(path) = std::env::var("CLAIMGATE_ENVOY") {
         return PathBuf::from(path);
     }
@@ -106,7 +108,7 @@ fn envoy_binary() -> PathBuf {
     path
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
@@ -137,6 +139,8 @@ pub struct EnvoyOptions {
     /// One with `{{POLICY_DIR}}` (the live-policy template) gets its policy file written
     /// by `envoy/render.py --ecds-only` into [`Envoy::policy_dir`].
     pub template: Option<&'static str>,
+    /// The Wasm VM's environment (`vm_config.environment_variables.key_values`).
+    pub environment: Vec<(String, String)>,
 }
 
 /// A TLS listener: its certificate and key, and the CA client certificates must chain to.
@@ -161,6 +165,7 @@ impl Default for EnvoyOptions {
             tls: None,
             template_edits: Vec::new(),
             template: None,
+            environment: Vec::new(),
         }
     }
 }
@@ -268,6 +273,25 @@ impl Envoy {
                     tls.client_ca.display()
                 ),
                 1,
+            );
+        }
+        if !options.environment.is_empty() {
+            const CODE: &str = "code: { local: { filename: \"{{WASM_PATH}}\" } }";
+            assert!(
+                template.contains(CODE),
+                "the template has no vm_config code line"
+            );
+            let values: Vec<String> = options
+                .environment
+                .iter()
+                .map(|(name, value)| format!("{name}: {}", serde_json::json!(value)))
+                .collect();
+            template = template.replace(
+                CODE,
+                &format!(
+                    "{CODE}\n                  environment_variables: {{ key_values: {{ {} }} }}",
+                    values.join(", ")
+                ),
             );
         }
         for (from, to) in &options.template_edits {
