@@ -241,6 +241,27 @@ fn proofs_are_used_once_across_the_fleet_through_member_loss_and_quorum_loss() {
     wait_member_health(&replicas, killed, false);
     etcd.wait_healthy(0, Duration::from_secs(15));
     etcd.wait_healthy(1, Duration::from_secs(15));
+    // A new leader can report healthy before it commits transactions again (slowly on a
+    // busy machine): wait until a fresh proof goes through on every replica once, then
+    // hold the fleet to exactly once.
+    for (index, replica) in replicas.iter().enumerate() {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut attempt = 0;
+        loop {
+            let proof = client.proof(&format!("settle{index}-{attempt}"));
+            let status = client.send(replica, &proof).status;
+            if status == 200 {
+                break;
+            }
+            assert_eq!(status, 503, "settling: only 503 while etcd recovers");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "etcd did not recover after losing a member"
+            );
+            attempt += 1;
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
     exactly_once("k", 10, 2);
 
     // Quorum lost: 503 on the fail-closed replicas and never a proof accepted by them;

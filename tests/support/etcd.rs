@@ -2,7 +2,7 @@
 //! by a test with data directories in a temp directory; members can be killed and started
 //! again on the same data. Everything is killed and removed on drop.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -227,56 +227,6 @@ pub fn request(port: u16, method: &str, path: &str, body: &str) -> Result<(u16, 
     stream
         .write_all(request.as_bytes())
         .map_err(|err| err.to_string())?;
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).map_err(|err| err.to_string())?;
-    let status = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|status| status.parse().ok())
-        .ok_or_else(|| format!("no status: {line}"))?;
-    let mut chunked = false;
-    let mut length = None;
-    loop {
-        line.clear();
-        reader.read_line(&mut line).map_err(|err| err.to_string())?;
-        let header = line.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        let lower = header.to_ascii_lowercase();
-        if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
-            chunked = true;
-        }
-        if let Some(value) = lower.strip_prefix("content-length:") {
-            length = value.trim().parse::<usize>().ok();
-        }
-    }
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            line.clear();
-            reader.read_line(&mut line).map_err(|err| err.to_string())?;
-            let size = usize::from_str_radix(line.trim(), 16).map_err(|err| err.to_string())?;
-            if size == 0 {
-                break;
-            }
-            let mut chunk = vec![0; size + 2];
-            reader
-                .read_exact(&mut chunk)
-                .map_err(|err| err.to_string())?;
-            chunk.truncate(size);
-            body.extend(chunk);
-        }
-    } else if let Some(length) = length {
-        body.resize(length, 0);
-        reader
-            .read_exact(&mut body)
-            .map_err(|err| err.to_string())?;
-    } else {
-        reader
-            .read_to_end(&mut body)
-            .map_err(|err| err.to_string())?;
-    }
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    let response = super::read_response(BufReader::new(stream), false)?;
+    Ok((response.status, response.body))
 }

@@ -570,7 +570,8 @@ pub fn http(
     read_response(BufReader::new(stream), method == "HEAD")
 }
 
-fn read_response(mut reader: BufReader<TcpStream>, head: bool) -> Result<Response, String> {
+/// Reads one HTTP/1.1 response (chunked, by length, or to the end of the connection).
+pub fn read_response(mut reader: BufReader<TcpStream>, head: bool) -> Result<Response, String> {
     let mut line = String::new();
     reader.read_line(&mut line).map_err(|err| err.to_string())?;
     let status = line
