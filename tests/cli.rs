@@ -912,3 +912,35 @@ fn the_readme_demo_mint_commands_run_as_written() {
         .unwrap();
     assert!(output.status.success(), "{script}\n{}", stderr(&output));
 }
+
+/// `eval` names each identity header it would not write, and why.
+#[test]
+fn eval_lists_the_identity_headers_it_skips_and_why() {
+    let key = repo("filter-config/demo/private-demo-only.jwk.json");
+    let minted = claimgate(&[
+        "mint",
+        "--key",
+        &key,
+        "--config",
+        &repo(CONFIG),
+        "--claim",
+        "name=\"a\\u0001b\"",
+    ]);
+    assert!(minted.status.success(), "{}", stderr(&minted));
+    let token = stdout(&minted).trim().to_owned();
+    let output = claimgate(&[
+        "eval",
+        &repo(CONFIG),
+        "--token",
+        &token,
+        "--path",
+        "/products/1",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let decision: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(decision["status"], 200);
+    assert_eq!(
+        decision["skipped_headers"],
+        json!([{"header": "x-user-name", "reason": "value contains control characters"}])
+    );
+}

@@ -537,3 +537,51 @@ fn key_fetch_health_is_in_envoy_stats() {
     assert_eq!(key_stat(&envoy, "unknown_kid_refetches"), Some(1));
     assert_eq!(key_stat(&envoy, "discovery_fetched"), Some(0));
 }
+
+/// What the filter skips it logs, once each: a fetched JWKS key it cannot use (a weak RSA
+/// key, a shared secret, an unknown key type) and an identity value it will not write (a
+/// control character in the claim).
+#[test]
+fn skipped_jwks_keys_and_identity_values_are_logged_once_each() {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    let signer = key("k1");
+    let idp = Idp::start();
+    let mut weak_modulus = vec![0xc5_u8; 128];
+    if let Some(last) = weak_modulus.last_mut() {
+        *last |= 1;
+    }
+    let keys = json!({"keys": [
+        signer.public_jwk(),
+        {"kty": "RSA", "kid": "weak", "n": Base64UrlUnpadded::encode_string(&weak_modulus), "e": "AQAB"},
+        {"kty": "oct", "kid": "secret", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA"},
+        {"kty": "foo", "kid": "unknown"}
+    ]});
+    idp.set(JWKS_PATH, Reply::json(keys.to_string()));
+    let envoy = start(&config("remote", json!({})), idp.port, 1);
+    let with_control = signer
+        .sign(
+            &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "auth0|a\u{1}b", "iat": now(),
+            "exp": now() + 600}),
+        )
+        .unwrap();
+    let response = envoy.request(
+        "GET",
+        "/orders",
+        &[("authorization", &format!("Bearer {with_control}"))],
+    );
+    assert_eq!(response.status, 200, "{}", envoy.log());
+    let echoed: Value = serde_json::from_str(&response.body).unwrap();
+    assert!(echoed["headers"].get("x-user-id").is_none(), "{echoed}");
+    std::thread::sleep(Duration::from_millis(300));
+    let log = envoy.log();
+    let count = |needle: &str| log.lines().filter(|line| line.contains(needle)).count();
+    for index in 1..=3 {
+        assert_eq!(
+            count(&format!("provider idp: JWKS keys[{index}] skipped: ")),
+            1,
+            "keys[{index}]:\n{log}"
+        );
+    }
+    assert_eq!(count("JWKS keys[0] skipped"), 0);
+    assert_eq!(count("identity header x-user-id not set: "), 1, "{log}");
+}
