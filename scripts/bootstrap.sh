@@ -3,7 +3,7 @@
 #   scripts/bootstrap.sh               Rust targets and Envoy (demo)
 #   scripts/bootstrap.sh --wasm-tests  also wasm-bindgen-test-runner, jsonschema, PyJWT,
 #                                      websockets and grpcio (tests)
-#   scripts/bootstrap.sh --load        also wrk and h2load (load harness)
+#   scripts/bootstrap.sh --load        also wrk, h2load/nghttp and etcd (load harness, h2c tests)
 #   scripts/bootstrap.sh --release-tools  also umoci, skopeo and docker-registry (Debian:
 #                                      OCI image, loopback registry test) and the npm
 #                                      packages that validate the envoy/deploy/ manifests
@@ -33,6 +33,16 @@ done
 
 step() { echo "==> bootstrap: $*"; }
 die() { echo "bootstrap: $*" >&2; exit 1; }
+
+# etcd (Debian etcd-server): the fleet tests' cluster and the load harness's shared-record row.
+install_etcd() {
+  command -v etcd >/dev/null && return 0
+  step "apt-get install etcd-server"
+  local sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq etcd-server >/dev/null \
+    || die "could not install etcd-server (Debian package; the binary is etcd)"
+}
 
 command -v cargo >/dev/null || die "cargo not found: install Rust with rustup first"
 command -v python3 >/dev/null || die "python3 not found"
@@ -68,13 +78,7 @@ if $wasm_tests; then
     .venv/bin/pip install --quiet "websockets==$WEBSOCKETS_VERSION" "grpcio==$GRPCIO_VERSION"
   fi
   # A 3-member etcd cluster for the fleet's shared DPoP record (tests/envoy_fleet_etcd.rs).
-  if ! command -v etcd >/dev/null; then
-    step "apt-get install etcd-server"
-    sudo=()
-    [ "$(id -u)" = 0 ] || sudo=(sudo)
-    "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq etcd-server >/dev/null \
-      || die "could not install etcd-server (Debian package; the binary is etcd)"
-  fi
+  install_etcd
   command -v node >/dev/null || die "node not found: wasm-bindgen tests run in Node"
   bindgen_version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
   [ -n "$bindgen_version" ] || die "no wasm-bindgen in Cargo.lock"
@@ -89,6 +93,8 @@ if $load; then
     step "apt-get install wrk nghttp2-client"
     apt-get update -qq && apt-get install -y -qq wrk nghttp2-client >/dev/null
   fi
+  # The DPoP rows' shared record (benches/load/run.py --dpop).
+  install_etcd
 fi
 if $release_tools; then
   missing=()
