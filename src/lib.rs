@@ -65,7 +65,7 @@ pub mod token;
 #[cfg(any(target_os = "wasi", test))]
 mod filter;
 #[cfg(test)]
-mod test_json;
+mod test_support;
 
 pub use cache::{CacheCounters, CacheLimits, TokenCache};
 pub use config::{Config, ConfigError};

@@ -200,7 +200,7 @@ mod tests {
                     "audiences": ["https://api.example"], "algorithms": ["HS256"],
                     "jwks": {"inline": {"keys": [{"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA", "alg": "HS256"}]}}
                 });
-                crate::test_json::merge(&mut provider, extra.clone());
+                crate::test_support::merge(&mut provider, extra.clone());
                 provider
             })
             .collect();

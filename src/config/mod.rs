@@ -370,7 +370,7 @@ mod tests {
             }],
             "rules": [{"match": {"prefix": "/"}, "access": "authenticated"}]
         });
-        crate::test_json::merge(&mut config, extra);
+        crate::test_support::merge(&mut config, extra);
         config
     }
 
@@ -489,7 +489,7 @@ mod tests {
             (json!({"on_unavailable": "allow"}), "on_unavailable"),
         ] {
             let mut record = base.clone();
-            crate::test_json::merge(&mut record, change.clone());
+            crate::test_support::merge(&mut record, change.clone());
             let error = with(record).unwrap_err();
             assert_eq!(
                 error.path,
@@ -566,7 +566,7 @@ mod tests {
     fn a_tier_identity_header_names_a_known_list_and_a_default_on_it() {
         let header = |source: Value| {
             let mut header = json!({"header": "x-tier", "claim": "tier"});
-            crate::test_json::merge(&mut header, source);
+            crate::test_support::merge(&mut header, source);
             minimal(json!({
                 "tiers": {"loyalty": ["Bronze", "Gold"]},
                 "identity": {"headers": [header]}

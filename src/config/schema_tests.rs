@@ -107,7 +107,7 @@ fn base(discovery: bool) -> Value {
         json!({"remote": {"cluster": "idp", "path": "/jwks", "authority": "idp.example"}})
     };
     let mut jwks = json!({"inline": {"keys": [key.public_jwk()]}});
-    crate::test_json::merge(&mut jwks, source);
+    crate::test_support::merge(&mut jwks, source);
     json!({
         "providers": [{
             "name": "idp",

@@ -183,7 +183,7 @@ mod tests {
     use crate::jwks::Alg;
     use crate::mint::{ProofRequest, SigningKey};
     use crate::request::request_headers;
-    use crate::test_json::merge;
+    use crate::test_support::merge;
     use serde_json::json;
 
     const NOW: i64 = 1_800_000_000;

@@ -421,7 +421,7 @@ mod tests {
             "iat": NOW - 5,
             "exp": NOW + 3600,
         });
-        crate::test_json::merge(&mut claims, extra);
+        crate::test_support::merge(&mut claims, extra);
         demo_key().sign(&claims).unwrap()
     }
 

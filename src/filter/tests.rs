@@ -834,7 +834,7 @@ thread_local! {
 fn dpop_config(extra: Value) -> Value {
     let mut config = inline_config();
     config["providers"][0]["dpop"] = json!("required");
-    crate::test_json::merge(&mut config, extra);
+    crate::test_support::merge(&mut config, extra);
     config
 }
 
@@ -1686,7 +1686,7 @@ fn requests_without_a_proof_or_refused_ones_never_ask_etcd() {
 fn a_request_that_waited_for_keys_is_checked_in_etcd_from_the_root_context() {
     let mut config = remote_config();
     config["providers"][0]["dpop"] = json!("required");
-    crate::test_json::merge(
+    crate::test_support::merge(
         &mut config,
         json!({"dpop_proofs": {"shared_record": {"cluster": "etcd", "authority": "etcd.local"}}}),
     );
