@@ -1,4 +1,4 @@
-//! Test helpers. JSON objects merged, loudly: A test that merges a non-object (a mistyped
+//! Test helpers. JSON objects merged, loudly: a test that merges a non-object (a mistyped
 //! `extra`) fails instead of silently running with the defaults.
 
 use serde_json::Value;
