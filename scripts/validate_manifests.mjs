@@ -468,10 +468,16 @@ for (const gateway of istioGateways) {
     && f.spec.workloadSelector?.labels?.["gateway.networking.k8s.io/gateway-name"] === gateway.metadata.name);
   if (filters.length === 0) { fail(where, "no EnvoyFilter in its namespace selects its pods (workloadSelector gateway.networking.k8s.io/gateway-name)"); continue; }
   const hcm = {};
+  let hcmPatches = 0;
   for (const filter of filters) {
     for (const patch of filter.spec.configPatches ?? []) {
       const fw = `EnvoyFilter/${filter.metadata.name}`;
-      if (patch.applyTo !== "NETWORK_FILTER" || patch.patch?.operation !== "MERGE") { fail(fw, "expected a MERGE into the NETWORK_FILTER http_connection_manager"); continue; }
+      // Only the HCM patches carry the edge settings; other EnvoyFilters on these pods
+      // (the global rate limit's HTTP_FILTER and VIRTUAL_HOST patches) are checked with
+      // their own manifests.
+      if (patch.applyTo !== "NETWORK_FILTER") continue;
+      if (patch.patch?.operation !== "MERGE") { fail(fw, "expected a MERGE into the NETWORK_FILTER http_connection_manager"); continue; }
+      hcmPatches += 1;
       if (patch.match?.context !== "GATEWAY") fail(fw, "match.context must be GATEWAY");
       if (patch.match?.listener?.filterChain?.filter?.name !== "envoy.filters.network.http_connection_manager") fail(fw, "match must name envoy.filters.network.http_connection_manager");
       const typed = patch.patch.value?.typed_config ?? {};
@@ -479,6 +485,7 @@ for (const gateway of istioGateways) {
       Object.assign(hcm, typed);
     }
   }
+  if (hcmPatches === 0) fail(where, "no EnvoyFilter MERGEs claimgate's edge settings into the http_connection_manager");
   const wantedHcm = {
     normalize_path: true,
     merge_slashes: true,

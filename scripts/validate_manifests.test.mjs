@@ -51,7 +51,7 @@ const cases = [
   ["Istio EnvoyFilter without merged slashes", ["istio/edge.yaml", "merge_slashes: true", "merge_slashes: false"], "merge_slashes"],
   ["Istio EnvoyFilter keeping underscore headers", ["istio/edge.yaml", "headers_with_underscores_action: DROP_HEADER", "headers_with_underscores_action: ALLOW"], "headers_with_underscores_action"],
   ["Istio EnvoyFilter decoding escaped slashes", ["istio/edge.yaml", "path_with_escaped_slashes_action: REJECT_REQUEST", "path_with_escaped_slashes_action: UNESCAPE_AND_FORWARD"], "path_with_escaped_slashes_action"],
-  ["Istio EnvoyFilter selecting another gateway", ["istio/edge.yaml", "gateway-name: aethermarket", "gateway-name: shared"], "no EnvoyFilter in its namespace selects its pods"],
+  ["Istio EnvoyFilter selecting another gateway", ["istio/edge.yaml", "gateway-name: aethermarket", "gateway-name: shared"], "no EnvoyFilter MERGEs claimgate's edge settings"],
   ["Istio EnvoyFilter on sidecars", ["istio/edge.yaml", "context: GATEWAY", "context: SIDECAR_INBOUND"], "match.context must be GATEWAY"],
   ["Gateway without numTrustedProxies", ["istio/gateway.yaml", "numTrustedProxies: 0", "numTrustedProxies: many"], "numTrustedProxies"],
   ["Gateway without the plugin's stats", ["istio/gateway.yaml", `- "wasm.aethermarket.claimgate."`, ""], "lacks wasm.aethermarket.claimgate."],
