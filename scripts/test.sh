@@ -98,7 +98,7 @@ cargo test --all-targets
 
 current="wasm-bindgen tests (wasm32-unknown-unknown, Node)"; step "$current"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$PWD/.tools/bin/wasm-bindgen-test-runner" \
-  cargo test --target wasm32-unknown-unknown --test wasm_core
+  cargo test --target wasm32-unknown-unknown --no-default-features --test wasm_core
 
 # The load harness end to end on a tiny budget, so a change to the Envoy template or the
 # CLI cannot silently break `scripts/load.sh`; its figures here mean nothing.
