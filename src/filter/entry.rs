@@ -42,6 +42,16 @@ fn action(flow: Flow) -> Action {
 
 struct Root(RootFilter);
 
+/// An HTTP call's answer as the host announces it, for the root context (key fetches) and
+/// for a request context (the shared DPoP record) alike.
+fn delivered(token: u32, num_headers: usize, body_size: usize) -> Delivered {
+    Delivered {
+        token,
+        num_headers,
+        body_size,
+    }
+}
+
 impl Context for Root {
     fn on_http_call_response(
         &mut self,
@@ -50,11 +60,8 @@ impl Context for Root {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        self.0.on_http_call_response(&Delivered {
-            token: token_id,
-            num_headers,
-            body_size,
-        });
+        self.0
+            .on_http_call_response(&delivered(token_id, num_headers, body_size));
     }
 }
 
@@ -87,11 +94,8 @@ impl Context for Http {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        self.0.on_http_call_response(&Delivered {
-            token: token_id,
-            num_headers,
-            body_size,
-        });
+        self.0
+            .on_http_call_response(&delivered(token_id, num_headers, body_size));
     }
 }
 
