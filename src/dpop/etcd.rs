@@ -135,8 +135,26 @@ fn parse(status: Option<u16>, body: Option<&[u8]>) -> Result<Value, EtcdAnswer> 
         (_, Some(value)) if error_message(&value).is_some() => Ok(value),
         (200, Some(value)) => Ok(value),
         (200, None) => Err(EtcdAnswer::Unavailable("unreadable answer".to_owned())),
-        (status, _) => Err(EtcdAnswer::Unavailable(format!("status {status}"))),
+        (status, _) => Err(EtcdAnswer::Unavailable(format!(
+            "status {status}{}",
+            body_excerpt(body)
+        ))),
     }
+}
+
+/// The start of an answer that is not etcd's JSON (e.g. Envoy's own local reply), printable
+/// and short, for the log line that says why the record was unavailable.
+fn body_excerpt(body: Option<&[u8]>) -> String {
+    const LIMIT: usize = 120;
+    let Some(body) = body.filter(|body| !body.is_empty()) else {
+        return String::new();
+    };
+    let text: String = String::from_utf8_lossy(body)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(LIMIT)
+        .collect();
+    format!(": {}", text.trim())
 }
 
 fn error_message(value: &Value) -> Option<&str> {
@@ -210,6 +228,16 @@ mod tests {
                 "{status:?} {body:?}"
             );
         }
+        // An answer that is not etcd's says what it was, shortened and printable.
+        let long = format!("upstream connect error\n{}", "x".repeat(500));
+        let EtcdAnswer::Unavailable(why) = read_txn(Some(503), Some(long.as_bytes())) else {
+            panic!("a 503 is unavailable");
+        };
+        assert!(
+            why.starts_with("status 503: upstream connect error x"),
+            "{why}"
+        );
+        assert!(why.len() < 160, "{why}");
         assert_eq!(
             read_lease_grant(Some(200), Some(br#"{"header":{},"ID":"7","TTL":"120"}"#)),
             EtcdAnswer::LeaseReady

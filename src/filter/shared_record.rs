@@ -7,7 +7,15 @@
 //! timeout, 5xx, quorum lost) — 503 with `Retry-After`, or, when the operator chose
 //! `on_unavailable: local`, the per-Envoy record's verdict, counted and logged.
 //!
-//! Stats: `claimgate.dpop.shared_record.{calls,created,replayed,failures,fallbacks,
+//! A call that got an answer which is not etcd's verdict (Envoy's own 503 for a member it
+//! could not reach, or etcd's "leader changed" during an election) is sent once more
+//! while the call's time budget lasts: the cluster's load balancer picks the next member,
+//! so one lost member does not turn a share of the proofs into 503s. The retry is safe:
+//! if the first transaction did commit, the second finds the key and the request is
+//! refused as a replay (fail closed, never accepted twice). A call that timed out is not
+//! retried (its budget is spent).
+//!
+//! Stats: `claimgate.dpop.shared_record.{calls,created,replayed,retries,failures,fallbacks,
 //! latency_ms_total}` (calls are transactions and lease grants; the mean latency of a
 //! call is `latency_ms_total / calls`) and the gauge `…last_latency_ms`.
 
@@ -37,6 +45,7 @@ pub struct RecordStats {
     calls: Counter,
     created: Counter,
     replayed: Counter,
+    retries: Counter,
     failures: Counter,
     fallbacks: Counter,
     latency_ms_total: Counter,
@@ -50,6 +59,7 @@ impl RecordStats {
             calls: Counter::define(host, &name("calls")),
             created: Counter::define(host, &name("created")),
             replayed: Counter::define(host, &name("replayed")),
+            retries: Counter::define(host, &name("retries")),
             failures: Counter::define(host, &name("failures")),
             fallbacks: Counter::define(host, &name("fallbacks")),
             latency_ms_total: Counter::define(host, &name("latency_ms_total")),
@@ -83,6 +93,8 @@ struct PendingCheck {
     lease: BucketLease,
     /// Whether the lease was granted again after a put named a missing one.
     regranted: bool,
+    /// Whether a call was sent once more after an answer that was not etcd's verdict.
+    retried: bool,
     started_ms: u64,
     headers: HeaderList,
     peer: Peer,
@@ -214,6 +226,7 @@ impl Plugin {
             key,
             lease,
             regranted: false,
+            retried: false,
             started_ms: now,
             headers: request.headers,
             peer: request.peer,
@@ -259,21 +272,7 @@ impl Plugin {
             .latency_ms_total
             .add(host, i64::try_from(elapsed).unwrap_or(i64::MAX));
         record.stats.last_latency_ms.set(host, elapsed);
-        let status = host
-            .http_call_response_header(":status")
-            .ok()
-            .flatten()
-            .and_then(|status| String::from_utf8(status).ok())
-            .and_then(|status| status.parse::<u16>().ok())
-            .filter(|_| delivered.num_headers > 0);
-        let body = host
-            .http_call_response_body(delivered.body_size.min(MAX_ANSWER_BYTES))
-            .ok()
-            .flatten();
-        let answer = match check.step {
-            Step::Lease => etcd::read_lease_grant(status, body.as_deref()),
-            Step::Txn => etcd::read_txn(status, body.as_deref()),
-        };
+        let (answer, answered) = read_answer(host, delivered, check.step);
         // The answer is read; now act on the request (already effective when the call
         // was sent from its own context; made so when sent from a root callback).
         if host.set_effective_context(check.context_id).is_err() {
@@ -302,6 +301,17 @@ impl Plugin {
             EtcdAnswer::LeaseMissing => {
                 record.stats.failures.increment(host);
                 self.unavailable(record, &check, "the lease is missing", now, Stage::Paused);
+            }
+            EtcdAnswer::Unavailable(why)
+                if answered
+                    && !check.retried
+                    && now.saturating_sub(check.started_ms) < record.settings.timeout_ms =>
+            {
+                log::debug!("claimgate: DPoP shared record: {why}; sending the call once more");
+                record.stats.retries.increment(host);
+                check.retried = true;
+                let step = check.step;
+                self.next_step(record, check, step, now);
             }
             EtcdAnswer::Unavailable(why) => {
                 record.stats.failures.increment(host);
@@ -370,4 +380,25 @@ impl Plugin {
         self.decide_recording(&check.headers, &check.peer, now, Some(&FixedAnswer(answer)))
             .0
     }
+}
+
+/// etcd's answer to a call of `step`, and whether any answer came (`false`: timed out or
+/// unreachable, no status).
+fn read_answer(host: &dyn Host, delivered: &Delivered, step: Step) -> (EtcdAnswer, bool) {
+    let status = host
+        .http_call_response_header(":status")
+        .ok()
+        .flatten()
+        .and_then(|status| String::from_utf8(status).ok())
+        .and_then(|status| status.parse::<u16>().ok())
+        .filter(|_| delivered.num_headers > 0);
+    let body = host
+        .http_call_response_body(delivered.body_size.min(MAX_ANSWER_BYTES))
+        .ok()
+        .flatten();
+    let answer = match step {
+        Step::Lease => etcd::read_lease_grant(status, body.as_deref()),
+        Step::Txn => etcd::read_txn(status, body.as_deref()),
+    };
+    (answer, status.is_some())
 }

@@ -1622,6 +1622,11 @@ fn when_etcd_cannot_answer_the_proof_gets_503_or_with_local_the_per_envoy_verdic
         let mut vm = Vm::start(&etcd_config("refuse"));
         let (id, _) = vm.send_dpop(&token, &proof(&token, "u1", None));
         vm.answer(id, status, body);
+        if status.is_some() {
+            // An answer that is not etcd's verdict: sent once more, then given up.
+            assert_eq!(vm.status(id), None, "retried: {status:?} {body}");
+            vm.answer(id, status, body);
+        }
         assert_eq!(vm.status(id), Some(503), "{status:?} {body}");
         assert!(!vm.host.request(id).resumed);
         let response = vm.host.request(id).response.unwrap();
@@ -1637,6 +1642,9 @@ fn when_etcd_cannot_answer_the_proof_gets_503_or_with_local_the_per_envoy_verdic
         let mut vm = Vm::start(&etcd_config("local"));
         let (id, _) = vm.send_dpop(&token, &proof(&token, "u2", None));
         vm.answer(id, status, body);
+        if status.is_some() {
+            vm.answer(id, status, body);
+        }
         assert!(vm.host.request(id).resumed, "{status:?} {body}");
         assert_eq!(
             vm.host.counter("claimgate.dpop.shared_record.fallbacks"),
@@ -1652,6 +1660,42 @@ fn when_etcd_cannot_answer_the_proof_gets_503_or_with_local_the_per_envoy_verdic
         .fail_next("dispatch_http_call", HostError::BadArgument);
     let (id, flow) = vm.send_dpop(&token, &proof(&token, "u3", None));
     assert_eq!((flow, vm.status(id)), (Flow::Pause, Some(503)));
+}
+
+#[test]
+fn an_answer_that_is_not_etcds_verdict_is_sent_once_more_and_the_next_answer_decides() {
+    let token = bound_token();
+    let lost_member = "upstream connect error or disconnect/reset before headers";
+    let leader_changed = r#"{"error":"etcdserver: leader changed","code":14}"#;
+    for (first, then, expected) in [
+        ((503, lost_member), (200, CREATED), None),
+        ((503, leader_changed), (200, EXISTED), Some(401)),
+        ((503, lost_member), (503, lost_member), Some(503)),
+    ] {
+        let mut vm = Vm::start(&etcd_config("refuse"));
+        let (id, _) = vm.send_dpop(&token, &proof(&token, "r1", None));
+        vm.answer(id, Some(200), LEASE_OK);
+        let calls = vm.host.calls.borrow().len();
+        vm.answer(id, Some(first.0), first.1);
+        assert_eq!(vm.host.calls.borrow().len(), calls + 1, "sent once more");
+        assert_eq!(vm.last_call().path, "/v3/kv/txn");
+        assert_eq!(vm.status(id), None);
+        vm.answer(id, Some(then.0), then.1);
+        assert_eq!(vm.status(id), expected, "{first:?} then {then:?}");
+        assert_eq!(vm.host.request(id).resumed, expected.is_none());
+        assert_eq!(vm.host.calls.borrow().len(), calls + 1, "only once more");
+        assert_eq!(
+            vm.host.counter("claimgate.dpop.shared_record.retries"),
+            Some(1)
+        );
+    }
+    // No answer at all (the call timed out, its budget spent): not sent again.
+    let mut vm = Vm::start(&etcd_config("refuse"));
+    let (id, _) = vm.send_dpop(&token, &proof(&token, "r2", None));
+    let calls = vm.host.calls.borrow().len();
+    vm.answer(id, None, "");
+    assert_eq!(vm.host.calls.borrow().len(), calls);
+    assert_eq!(vm.status(id), Some(503));
 }
 
 #[test]

@@ -182,8 +182,19 @@ impl EtcdCluster {
     }
 
     /// The Envoy cluster (top-level YAML list item) named `name` with every member,
-    /// actively health-checked on `/health` so members without a leader are skipped.
+    /// actively health-checked on `/health` so members without a leader are skipped —
+    /// as REPLICAS.md recommends: two failed checks to skip a member (one slow answer on
+    /// a busy machine does not), and no panic mode (with most members marked down, Envoy
+    /// would otherwise send calls to all of them, dead ones included).
     pub fn envoy_cluster(&self, name: &str) -> String {
+        format!(
+            "{}  common_lb_config: {{ healthy_panic_threshold: {{ value: 0 }} }}\n  health_checks:\n  - timeout: 1s\n    interval: 0.3s\n    no_traffic_interval: 0.3s\n    unhealthy_interval: 0.3s\n    unhealthy_threshold: 2\n    healthy_threshold: 1\n    http_health_check: {{ path: /health }}\n",
+            self.envoy_cluster_without_health_checks(name)
+        )
+    }
+
+    /// The same cluster without health checks: Envoy sends calls to dead members too.
+    pub fn envoy_cluster_without_health_checks(&self, name: &str) -> String {
         let endpoints: Vec<String> = self
             .members
             .iter()
@@ -195,7 +206,7 @@ impl EtcdCluster {
             })
             .collect();
         format!(
-            "- name: {name}\n  type: STATIC\n  connect_timeout: 0.5s\n  lb_policy: ROUND_ROBIN\n  load_assignment:\n    cluster_name: {name}\n    endpoints:\n    - lb_endpoints:\n{}\n  health_checks:\n  - timeout: 1s\n    interval: 0.3s\n    no_traffic_interval: 0.3s\n    unhealthy_interval: 0.3s\n    unhealthy_threshold: 1\n    healthy_threshold: 1\n    http_health_check: {{ path: /health }}\n",
+            "- name: {name}\n  type: STATIC\n  connect_timeout: 0.5s\n  lb_policy: ROUND_ROBIN\n  load_assignment:\n    cluster_name: {name}\n    endpoints:\n    - lb_endpoints:\n{}\n",
             endpoints.join("\n")
         )
     }
