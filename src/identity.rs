@@ -1,6 +1,8 @@
 //! Identity headers for upstream services: what is stripped from every incoming request,
 //! and what is derived from the verified claims.
 
+use std::rc::Rc;
+
 use serde_json::Value;
 
 use crate::claims::{ClaimPath, Claims};
@@ -8,6 +10,10 @@ use crate::request::RequestView;
 
 /// The identity headers to set, and the ones that could not be.
 pub type IdentityHeaders = (Vec<(String, String)>, Vec<SkippedHeader>);
+
+/// [`IdentityHeaders`] worked out once for a verified token and shared by every decision
+/// that reuses the token: a cached hit allocates nothing for them.
+pub type SharedIdentityHeaders = (Rc<[(String, String)]>, Vec<SkippedHeader>);
 
 /// Where a header value comes from.
 #[derive(Debug, Clone)]
@@ -156,9 +162,9 @@ impl IdentityMapping {
                     name.get(..prefix.len())
                         .is_some_and(|start| same_header(start, prefix))
                 });
-            let lower = name.to_ascii_lowercase();
-            if identity && !remove.contains(&lower) {
-                remove.push(lower);
+            // Lower-cased (a copy) only for the identity headers found, not every header.
+            if identity && !remove.iter().any(|known| known.eq_ignore_ascii_case(name)) {
+                remove.push(name.to_ascii_lowercase());
             }
         }
         remove

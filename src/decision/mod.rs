@@ -32,6 +32,7 @@ use binding::{check_binding, first_use, presented_as_dpop};
 pub use cause::{name_segment, AuthFailure, Cause};
 pub use explain::DryRunReport;
 use outcome::Context;
+use outcome::SetHeaders;
 pub use outcome::{Allowed, Decision, Denial, HeaderEdits, KeyMiss, Outcome};
 use response::{denial, metadata_answer, Refusal};
 use strip::strip_token;
@@ -327,13 +328,14 @@ fn decide_verified(
     if let Some(refusal) = refusal {
         return refuse(config, context, refusal, verdict.reason);
     }
-    let mut set_headers = Vec::new();
+    let mut set_headers = SetHeaders::default();
     if let Some(verified) = verified {
-        let (set, skipped) = verified
-            .identity_headers()
-            .get_or_init(|| config.identity.headers_to_set(verified.claims()));
-        set_headers.clone_from(set);
+        let (set, skipped) = verified.identity_headers().get_or_init(|| {
+            let (set, skipped) = config.identity.headers_to_set(verified.claims());
+            (set.into(), skipped)
+        });
         context.skipped_headers.clone_from(skipped);
+        let mut rewrites = Vec::new();
         if let Some(found) = found {
             strip_token(
                 config,
@@ -341,9 +343,10 @@ fn decide_verified(
                 found,
                 request,
                 &mut context.remove_headers,
-                &mut set_headers,
+                &mut rewrites,
             );
         }
+        set_headers = SetHeaders::new(set, rewrites);
     }
     let Some(allowed) = Allowed::granted(verdict.kind, set_headers) else {
         return refuse(config, context, FORBIDDEN, verdict.reason);

@@ -2,6 +2,8 @@
 //! the context every decision carries for logs and for the adapter (rule, reason, removed
 //! headers, a key miss to wait on).
 
+use std::rc::Rc;
+
 use super::{Cause, DryRunReport};
 use crate::identity::SkippedHeader;
 pub use crate::key_miss::KeyMiss;
@@ -33,17 +35,48 @@ pub enum Outcome {
 /// decide ends in a refusal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Allowed {
-    set_headers: Vec<(String, String)>,
+    set_headers: SetHeaders,
     preflight: bool,
+}
+
+/// The headers an allowed request gets: the token's identity headers, shared with the
+/// cached token (a repeated token allocates nothing for them — issue 22), or, when the
+/// token was removed from the query or a cookie, a copy with those rewrites appended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum SetHeaders {
+    Shared(Rc<[(String, String)]>),
+    Owned(Vec<(String, String)>),
+}
+
+impl Default for SetHeaders {
+    fn default() -> Self {
+        SetHeaders::Owned(Vec::new())
+    }
+}
+
+impl SetHeaders {
+    /// `identity` followed by `rewrites`.
+    pub(super) fn new(identity: &Rc<[(String, String)]>, rewrites: Vec<(String, String)>) -> Self {
+        if rewrites.is_empty() {
+            return SetHeaders::Shared(Rc::clone(identity));
+        }
+        let mut all = identity.to_vec();
+        all.extend(rewrites);
+        SetHeaders::Owned(all)
+    }
+
+    fn as_slice(&self) -> &[(String, String)] {
+        match self {
+            SetHeaders::Shared(shared) => shared,
+            SetHeaders::Owned(owned) => owned,
+        }
+    }
 }
 
 impl Allowed {
     /// The allow for a policy verdict of `kind`, setting these identity headers; `None`
     /// unless the verdict allows.
-    pub(super) fn granted(
-        kind: VerdictKind,
-        set_headers: Vec<(String, String)>,
-    ) -> Option<Allowed> {
+    pub(super) fn granted(kind: VerdictKind, set_headers: SetHeaders) -> Option<Allowed> {
         (kind == VerdictKind::Allow).then_some(Allowed {
             set_headers,
             preflight: false,
@@ -54,14 +87,14 @@ impl Allowed {
     /// (and the client's identity headers are removed as always).
     pub(super) fn preflight() -> Allowed {
         Allowed {
-            set_headers: Vec::new(),
+            set_headers: SetHeaders::default(),
             preflight: true,
         }
     }
 
     /// Headers set on the forwarded request (after the removals).
     pub fn set_headers(&self) -> &[(String, String)] {
-        &self.set_headers
+        self.set_headers.as_slice()
     }
 }
 

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::{FoundToken, TokenError, UntrustedToken};
 use crate::claims::Claims;
-use crate::identity::IdentityHeaders;
+use crate::identity::SharedIdentityHeaders;
 use crate::jwks::{Alg, HostCrypto, KeySet};
 use crate::key_miss::KeyMiss;
 use crate::provider::{Provider, ProviderId, Providers};
@@ -25,7 +25,7 @@ pub struct VerifiedToken {
     kid: Option<String>,
     claims: Claims,
     expires_at: Option<i64>,
-    identity_headers: OnceCell<IdentityHeaders>,
+    identity_headers: OnceCell<SharedIdentityHeaders>,
 }
 
 impl VerifiedToken {
@@ -83,7 +83,7 @@ impl VerifiedToken {
 
     /// The identity headers these claims map to, worked out once per token (a cached
     /// token reuses them on every hit).
-    pub(crate) fn identity_headers(&self) -> &OnceCell<IdentityHeaders> {
+    pub(crate) fn identity_headers(&self) -> &OnceCell<SharedIdentityHeaders> {
         &self.identity_headers
     }
 }
