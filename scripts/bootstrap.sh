@@ -3,7 +3,7 @@
 #   scripts/bootstrap.sh               Rust targets and Envoy (demo)
 #   scripts/bootstrap.sh --wasm-tests  also wasm-bindgen-test-runner, jsonschema, PyJWT,
 #                                      websockets and grpcio (tests)
-#   scripts/bootstrap.sh --load        also wrk, h2load/nghttp and etcd (load harness, h2c tests)
+#   scripts/bootstrap.sh --load        also wrk, h2load/nghttp, etcd and perf (load harness, h2c tests)
 #   scripts/bootstrap.sh --release-tools  also umoci, skopeo and docker-registry (Debian:
 #                                      OCI image, loopback registry test) and the npm
 #                                      packages that validate the envoy/deploy/ manifests
@@ -95,6 +95,11 @@ if $load; then
   fi
   # The DPoP rows' shared record (benches/load/run.py --dpop).
   install_etcd
+  # The profile of Envoy under load (scripts/load.sh --profile).
+  if ! command -v perf >/dev/null; then
+    step "apt-get install linux-perf"
+    apt-get update -qq && apt-get install -y -qq linux-perf >/dev/null
+  fi
 fi
 if $release_tools; then
   missing=()

@@ -27,6 +27,10 @@ current="build the Envoy module and the CLI"; step "$current"
 cargo build --release --lib --target wasm32-wasip1 --features fault-injection
 mkdir -p target/fault-injection
 cp target/wasm32-wasip1/release/claimgate.wasm target/fault-injection/claimgate.wasm
+# The measurement build of the load harness (scripts/load.sh --phases), smoke-run below.
+cargo build --release --lib --target wasm32-wasip1 --features phase-timing
+mkdir -p target/phase-timing
+cp target/wasm32-wasip1/release/claimgate.wasm target/phase-timing/claimgate.wasm
 cargo build --release --lib --target wasm32-wasip1
 cargo build --release --bin claimgate
 ls -l target/wasm32-wasip1/release/claimgate.wasm
@@ -106,8 +110,11 @@ current="load harness (smoke)"; step "$current"
 cargo build --quiet --release --target wasm32-wasip1 \
   --manifest-path benches/load/noop-module/Cargo.toml --target-dir target/noop
 .venv/bin/python benches/load/run.py --seconds 1 --warmup 1 --rounds 1 --pool 200 \
-  --algs RS256,EdDSA --two-workers RS256 --out target/load-smoke.md >/dev/null
+  --algs RS256,EdDSA --two-workers RS256 --phases --out target/load-smoke.md >/dev/null
 grep -q "^## Targets" target/load-smoke.md
+grep -q "| claimgate phase-timing build | [0-9,]* | " target/load-smoke.md
+.venv/bin/python benches/load/profile.py --seconds 2 --out target/load-profile-smoke.md >/dev/null
+grep -q "| claimgate | " target/load-profile-smoke.md
 .venv/bin/python benches/load/run.py --slope now --seconds 1 --warmup 1 --rounds 1 \
   --out target/load-slope-smoke.md >/dev/null
 grep -q "| \`now\` |" target/load-slope-smoke.md

@@ -353,6 +353,11 @@ def main():
     parser.add_argument("--slope", metavar="KINDS",
                         help="price host calls instead (issue 22): 'all' or comma-separated kinds of "
                              + ", ".join(SLOPE_KINDS) + "; writes benches/results/host-call-prices.md unless --out")
+    parser.add_argument("--phases", nargs="?", const=str(ROOT / "target" / "phase-timing" / "claimgate.wasm"),
+                        metavar="PATH",
+                        help="also run the phase-timing build of claimgate (cargo feature phase-timing; "
+                             "scripts/load.sh --phases builds it) and print the module's time per phase of a "
+                             "request, read from that Envoy's log")
     parser.add_argument("--also-wasm", action="append", default=[], metavar="LABEL=PATH",
                         help="another claimgate module in the same run, as its own row (e.g. the build before a change)")
     args = parser.parse_args()
@@ -383,6 +388,9 @@ def main():
         print(f"minted {len(pool)} {alg} tokens in {time.time() - started:.0f} s", flush=True)
 
     modules = [(CLAIMGATE, args.wasm)] + [tuple(extra.split("=", 1)) for extra in args.also_wasm]
+    if args.phases:
+        modules.append((PHASES_LABEL, args.phases))
+    phases = {}
     for label, path in modules:
         if not pathlib.Path(path).is_file():
             raise SystemExit(f"no module at {path} ({label})")
@@ -413,8 +421,12 @@ def main():
                 # does not always fall on the same one.
                 shift = round_index % len(order)
                 for name, yaml_text in order[shift:] + order[:shift]:
-                    row, one = measure(args, Envoy(yaml_text, workdir, workers), name, token, pool_file, workers,
+                    envoy = Envoy(yaml_text, workdir, workers)
+                    row, one = measure(args, envoy, name, token, pool_file, workers,
                                        single=workers == 1 and alg == "RS256" and not args.no_single)
+                    reports = phase_lines(envoy.log.name)
+                    if reports:  # a phase-timing build (--phases, or one given with --also-wasm)
+                        phases.setdefault(case + (name,), []).extend(reports)
                     rows.setdefault(name, []).append(row)
                     print(f"{workers}w {alg:>5} {kind:>10} | {name:<24} {row['rps']:8.0f} req/s  p50 {row['p50']:6.3f} ms"
                           f"  p99 {row['p99']:6.3f} ms  CPU {row['cpu_us']:5.1f} µs/req  RSS {row['rss']:6.1f} MiB"
@@ -455,7 +467,7 @@ def main():
         finally:
             etcd.stop()
 
-    table = report(args, results, single, modules)
+    table = report(args, results, single, modules) + phase_report(phases)
     print()
     print(table)
     out = pathlib.Path(args.out)
@@ -564,6 +576,40 @@ def targets(results, single, modules):
                  f"{status(None if gap is None else gap <= TARGET_P50_ADDED_VS_NATIVE_MS)}: "
                  + ("-" if gap is None else f"{gap * 1000:+.0f} µs (target ≤ +{TARGET_P50_ADDED_VS_NATIVE_MS * 1000:.0f} µs)"))
     return lines
+
+
+PHASES_LABEL = "phase-timing build"
+PHASE_LINE = re.compile(r"claimgate phase timing, mean of (\d+) requests: (.*)$")
+
+
+def phase_lines(log_path):
+    """The phase-timing build's reports in an Envoy log: one dict (phase -> mean ns) per
+    5000 requests."""
+    reports = []
+    for line in pathlib.Path(log_path).read_text(errors="replace").splitlines():
+        found = PHASE_LINE.search(line)
+        if found:
+            reports.append({name.strip(): int(ns) for name, ns in re.findall(r"([a-z ]+?) (\d+) ns", found.group(2))})
+    return reports
+
+
+def phase_report(phases):
+    """The module's time per phase of a request (medians over every report of the
+    phase-timing build in the case's rounds)."""
+    if not phases:
+        return ""
+    names = list(dict.fromkeys(name for reports in phases.values() for report in reports for name in report))
+    lines = ["", "## The module's time per phase of a request (phase-timing build)", "",
+             "Nanoseconds per request inside `on_http_request_headers`, measured by the module itself with WASI's "
+             "monotonic clock at each phase boundary (each mark is one more host call, ≈ 0.2 µs, so the build runs "
+             "a little slower than the shipped one); medians of the reports (one per 5 000 requests) over the "
+             "case's rounds. Host calls are inside their phase.", "",
+             "| case | module | " + " | ".join(names) + " | total |", "|---|---|" + "---:|" * (len(names) + 1)]
+    for (workers, alg, kind, module), reports in phases.items():
+        medians = [int(median([{"v": report.get(name, 0)} for report in reports])["v"]) for name in names]
+        lines.append(f"| {workers}w {alg} {kind} | {module} | " + " | ".join(f"{value:,}" for value in medians)
+                     + f" | {sum(medians):,} |")
+    return "\n".join(lines) + "\n"
 
 
 def slope(points):

@@ -7,6 +7,7 @@ use crate::request::RequestView;
 use crate::token::find_token;
 
 use super::host::{Flow, Host, HostResult};
+use super::phase_timing::{self, Phase};
 use super::plugin::Plugin;
 
 /// Where the request stands when the decision is applied.
@@ -35,6 +36,7 @@ pub fn apply(
         log::debug!("{}", decision_log_line(decision, &token));
     }
     plugin.stats.record(host, decision);
+    phase_timing::mark(Phase::Counters);
     if plugin.config.decision_filter_state {
         // Envoy keeps this as filter state `wasm.claimgate.decision` for access logs
         // (`%FILTER_STATE(wasm.claimgate.decision:PLAIN)%`); Wasm cannot write dynamic
@@ -44,6 +46,7 @@ pub fn apply(
             log::debug!("claimgate: cannot set the decision filter state: {error}");
         }
     }
+    phase_timing::mark(Phase::FilterState);
     for skipped in &decision.skipped_headers {
         log::warn!(
             "claimgate: identity header {} not set: {}",
@@ -57,6 +60,7 @@ pub fn apply(
                 log::error!("claimgate: cannot rewrite request headers: {error}");
                 return refuse_internal(host);
             }
+            phase_timing::mark(Phase::Respond);
             if stage == Stage::Paused {
                 if let Err(error) = host.resume_request() {
                     log::error!("claimgate: cannot resume a request: {error}");

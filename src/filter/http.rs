@@ -8,6 +8,7 @@ use crate::request::Scheme;
 
 use super::apply::{apply, refuse_internal, Stage};
 use super::host::{Flow, Host};
+use super::phase_timing::{self, Phase};
 use super::plugin::{Peer, Plugin};
 use super::remote::Delivered;
 use super::shared_record::ToCheck;
@@ -24,6 +25,13 @@ impl HttpFilter {
     }
 
     pub fn on_request_headers(&mut self) -> Flow {
+        phase_timing::start();
+        let flow = self.decide_and_apply();
+        phase_timing::finish();
+        flow
+    }
+
+    fn decide_and_apply(&mut self) -> Flow {
         let plugin = self.plugin.as_ref();
         let host = plugin.host.as_ref();
         let headers = match host.request_headers() {
@@ -33,12 +41,15 @@ impl HttpFilter {
                 return refuse_internal(host);
             }
         };
+        phase_timing::mark(Phase::ReadHeaders);
         let Some(now) = plugin.now_ms() else {
             return refuse_internal(host);
         };
         plugin.log_level.sync(host, now);
         let peer = self.peer();
+        phase_timing::mark(Phase::Prepare);
         let (mut decision, mut recorded) = plugin.decide_recording(&headers, &peer, now, None);
+        phase_timing::mark(Phase::Decide);
         if let Some(miss) = decision.key_miss {
             // Another VM may have published keys since this VM's last tick; this also
             // refreshes the control record the wait is judged by.

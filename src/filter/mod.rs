@@ -18,6 +18,7 @@
 //! - `apply` — header edits, local responses, the decision's filter state;
 //! - `host_crypto` — Envoy's `verify_signature` for new RS*/ES* tokens;
 //! - `stats` — Envoy counters;
+//! - `phase_timing` — time per phase of a request, in a measurement build only;
 //! - `logger` — the `log` facade to Envoy's log, at Envoy's level.
 
 mod apply;
@@ -25,6 +26,7 @@ mod host;
 mod host_crypto;
 mod http;
 mod logger;
+mod phase_timing;
 mod plugin;
 mod proofs;
 mod remote;
