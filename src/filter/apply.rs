@@ -41,8 +41,10 @@ pub fn apply(
         // Envoy keeps this as filter state `wasm.claimgate.decision` for access logs
         // (`%FILTER_STATE(wasm.claimgate.decision:PLAIN)%`); Wasm cannot write dynamic
         // metadata (envoy#15148).
-        let explanation = decision.explanation();
-        if let Err(error) = host.set_property(&["claimgate.decision"], explanation.as_bytes()) {
+        let written = plugin.explanations.with(decision, |explanation| {
+            host.set_property(&["claimgate.decision"], explanation)
+        });
+        if let Err(error) = written {
             log::debug!("claimgate: cannot set the decision filter state: {error}");
         }
     }

@@ -16,12 +16,14 @@
 //! - `remote` — remote key sets: shared control records, leases, fetches, publishing;
 //! - `waiters` — requests paused until keys arrive;
 //! - `apply` — header edits, local responses, the decision's filter state;
+//! - `filter_state` — that filter state's JSON, remembered from the last request;
 //! - `host_crypto` — Envoy's `verify_signature` for new RS*/ES* tokens;
 //! - `stats` — Envoy counters;
 //! - `phase_timing` — time per phase of a request, in a measurement build only;
 //! - `logger` — the `log` facade to Envoy's log, at Envoy's level.
 
 mod apply;
+mod filter_state;
 mod host;
 mod host_crypto;
 mod http;

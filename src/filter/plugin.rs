@@ -16,6 +16,7 @@ use crate::keysource::RemoteSource;
 use crate::provider_id::ProviderId;
 use crate::request::{RequestView, Scheme};
 
+use super::filter_state::ExplanationMemo;
 use super::host::Host;
 use super::logger::LogLevelSync;
 use super::proofs::{shared_nonce_key, FixedAnswer, SharedReplay};
@@ -36,6 +37,8 @@ pub struct Plugin {
     /// Requests paused until keys arrive.
     pub waiters: RefCell<Vec<Waiter>>,
     pub stats: Stats,
+    /// The filter state of the last decision, reused when the next one says the same.
+    pub explanations: ExplanationMemo,
     pub log_level: LogLevelSync,
     /// Whether the host clock failed on the last call, so the failure is logged once.
     clock_failed: Cell<bool>,
@@ -76,6 +79,7 @@ impl Plugin {
             remote: RefCell::new(remote),
             waiters: RefCell::new(Vec::new()),
             stats,
+            explanations: ExplanationMemo::default(),
             log_level: LogLevelSync::default(),
             clock_failed: Cell::new(false),
             nonce_key,

@@ -1757,3 +1757,30 @@ fn a_request_that_waited_for_keys_is_checked_in_etcd_from_the_root_context() {
     assert_eq!(vm.requests[&id].hold_while_waiting(), Flow::Continue);
     assert_eq!(vm.host.effective.get(), ROOT_CONTEXT, "back to the root");
 }
+
+#[test]
+fn the_filter_state_follows_each_decision_when_the_last_one_is_reused() {
+    let mut vm = Vm::start(&inline_config());
+    let good = token();
+    let mut seen = Vec::new();
+    for (path, token, status) in [
+        ("/members", Some(good.as_str()), 200),
+        ("/members", Some(good.as_str()), 200),
+        ("/members/preview", Some(good.as_str()), 403),
+        ("/members", None, 401),
+        ("/members/preview", Some(good.as_str()), 403),
+        ("/members", Some(good.as_str()), 200),
+    ] {
+        let (id, _) = vm.send(path, token, &[]);
+        assert_eq!(vm.status(id).unwrap_or(200), status, "{path}");
+        let state: Value =
+            serde_json::from_slice(&vm.host.request(id).properties["claimgate.decision"]).unwrap();
+        assert_eq!(state["status"], status, "{path}: {state}");
+        seen.push(state);
+    }
+    // The same decision, the same JSON; another decision, its own.
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[0], seen[5]);
+    assert_eq!(seen[2], seen[4]);
+    assert_ne!(seen[2]["reason"], seen[3]["reason"]);
+}
