@@ -5,7 +5,7 @@
 use claimgate::config::Config;
 use claimgate::policy::{request_host, RequestFacts, TokenFacts, VerdictKind};
 use claimgate::token::VerifiedToken;
-use claimgate::{decide_pre_verified, RequestView};
+use claimgate::{decide, Environment, Input, RequestView};
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
 use std::hint::black_box;
@@ -134,12 +134,22 @@ fn bench_policy(c: &mut Criterion) {
         "/api/v1/svc37/users/google-oauth2|109876543210/items",
     );
     let view = RequestView::new(&headers);
+    let keys = config.initial_keys();
     assert_eq!(
-        decide_pre_verified(&config, &view, Some(&verified), NOW).status(),
+        decide(
+            Input::pre_verified(view, Some(&verified)),
+            Environment::new(&config, &keys, NOW)
+        )
+        .status(),
         200
     );
     c.bench_function("decide_pre_verified/200_rules", |b| {
-        b.iter(|| decide_pre_verified(black_box(&config), &view, Some(&verified), NOW))
+        b.iter(|| {
+            decide(
+                Input::pre_verified(view, Some(&verified)),
+                Environment::new(black_box(&config), &keys, NOW),
+            )
+        })
     });
 }
 

@@ -70,8 +70,7 @@ mod test_support;
 pub use cache::{CacheCounters, CacheLimits, TokenCache};
 pub use config::{Config, ConfigError};
 pub use decision::{
-    decide, decide_pre_verified, decide_with_cache, decide_with_proofs, Decision, Denial, Outcome,
-    ProofEnvironment,
+    decide, Decision, Denial, Environment, Input, Outcome, ProofEnvironment, TokenInput,
 };
 pub use jwks::KeyRing;
 pub use request::RequestView;

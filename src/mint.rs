@@ -359,7 +359,7 @@ fn jwk_value(jwk: &JsonWebKey<'_>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwks::{KeySet, SymmetricKeys};
+    use crate::jwks::{KeySet, SignatureChecks, SymmetricKeys};
 
     #[test]
     fn every_algorithm_signs_tokens_its_public_jwk_verifies() {
@@ -374,13 +374,18 @@ mod tests {
             let signature = Base64UrlUnpadded::decode_vec(signature).unwrap();
             let verifier = &keys.keys()[0];
             assert!(
-                verifier.verify(alg, signed.as_bytes(), &signature, None),
+                verifier.verify(
+                    alg,
+                    signed.as_bytes(),
+                    &signature,
+                    &SignatureChecks::default()
+                ),
                 "{alg}"
             );
             let mut tampered = signed.as_bytes().to_vec();
             tampered[5] ^= 1;
             assert!(
-                !verifier.verify(alg, &tampered, &signature, None),
+                !verifier.verify(alg, &tampered, &signature, &SignatureChecks::default()),
                 "{alg} tampered"
             );
         }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use claimgate::{decide, Config, RequestView};
+use claimgate::{decide, Config, Environment, Input, RequestView};
 use serde_json::{json, Value};
 use support::Envoy;
 
@@ -79,10 +79,8 @@ fn keygen_keys_sign_in_pyjwt_and_claimgate_accepts_the_tokens() {
             ),
         ];
         let decision = decide(
-            &config,
-            &config.initial_keys(),
-            &RequestView::new(&headers),
-            now(),
+            Input::new(RequestView::new(&headers)),
+            Environment::new(&config, &config.initial_keys(), now()),
         );
         assert_eq!(decision.status(), 200, "{alg}: {}", decision.reason);
         // The same library's signature, one bit off, is refused.
@@ -99,10 +97,8 @@ fn keygen_keys_sign_in_pyjwt_and_claimgate_accepts_the_tokens() {
         ]
         .concat();
         let decision = decide(
-            &config,
-            &config.initial_keys(),
-            &RequestView::new(&headers),
-            now(),
+            Input::new(RequestView::new(&headers)),
+            Environment::new(&config, &config.initial_keys(), now()),
         );
         assert_eq!(decision.status(), 401, "{alg} forged");
         assert!(

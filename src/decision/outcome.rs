@@ -103,6 +103,7 @@ impl Context {
             remove_headers: self.remove_headers,
             skipped_headers: self.skipped_headers,
             key_miss: self.key_miss,
+            signatures_checked_in_module: 0,
         }
     }
 }
@@ -128,6 +129,9 @@ pub struct Decision {
     pub skipped_headers: Vec<SkippedHeader>,
     /// Set when the token was refused for lack of keys (see [`KeyMiss`]).
     pub key_miss: Option<KeyMiss>,
+    /// Signatures this decision checked in the module rather than through the host's
+    /// crypto (the adapter adds them to `claimgate.signatures.checked_in_module`).
+    pub signatures_checked_in_module: u32,
 }
 
 impl Decision {

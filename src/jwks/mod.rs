@@ -24,7 +24,7 @@ pub use es384::{signing_key_from_scalar as es384_signing_key, Es384};
 pub use es512::{signing_key_from_scalar as es512_signing_key, Es512};
 pub use host::{ForeignVerifier, HostCrypto};
 pub use jwk::{parse_jwk, significant_bits, JwkProblem, MIN_HMAC_BYTES, MIN_RSA_BITS};
-pub use key::{signatures_checked_in_module, VerificationKey};
+pub use key::{SignatureChecks, VerificationKey};
 pub use ring::KeyRing;
 pub use rsa_verify::{RsaHash, RsaVerifier};
 pub use set::{JwksError, KeySet, ParsedKeySet, SymmetricKeys};
