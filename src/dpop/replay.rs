@@ -52,10 +52,14 @@ pub struct ProofId {
     proof: u64,
 }
 
-fn first_u64(digest: &[u8]) -> u64 {
-    let mut first = [0_u8; 8];
-    first.copy_from_slice(digest.get(..8).unwrap_or(&[0; 8]));
-    u64::from_be_bytes(first)
+/// The `index`th big-endian 64-bit word of `bytes` (of a digest, or of a record entry:
+/// key, proof, expiry). Read byte by byte, so there is no short slice to fall back from.
+fn be_word(bytes: &[u8], index: usize) -> u64 {
+    bytes
+        .iter()
+        .skip(index * 8)
+        .take(8)
+        .fold(0, |word, byte| (word << 8) | u64::from(*byte))
 }
 
 impl ProofId {
@@ -68,8 +72,8 @@ impl ProofId {
             .chain_update(jkt.as_bytes())
             .finalize();
         ProofId {
-            key: first_u64(&key),
-            proof: first_u64(&proof),
+            key: be_word(&key, 0),
+            proof: be_word(&proof, 0),
         }
     }
 
@@ -133,9 +137,9 @@ impl ReplayShards {
         let mut held = 0_usize;
         let mut first_expiry = i64::MAX;
         for entry in record.chunks_exact(ENTRY) {
-            let key = first_u64(entry);
-            let proof = first_u64(entry.get(8..).unwrap_or_default());
-            let expiry = first_u64(entry.get(16..).unwrap_or_default()) as i64;
+            let key = be_word(entry, 0);
+            let proof = be_word(entry, 1);
+            let expiry = be_word(entry, 2) as i64;
             if expiry <= now {
                 continue;
             }
