@@ -70,7 +70,7 @@ mod test_support;
 pub use cache::{CacheCounters, CacheLimits, TokenCache};
 pub use config::{Config, ConfigError};
 pub use decision::{
-    decide, Decision, Denial, Environment, Input, Outcome, ProofEnvironment, TokenInput,
+    decide, Decision, Denial, Environment, Input, LocalReply, Outcome, ProofEnvironment, TokenInput,
 };
 pub use jwks::KeyRing;
 pub use request::RequestView;

@@ -281,6 +281,7 @@ mod tests {
                 .map(|(_, value)| value.clone())
                 .unwrap_or_default(),
             Outcome::Allow(_) => panic!("allowed: {}", decision.reason),
+            Outcome::Reply(_) => panic!("answered: {}", decision.reason),
         }
     }
 

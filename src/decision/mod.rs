@@ -37,7 +37,7 @@ pub use explain::DryRunReport;
 use input::Step;
 pub use input::{Environment, Input, ProofEnvironment, TokenInput};
 use outcome::Context;
-pub use outcome::{Allowed, Decision, Denial, HeaderEdits, KeyMiss, Outcome};
+pub use outcome::{Allowed, Decision, Denial, HeaderEdits, KeyMiss, LocalReply, Outcome};
 use response::{denial, metadata_answer, Refusal};
 use strip::strip_token;
 
@@ -209,7 +209,7 @@ fn start<'r>(
         Ok(path) => match &config.resource_metadata {
             Some(metadata) if metadata.serves(request.method(), &path) => {
                 Err(Box::new(context.finish(
-                    Outcome::Deny(metadata_answer(metadata)),
+                    Outcome::Reply(metadata_answer(metadata)),
                     "protected-resource metadata (RFC 9728)".to_owned(),
                 )))
             }

@@ -71,14 +71,18 @@ fn header<'d>(denial: &'d Denial, name: &str) -> &'d str {
 fn denial(decision: &Decision) -> &Denial {
     match &decision.outcome {
         Outcome::Deny(denial) => denial,
-        Outcome::Allow(_) => panic!("expected a denial: {}", decision.reason),
+        Outcome::Allow(_) | Outcome::Reply(_) => {
+            panic!("expected a denial: {}", decision.reason)
+        }
     }
 }
 
 fn set_headers(decision: &Decision) -> &[(String, String)] {
     match &decision.outcome {
         Outcome::Allow(allowed) => allowed.set_headers(),
-        Outcome::Deny(_) => panic!("expected an allow: {}", decision.reason),
+        Outcome::Deny(_) | Outcome::Reply(_) => {
+            panic!("expected an allow: {}", decision.reason)
+        }
     }
 }
 
@@ -558,4 +562,25 @@ fn rules_can_restrict_providers() {
     );
     assert_eq!(recommendations.status(), 200);
     assert_eq!(recommendations.provider.as_deref(), Some("partner"));
+}
+
+#[test]
+fn the_resource_metadata_document_is_a_local_reply_not_a_denial() {
+    let config = variant(|c| {
+        c["resource_metadata"] = json!({"resource": "https://api.aethermarket.com"});
+    });
+    let decision = run(
+        &config,
+        &request("GET", "/.well-known/oauth-protected-resource", None, &[]),
+    );
+    let Outcome::Reply(reply) = &decision.outcome else {
+        panic!("expected a local reply: {:?}", decision.outcome);
+    };
+    assert_eq!(reply.status, 200);
+    assert_eq!(decision.status(), 200);
+    assert!(!decision.is_allowed());
+    assert_eq!(decision.cause(), Cause::ResourceMetadata);
+    let body: Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(body["resource"], "https://api.aethermarket.com");
+    assert!(decision.header_edits(&[]).is_none());
 }

@@ -638,7 +638,7 @@ pub fn policy(data: &[u8]) {
             .iter()
             .map(|(name, _)| name.as_str())
             .collect(),
-        claimgate::Outcome::Deny(_) => Vec::new(),
+        claimgate::Outcome::Deny(_) | claimgate::Outcome::Reply(_) => Vec::new(),
     };
     let client_identity = headers
         .iter()
