@@ -67,10 +67,7 @@ mod filter;
 #[cfg(test)]
 mod test_support;
 
-pub use cache::{CacheCounters, CacheLimits, TokenCache};
+pub use cache::TokenCache;
 pub use config::{Config, ConfigError};
-pub use decision::{
-    decide, Decision, Denial, Environment, Input, LocalReply, Outcome, ProofEnvironment, TokenInput,
-};
-pub use jwks::KeyRing;
+pub use decision::{decide, Decision, Environment, Input, Outcome, ProofEnvironment};
 pub use request::RequestView;

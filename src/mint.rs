@@ -1,7 +1,10 @@
 //! Token signing for the demo, the CLI and the tests. Never used on the request path.
 //!
-//! Signing goes through the same jwt-compact algorithms (and our ES384 and ES512) that verification
-//! uses, so a token minted here is a real, standard JWS.
+//! Signing goes through jwt-compact's algorithms (RSA with the `rsa` crate, ES256, EdDSA
+//! with `ed25519-compact`, HMAC) and our ES384 and ES512 (`jwks::Ecdsa`), so a token
+//! minted here is a standard JWS. Verification does not share that code for every
+//! algorithm: RS*/PS* use `jwks::RsaVerifier` and EdDSA uses `ed25519-dalek` (see
+//! `jwks/key.rs`), so a mint test is also a cross-check of two implementations.
 
 use std::fmt;
 
@@ -15,7 +18,7 @@ use rand_core::{OsRng, RngCore};
 use serde_json::{json, Map, Value};
 
 use crate::dpop::{jwk_thumbprint, sha256_base64url};
-use crate::jwks::{self, Alg, Es384, Es512, KeyFamily, MIN_RSA_BITS};
+use crate::jwks::{self, Alg, Es384, Es512, KeyFamily, MIN_RSA_BITS, P384, P521};
 
 /// Why a signing key or a token could not be made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,10 +92,12 @@ impl SigningKey {
                 Secret::P256(p256::ecdsa::SigningKey::try_from(&jwk).map_err(|e| bad(&e))?)
             }
             KeyFamily::P384 => Secret::P384(
-                jwks::es384_signing_key(ec_scalar(&jwk, "P-384")?).map_err(|e| bad(&e))?,
+                jwks::signing_key_from_scalar::<P384>(ec_scalar(&jwk, "P-384")?)
+                    .map_err(|e| bad(&e))?,
             ),
             KeyFamily::P521 => Secret::P521(Box::new(
-                jwks::es512_signing_key(ec_scalar(&jwk, "P-521")?).map_err(|e| bad(&e))?,
+                jwks::signing_key_from_scalar::<P521>(ec_scalar(&jwk, "P-521")?)
+                    .map_err(|e| bad(&e))?,
             )),
             KeyFamily::Ed25519 => {
                 Secret::Ed25519(ed25519_compact::SecretKey::try_from(&jwk).map_err(|e| bad(&e))?)
@@ -276,8 +281,8 @@ impl SigningKey {
                 None => Vec::new(),
             },
             (Secret::P256(key), _) => run(&Es256, key, message),
-            (Secret::P384(key), _) => run(&Es384, key, message),
-            (Secret::P521(key), _) => run(&Es512, key.as_ref(), message),
+            (Secret::P384(key), _) => run(&Es384::new(), key, message),
+            (Secret::P521(key), _) => run(&Es512::new(), key.as_ref(), message),
             (Secret::Ed25519(key), _) => run(&Ed25519, key, message),
             (Secret::Hmac(secret), Alg::Hs384) => run(&Hs384, &Hs384Key::new(secret), message),
             (Secret::Hmac(secret), Alg::Hs512) => run(&Hs512, &Hs512Key::new(secret), message),

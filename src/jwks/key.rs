@@ -129,10 +129,10 @@ impl VerificationKey {
                 verify_with(&Es256, key, signed_data, signature)
             }
             (KeyMaterial::P384(key), Alg::Es384) => {
-                verify_with(&Es384, key, signed_data, signature)
+                verify_with(&Es384::new(), key, signed_data, signature)
             }
             (KeyMaterial::P521(key), Alg::Es512) => {
-                verify_with(&Es512, key, signed_data, signature)
+                verify_with(&Es512::new(), key, signed_data, signature)
             }
             (KeyMaterial::Ed25519(key), Alg::EdDsa) => verify_ed25519(key, signed_data, signature),
             (KeyMaterial::Hmac(secret), Alg::Hs256) => {

@@ -32,7 +32,7 @@ pub use condition::{
     RequestAttribute, Test, OPERATORS, OPERATOR_NAMES,
 };
 pub use datetime::rfc3339_seconds;
-pub use facts::{json_equal, Facts, RequestFacts};
+pub use facts::{Facts, RequestFacts};
 pub use route::{request_host, HostPattern, PathMatch, PathTemplate, RouteIndex, RouteMatch};
 pub use rule::{Effect, Rule, RuleOutcome};
 pub(crate) use step_up::RawStepUp;
