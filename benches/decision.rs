@@ -1,5 +1,8 @@
 //! Criterion benchmarks of the decision core on the host: one full decision per
 //! algorithm (parse, verify, claims, policy, headers) on the AetherMarket policy shape.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark setup")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "benchmark setup")]
+#![allow(clippy::too_many_lines, reason = "benchmark setup")]
 
 use claimgate::jwks::Alg;
 use claimgate::mint::SigningKey;

@@ -4,6 +4,9 @@
 //! private JWKs are complete (RFC 7518 §6.3.2) and verification is not only agreeing with
 //! claimgate's own signing.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

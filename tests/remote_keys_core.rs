@@ -2,6 +2,9 @@
 //! refuses bad ones naming the field), and the decision reports a key miss the adapter
 //! can wait on, with the configured outage status.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 use std::sync::Arc;
 

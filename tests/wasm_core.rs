@@ -1,6 +1,9 @@
 //! The decision core compiled for `wasm32-unknown-unknown` and run in Node through
 //! wasm-bindgen-test: the same code Envoy runs, on a Wasm engine.
 #![cfg(target_arch = "wasm32")]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use claimgate::cases::CaseFile;

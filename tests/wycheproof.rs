@@ -12,6 +12,9 @@
 //! their expected result: the key is refused, or the signature does not verify (except a
 //! PSS vector re-signed with exactly RFC 7518's parameters, which is a valid PS* signature;
 //! accepted only where the `rsa` crate agrees).
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 use std::collections::BTreeMap;
 
