@@ -49,6 +49,9 @@ pub mod identity;
 pub mod jwks;
 pub mod key_miss;
 pub mod keysource;
+/// Signing: native only (the CLI, tests, benches, wasm-bindgen tests), never in the
+/// module Envoy loads.
+#[cfg(not(target_os = "wasi"))]
 pub mod mint;
 pub mod policy;
 pub mod provider;
