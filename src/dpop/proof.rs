@@ -91,6 +91,8 @@ impl fmt::Display for ProofError {
     }
 }
 
+impl std::error::Error for ProofError {}
+
 /// A proof that passed every check of [`verify_proof`]: a proof of possession of the key
 /// whose thumbprint it carries, for this request, now. Only verification makes one.
 #[derive(Debug, Clone, PartialEq, Eq)]

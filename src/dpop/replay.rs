@@ -26,6 +26,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::fmt;
 
 use sha2::{Digest, Sha256};
 
@@ -42,6 +43,22 @@ pub enum ReplayError {
     /// The shared record could not be read or written (or was contended beyond retries).
     Unavailable,
 }
+
+impl fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplayError::Replayed => f.write_str("the DPoP proof was used before"),
+            ReplayError::KeyQuota { retry_after } => write!(
+                f,
+                "the DPoP key holds its share of the proof record (retry after {retry_after} s)"
+            ),
+            ReplayError::Full => f.write_str("the DPoP proof record is full"),
+            ReplayError::Unavailable => f.write_str("the DPoP proof record is unavailable"),
+        }
+    }
+}
+
+impl std::error::Error for ReplayError {}
 
 /// A proof's identity in the record: 64 bits of SHA-256 over the key thumbprint (the
 /// key, for its quota) and 64 bits over the thumbprint and the `jti` (the proof; the

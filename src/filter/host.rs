@@ -62,6 +62,8 @@ impl fmt::Display for HostError {
     }
 }
 
+impl std::error::Error for HostError {}
+
 pub type HostResult<T> = Result<T, HostError>;
 
 /// A shared-data record and its compare-and-swap value (`None` when the record does not

@@ -56,6 +56,8 @@ impl fmt::Display for JwkProblem {
     }
 }
 
+impl std::error::Error for JwkProblem {}
+
 /// Parses one JWK into a verification key, or says why it cannot be used.
 pub fn parse_jwk(entry: &Value, symmetric: SymmetricKeys) -> Result<VerificationKey, JwkProblem> {
     let object = entry

@@ -109,6 +109,8 @@ impl fmt::Display for CliError {
     }
 }
 
+impl std::error::Error for CliError {}
+
 /// The current time, Unix seconds.
 pub fn unix_now() -> i64 {
     SystemTime::now()
