@@ -34,56 +34,45 @@ pub trait EcdsaCurve: 'static {
     fn signing_key(scalar: &[u8]) -> Option<Self::SigningKey>;
 }
 
-/// P-384 with SHA-384: ES384.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct P384;
+/// A marker type for one curve, and its [`EcdsaCurve`] over the RustCrypto crate
+/// `$krate` (whose key types have the same inherent constructors).
+macro_rules! ecdsa_curve {
+    ($(#[$doc:meta])* $curve:ident, $krate:ident, $alg:literal, $crv:literal, $bytes:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $curve;
 
-impl EcdsaCurve for P384 {
-    type SigningKey = p384::ecdsa::SigningKey;
-    type VerifyingKey = p384::ecdsa::VerifyingKey;
-    type Signature = p384::ecdsa::Signature;
-    const ALG: &'static str = "ES384";
-    const CURVE: &'static str = "P-384";
-    const FIELD_BYTES: usize = 48;
+        impl EcdsaCurve for $curve {
+            type SigningKey = $krate::ecdsa::SigningKey;
+            type VerifyingKey = $krate::ecdsa::VerifyingKey;
+            type Signature = $krate::ecdsa::Signature;
+            const ALG: &'static str = $alg;
+            const CURVE: &'static str = $crv;
+            const FIELD_BYTES: usize = $bytes;
 
-    fn signature_bytes(signature: &Self::Signature) -> Vec<u8> {
-        signature.to_bytes().to_vec()
-    }
+            fn signature_bytes(signature: &Self::Signature) -> Vec<u8> {
+                signature.to_bytes().to_vec()
+            }
 
-    fn verifying_key(sec1: &[u8]) -> Option<Self::VerifyingKey> {
-        Self::VerifyingKey::from_sec1_bytes(sec1).ok()
-    }
+            fn verifying_key(sec1: &[u8]) -> Option<Self::VerifyingKey> {
+                Self::VerifyingKey::from_sec1_bytes(sec1).ok()
+            }
 
-    fn signing_key(scalar: &[u8]) -> Option<Self::SigningKey> {
-        Self::SigningKey::from_slice(scalar).ok()
-    }
+            fn signing_key(scalar: &[u8]) -> Option<Self::SigningKey> {
+                Self::SigningKey::from_slice(scalar).ok()
+            }
+        }
+    };
 }
 
-/// P-521 with SHA-512: ES512.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct P521;
-
-impl EcdsaCurve for P521 {
-    type SigningKey = p521::ecdsa::SigningKey;
-    type VerifyingKey = p521::ecdsa::VerifyingKey;
-    type Signature = p521::ecdsa::Signature;
-    const ALG: &'static str = "ES512";
-    const CURVE: &'static str = "P-521";
-    /// 521 bits rounded up to whole bytes.
-    const FIELD_BYTES: usize = 66;
-
-    fn signature_bytes(signature: &Self::Signature) -> Vec<u8> {
-        signature.to_bytes().to_vec()
-    }
-
-    fn verifying_key(sec1: &[u8]) -> Option<Self::VerifyingKey> {
-        Self::VerifyingKey::from_sec1_bytes(sec1).ok()
-    }
-
-    fn signing_key(scalar: &[u8]) -> Option<Self::SigningKey> {
-        Self::SigningKey::from_slice(scalar).ok()
-    }
-}
+ecdsa_curve!(
+    /// P-384 with SHA-384: ES384.
+    P384, p384, "ES384", "P-384", 48
+);
+ecdsa_curve!(
+    /// P-521 with SHA-512: ES512 (66-byte field elements: 521 bits rounded up).
+    P521, p521, "ES512", "P-521", 66
+);
 
 /// An ECDSA JWS algorithm on curve `C`.
 pub struct Ecdsa<C>(PhantomData<C>);
