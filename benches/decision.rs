@@ -1,9 +1,12 @@
 //! Criterion benchmarks of the decision core on the host: one full decision per
 //! algorithm (parse, verify, claims, policy, headers) on the AetherMarket policy shape.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark setup")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "benchmark setup")]
+#![allow(clippy::too_many_lines, reason = "benchmark setup")]
 
 use claimgate::jwks::Alg;
 use claimgate::mint::SigningKey;
-use claimgate::{decide, decide_with_cache, Config, RequestView, TokenCache};
+use claimgate::{decide, Config, Environment, Input, RequestView, TokenCache};
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
 use std::hint::black_box;
@@ -77,16 +80,18 @@ fn bench_decisions(c: &mut Criterion) {
         let keys = config.initial_keys();
         let headers = request(&key.sign(&claims()).unwrap());
         assert_eq!(
-            decide(&config, &keys, &RequestView::new(&headers), NOW).status(),
+            decide(
+                Input::new(RequestView::new(&headers)),
+                Environment::new(&config, &keys, NOW)
+            )
+            .status(),
             200
         );
         group.bench_function(alg.name(), |b| {
             b.iter(|| {
                 decide(
-                    black_box(&config),
-                    &keys,
-                    &RequestView::new(black_box(&headers)),
-                    NOW,
+                    Input::new(RequestView::new(black_box(&headers))),
+                    Environment::new(black_box(&config), &keys, NOW),
                 )
             })
         });
@@ -98,16 +103,16 @@ fn bench_decisions(c: &mut Criterion) {
     let keys = config.initial_keys();
     let headers = request(&demo.sign(&claims()).unwrap());
     let mut cache = TokenCache::new(config.token_cache);
-    let warm = decide_with_cache(&config, &keys, &mut cache, &RequestView::new(&headers), NOW);
+    let warm = decide(
+        Input::new(RequestView::new(&headers)),
+        Environment::new(&config, &keys, NOW).with_cache(&mut cache),
+    );
     assert_eq!(warm.status(), 200);
     c.bench_function("decide_cached_hit/RS256", |b| {
         b.iter(|| {
-            decide_with_cache(
-                black_box(&config),
-                &keys,
-                &mut cache,
-                &RequestView::new(black_box(&headers)),
-                NOW,
+            decide(
+                Input::new(RequestView::new(black_box(&headers))),
+                Environment::new(black_box(&config), &keys, NOW).with_cache(&mut cache),
             )
         })
     });

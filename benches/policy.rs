@@ -1,11 +1,14 @@
 //! Criterion benchmarks of the policy alone (no signature work): a 200-rule policy over
 //! realistic claims, a request that matches a rule and one that matches none, the
 //! identity header mapping, and the whole decision for an already verified token.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark setup")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "benchmark setup")]
+#![allow(clippy::too_many_lines, reason = "benchmark setup")]
 
 use claimgate::config::Config;
 use claimgate::policy::{request_host, RequestFacts, TokenFacts, VerdictKind};
 use claimgate::token::VerifiedToken;
-use claimgate::{decide_pre_verified, RequestView};
+use claimgate::{decide, Environment, Input, RequestView};
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
 use std::hint::black_box;
@@ -134,12 +137,22 @@ fn bench_policy(c: &mut Criterion) {
         "/api/v1/svc37/users/google-oauth2|109876543210/items",
     );
     let view = RequestView::new(&headers);
+    let keys = config.initial_keys();
     assert_eq!(
-        decide_pre_verified(&config, &view, Some(&verified), NOW).status(),
+        decide(
+            Input::pre_verified(view, Some(&verified)),
+            Environment::new(&config, &keys, NOW)
+        )
+        .status(),
         200
     );
     c.bench_function("decide_pre_verified/200_rules", |b| {
-        b.iter(|| decide_pre_verified(black_box(&config), &view, Some(&verified), NOW))
+        b.iter(|| {
+            decide(
+                Input::pre_verified(view, Some(&verified)),
+                Environment::new(black_box(&config), &keys, NOW),
+            )
+        })
     });
 }
 

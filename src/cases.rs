@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::decision::{decide_pre_verified, decide_with_proofs, Decision, ProofEnvironment};
+use crate::decision::{decide, Decision, Environment, Input, ProofEnvironment};
 use crate::dpop::{MemoryReplayGuard, NonceKey, ReplayGuard};
 use crate::jwks::KeyRing;
 use crate::policy::Claims;
@@ -280,8 +280,10 @@ impl Case {
                     claims.clone(),
                     claims.get("exp").and_then(Value::as_i64),
                 );
-                let view = self.view(&headers);
-                decide_pre_verified(config, &view, Some(&verified), now)
+                decide(
+                    Input::pre_verified(self.view(&headers), Some(&verified)),
+                    Environment::new(config, keys, now),
+                )
             }
             (None, token) => {
                 match (token, &self.dpop_proof) {
@@ -301,7 +303,10 @@ impl Case {
                     nonce_key: nonce_key.as_ref(),
                     replay,
                 };
-                decide_with_proofs(config, keys, None, &self.view(&headers), now, &proofs)
+                decide(
+                    Input::new(self.view(&headers)),
+                    Environment::new(config, keys, now).with_proofs(proofs),
+                )
             }
         };
         Ok(decision)

@@ -1,13 +1,17 @@
 //! Token signing for the demo, the CLI and the tests. Never used on the request path.
 //!
-//! Signing goes through the same jwt-compact algorithms (and our ES384 and ES512) that verification
-//! uses, so a token minted here is a real, standard JWS.
+//! Signing goes through jwt-compact's algorithms (RSA with the `rsa` crate, ES256, EdDSA
+//! with `ed25519-dalek`, HMAC) and our ES384 and ES512 (`jwks::Ecdsa`), so a token
+//! minted here is a standard JWS. Verification does not share all of that code: RS*/PS*
+//! are checked by `jwks::RsaVerifier`, not the `rsa` crate (see `jwks/key.rs`).
+//!
+//! Native only: the module Envoy loads is built without it and its dependencies.
 
 use std::fmt;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use jwt_compact::alg::{
-    Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, RsaPrivateKey,
+    Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, Rsa, RsaPrivateKey,
 };
 use jwt_compact::jwk::JsonWebKey;
 use jwt_compact::{Algorithm as JwsAlgorithm, AlgorithmSignature};
@@ -15,7 +19,21 @@ use rand_core::{OsRng, RngCore};
 use serde_json::{json, Map, Value};
 
 use crate::dpop::{jwk_thumbprint, sha256_base64url};
-use crate::jwks::{self, Alg, Es384, Es512, KeyFamily, MIN_RSA_BITS};
+use crate::jwks::{self, Alg, Es384, Es512, KeyFamily, MIN_RSA_BITS, P384, P521};
+
+/// The jwt-compact RSA algorithm for `alg` (signing only; verification is
+/// `jwks::RsaVerifier`).
+fn rsa_algorithm(alg: Alg) -> Option<Rsa> {
+    match alg {
+        Alg::Rs256 => Some(Rsa::rs256()),
+        Alg::Rs384 => Some(Rsa::rs384()),
+        Alg::Rs512 => Some(Rsa::rs512()),
+        Alg::Ps256 => Some(Rsa::ps256()),
+        Alg::Ps384 => Some(Rsa::ps384()),
+        Alg::Ps512 => Some(Rsa::ps512()),
+        _ => None,
+    }
+}
 
 /// Why a signing key or a token could not be made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +66,7 @@ enum Secret {
     P256(p256::ecdsa::SigningKey),
     P384(p384::ecdsa::SigningKey),
     P521(Box<p521::ecdsa::SigningKey>),
-    Ed25519(ed25519_compact::SecretKey),
+    Ed25519(Box<ed25519_dalek::SigningKey>),
     Hmac(Vec<u8>),
 }
 
@@ -89,14 +107,16 @@ impl SigningKey {
                 Secret::P256(p256::ecdsa::SigningKey::try_from(&jwk).map_err(|e| bad(&e))?)
             }
             KeyFamily::P384 => Secret::P384(
-                jwks::es384_signing_key(ec_scalar(&jwk, "P-384")?).map_err(|e| bad(&e))?,
+                jwks::signing_key_from_scalar::<P384>(ec_scalar(&jwk, "P-384")?)
+                    .map_err(|e| bad(&e))?,
             ),
             KeyFamily::P521 => Secret::P521(Box::new(
-                jwks::es512_signing_key(ec_scalar(&jwk, "P-521")?).map_err(|e| bad(&e))?,
+                jwks::signing_key_from_scalar::<P521>(ec_scalar(&jwk, "P-521")?)
+                    .map_err(|e| bad(&e))?,
             )),
-            KeyFamily::Ed25519 => {
-                Secret::Ed25519(ed25519_compact::SecretKey::try_from(&jwk).map_err(|e| bad(&e))?)
-            }
+            KeyFamily::Ed25519 => Secret::Ed25519(Box::new(
+                ed25519_dalek::SigningKey::try_from(&jwk).map_err(|e| bad(&e))?,
+            )),
             KeyFamily::Hmac => match &jwk {
                 JsonWebKey::Symmetric { secret } => Secret::Hmac(secret.to_vec()),
                 _ => return Err(MintError::BadKey("HMAC needs an oct key".into())),
@@ -116,7 +136,12 @@ impl SigningKey {
             KeyFamily::P256 => Secret::P256(p256::ecdsa::SigningKey::random(&mut rng)),
             KeyFamily::P384 => Secret::P384(p384::ecdsa::SigningKey::random(&mut rng)),
             KeyFamily::P521 => Secret::P521(Box::new(p521::ecdsa::SigningKey::random(&mut rng))),
-            KeyFamily::Ed25519 => Secret::Ed25519(Ed25519::generate(&mut rng).0),
+            KeyFamily::Ed25519 => {
+                let mut seed = [0_u8; ed25519_dalek::SECRET_KEY_LENGTH];
+                rng.try_fill_bytes(&mut seed)
+                    .map_err(|err| MintError::KeyGeneration(err.to_string()))?;
+                Secret::Ed25519(Box::new(ed25519_dalek::SigningKey::from_bytes(&seed)))
+            }
             KeyFamily::Hmac => {
                 let mut secret = vec![0_u8; 64];
                 rng.try_fill_bytes(&mut secret)
@@ -152,7 +177,7 @@ impl SigningKey {
                 let point = p521::ecdsa::VerifyingKey::from(key.as_ref()).to_encoded_point(false);
                 ec_public_jwk("P-521", point.x(), point.y())
             }
-            Secret::Ed25519(key) => jwk_value(&JsonWebKey::from(&key.public_key())),
+            Secret::Ed25519(key) => jwk_value(&JsonWebKey::from(&key.verifying_key())),
             Secret::Hmac(secret) => {
                 json!({"kty": "oct", "k": Base64UrlUnpadded::encode_string(secret)})
             }
@@ -168,7 +193,7 @@ impl SigningKey {
             Secret::P256(key) => jwk_value(&JsonWebKey::from(key)),
             Secret::P384(key) => self.public_jwk_with_scalar(&key.to_bytes()),
             Secret::P521(key) => self.public_jwk_with_scalar(&key.to_bytes()),
-            Secret::Ed25519(key) => jwk_value(&JsonWebKey::from(key)),
+            Secret::Ed25519(key) => jwk_value(&JsonWebKey::from(key.as_ref())),
             Secret::Hmac(_) => self.public_jwk(),
         };
         self.add_metadata(&mut jwk);
@@ -271,14 +296,14 @@ impl SigningKey {
             alg.sign(key, message).as_bytes().into_owned()
         }
         match (&self.secret, self.alg) {
-            (Secret::Rsa(key), alg) => match alg.rsa() {
+            (Secret::Rsa(key), alg) => match rsa_algorithm(alg) {
                 Some(rsa) => run(&rsa, key.as_ref(), message),
                 None => Vec::new(),
             },
             (Secret::P256(key), _) => run(&Es256, key, message),
-            (Secret::P384(key), _) => run(&Es384, key, message),
-            (Secret::P521(key), _) => run(&Es512, key.as_ref(), message),
-            (Secret::Ed25519(key), _) => run(&Ed25519, key, message),
+            (Secret::P384(key), _) => run(&Es384::new(), key, message),
+            (Secret::P521(key), _) => run(&Es512::new(), key.as_ref(), message),
+            (Secret::Ed25519(key), _) => run(&Ed25519, key.as_ref(), message),
             (Secret::Hmac(secret), Alg::Hs384) => run(&Hs384, &Hs384Key::new(secret), message),
             (Secret::Hmac(secret), Alg::Hs512) => run(&Hs512, &Hs512Key::new(secret), message),
             (Secret::Hmac(secret), _) => run(&Hs256, &Hs256Key::new(secret), message),
@@ -359,7 +384,7 @@ fn jwk_value(jwk: &JsonWebKey<'_>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwks::{KeySet, SymmetricKeys};
+    use crate::jwks::{KeySet, SignatureChecks, SymmetricKeys};
 
     #[test]
     fn every_algorithm_signs_tokens_its_public_jwk_verifies() {
@@ -374,13 +399,18 @@ mod tests {
             let signature = Base64UrlUnpadded::decode_vec(signature).unwrap();
             let verifier = &keys.keys()[0];
             assert!(
-                verifier.verify(alg, signed.as_bytes(), &signature, None),
+                verifier.verify(
+                    alg,
+                    signed.as_bytes(),
+                    &signature,
+                    &SignatureChecks::default()
+                ),
                 "{alg}"
             );
             let mut tampered = signed.as_bytes().to_vec();
             tampered[5] ^= 1;
             assert!(
-                !verifier.verify(alg, &tampered, &signature, None),
+                !verifier.verify(alg, &tampered, &signature, &SignatureChecks::default()),
                 "{alg} tampered"
             );
         }

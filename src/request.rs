@@ -246,6 +246,8 @@ impl fmt::Display for InvalidHost {
     }
 }
 
+impl std::error::Error for InvalidHost {}
+
 /// Checks that `authority` is empty or `host[:port]`: a registered name of letters,
 /// digits, `-`, `_` and `.`, or a bracketed IPv6 literal, and a port from 1 to 65535. An
 /// empty port (`host:`) is refused too: RFC 3986 lets it mean the default port, but an
@@ -328,6 +330,8 @@ impl fmt::Display for PathError {
         }
     }
 }
+
+impl std::error::Error for PathError {}
 
 /// The path rules are matched against: the `:path` without its query string, with runs
 /// of `/` merged and percent-encoding in one canonical spelling ([`canonical_escapes`]).

@@ -1,5 +1,8 @@
 //! The `claimgate` command line: policy tests, YAML input, warnings and explanations.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -1,6 +1,9 @@
 //! `claimgate eval --jwks`: a token checked offline against a tenant's saved JWKS, or one
 //! fetched once from an http:// URL, validated as the filter validates a fetch.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

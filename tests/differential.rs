@@ -12,6 +12,9 @@
 //!
 //! (The base64url decoder is compared with `base64ct` and the `base64` crate in its own
 //! module's tests, `src/token/jws.rs`, where the crate-private decoder is reachable.)
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 use claimgate::jwks::{Alg, RsaHash, RsaVerifier};
 use claimgate::request::canonical_path;

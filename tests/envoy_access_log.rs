@@ -4,6 +4,9 @@
 //! (`claimgate.unauthenticated.<reason>`, `claimgate.forbidden.<rule>`, …). Tokens are
 //! signed by PyJWT with the demo key.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

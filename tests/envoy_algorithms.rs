@@ -1,6 +1,9 @@
 //! Every supported algorithm through a real Envoy: tokens signed at test time verify,
 //! forged ones are refused, and an HS256 token "signed" with an RSA public key fails.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

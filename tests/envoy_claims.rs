@@ -7,6 +7,9 @@
 //! `merge_slashes`, and the Wasm runtimes the wheel's Envoy refuses. DPoP keys, tokens and
 //! proofs are made by PyJWT (`support::pyjwt`).
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

@@ -3,6 +3,9 @@
 //! never by claimgate's own signing. Each test is named after the clause it proves; the
 //! matrix in `tests/CONFORMANCE.md` points here. Every assertion is unconditional.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

@@ -2,6 +2,9 @@
 //! policy case, the identity headers upstream receives, spoofed headers removed, dry-run
 //! counters. Tokens are signed at test time with the demo key.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

@@ -4,6 +4,9 @@
 //! stale, by another key, without `ath` — and the downgrades (a bound token as a bearer
 //! token, an unbound one where DPoP is required). Nonces, challenges and the token cache.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

@@ -5,6 +5,9 @@
 //! (not recorded, so never accepted twice), while another client's fresh proofs keep
 //! passing. Keys, tokens and proofs are made by PyJWT/cryptography, not by claimgate.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

@@ -4,6 +4,9 @@
 //! forwarded; and with the shipped `failure_policy: FAIL_RELOAD`, Envoy starts a fresh VM
 //! so service comes back, still deciding every request.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

@@ -7,6 +7,9 @@
 //! old nonces valid; a rotated-out secret's nonces are refused. Without secrets, the
 //! documented behaviour: another replica refuses the nonce with a fresh `use_dpop_nonce`.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

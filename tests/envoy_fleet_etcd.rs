@@ -7,6 +7,9 @@
 //! its own record's verdict) and never a proof accepted twice; with quorum back, service
 //! resumes without a restart; keys expire with their leases, so the store stays bounded.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

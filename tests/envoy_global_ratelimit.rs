@@ -5,6 +5,9 @@
 //! is claimgate's verified tier in the tier list's spelling, never the client's header;
 //! the limit holds for the fleet, not per replica; the service down refuses (fail closed).
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

@@ -3,6 +3,9 @@
 //! decision filter state (access log) or in stats — for allowed, refused, forged,
 //! expired and dry-run requests, tokens in headers and in the query.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

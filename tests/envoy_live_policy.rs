@@ -6,6 +6,9 @@
 //! only, a few seconds). A configuration claimgate refuses is rejected — Envoy counts it
 //! and the log names the field — and the policy before it keeps serving.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

@@ -3,6 +3,9 @@
 //! point to it, tokens whose audience is the server's resource URL, and the shipped
 //! policy cases (`filter-config/mcp-server.cases.yaml`).
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

@@ -2,6 +2,9 @@
 //! claimgate counter checked exactly on `/stats`, and the Prometheus labels the shipped
 //! `stats_tags` make of provider, rule and reason on `/stats/prometheus`.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

@@ -5,6 +5,9 @@
 //! `required` are refused by claimgate; with `require_client_certificate` Envoy itself
 //! refuses a connection without one.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

@@ -2,6 +2,9 @@
 //! tokens signed at test time. Outages at start, rotation, unknown-kid floods, bad
 //! responses, discovery, and one fetch per refresh across several workers.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

@@ -13,6 +13,9 @@
 //! applied as the `stats_matcher` Istio generates from it, keeps claimgate's
 //! stats and drops the rest.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

@@ -6,6 +6,9 @@
 //! `CLAIMGATE_SOAK_SECONDS` sets the measured time (default 20, the short form the test
 //! command runs); `scripts/soak.sh` runs the long form (120 s).
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

@@ -3,6 +3,9 @@
 //! of the local rate limit's route-level descriptors, no missing connection limit — and
 //! claimgate's own note about shared gateways (the demo's rules name no hosts) is at info.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

@@ -6,6 +6,9 @@
 //! claimgate: missing token → grpc-status 16, policy denial → 7, allowed → the service's
 //! own answer. Clients and the gRPC server: tests/support/websocket_grpc.py.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

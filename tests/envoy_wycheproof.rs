@@ -12,6 +12,9 @@
 //! (tokens with ES* signatures therefore have two spellings; nothing in claimgate keys a
 //! decision on the signature text except the token cache, which then holds both).
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 

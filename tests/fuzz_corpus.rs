@@ -6,9 +6,12 @@
 //!
 //! `cargo test --test fuzz_corpus -- --ignored write_fuzz_seed_corpora` rewrites the
 //! generated seeds (`tests/fuzz/corpus/<target>/seed-*`).
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 #[path = "fuzz/src/lib.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, reason = "the corpus test uses only some of the harness")]
 mod harness;
 
 use std::fs;

@@ -4,6 +4,9 @@
 //! private JWKs are complete (RFC 7518 §6.3.2) and verification is not only agreeing with
 //! claimgate's own signing.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 mod support;
 
@@ -11,7 +14,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use claimgate::{decide, Config, RequestView};
+use claimgate::{decide, Config, Environment, Input, RequestView};
 use serde_json::{json, Value};
 use support::Envoy;
 
@@ -79,10 +82,8 @@ fn keygen_keys_sign_in_pyjwt_and_claimgate_accepts_the_tokens() {
             ),
         ];
         let decision = decide(
-            &config,
-            &config.initial_keys(),
-            &RequestView::new(&headers),
-            now(),
+            Input::new(RequestView::new(&headers)),
+            Environment::new(&config, &config.initial_keys(), now()),
         );
         assert_eq!(decision.status(), 200, "{alg}: {}", decision.reason);
         // The same library's signature, one bit off, is refused.
@@ -99,10 +100,8 @@ fn keygen_keys_sign_in_pyjwt_and_claimgate_accepts_the_tokens() {
         ]
         .concat();
         let decision = decide(
-            &config,
-            &config.initial_keys(),
-            &RequestView::new(&headers),
-            now(),
+            Input::new(RequestView::new(&headers)),
+            Environment::new(&config, &config.initial_keys(), now()),
         );
         assert_eq!(decision.status(), 401, "{alg} forged");
         assert!(

@@ -7,6 +7,9 @@
 //! Nothing is pushed anywhere but 127.0.0.1. Also: `claimgate --version` and the
 //! CHANGELOG name the crate version.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -2,6 +2,9 @@
 //! refuses bad ones naming the field), and the decision reports a key miss the adapter
 //! can wait on, with the configured outage status.
 #![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 use std::sync::Arc;
 
@@ -9,7 +12,7 @@ use claimgate::decision::KeyMiss;
 use claimgate::jwks::{Alg, KeySet, SymmetricKeys};
 use claimgate::keysource::SourceKind;
 use claimgate::mint::SigningKey;
-use claimgate::{decide, Config, ConfigError, Outcome, RequestView};
+use claimgate::{decide, Config, ConfigError, Environment, Input, Outcome, RequestView};
 use serde_json::{json, Value};
 
 const NOW: i64 = 1_800_000_000;
@@ -171,10 +174,8 @@ fn without_keys_the_decision_is_503_and_names_the_provider_to_wait_for() {
     let config = compile(&config_with(remote())).unwrap();
     let key = SigningKey::generate(Alg::Es256, Some("k1")).unwrap();
     let decision = decide(
-        &config,
-        &config.initial_keys(),
-        &RequestView::new(&request(&token(&key))),
-        NOW,
+        Input::new(RequestView::new(&request(&token(&key)))),
+        Environment::new(&config, &config.initial_keys(), NOW),
     );
     assert_eq!(decision.status(), 503);
     assert_eq!(
@@ -190,10 +191,8 @@ fn without_keys_the_decision_is_503_and_names_the_provider_to_wait_for() {
     as_401["providers"][0]["jwks"]["remote"]["outage_status"] = json!(401);
     let config = compile(&as_401).unwrap();
     let decision = decide(
-        &config,
-        &config.initial_keys(),
-        &RequestView::new(&request(&token(&key))),
-        NOW,
+        Input::new(RequestView::new(&request(&token(&key)))),
+        Environment::new(&config, &config.initial_keys(), NOW),
     );
     assert_eq!(decision.status(), 401);
     assert_eq!(
@@ -216,18 +215,14 @@ fn an_unknown_kid_is_401_and_reported_as_a_key_miss() {
     .keys;
     keys.replace(config.provider_id("auth0").unwrap(), Arc::new(set));
     let allowed = decide(
-        &config,
-        &keys,
-        &RequestView::new(&request(&token(&known))),
-        NOW,
+        Input::new(RequestView::new(&request(&token(&known)))),
+        Environment::new(&config, &keys, NOW),
     );
     assert_eq!(allowed.status(), 200);
     assert_eq!(allowed.key_miss, None);
     let refused = decide(
-        &config,
-        &keys,
-        &RequestView::new(&request(&token(&unknown))),
-        NOW,
+        Input::new(RequestView::new(&request(&token(&unknown)))),
+        Environment::new(&config, &keys, NOW),
     );
     assert_eq!(refused.status(), 401);
     assert_eq!(
@@ -255,10 +250,8 @@ fn inline_keys_beside_a_remote_source_verify_before_any_fetch() {
     jwks["inline"] = json!({"keys": [pinned.public_jwk()]});
     let config = compile(&config_with(jwks)).unwrap();
     let decision = decide(
-        &config,
-        &config.initial_keys(),
-        &RequestView::new(&request(&token(&pinned))),
-        NOW,
+        Input::new(RequestView::new(&request(&token(&pinned)))),
+        Environment::new(&config, &config.initial_keys(), NOW),
     );
     assert_eq!(decision.status(), 200);
 }

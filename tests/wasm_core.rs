@@ -1,12 +1,15 @@
 //! The decision core compiled for `wasm32-unknown-unknown` and run in Node through
 //! wasm-bindgen-test: the same code Envoy runs, on a Wasm engine.
 #![cfg(target_arch = "wasm32")]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use claimgate::cases::CaseFile;
 use claimgate::jwks::Alg;
 use claimgate::mint::SigningKey;
-use claimgate::{decide, Config, Decision, Outcome, RequestView};
+use claimgate::{decide, Config, Decision, Environment, Input, Outcome, RequestView};
 use serde_json::{json, Value};
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -56,10 +59,8 @@ fn request(path: &str, token: &str) -> Vec<(String, Vec<u8>)> {
 
 fn run(config: &Config, path: &str, token: &str) -> Decision {
     decide(
-        config,
-        &config.initial_keys(),
-        &RequestView::new(&request(path, token)),
-        NOW,
+        Input::new(RequestView::new(&request(path, token))),
+        Environment::new(config, &config.initial_keys(), NOW),
     )
 }
 

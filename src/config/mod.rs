@@ -34,7 +34,7 @@ use crate::token::TokenLocation;
 use dpop::compile_dpop;
 use identity::compile_identity;
 use metadata::compile_metadata;
-pub use metadata::{ResourceMetadata, WELL_KNOWN};
+pub use metadata::ResourceMetadata;
 use provider::compile_provider;
 use raw::{RawConfig, RawProvider, RawTokenCache};
 

@@ -6,23 +6,14 @@
 
 use serde_json::Value;
 
+use super::input::Step;
 use super::response::Refusal;
 use crate::config::Config;
 use crate::dpop::{
-    verify_proof, NonceKey, ProofContext, ProofError, ReplayError, ReplayGuard, VerifiedProof,
+    verify_proof, ProofContext, ProofError, ReplayError, ReplayGuard, VerifiedProof,
 };
-use crate::jwks::KeyRing;
 use crate::provider::Binding;
-use crate::request::RequestView;
 use crate::token::{FoundToken, TokenError, VerifiedToken};
-
-/// What checking DPoP proofs needs besides the request: the key server nonces are made
-/// with (when `use_dpop_nonce` is on) and the once-only record of used proofs. The Envoy
-/// filter keeps both in shared data, so every worker agrees.
-pub struct ProofEnvironment<'a> {
-    pub nonce_key: Option<&'a NonceKey>,
-    pub replay: &'a dyn ReplayGuard,
-}
 
 /// Whether the token was sent as `Authorization: DPoP` (and nowhere else).
 pub(super) fn presented_as_dpop(config: &Config, found: &FoundToken) -> bool {
@@ -76,14 +67,13 @@ impl<'t> Confirmation<'t> {
 /// comes back to be recorded as used once the policy allows the request (so proofs of
 /// refused requests never fill the once-only record); recording it is [`first_use`].
 pub(super) fn check_binding(
-    config: &Config,
-    keys: &KeyRing,
-    request: &RequestView<'_>,
+    step: &Step<'_>,
     found: &FoundToken,
     verified: &VerifiedToken,
-    now: i64,
-    nonce_key: Option<&NonceKey>,
 ) -> Result<Option<VerifiedProof>, Refusal> {
+    let Step {
+        config, request, ..
+    } = *step;
     let refuse = |err: TokenError| Err(Refusal::BadToken(err));
     let Some(provider) = config.providers.get(verified.provider()) else {
         return Ok(None);
@@ -103,11 +93,7 @@ pub(super) fn check_binding(
         let as_dpop = presented_as_dpop(config, found);
         match confirmation.jkt {
             Some(_) if !as_dpop => return refuse(TokenError::BoundTokenAsBearer),
-            Some(jkt) => {
-                proof = Some(check_proof(
-                    config, keys, request, found, jkt, now, nonce_key,
-                )?)
-            }
+            Some(jkt) => proof = Some(check_proof(step, found, jkt)?),
             None if as_dpop => return refuse(TokenError::NotDpopBound),
             None if provider.dpop == Binding::Required => {
                 return refuse(TokenError::DpopBindingRequired)
@@ -131,25 +117,19 @@ pub(super) fn check_binding(
 }
 
 /// The request's DPoP proof: valid, for this request, and by the key `jkt` names.
-fn check_proof(
-    config: &Config,
-    keys: &KeyRing,
-    request: &RequestView<'_>,
-    found: &FoundToken,
-    jkt: &str,
-    now: i64,
-    nonce_key: Option<&NonceKey>,
-) -> Result<VerifiedProof, Refusal> {
+fn check_proof(step: &Step<'_>, found: &FoundToken, jkt: &str) -> Result<VerifiedProof, Refusal> {
+    let Step { config, now, .. } = *step;
+    let nonce_key = step.proofs.and_then(|proofs| proofs.nonce_key);
     if config.dpop.use_dpop_nonce && nonce_key.is_none() {
         return Err(Refusal::ProofsUnavailable);
     }
     let context = ProofContext {
-        request,
+        request: step.request,
         access_token: &found.token,
         bound_jkt: jkt,
         now,
         nonce_key: nonce_key.filter(|_| config.dpop.use_dpop_nonce),
-        host: keys.host_crypto(),
+        checks: step.checks,
     };
     verify_proof(&config.dpop, &context).map_err(|err| match (err, nonce_key) {
         (ProofError::NonceRequired, Some(key)) => Refusal::NonceRequired(key.issue(now)),
@@ -176,13 +156,13 @@ pub(super) fn first_use(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{decide_with_proofs, Decision, Outcome};
+    use super::super::{decide, Decision, Environment, Input, Outcome, ProofEnvironment};
     use super::*;
     use crate::cache::TokenCache;
-    use crate::dpop::MemoryReplayGuard;
+    use crate::dpop::{MemoryReplayGuard, NonceKey};
     use crate::jwks::Alg;
     use crate::mint::{ProofRequest, SigningKey};
-    use crate::request::request_headers;
+    use crate::request::{request_headers, RequestView};
     use crate::test_support::merge;
     use serde_json::json;
 
@@ -259,14 +239,14 @@ mod tests {
             headers.extend(proofs_sent.iter().map(|proof| ("dpop", proof.as_bytes())));
             let headers =
                 request_headers("GET", "/orders?x=1", "api.example", Some("https"), headers);
-            decide_with_proofs(
-                &self.config,
-                &self.config.initial_keys(),
-                cache,
-                &RequestView::new(&headers),
-                NOW,
-                environment,
-            )
+            let keys = self.config.initial_keys();
+            let mut environment =
+                Environment::new(&self.config, &keys, NOW).with_proofs(ProofEnvironment {
+                    nonce_key: environment.nonce_key,
+                    replay: environment.replay,
+                });
+            environment.cache = cache;
+            decide(Input::new(RequestView::new(&headers)), environment)
         }
     }
 
@@ -301,6 +281,7 @@ mod tests {
                 .map(|(_, value)| value.clone())
                 .unwrap_or_default(),
             Outcome::Allow(_) => panic!("allowed: {}", decision.reason),
+            Outcome::Reply(_) => panic!("answered: {}", decision.reason),
         }
     }
 

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::{Decision, Outcome};
+use super::{Decision, Denial, LocalReply, Outcome};
 
 impl Decision {
     /// Why, in short, as one line of JSON: status, rule, reason, failed condition and
@@ -47,9 +47,10 @@ impl Decision {
         put("remove_headers", json!(self.remove_headers));
         match &self.outcome {
             Outcome::Allow(allowed) => put("set_headers", pairs_json(allowed.set_headers())),
-            Outcome::Deny(denial) => {
-                put("response_headers", pairs_json(&denial.headers));
-                put("response_body", Value::from(denial.body.clone()));
+            Outcome::Deny(Denial { headers, body, .. })
+            | Outcome::Reply(LocalReply { headers, body, .. }) => {
+                put("response_headers", pairs_json(headers));
+                put("response_body", Value::from(body.clone()));
             }
         }
         if let Some(dry_run) = &self.dry_run {

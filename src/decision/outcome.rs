@@ -1,4 +1,5 @@
-//! What a decision is: forward (with which header edits) or answer with a denial, plus
+//! What a decision is: forward (with which header edits), answer with a denial, or answer
+//! with a document that is no denial (the protected-resource metadata), plus
 //! the context every decision carries for logs and for the adapter (rule, reason, removed
 //! headers, a key miss to wait on).
 
@@ -19,14 +20,26 @@ pub struct Denial {
     pub cause: Cause,
 }
 
+/// A response Envoy sends instead of forwarding the request that is not a refusal: the
+/// protected-resource metadata document (RFC 9728), whose cause is
+/// [`Cause::ResourceMetadata`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
 /// What happens to the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Forward upstream after removing [`Decision::remove_headers`] and then setting
     /// [`Allowed::set_headers`].
     Allow(Allowed),
-    /// Answer locally: a refusal, or the protected-resource metadata document (200).
+    /// Refuse: answer locally with the refusal.
     Deny(Denial),
+    /// Answer locally with a document the client asked for; neither forwarded nor refused.
+    Reply(LocalReply),
 }
 
 /// Leave to forward a request. Only the decision pipeline makes one, and only from a
@@ -136,6 +149,7 @@ impl Context {
             remove_headers: self.remove_headers,
             skipped_headers: self.skipped_headers,
             key_miss: self.key_miss,
+            signatures_checked_in_module: 0,
         }
     }
 }
@@ -161,6 +175,9 @@ pub struct Decision {
     pub skipped_headers: Vec<SkippedHeader>,
     /// Set when the token was refused for lack of keys (see [`KeyMiss`]).
     pub key_miss: Option<KeyMiss>,
+    /// Signatures this decision checked in the module rather than through the host's
+    /// crypto (the adapter adds them to `claimgate.signatures.checked_in_module`).
+    pub signatures_checked_in_module: u32,
 }
 
 impl Decision {
@@ -168,6 +185,7 @@ impl Decision {
         match &self.outcome {
             Outcome::Allow(_) => 200,
             Outcome::Deny(denial) => denial.status,
+            Outcome::Reply(reply) => reply.status,
         }
     }
 
@@ -181,6 +199,7 @@ impl Decision {
             Outcome::Allow(allowed) if allowed.preflight => Cause::CorsPreflight,
             Outcome::Allow(_) => Cause::Allowed,
             Outcome::Deny(denial) => denial.cause,
+            Outcome::Reply(_) => Cause::ResourceMetadata,
         }
     }
 

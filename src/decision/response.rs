@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use super::{AuthFailure, Cause, Denial};
+use super::{AuthFailure, Cause, Denial, LocalReply};
 use crate::config::{Config, ResourceMetadata};
 use crate::dpop::ProofError;
 use crate::key_miss::{KeyMiss, MissKind};
@@ -199,8 +199,8 @@ pub(super) fn denial(config: &Config, refusal: &Refusal, dpop_presented: bool) -
 }
 
 /// The protected-resource metadata document (RFC 9728 §3.2): 200, JSON, cacheable.
-pub(super) fn metadata_answer(metadata: &ResourceMetadata) -> Denial {
-    Denial {
+pub(super) fn metadata_answer(metadata: &ResourceMetadata) -> LocalReply {
+    LocalReply {
         status: 200,
         headers: vec![
             ("content-type".to_owned(), "application/json".to_owned()),
@@ -210,7 +210,6 @@ pub(super) fn metadata_answer(metadata: &ResourceMetadata) -> Denial {
             ),
         ],
         body: metadata.body.clone(),
-        cause: Cause::ResourceMetadata,
     }
 }
 

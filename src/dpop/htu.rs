@@ -46,6 +46,8 @@ impl fmt::Display for UriError {
     }
 }
 
+impl std::error::Error for UriError {}
+
 impl TargetUri {
     /// A proof's `htu`, normalized; its query and fragment are dropped.
     pub fn parse(uri: &str) -> Result<TargetUri, UriError> {

@@ -16,11 +16,8 @@ mod settings;
 mod thumbprint;
 
 pub use htu::{TargetUri, UriError};
-pub use nonce::{NonceKey, SecretError, SecretRole, MIN_SECRET_BYTES};
-pub use proof::{
-    verify_proof, ProofContext, ProofError, VerifiedProof, MAX_PROOF_RSA_BITS,
-    MAX_PROOF_RSA_EXPONENT_BITS,
-};
+pub use nonce::{NonceKey, SecretError, SecretRole};
+pub use proof::{verify_proof, ProofContext, ProofError, VerifiedProof};
 pub use replay::{MemoryReplayGuard, ProofId, ReplayError, ReplayGuard, ReplayShards};
 pub use settings::{DpopSettings, NonceSecretsEnv, OnUnavailable, SharedRecordSettings};
 pub use thumbprint::{certificate_thumbprint_from_hex, jwk_thumbprint, sha256_base64url};

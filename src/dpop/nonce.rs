@@ -51,6 +51,8 @@ impl fmt::Display for SecretError {
     }
 }
 
+impl std::error::Error for SecretError {}
+
 /// The 32-byte nonce key an operator's secret stands for: an HMAC of a fixed label under
 /// the secret, so a secret of any length gives a key used for nonces only.
 fn derive(secret: &str) -> Result<[u8; 32], SecretError> {

@@ -16,7 +16,7 @@ use super::nonce::NonceKey;
 use super::replay::ProofId;
 use super::thumbprint::{jwk_thumbprint, sha256_base64url};
 use super::DpopSettings;
-use crate::jwks::{parse_jwk, significant_bits, Alg, HostCrypto, KeyFamily, SymmetricKeys};
+use crate::jwks::{parse_jwk, significant_bits, Alg, KeyFamily, SignatureChecks, SymmetricKeys};
 use crate::request::RequestView;
 use crate::token::{decode_base64url, split_jws, JwsParts};
 
@@ -91,6 +91,8 @@ impl fmt::Display for ProofError {
     }
 }
 
+impl std::error::Error for ProofError {}
+
 /// A proof that passed every check of [`verify_proof`]: a proof of possession of the key
 /// whose thumbprint it carries, for this request, now. Only verification makes one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +130,8 @@ pub struct ProofContext<'a> {
     pub now: i64,
     /// Present when nonces are required.
     pub nonce_key: Option<&'a NonceKey>,
-    pub host: Option<&'a HostCrypto>,
+    /// Where the proof's signature is checked (and counted).
+    pub checks: &'a SignatureChecks<'a>,
 }
 
 #[derive(Deserialize)]
@@ -212,7 +215,7 @@ pub fn verify_proof(
     if !key.fits(alg) {
         return Err(ProofError::BadKey("DPoP proof jwk does not fit its alg"));
     }
-    if !key.verify(alg, signed.as_bytes(), &signature, context.host) {
+    if !key.verify(alg, signed.as_bytes(), &signature, context.checks) {
         return Err(ProofError::BadSignature);
     }
     check_claims(settings, context, &claims)?;
@@ -368,7 +371,7 @@ mod tests {
                 bound_jkt: &bound,
                 now: NOW,
                 nonce_key,
-                host: None,
+                checks: &SignatureChecks::default(),
             },
         )
     }
@@ -661,7 +664,7 @@ mod tests {
             bound_jkt: "another-key-thumbprint",
             now: NOW,
             nonce_key: None,
-            host: None,
+            checks: &SignatureChecks::default(),
         };
         assert_eq!(
             verify_proof(&settings, &context),

@@ -26,6 +26,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::fmt;
 
 use sha2::{Digest, Sha256};
 
@@ -43,6 +44,22 @@ pub enum ReplayError {
     Unavailable,
 }
 
+impl fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplayError::Replayed => f.write_str("the DPoP proof was used before"),
+            ReplayError::KeyQuota { retry_after } => write!(
+                f,
+                "the DPoP key holds its share of the proof record (retry after {retry_after} s)"
+            ),
+            ReplayError::Full => f.write_str("the DPoP proof record is full"),
+            ReplayError::Unavailable => f.write_str("the DPoP proof record is unavailable"),
+        }
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
 /// A proof's identity in the record: 64 bits of SHA-256 over the key thumbprint (the
 /// key, for its quota) and 64 bits over the thumbprint and the `jti` (the proof; the
 /// client picks the `jti`; a collision only refuses, never admits).
@@ -52,10 +69,14 @@ pub struct ProofId {
     proof: u64,
 }
 
-fn first_u64(digest: &[u8]) -> u64 {
-    let mut first = [0_u8; 8];
-    first.copy_from_slice(digest.get(..8).unwrap_or(&[0; 8]));
-    u64::from_be_bytes(first)
+/// The `index`th big-endian 64-bit word of `bytes` (of a digest, or of a record entry:
+/// key, proof, expiry). Read byte by byte, so there is no short slice to fall back from.
+fn be_word(bytes: &[u8], index: usize) -> u64 {
+    bytes
+        .iter()
+        .skip(index * 8)
+        .take(8)
+        .fold(0, |word, byte| (word << 8) | u64::from(*byte))
 }
 
 impl ProofId {
@@ -68,8 +89,8 @@ impl ProofId {
             .chain_update(jkt.as_bytes())
             .finalize();
         ProofId {
-            key: first_u64(&key),
-            proof: first_u64(&proof),
+            key: be_word(&key, 0),
+            proof: be_word(&proof, 0),
         }
     }
 
@@ -133,9 +154,9 @@ impl ReplayShards {
         let mut held = 0_usize;
         let mut first_expiry = i64::MAX;
         for entry in record.chunks_exact(ENTRY) {
-            let key = first_u64(entry);
-            let proof = first_u64(entry.get(8..).unwrap_or_default());
-            let expiry = first_u64(entry.get(16..).unwrap_or_default()) as i64;
+            let key = be_word(entry, 0);
+            let proof = be_word(entry, 1);
+            let expiry = be_word(entry, 2) as i64;
             if expiry <= now {
                 continue;
             }

@@ -2,7 +2,7 @@
 //! header edits of an allowed request, or the local response of a refused one. A request
 //! whose identity headers could not be fixed is never forwarded.
 
-use crate::decision::{Decision, Outcome};
+use crate::decision::{Decision, Denial, LocalReply, Outcome};
 use crate::request::RequestView;
 use crate::token::find_token;
 
@@ -70,16 +70,23 @@ pub fn apply(
             }
             Flow::Continue
         }
-        Outcome::Deny(denial) => {
-            let headers: Vec<(&str, &str)> = denial
-                .headers
+        Outcome::Deny(Denial {
+            status,
+            headers,
+            body,
+            ..
+        })
+        | Outcome::Reply(LocalReply {
+            status,
+            headers,
+            body,
+        }) => {
+            let headers: Vec<(&str, &str)> = headers
                 .iter()
                 .map(|(name, value)| (name.as_str(), value.as_str()))
                 .collect();
             let details = decision.response_details();
-            if let Err(error) =
-                host.send_response(denial.status, &details, &headers, denial.body.as_bytes())
-            {
+            if let Err(error) = host.send_response(*status, &details, &headers, body.as_bytes()) {
                 log::error!("claimgate: cannot send the response: {error}");
             }
             Flow::Pause

@@ -118,7 +118,7 @@ impl HttpContext for Http {
 /// The test-only fault (feature `fault-injection`): a request carrying
 /// `x-claimgate-fault: trap` makes the VM panic, as a bug would.
 #[cfg(feature = "fault-injection")]
-#[allow(clippy::panic)] // the whole point of this test-only build
+#[allow(clippy::panic, reason = "the whole point of this test-only build")]
 fn trap_on_marker() {
     let marked = HOST.request_headers().is_ok_and(|headers| {
         headers

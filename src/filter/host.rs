@@ -62,6 +62,8 @@ impl fmt::Display for HostError {
     }
 }
 
+impl std::error::Error for HostError {}
+
 pub type HostResult<T> = Result<T, HostError>;
 
 /// A shared-data record and its compare-and-swap value (`None` when the record does not
@@ -88,7 +90,10 @@ pub trait Host {
     /// Random bits for backoff jitter.
     fn random_u64(&self) -> HostResult<u64>;
 
-    #[cfg_attr(not(target_os = "wasi"), allow(dead_code))] // only the module's logger
+    #[cfg_attr(
+        not(target_os = "wasi"),
+        allow(dead_code, reason = "only the module's logger calls it")
+    )]
     fn log(&self, level: log::Level, message: &str) -> HostResult<()>;
     /// Envoy's current log level for Wasm (changeable at run time through `/logging`).
     fn log_level(&self) -> HostResult<log::LevelFilter>;

@@ -1,6 +1,6 @@
 //! The proxy-wasm adapter: loads the configuration in the root context and, per request,
-//! hands the headers to [`crate::decision::decide_with_cache`] and applies what it
-//! returns. No policy lives here.
+//! hands the headers to [`crate::decision::decide`] (with its token cache and DPoP proof
+//! record) and applies what it returns. No policy lives here.
 //!
 //! Everything but the entry points is plain Rust over the [`host::Host`] trait, so it
 //! runs natively against the scripted host in `mock` (unit tests in `tests`), and in

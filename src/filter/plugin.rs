@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::cache::TokenCache;
 use crate::config::Config;
-use crate::decision::{decide_with_proofs, Decision, ProofEnvironment};
+use crate::decision::{decide, Decision, Environment, Input, ProofEnvironment};
 use crate::dpop::{NonceKey, ProofId, ReplayGuard, ReplayShards};
 use crate::jwks::{KeyRing, KeySet};
 use crate::keysource::RemoteSource;
@@ -183,19 +183,18 @@ impl Plugin {
             Some(fixed) => fixed,
             None => &replay,
         };
-        let decision = decide_with_proofs(
-            &self.config,
-            &keys,
-            Some(&mut cache),
-            &request,
-            unix_seconds(now_ms),
-            &ProofEnvironment {
+        let environment = Environment::new(&self.config, &keys, unix_seconds(now_ms))
+            .with_cache(&mut cache)
+            .with_proofs(ProofEnvironment {
                 nonce_key: nonce_key.as_ref(),
                 replay: guard,
-            },
+            });
+        let decision = decide(Input::new(request), environment);
+        self.stats.record_verification(
+            self.host.as_ref(),
+            cache.counters(),
+            decision.signatures_checked_in_module,
         );
-        self.stats
-            .record_verification(self.host.as_ref(), cache.counters());
         (decision, replay.recorded.get())
     }
 

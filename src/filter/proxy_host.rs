@@ -11,6 +11,11 @@
 //! token it does not know. Envoy's `Context::httpCall` answers only `Ok`, `BadArgument`
 //! and `InternalFailure`, which that wrapper returns as `Result`s.
 
+#![allow(
+    unsafe_code,
+    reason = "the proxy-wasm ABI: raw host imports and the buffers the host allocates"
+)]
+
 use std::ptr::{null, null_mut};
 use std::time::Duration;
 
@@ -28,7 +33,10 @@ const STREAM_REQUEST: u32 = 0;
 const METRIC_COUNTER: u32 = 0;
 const METRIC_GAUGE: u32 = 1;
 
-#[allow(clashing_extern_declarations)] // the SDK declares these with its own enum types
+#[allow(
+    clashing_extern_declarations,
+    reason = "the SDK declares these with its own enum types"
+)]
 #[link(wasm_import_module = "env")]
 extern "C" {
     fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;

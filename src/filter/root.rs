@@ -180,6 +180,8 @@ impl std::fmt::Display for NonceSecretError {
     }
 }
 
+impl std::error::Error for NonceSecretError {}
+
 /// The nonce key from the VM environment variables `secrets` names.
 pub fn operator_nonce_key(
     host: &dyn Host,

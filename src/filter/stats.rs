@@ -27,7 +27,6 @@ use std::collections::HashMap;
 use crate::cache::CacheCounters;
 use crate::config::Config;
 use crate::decision::{name_segment, AuthFailure, Cause, Decision};
-use crate::jwks::signatures_checked_in_module;
 use crate::keysource::FetchStep;
 use crate::policy::Mode;
 use crate::provider_id::ProviderId;
@@ -120,8 +119,6 @@ pub struct KeyStats {
 
 struct SignatureStats {
     checked_in_module: Counter,
-    /// This VM's count as last reported.
-    reported: Cell<u64>,
 }
 
 struct CacheStats {
@@ -213,7 +210,6 @@ impl Stats {
         };
         let signatures = SignatureStats {
             checked_in_module: counter("claimgate.signatures.checked_in_module"),
-            reported: Cell::new(signatures_checked_in_module()),
         };
         Stats {
             requests,
@@ -276,15 +272,12 @@ impl Stats {
         }
     }
 
-    /// Reports what the token cache did, and the signatures the module checked itself,
-    /// since the last report.
-    pub fn record_verification(&self, host: &dyn Host, now: CacheCounters) {
-        let checked = signatures_checked_in_module();
-        let before = self.signatures.reported.replace(checked);
-        self.signatures.checked_in_module.add(
-            host,
-            i64::try_from(checked.saturating_sub(before)).unwrap_or(i64::MAX),
-        );
+    /// Reports what the token cache did since the last report, and the signatures the
+    /// module checked itself for one decision.
+    pub fn record_verification(&self, host: &dyn Host, now: CacheCounters, checked_in_module: u32) {
+        self.signatures
+            .checked_in_module
+            .add(host, i64::from(checked_in_module));
         self.record_cache(host, now);
     }
 

@@ -1489,7 +1489,11 @@ fn log_lines_are_not_doubled_and_print_no_rust_options() {
         std::iter::empty(),
     );
     let request = crate::request::RequestView::new(&headers);
-    let decision = crate::decide(&config, &config.initial_keys(), &request, 0);
+    let keys = config.initial_keys();
+    let decision = crate::decide(
+        crate::Input::new(request),
+        crate::Environment::new(&config, &keys, 0),
+    );
     let line = decision_log_line(&decision, "none");
     assert!(!line.contains("Some("), "{line}");
     assert!(!line.contains('"'), "{line}");

@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use jwt_compact::alg::Rsa;
-
 use super::RsaHash;
 
 /// A JWS algorithm claimgate can verify.
@@ -109,19 +107,6 @@ impl Alg {
             Alg::Ps256 => Some((RsaHash::Sha256, true)),
             Alg::Ps384 => Some((RsaHash::Sha384, true)),
             Alg::Ps512 => Some((RsaHash::Sha512, true)),
-            _ => None,
-        }
-    }
-
-    /// The jwt-compact RSA algorithm (for signing; verification is [`RsaVerifier`]).
-    pub(crate) fn rsa(self) -> Option<Rsa> {
-        match self {
-            Alg::Rs256 => Some(Rsa::rs256()),
-            Alg::Rs384 => Some(Rsa::rs384()),
-            Alg::Rs512 => Some(Rsa::rs512()),
-            Alg::Ps256 => Some(Rsa::ps256()),
-            Alg::Ps384 => Some(Rsa::ps384()),
-            Alg::Ps512 => Some(Rsa::ps512()),
             _ => None,
         }
     }

@@ -319,6 +319,7 @@ fn der(tag: u8, content: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jwks::SignatureChecks;
     use std::cell::Cell;
     use std::rc::Rc;
 
@@ -409,7 +410,12 @@ mod tests {
                 signature = raw;
             }
             let key = parse_jwk(&jwk, SymmetricKeys::Refused).unwrap();
-            let valid = key.verify(Alg::from_name(alg).unwrap(), &fields[3], &signature, None);
+            let valid = key.verify(
+                Alg::from_name(alg).unwrap(),
+                &fields[3],
+                &signature,
+                &SignatureChecks::default(),
+            );
             // What Envoy sends: `result` only when true, an error text when false.
             Some(if valid {
                 vec![0x08, 0x01]

@@ -9,7 +9,7 @@ use jwt_compact::jwk::JsonWebKey;
 use serde_json::Value;
 
 use super::key::KeyMaterial;
-use super::{es384, es512, host, Alg, KeyFamily, RsaVerifier, SymmetricKeys, VerificationKey};
+use super::{ecdsa, host, Alg, KeyFamily, RsaVerifier, SymmetricKeys, VerificationKey, P384, P521};
 
 /// Smallest RSA modulus accepted, in bits (NIST SP 800-131A).
 pub const MIN_RSA_BITS: usize = 2048;
@@ -55,6 +55,8 @@ impl fmt::Display for JwkProblem {
         }
     }
 }
+
+impl std::error::Error for JwkProblem {}
 
 /// Parses one JWK into a verification key, or says why it cannot be used.
 pub fn parse_jwk(entry: &Value, symmetric: SymmetricKeys) -> Result<VerificationKey, JwkProblem> {
@@ -164,8 +166,8 @@ fn key_material(jwk: &JsonWebKey<'_>, kty: &str) -> Result<KeyMaterial, JwkProbl
             "P-256" => p256::ecdsa::VerifyingKey::try_from(jwk)
                 .map(KeyMaterial::P256)
                 .map_err(|err| JwkProblem::Malformed(err.to_string())),
-            "P-384" => es384::verifying_key_from_coordinates(x, y).map(KeyMaterial::P384),
-            "P-521" => es512::verifying_key_from_coordinates(x, y)
+            "P-384" => ecdsa::verifying_key_from_coordinates::<P384>(x, y).map(KeyMaterial::P384),
+            "P-521" => ecdsa::verifying_key_from_coordinates::<P521>(x, y)
                 .map(|key| KeyMaterial::P521(Box::new(key))),
             other => Err(JwkProblem::Unsupported(format!("EC curve \"{other}\""))),
         },

@@ -1,8 +1,8 @@
 //! One usable verification key: its material parsed once at load, and the signature
 //! check, which refuses any algorithm the key does not fit before looking at the bytes.
 
+use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use jwt_compact::alg::{Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key};
@@ -98,25 +98,27 @@ impl VerificationKey {
         self.host_key.as_deref()
     }
 
-    /// Checks `signature` over `signed_data` with `alg`, by the host when it offers the
-    /// check and answers, else in the module. A key that does not fit `alg` never verifies
-    /// anything.
+    /// Checks `signature` over `signed_data` with `alg`, by the host when `checks` offers
+    /// the check and the host answers, else in the module (counted in `checks`). A key
+    /// that does not fit `alg` never verifies anything.
     pub fn verify(
         &self,
         alg: Alg,
         signed_data: &[u8],
         signature: &[u8],
-        host: Option<&HostCrypto>,
+        checks: &SignatureChecks<'_>,
     ) -> bool {
         if !self.fits(alg) {
             return false;
         }
-        if let (Some(host), Some(der)) = (host, self.host_key.as_deref()) {
+        if let (Some(host), Some(der)) = (checks.host, self.host_key.as_deref()) {
             if let Some(answer) = host.check(alg, der, signed_data, signature) {
                 return answer;
             }
         }
-        CHECKED_IN_MODULE.fetch_add(1, Ordering::Relaxed);
+        checks
+            .in_module
+            .set(checks.in_module.get().saturating_add(1));
         match (&self.material, alg) {
             (KeyMaterial::Rsa(rsa), _) => match alg.rsa_scheme() {
                 Some((hash, false)) => rsa.verify(hash, signed_data, signature),
@@ -127,10 +129,10 @@ impl VerificationKey {
                 verify_with(&Es256, key, signed_data, signature)
             }
             (KeyMaterial::P384(key), Alg::Es384) => {
-                verify_with(&Es384, key, signed_data, signature)
+                verify_with(&Es384::new(), key, signed_data, signature)
             }
             (KeyMaterial::P521(key), Alg::Es512) => {
-                verify_with(&Es512, key, signed_data, signature)
+                verify_with(&Es512::new(), key, signed_data, signature)
             }
             (KeyMaterial::Ed25519(key), Alg::EdDsa) => verify_ed25519(key, signed_data, signature),
             (KeyMaterial::Hmac(secret), Alg::Hs256) => {
@@ -147,18 +149,31 @@ impl VerificationKey {
     }
 }
 
-/// Signatures this module checked itself (not through the host's crypto). A Wasm VM is
-/// one thread, so this is its own count; the adapter reports the differences as the
-/// Envoy counter `claimgate.signatures.checked_in_module`.
-static CHECKED_IN_MODULE: AtomicU64 = AtomicU64::new(0);
-
-/// How many signatures this module (process) has checked itself so far.
-pub fn signatures_checked_in_module() -> u64 {
-    CHECKED_IN_MODULE.load(Ordering::Relaxed)
+/// Where the signatures of one decision (or one check) are verified: by the host's
+/// crypto when there is one and it answers, else in the module. The module's own checks
+/// are counted here, so the caller gets the count back as data (the adapter adds it to
+/// the Envoy counter `claimgate.signatures.checked_in_module`).
+#[derive(Debug, Default)]
+pub struct SignatureChecks<'h> {
+    host: Option<&'h HostCrypto>,
+    in_module: Cell<u32>,
 }
 
-/// Runs one jwt-compact algorithm, checking the signature length first (some
-/// `try_from_slice` implementations assume it).
+impl<'h> SignatureChecks<'h> {
+    /// Checks through `host` when it offers them (`None`: all in the module).
+    pub fn new(host: Option<&'h HostCrypto>) -> SignatureChecks<'h> {
+        SignatureChecks {
+            host,
+            in_module: Cell::new(0),
+        }
+    }
+
+    /// How many signatures the module checked itself so far.
+    pub fn in_module(&self) -> u32 {
+        self.in_module.get()
+    }
+}
+
 /// RFC 8032 verification with the strict checks: canonical `S`, and neither the key nor
 /// `R` of small order (so one signature cannot be valid for several messages or keys).
 fn verify_ed25519(key: &ed25519_dalek::VerifyingKey, signed_data: &[u8], signature: &[u8]) -> bool {
@@ -166,6 +181,8 @@ fn verify_ed25519(key: &ed25519_dalek::VerifyingKey, signed_data: &[u8], signatu
         .is_ok_and(|signature| key.verify_strict(signed_data, &signature).is_ok())
 }
 
+/// Runs one jwt-compact algorithm, checking the signature length first (some
+/// `try_from_slice` implementations assume it).
 fn verify_with<A: JwsAlgorithm>(
     algorithm: &A,
     key: &A::VerifyingKey,

@@ -10,8 +10,7 @@
 //! are the verifiers that are not jwt-compact's.
 
 mod alg;
-mod es384;
-mod es512;
+mod ecdsa;
 mod host;
 mod jwk;
 mod key;
@@ -20,11 +19,12 @@ mod rsa_verify;
 mod set;
 
 pub use alg::{Alg, KeyFamily};
-pub use es384::{signing_key_from_scalar as es384_signing_key, Es384};
-pub use es512::{signing_key_from_scalar as es512_signing_key, Es512};
+pub use ecdsa::{
+    signing_key_from_scalar, Ecdsa, EcdsaCurve, EcdsaSignature, Es384, Es512, P384, P521,
+};
 pub use host::{ForeignVerifier, HostCrypto};
-pub use jwk::{parse_jwk, significant_bits, JwkProblem, MIN_HMAC_BYTES, MIN_RSA_BITS};
-pub use key::{signatures_checked_in_module, VerificationKey};
+pub use jwk::{parse_jwk, significant_bits, JwkProblem, MIN_RSA_BITS};
+pub use key::{SignatureChecks, VerificationKey};
 pub use ring::KeyRing;
 pub use rsa_verify::{RsaHash, RsaVerifier};
 pub use set::{JwksError, KeySet, ParsedKeySet, SymmetricKeys};

@@ -218,10 +218,10 @@ impl RsaVerifier {
     /// Montgomery product `out = a * b * R^-1 mod n` (CIOS with the multiplication and
     /// the reduction in one pass over the limbs), inputs below `n`; `t` is scratch of
     /// `limbs + 2`, `out` has `limbs` limbs. No allocation.
-    // Indexing: every slice is cut to its exact length (k or k + 1) by the `get`s below
-    // and `j` runs over 1..k, so no index can be out of range; this is the inner loop of
-    // every RSA check, where `get` would add a branch per limb.
-    #[allow(clippy::indexing_slicing)]
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "every slice is cut to its exact length (k or k + 1) by the `get`s below and                   `j` runs over 1..k, so no index can be out of range; this is the inner loop                   of every RSA check, where `get` would add a branch per limb"
+    )]
     fn mont_mul(&self, a: &[u32], b: &[u32], t: &mut [u32], out: &mut [u32]) {
         let k = self.n.len();
         // Slices of exactly the lengths the loops use, so the bounds checks go.

@@ -27,8 +27,6 @@ mod url;
 mod validate;
 mod waiting;
 
-/// What a waiting request lacks: the kind of [`crate::key_miss::KeyMiss`].
-pub use crate::key_miss::MissKind as Miss;
 pub use control::{Control, FetchReason};
 pub use record::{decode_keys, encode_keys, fnv1a};
 pub use schedule::{backoff_ms, cache_duration_ms, refresh_after_ms};

@@ -89,6 +89,8 @@ impl fmt::Display for DiscoveryError {
     }
 }
 
+impl std::error::Error for DiscoveryError {}
+
 /// A JWKS that passed validation: the keys claimgate can use (those it cannot are
 /// listed, for one log line each) and the `max-age` the server sent.
 #[derive(Debug, Clone)]

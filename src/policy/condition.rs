@@ -240,9 +240,26 @@ pub const OPERATORS: [OperatorSpec; 20] = [
     ),
 ];
 
+/// [`OPERATORS`] lists every [`OperatorKind`] once, at the kind's own index (what
+/// [`OperatorKind::spec`] reads): checked when the crate is built.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "const evaluation: an index out of range fails the build, not a request"
+)]
+const _: () = {
+    assert!(OPERATORS.len() == OperatorKind::Absent as usize + 1);
+    let mut index = 0;
+    while index < OPERATORS.len() {
+        assert!(OPERATORS[index].kind as usize == index);
+        index += 1;
+    }
+};
+
 /// The operator names in table order, for messages.
-// Indexing in const evaluation: an index out of range fails the build, not a request.
-#[allow(clippy::indexing_slicing)]
+#[allow(
+    clippy::indexing_slicing,
+    reason = "const evaluation: an index out of range fails the build, not a request"
+)]
 pub const OPERATOR_NAMES: [&str; OPERATORS.len()] = {
     let mut names = [""; OPERATORS.len()];
     let mut index = 0;
@@ -335,14 +352,14 @@ impl OperatorKind {
             .map(|spec| spec.kind)
     }
 
-    /// This operator's row of [`OPERATORS`].
+    /// This operator's row of [`OPERATORS`], which lists the kinds in declaration order
+    /// (a const assertion beside the table fails the build otherwise).
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "OPERATORS has one row per kind at the kind's own index, checked at compile time"
+    )]
     pub fn spec(self) -> &'static OperatorSpec {
-        // Every kind has a row (tested); the first row only stands in for the impossible.
-        let fallback = &OPERATORS[0];
-        OPERATORS
-            .iter()
-            .find(|spec| spec.kind == self)
-            .unwrap_or(fallback)
+        &OPERATORS[self as usize]
     }
 
     pub fn name(self) -> &'static str {

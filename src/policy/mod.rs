@@ -13,11 +13,11 @@ mod cidr;
 mod compile;
 mod condition;
 mod datetime;
-mod eval;
-mod evaluate;
+mod facts;
 mod route;
 mod rule;
 mod step_up;
+mod verdict;
 
 use std::sync::Arc;
 
@@ -32,12 +32,12 @@ pub use condition::{
     RequestAttribute, Test, OPERATORS, OPERATOR_NAMES,
 };
 pub use datetime::rfc3339_seconds;
-pub use eval::{json_equal, Facts, RequestFacts};
-pub use evaluate::{DryRun, Evaluation, Verdict, VerdictKind};
+pub use facts::{Facts, RequestFacts};
 pub use route::{request_host, HostPattern, PathMatch, PathTemplate, RouteIndex, RouteMatch};
 pub use rule::{Effect, Rule, RuleOutcome};
 pub(crate) use step_up::RawStepUp;
 pub use step_up::{AcrRequirement, StepUp, StepUpChallenge};
+pub use verdict::{DryRun, Evaluation, Verdict, VerdictKind};
 
 /// A named, ordered list of values, lowest first (e.g. loyalty tiers).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::eval::Facts;
+use super::facts::Facts;
 use super::{Claims, TierList};
 use std::sync::Arc;
 

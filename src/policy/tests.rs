@@ -654,7 +654,7 @@ fn each_claim_path_gets_one_slot_however_many_rules_read_it() {
 }
 
 #[test]
-#[allow(clippy::too_many_lines)] // one table of cases
+#[allow(clippy::too_many_lines, reason = "one table of cases")]
 fn compile_errors_name_the_field() {
     let cases = [
         (

@@ -143,8 +143,10 @@ pub(crate) fn split_jws(text: &str) -> Result<JwsParts<'_>, NotJws> {
 }
 
 /// Sextet of each base64url character; `0xff` for everything else.
-// Indexing in const evaluation: an index out of range fails the build, not a request.
-#[allow(clippy::indexing_slicing)]
+#[allow(
+    clippy::indexing_slicing,
+    reason = "const evaluation: an index out of range fails the build, not a request"
+)]
 const BASE64URL: [u8; 256] = {
     let mut table = [0xff_u8; 256];
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

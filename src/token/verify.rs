@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{FoundToken, TokenError, UntrustedToken};
 use crate::claims::Claims;
 use crate::identity::SharedIdentityHeaders;
-use crate::jwks::{Alg, HostCrypto, KeySet};
+use crate::jwks::{Alg, KeySet, SignatureChecks};
 use crate::key_miss::KeyMiss;
 use crate::provider::{Provider, ProviderId, Providers};
 
@@ -89,13 +89,13 @@ impl VerifiedToken {
 }
 
 /// Verifies `found` against the providers. `keys(id)` gives the current key set of a
-/// provider (replaceable at run time; `None` while none has been loaded); `host` checks the
-/// signatures it offers to.
+/// provider (replaceable at run time; `None` while none has been loaded); `checks` says
+/// where signatures are checked, and counts those checked in the module.
 pub fn verify<'k>(
     found: &FoundToken,
     providers: &Providers,
     keys: impl Fn(ProviderId) -> Option<&'k KeySet>,
-    host: Option<&HostCrypto>,
+    checks: &SignatureChecks<'_>,
     now: i64,
 ) -> Result<VerifiedToken, TokenError> {
     let global_limit = providers.max_token_bytes();
@@ -133,7 +133,7 @@ pub fn verify<'k>(
         }
     }
     let key_set = keys(id).ok_or(TokenError::KeysMissing(KeyMiss::no_keys(id)))?;
-    check_signature(&untrusted, alg, key_set, host, id)?;
+    check_signature(&untrusted, alg, key_set, checks, id)?;
     let expires_at = check_times(untrusted.unverified_claims(), provider, now)?;
     check_audience(untrusted.unverified_claims(), provider)?;
     let (kid, claims) = untrusted.into_kid_and_claims();
@@ -144,14 +144,19 @@ fn check_signature(
     token: &UntrustedToken<'_>,
     alg: Alg,
     keys: &KeySet,
-    host: Option<&HostCrypto>,
+    checks: &SignatureChecks<'_>,
     provider: ProviderId,
 ) -> Result<(), TokenError> {
     let kid = token.kid();
     let mut tried = false;
     for key in keys.candidates(kid, alg) {
         tried = true;
-        if key.verify(alg, token.signed_data().as_bytes(), token.signature(), host) {
+        if key.verify(
+            alg,
+            token.signed_data().as_bytes(),
+            token.signature(),
+            checks,
+        ) {
             return Ok(());
         }
     }
@@ -304,7 +309,7 @@ mod tests {
             &found,
             &Providers::new(vec![provider.clone()]),
             |_| Some(keys),
-            None,
+            &SignatureChecks::default(),
             now,
         )
     }
@@ -618,7 +623,13 @@ mod tests {
                     &b_keys
                 })
             };
-            verify(&found, &providers, keys_of, None, NOW)
+            verify(
+                &found,
+                &providers,
+                keys_of,
+                &SignatureChecks::default(),
+                NOW,
+            )
         };
         let b_claims = with(claims(), "iss", json!(OTHER));
         assert!(verify_with(a_key.sign(&claims()).unwrap()).is_ok());

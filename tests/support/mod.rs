@@ -1,7 +1,10 @@
 //! Integration-test harness: a real Envoy (from the project's `.venv`) running the built
 //! `claimgate.wasm` in front of the echo upstream, on free loopback ports, plus a small
 //! HTTP/1.1 client that can send repeated headers.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary uses only part of the support code"
+)]
 
 pub mod etcd;
 pub mod front;

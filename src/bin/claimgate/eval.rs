@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use claimgate::config::Config;
+use claimgate::dpop::{MemoryReplayGuard, NonceKey};
 use claimgate::jwks::KeyRing;
 use claimgate::keysource::{validate_discovery, validate_jwks, FetchResponse, SourceKind};
 use claimgate::provider::ProviderId;
 use claimgate::request::{bearer_header, request_headers};
-use claimgate::{decide, RequestView};
+use claimgate::{decide, Environment, Input, ProofEnvironment, RequestView};
 use clap::Args;
 use serde_json::Value;
 
@@ -98,7 +99,15 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
     let request = RequestView::new(&headers)
         .with_client_address(args.client_address.as_deref())
         .with_client_certificate(args.client_cert_thumbprint.as_deref());
-    let decision = decide(&config, &keys, &request, now);
+    // One request: a proof record of its own, and a nonce key when nonces are on (a
+    // proof can then only be answered with a fresh nonce).
+    let replay = MemoryReplayGuard::default();
+    let nonce_key = config.dpop.use_dpop_nonce.then(NonceKey::random).flatten();
+    let environment = Environment::new(&config, &keys, now).with_proofs(ProofEnvironment {
+        nonce_key: nonce_key.as_ref(),
+        replay: &replay,
+    });
+    let decision = decide(Input::new(request), environment);
     let text = serde_json::to_string_pretty(&decision.to_json())
         .map_err(|err| CliError::Refused(err.to_string()))?;
     println!("{text}");

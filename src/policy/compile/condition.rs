@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::operator::{compile_operator, OperatorSite};
 use super::OPERANDS;
 use crate::fields::{claim_path, header_name, ConfigError};
-use crate::policy::OPERATOR_NAMES as OPERATORS;
+use crate::policy::OPERATOR_NAMES;
 use crate::policy::{
     ArgumentKind, ClaimPath, Condition, Operand, OperatorKind, RequestAttribute, Test, TierList,
 };
@@ -132,14 +132,16 @@ fn test_keys<'o>(
     path: &str,
 ) -> Result<(&'o str, &'o str), ConfigError> {
     for key in object.keys() {
-        if !OPERANDS.contains(&key.as_str()) && !OPERATORS.contains(&key.as_str()) && key != "tiers"
+        if !OPERANDS.contains(&key.as_str())
+            && !OPERATOR_NAMES.contains(&key.as_str())
+            && key != "tiers"
         {
             return Err(ConfigError::new(
                 format!("{path}.{key}"),
                 format!(
                     "unknown key '{key}': a condition has one operand ({}) and one operator ({})",
                     OPERANDS.join(", "),
-                    OPERATORS.join(", ")
+                    OPERATOR_NAMES.join(", ")
                 ),
             ));
         }
@@ -152,14 +154,14 @@ fn test_keys<'o>(
             .collect()
     };
     let operand_keys = present(&OPERANDS);
-    let operator_keys = present(&OPERATORS);
+    let operator_keys = present(&OPERATOR_NAMES);
     if let (&[operand_key], &[operator_key]) = (operand_keys.as_slice(), operator_keys.as_slice()) {
         return Ok((operand_key, operator_key));
     }
     let (what, list, found) = if operand_keys.len() != 1 {
         ("operand", OPERANDS.as_slice(), &operand_keys)
     } else {
-        ("operator", OPERATORS.as_slice(), &operator_keys)
+        ("operator", OPERATOR_NAMES.as_slice(), &operator_keys)
     };
     Err(ConfigError::new(
         path,

@@ -16,11 +16,11 @@ use std::sync::OnceLock;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use claimgate::claims::Claims;
-use claimgate::jwks::{Alg, KeySet, SymmetricKeys};
+use claimgate::jwks::{Alg, KeySet, SignatureChecks, SymmetricKeys};
 use claimgate::keysource::{validate_discovery, validate_jwks, FetchResponse, HttpUrl};
 use claimgate::request::{canonical_path, RequestView};
 use claimgate::token::{find_token, FoundToken, TokenLocation, UntrustedToken, VerifiedToken};
-use claimgate::{decide, decide_pre_verified, Config};
+use claimgate::{decide, Config, Environment, Input};
 use serde_json::Value;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
@@ -234,8 +234,15 @@ pub fn verify(data: &[u8]) -> Option<VerifiedToken> {
         locations: vec![0],
     };
     let config = verify_config();
-    let run =
-        || claimgate::token::verify(&found, &config.providers, |_| Some(&parsed.keys), None, NOW);
+    let run = || {
+        claimgate::token::verify(
+            &found,
+            &config.providers,
+            |_| Some(&parsed.keys),
+            &SignatureChecks::default(),
+            NOW,
+        )
+    };
     let first = run();
     let second = run();
     match (&first, &second) {
@@ -524,8 +531,8 @@ pub fn path_route(data: &[u8]) {
 
 /// **config**: arbitrary bytes as a configuration document → `Config::from_json`. When
 /// it compiles: its initial key ring is built and a few requests without a token are
-/// decided twice, by `decide` and by `decide_pre_verified`, which must agree (with no
-/// token they are the same pipeline).
+/// decided twice by `decide`, with the request's token and with none pre-verified, which
+/// must agree (with no token they are the same pipeline).
 pub fn config(data: &[u8]) {
     let Ok(config) = Config::from_json(data) else {
         return;
@@ -544,8 +551,11 @@ pub fn config(data: &[u8]) {
             std::iter::empty(),
         );
         let request = RequestView::new(&headers);
-        let full = decide(&config, &keys, &request, NOW);
-        let pre = decide_pre_verified(&config, &request, None, NOW);
+        let full = decide(Input::new(request), Environment::new(&config, &keys, NOW));
+        let pre = decide(
+            Input::pre_verified(request, None),
+            Environment::new(&config, &keys, NOW),
+        );
         assert_eq!(full.status(), pre.status(), "{method} {path}");
         assert_eq!(full.rule, pre.rule, "{method} {path}");
     }
@@ -572,7 +582,7 @@ fn identity_header(name: &str) -> bool {
 }
 
 /// **policy**: claims JSON, NUL, a request (see [`request_from`]), decided by
-/// `decide_pre_verified` on the compiled AetherMarket configuration with the claims taken
+/// `decide` (pre-verified input) on the compiled AetherMarket configuration with the claims taken
 /// as a verified `auth0` token (no token when the claims are not a JSON object).
 ///
 /// Properties: the same decision twice; an allowed request has a canonical path; an
@@ -590,8 +600,15 @@ pub fn policy(data: &[u8]) {
     });
     let headers = request_from(request);
     let view = RequestView::new(&headers);
-    let decision = decide_pre_verified(config, &view, verified.as_ref(), NOW);
-    let again = decide_pre_verified(config, &view, verified.as_ref(), NOW);
+    let keys = config.initial_keys();
+    let decide_once = || {
+        decide(
+            Input::pre_verified(view, verified.as_ref()),
+            Environment::new(config, &keys, NOW),
+        )
+    };
+    let decision = decide_once();
+    let again = decide_once();
     assert_eq!(decision.outcome, again.outcome, "not deterministic");
     let Some(forwarded) = decision.forwarded_headers(&headers) else {
         return;
@@ -621,7 +638,7 @@ pub fn policy(data: &[u8]) {
             .iter()
             .map(|(name, _)| name.as_str())
             .collect(),
-        claimgate::Outcome::Deny(_) => Vec::new(),
+        claimgate::Outcome::Deny(_) | claimgate::Outcome::Reply(_) => Vec::new(),
     };
     let client_identity = headers
         .iter()

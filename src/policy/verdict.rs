@@ -1,6 +1,6 @@
-//! Combining the rules a request matched into one verdict: deny overrides allow, then the
-//! first allowing rule, then the most telling refusal, then the default; dry-run rules
-//! are combined a second time for the report only.
+//! The policy's verdict: the rules a request matched, combined into one. Deny overrides
+//! allow, then the first allowing rule, then the most telling refusal, then the default;
+//! dry-run rules are combined a second time for the report only.
 
 use super::{
     DefaultAccess, Facts, Mode, Policy, RequestFacts, Rule, RuleOutcome, StepUpChallenge,

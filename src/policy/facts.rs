@@ -1,6 +1,7 @@
-//! Evaluating conditions against one request: the facts a condition may read (claims
-//! resolved lazily, at most once per path), the typed comparison of JSON and request text,
-//! and the operators' semantics.
+//! The facts of one request a condition may read (claims resolved lazily, at most once
+//! per path), and whether a condition holds over them: the typed comparison of JSON and
+//! request text, and the operators' semantics. (How the rules' results combine into one
+//! verdict is `verdict`.)
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
