@@ -513,6 +513,17 @@ fn cached_tokens_decide_like_fresh_ones_until_they_expire() {
         assert_eq!(decision.outcome, fresh.outcome);
         assert_eq!(decision.remove_headers, fresh.remove_headers);
     }
+    // A hit shares the identity headers worked out for the token, never copies them.
+    fn set_headers(decision: &Decision) -> &[(String, String)] {
+        match &decision.outcome {
+            Outcome::Allow(allowed) => allowed.set_headers(),
+            other => panic!("not allowed: {other:?}"),
+        }
+    }
+    let again = cached(&mut cache, &headers, NOW + 2);
+    assert!(!set_headers(&hit).is_empty());
+    assert_eq!(set_headers(&hit).as_ptr(), set_headers(&again).as_ptr());
+    assert_ne!(set_headers(&hit).as_ptr(), set_headers(&fresh).as_ptr());
     // The same cached token on a route its claims do not satisfy is still refused.
     let other = request("GET", "/eu/offers", Some(&gold), &[]);
     assert_eq!(cached(&mut cache, &other, NOW).status(), 403);
