@@ -18,6 +18,10 @@
 //! Stats: `claimgate.dpop.shared_record.{calls,created,replayed,retries,failures,fallbacks,
 //! latency_ms_total}` (calls are transactions and lease grants; the mean latency of a
 //! call is `latency_ms_total / calls`) and the gauge `…last_latency_ms`.
+//!
+//! This file holds a VM's side of the record — settings, counters, known leases and the
+//! requests waiting for etcd — which the plugin owns; the calls and what their answers
+//! do to a request are in `record_check`, above the plugin.
 
 use std::cell::RefCell;
 use std::time::Duration;
