@@ -62,6 +62,8 @@ pub mod token;
 #[cfg(any(target_os = "wasi", test))]
 mod filter;
 #[cfg(test)]
+mod import_graph_tests;
+#[cfg(test)]
 mod test_support;
 
 pub use cache::TokenCache;

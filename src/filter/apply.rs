@@ -6,9 +6,22 @@ use crate::decision::{Decision, Denial, LocalReply, Outcome};
 use crate::request::RequestView;
 use crate::token::find_token;
 
+use crate::config::Config;
+
+use super::filter_state::ExplanationMemo;
 use super::host::{Flow, Host, HostResult};
 use super::phase_timing::{self, Phase};
-use super::plugin::Plugin;
+use super::stats::Stats;
+
+/// What carrying out a decision needs of the plugin, and no more: taking these rather
+/// than the whole plugin keeps this file below `plugin` in the import graph.
+pub struct Effects<'p> {
+    pub host: &'p dyn Host,
+    pub config: &'p Config,
+    pub stats: &'p Stats,
+    /// The filter state of the last decision, reused when the next one says the same.
+    pub explanations: &'p ExplanationMemo,
+}
 
 /// Where the request stands when the decision is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,27 +34,27 @@ pub enum Stage {
 
 /// Applies `decision` to the effective request, whose headers were `request`.
 pub fn apply(
-    plugin: &Plugin,
+    effects: &Effects<'_>,
     decision: &Decision,
     request: &[(String, Vec<u8>)],
     stage: Stage,
 ) -> Flow {
-    let host = plugin.host.as_ref();
+    let host = effects.host;
     if log::log_enabled!(log::Level::Debug) {
         // Only at debug: finding the token again costs a pass over the headers.
-        let token = find_token(&plugin.config.locations, &RequestView::new(request))
+        let token = find_token(&effects.config.locations, &RequestView::new(request))
             .ok()
             .flatten()
             .map_or_else(|| "none".to_owned(), |found| found.log_name());
         log::debug!("{}", decision_log_line(decision, &token));
     }
-    plugin.stats.record(host, decision);
+    effects.stats.record(host, decision);
     phase_timing::mark(Phase::Counters);
-    if plugin.config.decision_filter_state {
+    if effects.config.decision_filter_state {
         // Envoy keeps this as filter state `wasm.claimgate.decision` for access logs
         // (`%FILTER_STATE(wasm.claimgate.decision:PLAIN)%`); Wasm cannot write dynamic
         // metadata (envoy#15148).
-        let written = plugin.explanations.with(decision, |explanation| {
+        let written = effects.explanations.with(decision, |explanation| {
             host.set_property(&["claimgate.decision"], explanation)
         });
         if let Err(error) = written {

@@ -8,10 +8,11 @@ use crate::request::Scheme;
 
 use super::apply::{apply, refuse_internal, Stage};
 use super::host::{Flow, Host};
+use super::peer::Peer;
 use super::phase_timing::{self, Phase};
-use super::plugin::{Peer, Plugin};
+use super::plugin::Plugin;
+use super::record_check::ToCheck;
 use super::remote::Delivered;
-use super::shared_record::ToCheck;
 use super::waiters::PausedRequest;
 
 pub struct HttpFilter {
@@ -33,7 +34,7 @@ impl HttpFilter {
 
     fn decide_and_apply(&mut self) -> Flow {
         let plugin = self.plugin.as_ref();
-        let host = plugin.host.as_ref();
+        let host = plugin.host();
         let headers = match host.request_headers() {
             Ok(headers) => headers,
             Err(error) => {
@@ -45,16 +46,23 @@ impl HttpFilter {
         let Some(now) = plugin.now_ms() else {
             return refuse_internal(host);
         };
-        plugin.log_level.sync(host, now);
+        plugin.log_level().sync(host, now);
         let peer = self.peer();
         phase_timing::mark(Phase::Prepare);
-        let (mut decision, mut recorded) = plugin.decide_recording(&headers, &peer, now, None);
+        let Some((mut decision, mut recorded)) =
+            plugin.decide_recording(&headers, &peer, now, None)
+        else {
+            return refuse_internal(host);
+        };
         phase_timing::mark(Phase::Decide);
         if let Some(miss) = decision.key_miss {
             // Another VM may have published keys since this VM's last tick; this also
             // refreshes the control record the wait is judged by.
             if plugin.sync(miss.provider, now) {
-                (decision, recorded) = plugin.decide_recording(&headers, &peer, now, None);
+                let Some(again) = plugin.decide_recording(&headers, &peer, now, None) else {
+                    return refuse_internal(host);
+                };
+                (decision, recorded) = again;
             }
         }
         if let Some(miss) = decision.key_miss {
@@ -67,7 +75,7 @@ impl HttpFilter {
                 return Flow::Pause;
             }
         }
-        if let (Some(record), Some((proof, expires_at))) = (&plugin.shared_record, recorded) {
+        if let (Some(record), Some((proof, expires_at))) = (plugin.shared_record(), recorded) {
             let request = ToCheck {
                 context_id: self.context_id,
                 headers,
@@ -78,7 +86,7 @@ impl HttpFilter {
             };
             return plugin.check_shared_record(record, request, now, Stage::Headers);
         }
-        apply(plugin, &decision, &headers, Stage::Headers)
+        apply(&plugin.effects(), &decision, &headers, Stage::Headers)
     }
 
     /// etcd's answer for this request's proof (the call was sent from this context).
@@ -93,10 +101,10 @@ impl HttpFilter {
     /// configuration uses it: a host call fewer per request. Unreadable reads as absent
     /// (conditions on the address then fail; a certificate-bound token is refused).
     fn peer(&self) -> Peer {
-        let config = &self.plugin.config;
+        let config = self.plugin.config();
         let read = |path: &[&str]| {
             self.plugin
-                .host
+                .host()
                 .property(path)
                 .ok()
                 .flatten()
@@ -115,7 +123,7 @@ impl HttpFilter {
                 .and_then(|hex| certificate_thumbprint_from_hex(&hex)),
             scheme: config
                 .uses_connection_scheme
-                .then(|| connection_scheme(self.plugin.host.as_ref()))
+                .then(|| connection_scheme(self.plugin.host()))
                 .flatten(),
         }
     }
@@ -124,8 +132,7 @@ impl HttpFilter {
     pub fn hold_while_waiting(&self) -> Flow {
         let record_pending = self
             .plugin
-            .shared_record
-            .as_ref()
+            .shared_record()
             .is_some_and(|record| record.is_pending(self.context_id));
         if record_pending || self.plugin.is_waiting(self.context_id) {
             Flow::Pause
@@ -150,7 +157,7 @@ fn connection_scheme(host: &dyn Host) -> Option<Scheme> {
 impl Drop for HttpFilter {
     fn drop(&mut self) {
         self.plugin.forget_waiter(self.context_id);
-        if let Some(record) = &self.plugin.shared_record {
+        if let Some(record) = self.plugin.shared_record() {
             record.forget(self.context_id);
         }
     }

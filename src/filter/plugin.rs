@@ -2,6 +2,13 @@
 //! keys in use, the verified-token cache, each remote source's state and the requests
 //! waiting for keys. Created once the configuration loads; the root context and every
 //! HTTP context hold it.
+//!
+//! Its fields are private. Every `RefCell` is borrowed only inside a method and only
+//! with `try_borrow*`, never across a host call: a borrow that fails (a callback that
+//! re-entered the VM) takes the safe path — the request is refused, the change skipped —
+//! where a bare `borrow()` would panic and kill the VM. The work on the plugin lives
+//! above this file (`remote`, `key_wait`, `record_check`), which import it, never the
+//! other way round.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -14,39 +21,41 @@ use crate::dpop::{NonceKey, ProofId, ReplayGuard, ReplayShards};
 use crate::jwks::{KeyRing, KeySet};
 use crate::keysource::RemoteSource;
 use crate::provider_id::ProviderId;
-use crate::request::{RequestView, Scheme};
+use crate::request::RequestView;
 
+use super::apply::Effects;
 use super::filter_state::ExplanationMemo;
 use super::host::Host;
 use super::logger::LogLevelSync;
+use super::peer::Peer;
 use super::proofs::{shared_nonce_key, FixedAnswer, SharedReplay};
-use super::remote::RemoteState;
+use super::remote_state::RemoteStates;
 use super::shared_record::SharedRecord;
 use super::stats::Stats;
-use super::waiters::Waiter;
+use super::waiters::Waiters;
 
 pub struct Plugin {
-    pub host: Rc<dyn Host>,
-    pub config: Config,
+    host: Rc<dyn Host>,
+    config: Config,
     /// Swapped whole when a key set is replaced; a request decides with the ring it got.
     keys: RefCell<Rc<KeyRing>>,
     /// Verified tokens of this VM; emptied whenever `keys` is replaced.
     cache: RefCell<TokenCache>,
     /// This VM's view of each remote key source, one per provider that has one.
-    pub remote: RefCell<Vec<(ProviderId, RemoteState)>>,
+    remote: RemoteStates,
     /// Requests paused until keys arrive.
-    pub waiters: RefCell<Vec<Waiter>>,
-    pub stats: Stats,
+    waiters: Waiters,
+    stats: Stats,
     /// The filter state of the last decision, reused when the next one says the same.
-    pub explanations: ExplanationMemo,
-    pub log_level: LogLevelSync,
+    explanations: ExplanationMemo,
+    log_level: LogLevelSync,
     /// Whether the host clock failed on the last call, so the failure is logged once.
     clock_failed: Cell<bool>,
     /// The nonce key from the operator's secrets (`nonce_secrets`), the same on every
     /// replica; `None`: the per-Envoy key in shared data.
     nonce_key: Option<NonceKey>,
     /// The fleet-wide once-only record in etcd, when configured.
-    pub shared_record: Option<SharedRecord>,
+    shared_record: Option<SharedRecord>,
 }
 
 impl Plugin {
@@ -66,24 +75,58 @@ impl Plugin {
                 config.dpop.clock_skew_seconds,
             )
         });
-        let remote = config
-            .providers
-            .remote_sources()
-            .map(|(id, _)| (id, RemoteState::default()))
-            .collect();
+        let remote = RemoteStates::new(config.providers.remote_sources().map(|(id, _)| id));
         Plugin {
             host,
             config,
             keys: RefCell::new(Rc::new(keys)),
             cache: RefCell::new(cache),
-            remote: RefCell::new(remote),
-            waiters: RefCell::new(Vec::new()),
+            remote,
+            waiters: Waiters::default(),
             stats,
             explanations: ExplanationMemo::default(),
             log_level: LogLevelSync::default(),
             clock_failed: Cell::new(false),
             nonce_key,
             shared_record,
+        }
+    }
+
+    pub fn host(&self) -> &dyn Host {
+        self.host.as_ref()
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn log_level(&self) -> &LogLevelSync {
+        &self.log_level
+    }
+
+    pub fn shared_record(&self) -> Option<&SharedRecord> {
+        self.shared_record.as_ref()
+    }
+
+    pub fn remote_states(&self) -> &RemoteStates {
+        &self.remote
+    }
+
+    pub fn waiters(&self) -> &Waiters {
+        &self.waiters
+    }
+
+    /// What carrying out a decision needs of the plugin.
+    pub fn effects(&self) -> Effects<'_> {
+        Effects {
+            host: self.host.as_ref(),
+            config: &self.config,
+            stats: &self.stats,
+            explanations: &self.explanations,
         }
     }
 
@@ -141,26 +184,37 @@ impl Plugin {
         });
     }
 
+    /// Replaces the key ring with a changed copy and empties the token cache (tokens were
+    /// verified with the old keys). Skipped, and logged, when either is borrowed: the
+    /// next sync installs the keys again.
     fn replace_keys(&self, change: impl FnOnce(&mut KeyRing)) {
-        let mut ring = (**self.keys.borrow()).clone();
+        let (Ok(mut keys), Ok(mut cache)) =
+            (self.keys.try_borrow_mut(), self.cache.try_borrow_mut())
+        else {
+            log::error!("claimgate: key ring busy; key change skipped");
+            return;
+        };
+        let mut ring = (**keys).clone();
         change(&mut ring);
-        *self.keys.borrow_mut() = Rc::new(ring);
-        self.cache.borrow_mut().clear();
+        *keys = Rc::new(ring);
+        cache.clear();
     }
 
     /// Decides a request with the current keys; DPoP proofs against the record and the
     /// nonce key every worker shares. Also names the proof the per-Envoy record took (to
     /// be checked against the fleet-wide record); with `fixed`, proofs get that answer
-    /// instead of the per-Envoy record's.
+    /// instead of the per-Envoy record's. `None` when the key ring is borrowed (a
+    /// re-entered callback): the caller refuses the request.
     pub fn decide_recording(
         &self,
         headers: &[(String, Vec<u8>)],
         peer: &Peer,
         now_ms: u64,
         fixed: Option<&FixedAnswer>,
-    ) -> (Decision, Option<(ProofId, i64)>) {
-        let keys = Rc::clone(&self.keys.borrow());
-        let mut cache = self.cache.borrow_mut();
+    ) -> Option<(Decision, Option<(ProofId, i64)>)> {
+        let keys = Rc::clone(&*self.keys.try_borrow().ok()?);
+        // A busy cache only costs the verification it would have saved.
+        let mut cache = self.cache.try_borrow_mut().ok();
         let request = RequestView::new(headers)
             .with_client_address(peer.address.as_deref())
             .with_client_certificate(peer.certificate.as_deref())
@@ -183,39 +237,27 @@ impl Plugin {
             Some(fixed) => fixed,
             None => &replay,
         };
-        let environment = Environment::new(&self.config, &keys, unix_seconds(now_ms))
-            .with_cache(&mut cache)
-            .with_proofs(ProofEnvironment {
-                nonce_key: nonce_key.as_ref(),
-                replay: guard,
-            });
+        let mut environment = Environment::new(&self.config, &keys, unix_seconds(now_ms));
+        if let Some(cache) = cache.as_deref_mut() {
+            environment = environment.with_cache(cache);
+        }
+        let environment = environment.with_proofs(ProofEnvironment {
+            nonce_key: nonce_key.as_ref(),
+            replay: guard,
+        });
         let decision = decide(Input::new(request), environment);
         self.stats.record_verification(
             self.host.as_ref(),
-            cache.counters(),
+            cache.as_ref().map(|cache| cache.counters()),
             decision.signatures_checked_in_module,
         );
-        (decision, replay.recorded.get())
+        Some((decision, replay.recorded.get()))
     }
 
     #[cfg(test)]
     pub fn cached_tokens(&self) -> usize {
-        self.cache.borrow().len()
+        self.cache.try_borrow().map_or(0, |cache| cache.len())
     }
-}
-
-/// What the decision reads of the connection, besides the headers: read from Envoy only
-/// when the configuration uses it (each is a host call).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Peer {
-    /// `source.address`, when a condition reads the client address.
-    pub address: Option<String>,
-    /// The TLS client certificate's SHA-256 thumbprint (base64url), when a provider binds
-    /// tokens to certificates (RFC 8705).
-    pub certificate: Option<String>,
-    /// Whether the connection is TLS, when a DPoP `htu` or a `request: scheme` condition
-    /// needs the scheme.
-    pub scheme: Option<Scheme>,
 }
 
 pub fn unix_seconds(now_ms: u64) -> i64 {

@@ -6,15 +6,15 @@ use std::cell::Cell;
 
 use crate::dpop::{NonceKey, ProofId, ReplayError, ReplayGuard, ReplayShards};
 
-use super::host::{Host, HostError};
-use super::remote::{CAS_ATTEMPTS, CAS_CREATE};
+use super::host::Host;
+use super::shared_data::{cas_update, CasFailure, Update, CAS_ATTEMPTS};
 
 /// The shared-data record of the nonce key.
 const NONCE_KEY: &str = "claimgate/dpop-nonce-key";
 
 /// The once-only record in shared data. A shard is read with its CAS and written back
 /// only if no other worker wrote it in between (else read again); a missing shard is
-/// created with [`CAS_CREATE`], which the host refuses once another worker created it —
+/// created with [`CAS_CREATE`](super::shared_data::CAS_CREATE), which the host refuses once another worker created it —
 /// so no worker's entry is ever overwritten.
 pub struct SharedReplay<'h> {
     pub host: &'h dyn Host,
@@ -36,29 +36,24 @@ impl ReplayGuard for FixedAnswer {
 impl ReplayGuard for SharedReplay<'_> {
     fn first_use(&self, id: ProofId, expires_at: i64, now: i64) -> Result<(), ReplayError> {
         let key = self.shards.key(id);
-        for _ in 0..CAS_ATTEMPTS {
-            let (record, cas) = self.host.shared_data(&key).map_err(|error| {
-                log::error!("claimgate: cannot read shared data {key}: {error}");
-                ReplayError::Unavailable
-            })?;
-            let updated = self.shards.insert(record.as_deref(), id, expires_at, now)?;
-            match self
-                .host
-                .set_shared_data(&key, &updated, cas.or(Some(CAS_CREATE)))
-            {
-                Ok(()) => {
-                    self.recorded.set(Some((id, expires_at)));
-                    return Ok(());
-                }
-                Err(HostError::CasMismatch) => continue,
-                Err(error) => {
-                    log::error!("claimgate: cannot write shared data {key}: {error}");
-                    return Err(ReplayError::Unavailable);
-                }
+        let inserted = cas_update(self.host, &key, |record| {
+            let updated = self.shards.insert(record, id, expires_at, now)?;
+            Ok(Update::Write(updated, ()))
+        });
+        match inserted {
+            Ok(()) => {
+                self.recorded.set(Some((id, expires_at)));
+                Ok(())
+            }
+            Err(CasFailure::Refused(error)) => Err(error),
+            Err(CasFailure::Unavailable) => Err(ReplayError::Unavailable),
+            Err(CasFailure::Contended) => {
+                log::warn!(
+                    "claimgate: DPoP replay record {key} contended beyond {CAS_ATTEMPTS} attempts"
+                );
+                Err(ReplayError::Unavailable)
             }
         }
-        log::warn!("claimgate: DPoP replay record {key} contended beyond {CAS_ATTEMPTS} attempts");
-        Err(ReplayError::Unavailable)
     }
 }
 
@@ -66,26 +61,14 @@ impl ReplayGuard for SharedReplay<'_> {
 /// need it) and read from shared data each time, so a nonce one worker issued is
 /// accepted by all. `None` when shared data fails (nonce checks then answer 503).
 pub fn shared_nonce_key(host: &dyn Host) -> Option<NonceKey> {
-    for _ in 0..CAS_ATTEMPTS {
-        match host.shared_data(NONCE_KEY) {
-            Ok((Some(bytes), _)) => return NonceKey::from_bytes(&bytes),
-            Ok((None, _)) => {
-                let key = NonceKey::random()?;
-                match host.set_shared_data(NONCE_KEY, key.as_bytes(), Some(CAS_CREATE)) {
-                    Ok(()) => return Some(key),
-                    // Another worker created it first: use that one.
-                    Err(HostError::CasMismatch) => continue,
-                    Err(error) => {
-                        log::error!("claimgate: cannot write shared data {NONCE_KEY}: {error}");
-                        return None;
-                    }
-                }
-            }
-            Err(error) => {
-                log::error!("claimgate: cannot read shared data {NONCE_KEY}: {error}");
-                return None;
-            }
+    let key = cas_update(host, NONCE_KEY, |existing| match existing {
+        Some(bytes) => Ok::<_, ()>(Update::Keep(NonceKey::from_bytes(bytes))),
+        // Created only if absent: when another worker created it first, the next
+        // attempt reads and uses that one.
+        None => {
+            let key = NonceKey::random().ok_or(())?;
+            Ok(Update::Write(key.as_bytes().to_vec(), Some(key)))
         }
-    }
-    None
+    });
+    key.ok().flatten()
 }

@@ -17,36 +17,9 @@ use crate::keysource::{
 };
 use crate::provider_id::ProviderId;
 
-use super::host::HostError;
 use super::plugin::Plugin;
-
-/// The CAS value used to create a record only if it does not exist yet: the host creates
-/// a missing key whatever the CAS, and refuses to overwrite an existing one whose CAS
-/// differs. CAS values count up from 1, so an existing record never has this one in
-/// practice.
-pub(super) const CAS_CREATE: u32 = u32::MAX;
-/// Compare-and-swap attempts before giving up until the next tick.
-pub(super) const CAS_ATTEMPTS: usize = 8;
-
-/// This VM's view of one provider's remote source.
-#[derive(Default)]
-pub struct RemoteState {
-    /// The shared control record as last read.
-    pub control: Control,
-    /// Version of the key set installed in this VM (0: none).
-    installed: u64,
-    /// The fetch this VM has in flight.
-    pending: Option<Pending>,
-    /// Whether this VM already logged that its keys went stale beyond the limit.
-    dropped: bool,
-}
-
-struct Pending {
-    token: u32,
-    step: FetchStep,
-    reason: FetchReason,
-    started: u64,
-}
+use super::remote_state::{Pending, RemoteState};
+use super::shared_data::{cas_update, Update};
 
 /// A fetch response as the host delivered it.
 pub struct Delivered {
@@ -56,27 +29,17 @@ pub struct Delivered {
 }
 
 impl Plugin {
-    /// The control record and its CAS (`None` when the record does not exist yet).
-    fn read_control(&self, key: &str) -> Option<(Control, Option<u32>)> {
-        match self.host.shared_data(key) {
-            Ok((Some(bytes), cas)) => Some((Control::decode(&bytes), cas.or(Some(CAS_CREATE)))),
-            Ok((None, _)) => Some((Control::default(), None)),
+    /// The control record (the default when it does not exist yet); `None` when shared
+    /// data cannot be read.
+    fn read_control(&self, key: &str) -> Option<Control> {
+        match self.host().shared_data(key) {
+            Ok((Some(bytes), _)) => Some(Control::decode(&bytes)),
+            Ok((None, _)) => Some(Control::default()),
             Err(error) => {
                 log::error!("claimgate: cannot read shared data {key}: {error}");
                 None
             }
         }
-    }
-
-    /// Writes `control` if the record still has `cas`.
-    fn write_control(
-        &self,
-        key: &str,
-        control: &Control,
-        cas: Option<u32>,
-    ) -> Result<(), HostError> {
-        self.host
-            .set_shared_data(key, &control.encode(), Some(cas.unwrap_or(CAS_CREATE)))
     }
 
     /// Read-modify-write of a control record with compare-and-swap. `change` returns
@@ -86,30 +49,16 @@ impl Plugin {
         key: &str,
         mut change: impl FnMut(&Control) -> Option<Control>,
     ) -> Option<Control> {
-        for _ in 0..CAS_ATTEMPTS {
-            let (current, cas) = self.read_control(key)?;
-            let next = change(&current)?;
-            match self.write_control(key, &next, cas) {
-                Ok(()) => return Some(next),
-                Err(HostError::CasMismatch) => continue,
-                Err(error) => {
-                    log::error!("claimgate: cannot write shared data {key}: {error}");
-                    return None;
-                }
-            }
-        }
-        None
+        cas_update(self.host(), key, |record| {
+            let current = record.map(Control::decode).unwrap_or_default();
+            let next = change(&current).ok_or(())?;
+            Ok::<_, ()>(Update::Write(next.encode(), next))
+        })
+        .ok()
     }
 
     fn with_state(&self, provider: ProviderId, change: impl FnOnce(&mut RemoteState)) {
-        if let Some((_, state)) = self
-            .remote
-            .borrow_mut()
-            .iter_mut()
-            .find(|(id, _)| *id == provider)
-        {
-            change(state);
-        }
+        self.remote_states().with(provider, change);
     }
 
     fn read_state<T>(
@@ -117,11 +66,7 @@ impl Plugin {
         provider: ProviderId,
         read: impl FnOnce(&RemoteState) -> T,
     ) -> Option<T> {
-        self.remote
-            .borrow()
-            .iter()
-            .find(|(id, _)| *id == provider)
-            .map(|(_, state)| read(state))
+        self.remote_states().read(provider, read)
     }
 
     /// The control record this VM last read for `provider`.
@@ -131,7 +76,7 @@ impl Plugin {
 
     /// Providers with a remote key source.
     pub fn remote_providers(&self) -> Vec<ProviderId> {
-        self.remote.borrow().iter().map(|(id, _)| *id).collect()
+        self.remote_states().providers()
     }
 
     /// Reads `provider`'s control record and brings this VM's keys in line with it:
@@ -141,21 +86,21 @@ impl Plugin {
         let Some(source) = self.source(provider) else {
             return false;
         };
-        let Some((control, _)) = self.read_control(&source.control_key()) else {
+        let Some(control) = self.read_control(&source.control_key()) else {
             return false;
         };
         let Some(installed) = self.installed_version(provider) else {
             return false;
         };
         let usable = control.keys_usable(source, now);
-        if let Some(stats) = self.stats.keys(provider) {
+        if let Some(stats) = self.stats().keys(provider) {
             let age_seconds = match control.version {
                 0 => 0,
                 _ if !usable => 0,
                 _ => now.saturating_sub(control.fetched_at) / 1000,
             };
             let stale = !usable || control.version == 0 || now >= control.expires_at;
-            stats.key_set_state(self.host.as_ref(), age_seconds, stale);
+            stats.key_set_state(self.host(), age_seconds, stale);
         }
         let mut changed = false;
         if usable && control.version != installed {
@@ -176,7 +121,7 @@ impl Plugin {
     /// Installs the key set another VM published for `provider`.
     fn install_shared(&self, provider: ProviderId, source: &RemoteSource) -> bool {
         let name = self.provider_name(provider);
-        let record = match self.host.shared_data(&source.keys_key()) {
+        let record = match self.host().shared_data(&source.keys_key()) {
             Ok((Some(record), _)) => record,
             Ok((None, _)) => return false,
             Err(error) => {
@@ -269,8 +214,8 @@ impl Plugin {
         let request = source.first_request(&control);
         self.with_state(provider, |state| state.control = control);
         if reason == FetchReason::UnknownKid {
-            if let Some(stats) = self.stats.keys(provider) {
-                stats.unknown_kid_refetch(self.host.as_ref());
+            if let Some(stats) = self.stats().keys(provider) {
+                stats.unknown_kid_refetch(self.host());
             }
         }
         self.dispatch(provider, source, request, reason, now);
@@ -279,7 +224,7 @@ impl Plugin {
     /// Whether a request paused since the last completed attempt waits for an unknown
     /// `kid` of `provider`.
     fn kid_wanted(&self, provider: ProviderId, attempts: u64) -> bool {
-        self.waiters.borrow().iter().any(|waiter| {
+        self.waiters().any(|waiter| {
             waiter.provider == provider
                 && waiter.miss == MissKind::UnknownKid
                 && waiter.attempts_seen == attempts
@@ -310,7 +255,7 @@ impl Plugin {
         ];
         let timeout = Duration::from_millis(source.timeout_ms);
         match self
-            .host
+            .host()
             .dispatch_http_call(cluster, &headers, None, timeout)
         {
             Ok(token) => {
@@ -381,21 +326,13 @@ impl Plugin {
     }
 
     fn count_fetch(&self, provider: ProviderId, step: FetchStep, ok: bool) {
-        if let Some(stats) = self.stats.keys(provider) {
-            stats.fetched(self.host.as_ref(), step, ok);
+        if let Some(stats) = self.stats().keys(provider) {
+            stats.fetched(self.host(), step, ok);
         }
     }
 
     fn take_pending(&self, token: u32) -> Option<(ProviderId, Pending, Control)> {
-        self.remote
-            .borrow_mut()
-            .iter_mut()
-            .find_map(|(provider, state)| {
-                if state.pending.as_ref()?.token != token {
-                    return None;
-                }
-                Some((*provider, state.pending.take()?, state.control.clone()))
-            })
+        self.remote_states().take_pending(token)
     }
 
     /// A discovery document arrived: record the `jwks_uri` it names and fetch that.
@@ -451,7 +388,7 @@ impl Plugin {
             return (None, None, None);
         }
         let header = |name: &str| {
-            self.host
+            self.host()
                 .http_call_response_header(name)
                 .ok()
                 .flatten()
@@ -460,7 +397,7 @@ impl Plugin {
         let status = header(":status").and_then(|status| status.trim().parse::<u16>().ok());
         let cache_control = header("cache-control");
         let body = if delivered.body_size > 0 && delivered.body_size <= limit {
-            self.host
+            self.host()
                 .http_call_response_body(delivered.body_size)
                 .ok()
                 .flatten()
@@ -482,7 +419,7 @@ impl Plugin {
     ) {
         // No entropy: jitter from the clock is still better than none.
         let jitter = self
-            .host
+            .host()
             .random_u64()
             .unwrap_or_else(|_| fnv1a(&now.to_le_bytes()));
         let message = error.to_string();
@@ -577,7 +514,10 @@ impl Plugin {
             let next = current.succeeded(source, now, fetched.max_age, hash);
             if next.version != current.version {
                 let record = encode_keys(next.version, fetched.jwks);
-                if let Err(error) = self.host.set_shared_data(&source.keys_key(), &record, None) {
+                if let Err(error) = self
+                    .host()
+                    .set_shared_data(&source.keys_key(), &record, None)
+                {
                     log::error!("claimgate: cannot share the key set: {error}");
                     return None;
                 }

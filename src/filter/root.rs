@@ -78,9 +78,9 @@ impl RootFilter {
         let remote_count = plugin.remote_providers().len();
         log::info!(
             "claimgate: configuration loaded: {} provider(s) ({} with remote keys), {} rule(s) (claimgate {})",
-            plugin.config.providers.len(),
+            plugin.config().providers.len(),
             remote_count,
-            plugin.config.policy.rules.len(),
+            plugin.config().policy.rules.len(),
             env!("CARGO_PKG_VERSION")
         );
         if remote_count > 0 {

@@ -274,11 +274,19 @@ impl Stats {
 
     /// Reports what the token cache did since the last report, and the signatures the
     /// module checked itself for one decision.
-    pub fn record_verification(&self, host: &dyn Host, now: CacheCounters, checked_in_module: u32) {
+    /// `cache` is `None` when the decision ran without the cache (it was busy).
+    pub fn record_verification(
+        &self,
+        host: &dyn Host,
+        cache: Option<CacheCounters>,
+        checked_in_module: u32,
+    ) {
         self.signatures
             .checked_in_module
             .add(host, i64::from(checked_in_module));
-        self.record_cache(host, now);
+        if let Some(now) = cache {
+            self.record_cache(host, now);
+        }
     }
 
     fn record_cache(&self, host: &dyn Host, now: CacheCounters) {

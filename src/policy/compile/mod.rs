@@ -4,10 +4,12 @@
 //! warnings.
 //!
 //! [`raw`] is the rules as written, [`route`] compiles `match`, [`condition`] compiles
-//! conditions and their operands, [`operator`] the operators and their arguments; this
-//! module compiles rules and tiers and reports shadowed rules.
+//! conditions, [`operand`] their operands and the operators' arguments, [`operator`] the
+//! operators; this module compiles rules and tiers and reports shadowed rules. Imports run
+//! one way: condition → operator → operand (checked by `import_graph_tests`).
 
 mod condition;
+mod operand;
 mod operator;
 mod raw;
 mod route;
@@ -23,7 +25,8 @@ use super::{
 };
 use crate::fields::{ConfigError, ConfigWarning};
 use crate::provider_id::ProviderId;
-use condition::{compile_condition, Scope};
+use condition::compile_condition;
+use operand::Scope;
 pub(crate) use raw::RawRule;
 use raw::{RawAccess, RawEffect};
 use route::compile_route;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::condition::{argument_where, type_name, Scope};
+use super::operand::{argument_where, type_name, Scope};
 use super::route::anchored_regex;
 use crate::fields::ConfigError;
 use crate::policy::{
