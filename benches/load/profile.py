@@ -98,13 +98,7 @@ def main():
     for name, rps, cpu_us, shares in rows:
         lines.append(f"| {name} | {rps:.0f} | {cpu_us:.1f} | " + " | ".join(
             f"{shares.get(region, 0.0):.0f}% ({shares.get(region, 0.0) * cpu_us / 100:.1f})" for region in names) + " |")
-    table = "\n".join(lines) + "\n"
-    print()
-    print(table)
-    out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(table)
-    print(f"written to {out}")
+    run.publish("\n".join(lines) + "\n", args.out)
 
 
 if __name__ == "__main__":

@@ -367,12 +367,7 @@ def main():
     if args.slope:
         out = pathlib.Path(args.out if args.out != parser.get_default("out")
                            else ROOT / "benches" / "results" / "host-call-prices.md")
-        table = price_host_calls(args, workdir, "none", args.config)
-        print()
-        print(table)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(table)
-        print(f"written to {out}")
+        publish(price_host_calls(args, workdir, "none", args.config), out)
         return
     one_worker = [alg for alg in args.algs.split(",") if alg]
     two_workers = [alg for alg in args.two_workers.split(",") if alg]
@@ -467,13 +462,7 @@ def main():
         finally:
             etcd.stop()
 
-    table = report(args, results, single, modules) + phase_report(phases)
-    print()
-    print(table)
-    out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(table)
-    print(f"written to {out}")
+    publish(report(args, results, single, modules) + phase_report(phases), args.out)
     bad = [key for key, row in list(results.items()) + list(single.items())
            if row["errors"] and not (key[-1] == NATIVE and key[1] != "RS256")]
     if bad:
@@ -580,6 +569,16 @@ def targets(results, single, modules):
 
 PHASES_LABEL = "phase-timing build"
 PHASE_LINE = re.compile(r"claimgate phase timing, mean of (\d+) requests: (.*)$")
+
+
+def publish(table, out):
+    """Prints a results table and writes it to `out`."""
+    print()
+    print(table)
+    out = pathlib.Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(table)
+    print(f"written to {out}")
 
 
 def phase_lines(log_path):
