@@ -1,12 +1,29 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: formatting, lints (host and wasm32-wasip1),
 # unit and Envoy integration tests, wasm-bindgen tests in Node, and config checks.
+#   scripts/test.sh --quick   the edit-test loop only: formatting, lints and the unit tests
+#                             (no Envoy, no installs); CI always runs the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 step() { echo; echo "==> test: $*"; }
 trap 'echo "test: FAILED at step: ${current:-setup}" >&2' ERR
+
+if [ "${1:-}" = "--quick" ]; then
+  current="cargo fmt --check"; step "$current"
+  cargo fmt --all -- --check
+  current="clippy (host, wasm32-wasip1)"; step "$current"
+  cargo clippy --all-targets -- -D warnings
+  cargo clippy --lib --target wasm32-wasip1 -- -D warnings
+  current="unit tests"; step "$current"
+  cargo test --lib
+  step "quick checks passed (Envoy, wasm-bindgen, CLI and load tests not run: scripts/test.sh)"
+  exit 0
+elif [ $# -gt 0 ]; then
+  echo "usage: scripts/test.sh [--quick]" >&2
+  exit 2
+fi
 
 current="bootstrap"; step "$current"
 scripts/bootstrap.sh --wasm-tests --release-tools --load
