@@ -12,7 +12,7 @@ use claimgate::provider::{Binding, Provider, ProviderId};
 use clap::Args;
 
 use crate::deployed::{self, Form};
-use crate::source::{compile, Place, Source};
+use crate::source::{compile, load_document, Place, Source};
 use crate::CliError;
 
 #[derive(Debug, Args)]
@@ -38,16 +38,7 @@ pub struct JsonArgs {
 
 /// `claimgate json`: checks the configuration, then prints it as one line of JSON.
 pub fn json(args: &JsonArgs) -> Result<(), CliError> {
-    let source = Source::read(&args.config)?;
-    let value = source.document()?;
-    compile(
-        &value,
-        &Place {
-            source: &source,
-            document: 0,
-            prefix: String::new(),
-        },
-    )?;
+    let (value, _) = load_document(&args.config)?;
     let text = serde_json::to_string(&value).map_err(|err| CliError::Refused(err.to_string()))?;
     println!("{text}");
     Ok(())

@@ -165,16 +165,23 @@ pub fn compile(value: &Value, place: &Place<'_>) -> Result<Config, CliError> {
 
 /// Reads and compiles the configuration in the file at `path` (its only document).
 pub fn load_config(path: &Path) -> Result<Config, CliError> {
+    load_document(path).map(|(_, config)| config)
+}
+
+/// Reads the configuration in the file at `path` (its only document) and compiles it:
+/// the document as read, and what it compiles to.
+pub fn load_document(path: &Path) -> Result<(Value, Config), CliError> {
     let source = Source::read(path)?;
     let value = source.document()?;
-    compile(
+    let config = compile(
         &value,
         &Place {
             source: &source,
             document: 0,
             prefix: String::new(),
         },
-    )
+    )?;
+    Ok((value, config))
 }
 
 /// serde_json's messages carry ` at line L column C`: of the copy the configuration was
