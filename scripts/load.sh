@@ -3,6 +3,8 @@
 # jwt_authn + rbac and claimgate; repeated and new tokens; RS256, ES256, EdDSA; one and two
 # Envoy workers; then the targets, met or not. Extra arguments go to benches/load/run.py (--help).
 #   scripts/load.sh --profile     Envoy's CPU by code region under load instead (perf, about 2 minutes)
+#   scripts/load.sh --memory      RSS with and without Envoy's release of free memory instead
+#                                 (the do-nothing module and claimgate; about 5 minutes)
 #   scripts/load.sh --phases      adds the module's time per phase of a request (a measurement build)
 #   scripts/load.sh --slope all   prices each kind of host call instead (the do-nothing module
 #                                 making 0, 1, 2, 4, 8 calls per request; about 15 minutes)
@@ -26,5 +28,9 @@ cargo build --quiet --release --target wasm32-wasip1 \
 if [ "${1:-}" = "--profile" ]; then
   shift
   exec .venv/bin/python benches/load/profile.py "$@"
+fi
+if [ "${1:-}" = "--memory" ]; then
+  shift
+  exec .venv/bin/python benches/load/memory.py "$@"
 fi
 exec .venv/bin/python benches/load/run.py "$@"
