@@ -135,6 +135,9 @@ grep -q "| claimgate | " target/load-profile-smoke.md
 .venv/bin/python benches/load/run.py --slope now --seconds 1 --warmup 1 --rounds 1 \
   --out target/load-slope-smoke.md >/dev/null
 grep -q "| \`now\` |" target/load-slope-smoke.md
+.venv/bin/python benches/load/memory.py --seconds 1 --warmup 1 --idle 0 --rounds 1 --pool 200 \
+  --out target/load-memory-smoke.md >/dev/null
+grep -q "| claimgate | releases free memory | " target/load-memory-smoke.md
 
 # Every cargo-fuzz target for 5 s (nightly and cargo-fuzz are installed when missing; the
 # first build of the fuzz crate takes about 2-3 minutes). The long run is
