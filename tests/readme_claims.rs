@@ -90,3 +90,39 @@ fn the_deploy_guides_rule_count_is_the_wasmplugins() {
         .len();
     assert_eq!(shown, rules, "envoy/deploy/README.md shows {shown} rule(s)");
 }
+
+/// README, "Speed": the shipped bootstraps release tcmalloc's free pages
+/// (`memory_allocator_manager`). Every Envoy bootstrap in `envoy/` (not the ECDS
+/// resource file or the compose file) must carry it with a non-zero release rate.
+#[test]
+fn every_shipped_bootstrap_releases_free_memory() {
+    let mut checked = 0;
+    for entry in std::fs::read_dir(repo("envoy")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let bootstrap = name.ends_with(".envoy.yaml") || name.ends_with(".envoy.yaml.tmpl");
+        if !bootstrap {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let release = text
+            .lines()
+            .skip_while(|line| !line.starts_with("memory_allocator_manager:"))
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let rate = release
+            .split("bytes_to_release:")
+            .nth(1)
+            .and_then(|rest| {
+                rest.trim_start()
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()
+                    .and_then(|digits| digits.parse::<u64>().ok())
+            })
+            .unwrap_or_else(|| panic!("{name}: no memory_allocator_manager.bytes_to_release"));
+        assert!(rate > 0, "{name}: bytes_to_release is 0 (no release)");
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} bootstraps found in envoy/");
+}
