@@ -1,5 +1,5 @@
 //! The adapter against the scripted host: configuration, requests, remote keys, waiters
-//! and failing host calls. What Envoy itself does is covered by `tests/envoy_*.rs`.
+//! and failing host calls. What Envoy itself does is covered by `tests/envoy/`.
 
 mod host_calls;
 mod timing;
