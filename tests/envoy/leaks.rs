@@ -5,7 +5,6 @@
 
 use crate::support;
 use crate::support::{now, Envoy, DEMO_KEY};
-use base64ct::{Base64UrlUnpadded, Encoding};
 use claimgate::jwks::Alg;
 use claimgate::mint::SigningKey;
 use serde_json::{json, Value};
