@@ -16,7 +16,7 @@ mod tokens;
 use std::process::Command;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use claimgate::{decide, Config, Environment, Input, RequestView};
+use claimgate::{decide, Config, Environment, Input, RequestView, UnixSeconds};
 use pyjwt::sign as pyjwt_sign;
 use serde_json::{json, Value};
 use tokens::now;
@@ -70,7 +70,7 @@ fn keygen_keys_sign_in_pyjwt_and_claimgate_accepts_the_tokens() {
         ];
         let decision = decide(
             Input::new(RequestView::new(&headers)),
-            Environment::new(&config, &config.initial_keys(), now()),
+            Environment::new(&config, &config.initial_keys(), UnixSeconds(now())),
         );
         assert_eq!(decision.status(), 200, "{alg}: {}", decision.reason);
         // The same library's signature, one bit off, is refused.
@@ -88,7 +88,7 @@ fn keygen_keys_sign_in_pyjwt_and_claimgate_accepts_the_tokens() {
         .concat();
         let decision = decide(
             Input::new(RequestView::new(&headers)),
-            Environment::new(&config, &config.initial_keys(), now()),
+            Environment::new(&config, &config.initial_keys(), UnixSeconds(now())),
         );
         assert_eq!(decision.status(), 401, "{alg} forged");
         assert!(
