@@ -6,7 +6,7 @@
 
 use claimgate::jwks::Alg;
 use claimgate::mint::SigningKey;
-use claimgate::{decide, Config, Environment, Input, RequestView, TokenCache};
+use claimgate::{decide, Config, Environment, Input, RequestView, TokenCache, UnixSeconds};
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
 use std::hint::black_box;
@@ -82,7 +82,7 @@ fn bench_decisions(c: &mut Criterion) {
         assert_eq!(
             decide(
                 Input::new(RequestView::new(&headers)),
-                Environment::new(&config, &keys, NOW)
+                Environment::new(&config, &keys, UnixSeconds(NOW))
             )
             .status(),
             200
@@ -91,7 +91,7 @@ fn bench_decisions(c: &mut Criterion) {
             b.iter(|| {
                 decide(
                     Input::new(RequestView::new(black_box(&headers))),
-                    Environment::new(black_box(&config), &keys, NOW),
+                    Environment::new(black_box(&config), &keys, UnixSeconds(NOW)),
                 )
             })
         });
@@ -105,14 +105,15 @@ fn bench_decisions(c: &mut Criterion) {
     let mut cache = TokenCache::new(config.token_cache);
     let warm = decide(
         Input::new(RequestView::new(&headers)),
-        Environment::new(&config, &keys, NOW).with_cache(&mut cache),
+        Environment::new(&config, &keys, UnixSeconds(NOW)).with_cache(&mut cache),
     );
     assert_eq!(warm.status(), 200);
     c.bench_function("decide_cached_hit/RS256", |b| {
         b.iter(|| {
             decide(
                 Input::new(RequestView::new(black_box(&headers))),
-                Environment::new(black_box(&config), &keys, NOW).with_cache(&mut cache),
+                Environment::new(black_box(&config), &keys, UnixSeconds(NOW))
+                    .with_cache(&mut cache),
             )
         })
     });

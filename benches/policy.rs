@@ -8,7 +8,7 @@
 use claimgate::config::Config;
 use claimgate::policy::{request_host, RequestFacts, TokenFacts, VerdictKind};
 use claimgate::token::VerifiedToken;
-use claimgate::{decide, Environment, Input, RequestView};
+use claimgate::{decide, Environment, Input, RequestView, UnixSeconds};
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
 use std::hint::black_box;
@@ -100,7 +100,7 @@ fn bench_policy(c: &mut Criterion) {
             path,
             host: &host,
             client_address: None,
-            now: NOW,
+            now: UnixSeconds(NOW),
         };
         let token = TokenFacts {
             provider: config.providers.ids().next().unwrap(),
@@ -141,7 +141,7 @@ fn bench_policy(c: &mut Criterion) {
     assert_eq!(
         decide(
             Input::pre_verified(view, Some(&verified)),
-            Environment::new(&config, &keys, NOW)
+            Environment::new(&config, &keys, UnixSeconds(NOW))
         )
         .status(),
         200
@@ -150,7 +150,7 @@ fn bench_policy(c: &mut Criterion) {
         b.iter(|| {
             decide(
                 Input::pre_verified(view, Some(&verified)),
-                Environment::new(black_box(&config), &keys, NOW),
+                Environment::new(black_box(&config), &keys, UnixSeconds(NOW)),
             )
         })
     });

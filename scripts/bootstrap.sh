@@ -14,7 +14,7 @@ ENVOY_VERSION=1.40.0
 JSONSCHEMA_VERSION=4.23.0
 PYJWT_VERSION=2.10.1
 # A WebSocket client and server, and a gRPC client and server, for the real-Envoy
-# WebSocket and gRPC tests (tests/envoy_websocket_grpc.rs).
+# WebSocket and gRPC tests (tests/envoy/websocket_grpc.rs).
 WEBSOCKETS_VERSION=15.0.1
 GRPCIO_VERSION=1.85.1
 # npm packages for scripts/validate_manifests.mjs, installed into .tools/node_modules.
@@ -77,7 +77,7 @@ if $wasm_tests; then
     step "installing websockets==$WEBSOCKETS_VERSION and grpcio==$GRPCIO_VERSION into .venv (WebSocket and gRPC tests)"
     .venv/bin/pip install --quiet "websockets==$WEBSOCKETS_VERSION" "grpcio==$GRPCIO_VERSION"
   fi
-  # A 3-member etcd cluster for the fleet's shared DPoP record (tests/envoy_fleet_etcd.rs).
+  # A 3-member etcd cluster for the fleet's shared DPoP record (tests/envoy/fleet_etcd.rs).
   install_etcd
   command -v node >/dev/null || die "node not found: wasm-bindgen tests run in Node"
   bindgen_version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)

@@ -9,4 +9,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 cargo build --quiet --release --lib --target wasm32-wasip1
-CLAIMGATE_SOAK_SECONDS="${1:-120}" cargo test --release --test envoy_soak -- --nocapture
+CLAIMGATE_SOAK_SECONDS="${1:-120}" cargo test --release --test envoy -- --include-ignored --nocapture soak::

@@ -3,6 +3,9 @@
 # unit and Envoy integration tests, wasm-bindgen tests in Node, and config checks.
 #   scripts/test.sh --quick   the edit-test loop only: formatting, lints and the unit tests
 #                             (no Envoy, no installs); CI always runs the whole suite.
+# A plain `cargo test` runs every test that needs neither Envoy nor the built module and
+# lists the others as ignored, with the reason; here they all run (`--include-ignored`),
+# and a missing Envoy or module fails them: this script never skips a test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
@@ -39,7 +42,7 @@ cargo clippy --lib --target wasm32-wasip1 -- -D warnings
 cargo clippy --lib --target wasm32-wasip1 --features fault-injection -- -D warnings
 
 current="build the Envoy module and the CLI"; step "$current"
-# First the test-only module that traps on a marker header (tests/envoy_failure.rs), kept
+# First the test-only module that traps on a marker header (tests/envoy/failure.rs), kept
 # aside; then the real module in its usual place.
 cargo build --release --lib --target wasm32-wasip1 --features fault-injection
 mkdir -p target/fault-injection
@@ -89,7 +92,7 @@ validate_envoy target/envoy-validate/claimgate-global-ratelimit.envoy.yaml "envo
 python3 envoy/render.py filter-config/aethermarket.json --template envoy/claimgate-live-policy.envoy.yaml.tmpl \
   --wasm target/wasm32-wasip1/release/claimgate.wasm --policy-dir "$PWD/target/envoy-validate/policy" \
   > target/envoy-validate/claimgate-live-policy.envoy.yaml
-# (validate mode does not read the ECDS policy file; tests/envoy_live_policy.rs loads it in a real Envoy)
+# (validate mode does not read the ECDS policy file; tests/envoy/live_policy.rs loads it in a real Envoy)
 validate_envoy target/envoy-validate/claimgate-live-policy.envoy.yaml "envoy/claimgate-live-policy.envoy.yaml.tmpl (rendered)"
 
 current="OCI image and deployment manifests"; step "$current"
@@ -114,8 +117,17 @@ for cases in filter-config/*.cases.yaml; do
   target/release/claimgate test "${cases%.cases.yaml}.json" "$cases"
 done
 
-current="unit and Envoy integration tests (host)"; step "$current"
+current="unit and integration tests (host)"; step "$current"
+# Everything that needs neither Envoy nor the modules built above (those are ignored here
+# and run in the next step).
 cargo test --all-targets
+
+current="Envoy integration tests and the release artifact (the modules built above)"; step "$current"
+# The tests a plain `cargo test` ignores because they need these builds: every Envoy test
+# (one test binary, tests/envoy/) and the module's OCI round trip. tests/fuzz_corpus.rs's
+# ignored test (it writes the fuzz corpus, by hand) is not among them and does not run.
+cargo test --test envoy -- --include-ignored
+cargo test --test release_artifact -- --include-ignored
 
 current="wasm-bindgen tests (wasm32-unknown-unknown, Node)"; step "$current"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$PWD/.tools/bin/wasm-bindgen-test-runner" \

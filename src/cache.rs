@@ -7,6 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
+use crate::time::UnixSeconds;
 use crate::token::VerifiedToken;
 
 /// Limits of a [`TokenCache`].
@@ -140,7 +141,8 @@ impl TokenCache {
 
     /// The verified token, if cached and still valid at `now`.
     /// Shared, not copied: a hit must not pay for cloning the claims.
-    pub fn get(&self, token: &str, now: i64) -> Option<Rc<VerifiedToken>> {
+    pub fn get(&self, token: &str, now: UnixSeconds) -> Option<Rc<VerifiedToken>> {
+        let now = now.0;
         let hit = self
             .entries
             .get(token)
@@ -161,11 +163,11 @@ impl TokenCache {
         token: &str,
         verified: &Rc<VerifiedToken>,
         expires_at: Option<i64>,
-        now: i64,
+        now: UnixSeconds,
     ) {
-        let valid_until = expires_at.map_or(now + self.limits.ttl_seconds, |exp| {
-            exp.min(now.saturating_add(self.limits.ttl_seconds))
-        });
+        let now = now.0;
+        let longest = now.saturating_add(self.limits.ttl_seconds);
+        let valid_until = expires_at.map_or(longest, |exp| exp.min(longest));
         let bytes = entry_bytes(token, verified);
         if valid_until <= now
             || self.limits.max_entries == 0
@@ -242,15 +244,15 @@ mod tests {
             ttl_seconds: 100,
             ..CacheLimits::default()
         });
-        cache.insert("a", &verified("a"), Some(1050), 1000);
-        assert!(cache.get("a", 1049).is_some());
-        assert!(cache.get("a", 1050).is_none());
-        cache.insert("b", &verified("b"), Some(5000), 1000);
-        assert!(cache.get("b", 1099).is_some());
-        assert!(cache.get("b", 1100).is_none());
-        cache.insert("c", &verified("c"), Some(900), 1000);
-        assert!(cache.get("c", 1000).is_none());
-        assert!(cache.get("zzz", 1000).is_none());
+        cache.insert("a", &verified("a"), Some(1050), UnixSeconds(1000));
+        assert!(cache.get("a", UnixSeconds(1049)).is_some());
+        assert!(cache.get("a", UnixSeconds(1050)).is_none());
+        cache.insert("b", &verified("b"), Some(5000), UnixSeconds(1000));
+        assert!(cache.get("b", UnixSeconds(1099)).is_some());
+        assert!(cache.get("b", UnixSeconds(1100)).is_none());
+        cache.insert("c", &verified("c"), Some(900), UnixSeconds(1000));
+        assert!(cache.get("c", UnixSeconds(1000)).is_none());
+        assert!(cache.get("zzz", UnixSeconds(1000)).is_none());
     }
 
     #[test]
@@ -260,11 +262,11 @@ mod tests {
             ..CacheLimits::default()
         });
         for token in ["a", "b", "c"] {
-            cache.insert(token, &verified(token), Some(2000), 1000);
+            cache.insert(token, &verified(token), Some(2000), UnixSeconds(1000));
         }
         assert_eq!(cache.len(), 2);
-        assert!(cache.get("a", 1000).is_none());
-        assert!(cache.get("c", 1000).is_some());
+        assert!(cache.get("a", UnixSeconds(1000)).is_none());
+        assert!(cache.get("c", UnixSeconds(1000)).is_some());
     }
 
     #[test]
@@ -276,7 +278,7 @@ mod tests {
         });
         for index in 0..10 {
             let token = format!("{index}{}", "t".repeat(999));
-            cache.insert(&token, &verified("x"), Some(2000), 1000);
+            cache.insert(&token, &verified("x"), Some(2000), UnixSeconds(1000));
             assert!(cache.bytes() <= one * 3);
         }
         assert_eq!(cache.len(), 3);
@@ -290,12 +292,12 @@ mod tests {
             max_entries: 2,
             ..CacheLimits::default()
         });
-        assert!(cache.get("a", 0).is_none());
+        assert!(cache.get("a", UnixSeconds(0)).is_none());
         for token in ["a", "b", "c"] {
-            cache.insert(token, &verified(token), None, 0);
+            cache.insert(token, &verified(token), None, UnixSeconds(0));
         }
-        assert!(cache.get("c", 1).is_some());
-        assert!(cache.get("a", 1).is_none(), "evicted");
+        assert!(cache.get("c", UnixSeconds(1)).is_some());
+        assert!(cache.get("a", UnixSeconds(1)).is_none(), "evicted");
         assert_eq!(
             cache.counters(),
             CacheCounters {
@@ -313,7 +315,7 @@ mod tests {
             max_entries: 0,
             ..CacheLimits::default()
         });
-        cache.insert("a", &verified("a"), Some(2000), 1000);
+        cache.insert("a", &verified("a"), Some(2000), UnixSeconds(1000));
         assert!(cache.is_empty());
     }
 }

@@ -13,6 +13,7 @@ use crate::dpop::{MemoryReplayGuard, NonceKey, ReplayGuard};
 use crate::jwks::KeyRing;
 use crate::policy::Claims;
 use crate::request::{bearer_header, request_headers, RequestView};
+use crate::time::UnixSeconds;
 use crate::token::VerifiedToken;
 
 /// A file of cases.
@@ -249,7 +250,7 @@ impl Case {
         &self,
         config: &Config,
         keys: &KeyRing,
-        now: i64,
+        now: UnixSeconds,
         replay: &dyn ReplayGuard,
     ) -> Result<Decision, String> {
         let mut headers = self.request.headers();
@@ -319,7 +320,7 @@ impl Case {
     }
 
     /// Runs the case alone: the problems found (empty when it passes).
-    pub fn run(&self, config: &Config, keys: &KeyRing, now: i64) -> Vec<String> {
+    pub fn run(&self, config: &Config, keys: &KeyRing, now: UnixSeconds) -> Vec<String> {
         self.run_with(config, keys, now, &MemoryReplayGuard::default())
     }
 
@@ -328,7 +329,7 @@ impl Case {
         &self,
         config: &Config,
         keys: &KeyRing,
-        now: i64,
+        now: UnixSeconds,
         replay: &dyn ReplayGuard,
     ) -> Vec<String> {
         match self.decide(config, keys, now, replay) {
@@ -365,14 +366,17 @@ mod tests {
             "claims": {"sub": "auth0|1", "https://aethermarket.com/loyalty_tier": "Gold"},
             "expect": {"status": 200, "rule": "exclusive-deals", "headers": {"x-loyalty-tier": "Gold", "x-user-email": null}}
         }));
-        assert_eq!(gold.run(&config, &keys, 0), Vec::<String>::new());
+        assert_eq!(
+            gold.run(&config, &keys, UnixSeconds(0)),
+            Vec::<String>::new()
+        );
         let wrong = case(json!({
             "name": "wrong",
             "request": {"path": "/deals/exclusive"},
             "claims": {"sub": "auth0|1", "https://aethermarket.com/loyalty_tier": "Silver"},
             "expect": {"status": 200, "rule": null}
         }));
-        let problems = wrong.run(&config, &keys, 0);
+        let problems = wrong.run(&config, &keys, UnixSeconds(0));
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains("status 200 expected, got 403"));
         assert!(problems[1].contains("rule (default) expected, got 'exclusive-deals'"));
@@ -384,7 +388,11 @@ mod tests {
         let both = case(json!({
             "name": "both", "claims": {}, "token": "x", "expect": {"status": 401}
         }));
-        assert_eq!(both.run(&config, &config.initial_keys(), 0).len(), 1);
+        assert_eq!(
+            both.run(&config, &config.initial_keys(), UnixSeconds(0))
+                .len(),
+            1
+        );
     }
 
     #[test]

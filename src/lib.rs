@@ -29,7 +29,10 @@
 //! 9. [`jwks`]: keys and signature checks; imports `provider_id`
 //! 10. [`fields`]: configuration errors and field validators; imports `claims`;
 //!     [`key_miss`]: "keys are missing"; imports `provider_id`
-//! 11. [`claims`], [`request`], [`provider_id`]: import nothing of the crate
+//! 11. [`claims`], [`request`], [`provider_id`], [`time`]: import nothing of the crate
+//!
+//! [`time`] (`UnixSeconds`, `UnixMillis`) is imported by every layer that reads the
+//! clock; the lists above leave it out.
 //!
 //! A quick check: `grep -rn 'crate::' src/<module>` lists what a module
 //! imports.
@@ -57,6 +60,7 @@ pub mod policy;
 pub mod provider;
 pub mod provider_id;
 pub mod request;
+pub mod time;
 pub mod token;
 
 #[cfg(any(target_os = "wasi", test))]
@@ -70,3 +74,4 @@ pub use cache::TokenCache;
 pub use config::{Config, ConfigError};
 pub use decision::{decide, Decision, Environment, Input, Outcome, ProofEnvironment};
 pub use request::RequestView;
+pub use time::{UnixMillis, UnixSeconds};

@@ -5,15 +5,22 @@
 #![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
 #![allow(clippy::too_many_lines, reason = "test code")]
 
-mod support;
+// This binary serves only JSON and status replies; the Envoy tests use the rest of the
+// scripted server (hits, delays, hang-ups, fixed ports).
+#[path = "support/idp.rs"]
+#[allow(
+    dead_code,
+    reason = "the Envoy tests use the rest of the scripted server"
+)]
+mod idp;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use claimgate::jwks::Alg;
 use claimgate::mint::SigningKey;
+use idp::{Idp, Reply};
 use serde_json::{json, Value};
-use support::idp::{Idp, Reply};
 
 const ISSUER: &str = "https://tenant.example.auth0.com/";
 const AUDIENCE: &str = "https://api.example.com";

@@ -1,36 +1,28 @@
 //! Keys from `claimgate keygen` and the demo key work in an independent JOSE library
 //! (PyJWT on `cryptography`, installed by `scripts/bootstrap.sh --wasm-tests`), and tokens
-//! that library signs are accepted by claimgate — in the core and through Envoy. So the
-//! private JWKs are complete (RFC 7518 §6.3.2) and verification is not only agreeing with
-//! claimgate's own signing.
+//! that library signs are accepted by claimgate — in the core here, through Envoy in
+//! `tests/envoy/jose_interop.rs`. So the private JWKs are complete (RFC 7518 §6.3.2) and
+//! verification is not only agreeing with claimgate's own signing.
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 #![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
 #![allow(clippy::too_many_lines, reason = "test code")]
 
-mod support;
+#[path = "support/pyjwt.rs"]
+mod pyjwt;
+#[path = "support/tokens.rs"]
+mod tokens;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use claimgate::{decide, Config, Environment, Input, RequestView};
+use claimgate::{decide, Config, Environment, Input, RequestView, UnixSeconds};
+use pyjwt::sign as pyjwt_sign;
 use serde_json::{json, Value};
-use support::Envoy;
+use tokens::now;
 
 const ISSUER: &str = "https://interop.example/";
 const AUDIENCE: &str = "https://api.example";
-
-fn repo(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 fn keygen(alg: &str) -> Value {
     let output = Command::new(env!("CARGO_BIN_EXE_claimgate"))
@@ -41,11 +33,6 @@ fn keygen(alg: &str) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-/// Signs `claims` with PyJWT using the private JWK `key`.
-fn pyjwt_sign(key: &Value, claims: &Value) -> String {
-    support::pyjwt::sign_all(key, std::slice::from_ref(claims)).remove(0)
-}
-
 fn public_jwk(private: &Value) -> Value {
     claimgate::mint::SigningKey::from_jwk(private)
         .unwrap()
@@ -53,7 +40,7 @@ fn public_jwk(private: &Value) -> Value {
 }
 
 fn claims() -> Value {
-    json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "auth0|interop", "iat": now(), "exp": now() + 600})
+    tokens::claims(ISSUER, AUDIENCE, json!({"sub": "auth0|interop"}))
 }
 
 #[test]
@@ -83,7 +70,7 @@ fn keygen_keys_sign_in_pyjwt_and_claimgate_accepts_the_tokens() {
         ];
         let decision = decide(
             Input::new(RequestView::new(&headers)),
-            Environment::new(&config, &config.initial_keys(), now()),
+            Environment::new(&config, &config.initial_keys(), UnixSeconds(now())),
         );
         assert_eq!(decision.status(), 200, "{alg}: {}", decision.reason);
         // The same library's signature, one bit off, is refused.
@@ -101,7 +88,7 @@ fn keygen_keys_sign_in_pyjwt_and_claimgate_accepts_the_tokens() {
         .concat();
         let decision = decide(
             Input::new(RequestView::new(&headers)),
-            Environment::new(&config, &config.initial_keys(), now()),
+            Environment::new(&config, &config.initial_keys(), UnixSeconds(now())),
         );
         assert_eq!(decision.status(), 401, "{alg} forged");
         assert!(
@@ -110,31 +97,4 @@ fn keygen_keys_sign_in_pyjwt_and_claimgate_accepts_the_tokens() {
             decision.reason
         );
     }
-}
-
-#[test]
-fn the_demo_key_signs_in_pyjwt_and_envoy_accepts_the_token() {
-    let demo: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo("filter-config/demo/private-demo-only.jwk.json")).unwrap(),
-    )
-    .unwrap();
-    let token = pyjwt_sign(
-        &demo,
-        &json!({
-            "iss": "https://aethermarket.auth0.com/",
-            "aud": "https://api.aethermarket.com",
-            "sub": "auth0|pyjwt",
-            "iat": now(),
-            "exp": now() + 600,
-            "https://aethermarket.com/loyalty_tier": "Gold"
-        }),
-    );
-    let envoy =
-        Envoy::start(&std::fs::read_to_string(repo("filter-config/aethermarket.json")).unwrap());
-    let response = envoy.request(
-        "GET",
-        "/deals/exclusive",
-        &[("authorization", &format!("Bearer {token}"))],
-    );
-    assert_eq!(response.status, 200, "{}", response.body);
 }

@@ -12,7 +12,9 @@ use claimgate::decision::KeyMiss;
 use claimgate::jwks::{Alg, KeySet, SymmetricKeys};
 use claimgate::keysource::SourceKind;
 use claimgate::mint::SigningKey;
-use claimgate::{decide, Config, ConfigError, Environment, Input, Outcome, RequestView};
+use claimgate::{
+    decide, Config, ConfigError, Environment, Input, Outcome, RequestView, UnixSeconds,
+};
 use serde_json::{json, Value};
 
 const NOW: i64 = 1_800_000_000;
@@ -175,7 +177,7 @@ fn without_keys_the_decision_is_503_and_names_the_provider_to_wait_for() {
     let key = SigningKey::generate(Alg::Es256, Some("k1")).unwrap();
     let decision = decide(
         Input::new(RequestView::new(&request(&token(&key)))),
-        Environment::new(&config, &config.initial_keys(), NOW),
+        Environment::new(&config, &config.initial_keys(), UnixSeconds(NOW)),
     );
     assert_eq!(decision.status(), 503);
     assert_eq!(
@@ -192,7 +194,7 @@ fn without_keys_the_decision_is_503_and_names_the_provider_to_wait_for() {
     let config = compile(&as_401).unwrap();
     let decision = decide(
         Input::new(RequestView::new(&request(&token(&key)))),
-        Environment::new(&config, &config.initial_keys(), NOW),
+        Environment::new(&config, &config.initial_keys(), UnixSeconds(NOW)),
     );
     assert_eq!(decision.status(), 401);
     assert_eq!(
@@ -216,13 +218,13 @@ fn an_unknown_kid_is_401_and_reported_as_a_key_miss() {
     keys.replace(config.provider_id("auth0").unwrap(), Arc::new(set));
     let allowed = decide(
         Input::new(RequestView::new(&request(&token(&known)))),
-        Environment::new(&config, &keys, NOW),
+        Environment::new(&config, &keys, UnixSeconds(NOW)),
     );
     assert_eq!(allowed.status(), 200);
     assert_eq!(allowed.key_miss, None);
     let refused = decide(
         Input::new(RequestView::new(&request(&token(&unknown)))),
-        Environment::new(&config, &keys, NOW),
+        Environment::new(&config, &keys, UnixSeconds(NOW)),
     );
     assert_eq!(refused.status(), 401);
     assert_eq!(
@@ -251,7 +253,7 @@ fn inline_keys_beside_a_remote_source_verify_before_any_fetch() {
     let config = compile(&config_with(jwks)).unwrap();
     let decision = decide(
         Input::new(RequestView::new(&request(&token(&pinned)))),
-        Environment::new(&config, &config.initial_keys(), NOW),
+        Environment::new(&config, &config.initial_keys(), UnixSeconds(NOW)),
     );
     assert_eq!(decision.status(), 200);
 }

@@ -9,7 +9,7 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use claimgate::cases::CaseFile;
 use claimgate::jwks::Alg;
 use claimgate::mint::SigningKey;
-use claimgate::{decide, Config, Decision, Environment, Input, Outcome, RequestView};
+use claimgate::{decide, Config, Decision, Environment, Input, Outcome, RequestView, UnixSeconds};
 use serde_json::{json, Value};
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -60,7 +60,7 @@ fn request(path: &str, token: &str) -> Vec<(String, Vec<u8>)> {
 fn run(config: &Config, path: &str, token: &str) -> Decision {
     decide(
         Input::new(RequestView::new(&request(path, token))),
-        Environment::new(config, &config.initial_keys(), NOW),
+        Environment::new(config, &config.initial_keys(), UnixSeconds(NOW)),
     )
 }
 
@@ -183,7 +183,7 @@ fn every_shipped_policy_case_passes_in_wasm() {
     assert!(cases.cases.len() > 20, "{} cases", cases.cases.len());
     for case in &cases.cases {
         assert_eq!(
-            case.run(&config, &keys, now),
+            case.run(&config, &keys, UnixSeconds(now)),
             Vec::<String>::new(),
             "{}",
             case.name

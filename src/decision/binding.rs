@@ -13,6 +13,7 @@ use crate::dpop::{
     verify_proof, ProofContext, ProofError, ReplayError, ReplayGuard, VerifiedProof,
 };
 use crate::provider::Binding;
+use crate::time::UnixSeconds;
 use crate::token::{FoundToken, TokenError, VerifiedToken};
 
 /// Whether the token was sent as `Authorization: DPoP` (and nowhere else).
@@ -143,7 +144,7 @@ fn check_proof(step: &Step<'_>, found: &FoundToken, jkt: &str) -> Result<Verifie
 pub(super) fn first_use(
     proof: &VerifiedProof,
     replay: &dyn ReplayGuard,
-    now: i64,
+    now: UnixSeconds,
 ) -> Result<(), Refusal> {
     replay
         .first_use(proof.id(), proof.expires_at(), now)
@@ -240,8 +241,8 @@ mod tests {
             let headers =
                 request_headers("GET", "/orders?x=1", "api.example", Some("https"), headers);
             let keys = self.config.initial_keys();
-            let mut environment =
-                Environment::new(&self.config, &keys, NOW).with_proofs(ProofEnvironment {
+            let mut environment = Environment::new(&self.config, &keys, UnixSeconds(NOW))
+                .with_proofs(ProofEnvironment {
                     nonce_key: environment.nonce_key,
                     replay: environment.replay,
                 });
@@ -560,7 +561,7 @@ mod tests {
             &self,
             id: crate::dpop::ProofId,
             expires_at: i64,
-            now: i64,
+            now: UnixSeconds,
         ) -> Result<(), ReplayError> {
             self.calls.set(self.calls.get() + 1);
             self.inner.first_use(id, expires_at, now)

@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::dpop::{NonceKey, ReplayGuard};
 use crate::jwks::{KeyRing, SignatureChecks};
 use crate::request::RequestView;
+use crate::time::UnixSeconds;
 use crate::token::VerifiedToken;
 
 /// The request to decide.
@@ -52,8 +53,8 @@ impl<'i> Input<'i> {
 pub struct Environment<'e> {
     pub config: &'e Config,
     pub keys: &'e KeyRing,
-    /// Unix seconds from the host clock.
-    pub now: i64,
+    /// The host clock.
+    pub now: UnixSeconds,
     /// Verified tokens to reuse and to add new ones to; the caller empties it whenever
     /// `keys` changes. `None`: every token is verified.
     pub cache: Option<&'e mut TokenCache>,
@@ -66,7 +67,7 @@ pub struct Environment<'e> {
 impl<'e> Environment<'e> {
     /// Decisions under `config` with `keys` at `now`, without a token cache or a proof
     /// record.
-    pub fn new(config: &'e Config, keys: &'e KeyRing, now: i64) -> Environment<'e> {
+    pub fn new(config: &'e Config, keys: &'e KeyRing, now: UnixSeconds) -> Environment<'e> {
         Environment {
             config,
             keys,
@@ -113,5 +114,5 @@ pub(super) struct Step<'s> {
     pub(super) request: &'s RequestView<'s>,
     /// The canonical path.
     pub(super) path: &'s str,
-    pub(super) now: i64,
+    pub(super) now: UnixSeconds,
 }

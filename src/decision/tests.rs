@@ -1,5 +1,6 @@
 use super::*;
 use crate::mint::SigningKey;
+use crate::time::UnixSeconds;
 use serde_json::{json, Map};
 
 const CONFIG: &str = include_str!("../../filter-config/aethermarket.json");
@@ -55,7 +56,7 @@ fn request(
 fn run(config: &Config, headers: &[(String, Vec<u8>)]) -> Decision {
     decide(
         Input::new(RequestView::new(headers)),
-        Environment::new(config, &config.initial_keys(), NOW),
+        Environment::new(config, &config.initial_keys(), UnixSeconds(NOW)),
     )
 }
 
@@ -499,12 +500,12 @@ fn cached_tokens_decide_like_fresh_ones_until_they_expire() {
     let cached = |cache: &mut TokenCache, headers: &[(String, Vec<u8>)], now: i64| {
         decide(
             Input::new(RequestView::new(headers)),
-            Environment::new(&config, &keys, now).with_cache(cache),
+            Environment::new(&config, &keys, UnixSeconds(now)).with_cache(cache),
         )
     };
     let fresh = decide(
         Input::new(RequestView::new(&headers)),
-        Environment::new(&config, &keys, NOW),
+        Environment::new(&config, &keys, UnixSeconds(NOW)),
     );
     let miss = cached(&mut cache, &headers, NOW);
     assert_eq!(cache.len(), 1);

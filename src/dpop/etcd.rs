@@ -15,6 +15,7 @@ use base64ct::{Base64, Encoding};
 use serde_json::{json, Value};
 
 use super::replay::ProofId;
+use crate::time::UnixSeconds;
 
 /// Paths of etcd's gateway (v3 API, etcd 3.4 and later).
 pub const TXN_PATH: &str = "/v3/kv/txn";
@@ -30,7 +31,13 @@ pub struct BucketLease {
 }
 
 /// The lease of the bucket `expires_at` falls in.
-pub fn bucket_lease(prefix: &str, bucket_seconds: i64, expires_at: i64, now: i64) -> BucketLease {
+pub fn bucket_lease(
+    prefix: &str,
+    bucket_seconds: i64,
+    expires_at: i64,
+    now: UnixSeconds,
+) -> BucketLease {
+    let now = now.0;
     let width = bucket_seconds.max(1);
     let bucket = expires_at.div_euclid(width);
     let ends = bucket.saturating_add(2).saturating_mul(width);
@@ -172,20 +179,23 @@ mod tests {
     fn keys_go_to_the_lease_of_their_bucket_which_outlives_every_proof_in_it() {
         let now = 1_000_000;
         for expires_at in [now + 1, now + 59, now + 60, now + 61, now + 65] {
-            let lease = bucket_lease("p/", 60, expires_at, now);
+            let lease = bucket_lease("p/", 60, expires_at, UnixSeconds(now));
             assert!(now + lease.ttl_seconds >= expires_at, "{lease:?}");
             assert!(lease.ttl_seconds <= 3 * 60, "{lease:?}");
             assert!(lease.id > 0);
             // Same bucket, same lease, whichever replica asks and when.
-            assert_eq!(bucket_lease("p/", 60, expires_at, now + 5).id, lease.id);
+            assert_eq!(
+                bucket_lease("p/", 60, expires_at, UnixSeconds(now + 5)).id,
+                lease.id
+            );
         }
         assert_ne!(
-            bucket_lease("p/", 60, now, now).id,
-            bucket_lease("p/", 60, now + 60, now).id
+            bucket_lease("p/", 60, now, UnixSeconds(now)).id,
+            bucket_lease("p/", 60, now + 60, UnixSeconds(now)).id
         );
         assert_ne!(
-            bucket_lease("p/", 60, now, now).id,
-            bucket_lease("q/", 60, now, now).id
+            bucket_lease("p/", 60, now, UnixSeconds(now)).id,
+            bucket_lease("q/", 60, now, UnixSeconds(now)).id
         );
     }
 
@@ -253,8 +263,13 @@ mod tests {
             read_lease_grant(Some(503), None),
             EtcdAnswer::Unavailable(_)
         ));
-        let lease: Value =
-            serde_json::from_slice(&lease_grant_body(&bucket_lease("p/", 60, 1000, 900))).unwrap();
+        let lease: Value = serde_json::from_slice(&lease_grant_body(&bucket_lease(
+            "p/",
+            60,
+            1000,
+            UnixSeconds(900),
+        )))
+        .unwrap();
         assert_eq!(lease["TTL"], "180");
     }
 }

@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use crate::time::UnixSeconds;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use jwt_compact::alg::{Hs256, Hs256Key};
 use jwt_compact::{Algorithm, AlgorithmSignature};
@@ -122,7 +123,8 @@ impl NonceKey {
     }
 
     /// A nonce issued at `now`.
-    pub fn issue(&self, now: i64) -> String {
+    pub fn issue(&self, now: UnixSeconds) -> String {
+        let now = now.0;
         let mut bytes = now.to_be_bytes().to_vec();
         bytes.extend(Self::mac(&self.secret, now));
         Base64UrlUnpadded::encode_string(&bytes)
@@ -130,7 +132,8 @@ impl NonceKey {
 
     /// Whether `nonce` was issued with this key (or the previous one) at most `lifetime`
     /// seconds before `now`.
-    pub fn accepts(&self, nonce: &str, now: i64, lifetime: i64) -> bool {
+    pub fn accepts(&self, nonce: &str, now: UnixSeconds, lifetime: i64) -> bool {
+        let now = now.0;
         let Ok(bytes) = Base64UrlUnpadded::decode_vec(nonce) else {
             return false;
         };
@@ -168,20 +171,27 @@ mod tests {
     #[test]
     fn a_nonce_is_accepted_by_its_key_within_its_lifetime_only() {
         let key = NonceKey::random().unwrap();
-        let nonce = key.issue(1000);
-        assert!(key.accepts(&nonce, 1000, 300));
-        assert!(key.accepts(&nonce, 1300, 300));
-        assert!(!key.accepts(&nonce, 1301, 300));
-        assert!(!key.accepts(&nonce, 990, 300), "issued in the future");
+        let nonce = key.issue(UnixSeconds(1000));
+        assert!(key.accepts(&nonce, UnixSeconds(1000), 300));
+        assert!(key.accepts(&nonce, UnixSeconds(1300), 300));
+        assert!(!key.accepts(&nonce, UnixSeconds(1301), 300));
+        assert!(
+            !key.accepts(&nonce, UnixSeconds(990), 300),
+            "issued in the future"
+        );
         let other = NonceKey::random().unwrap();
-        assert!(!other.accepts(&nonce, 1000, 300));
+        assert!(!other.accepts(&nonce, UnixSeconds(1000), 300));
         let mut forged = Base64UrlUnpadded::decode_vec(&nonce).unwrap();
         forged[3] ^= 1;
-        assert!(!key.accepts(&Base64UrlUnpadded::encode_string(&forged), 1000, 1 << 40));
-        assert!(!key.accepts("", 1000, 300));
-        assert!(!key.accepts("!!", 1000, 300));
+        assert!(!key.accepts(
+            &Base64UrlUnpadded::encode_string(&forged),
+            UnixSeconds(1000),
+            1 << 40
+        ));
+        assert!(!key.accepts("", UnixSeconds(1000), 300));
+        assert!(!key.accepts("!!", UnixSeconds(1000), 300));
         let again = NonceKey::from_bytes(key.as_bytes()).unwrap();
-        assert!(again.accepts(&nonce, 1000, 300));
+        assert!(again.accepts(&nonce, UnixSeconds(1000), 300));
     }
 
     fn secret(byte: u8, len: usize) -> String {
@@ -193,36 +203,42 @@ mod tests {
         let (old, new, newer) = (secret(1, 32), secret(2, 48), secret(3, 32));
         let replica_a = NonceKey::from_secrets(&old, None).unwrap();
         let replica_b = NonceKey::from_secrets(&old, None).unwrap();
-        let nonce = replica_a.issue(1000);
+        let nonce = replica_a.issue(UnixSeconds(1000));
         assert!(
-            replica_b.accepts(&nonce, 1001, 300),
+            replica_b.accepts(&nonce, UnixSeconds(1001), 300),
             "same secret, other replica"
         );
         // Rotation: new current, old as previous; old nonces still accepted, new ones
         // are made with the new secret only.
         let rotated = NonceKey::from_secrets(&new, Some(&old)).unwrap();
-        assert!(rotated.accepts(&nonce, 1001, 300));
-        let fresh = rotated.issue(1002);
+        assert!(rotated.accepts(&nonce, UnixSeconds(1001), 300));
+        let fresh = rotated.issue(UnixSeconds(1002));
         assert!(
-            !replica_a.accepts(&fresh, 1002, 300),
+            !replica_a.accepts(&fresh, UnixSeconds(1002), 300),
             "made with the new secret"
         );
-        assert!(NonceKey::from_secrets(&new, None)
-            .unwrap()
-            .accepts(&fresh, 1002, 300));
+        assert!(NonceKey::from_secrets(&new, None).unwrap().accepts(
+            &fresh,
+            UnixSeconds(1002),
+            300
+        ));
         // Rotated out: the old secret's nonces are refused, within their lifetime too.
         let again = NonceKey::from_secrets(&newer, Some(&new)).unwrap();
-        assert!(!again.accepts(&nonce, 1003, 300));
-        assert!(again.accepts(&fresh, 1003, 300));
+        assert!(!again.accepts(&nonce, UnixSeconds(1003), 300));
+        assert!(again.accepts(&fresh, UnixSeconds(1003), 300));
         // The previous secret's nonces still expire.
-        assert!(!rotated.accepts(&nonce, 1301, 300));
+        assert!(!rotated.accepts(&nonce, UnixSeconds(1301), 300));
         // Padding and surrounding whitespace are tolerated (Kubernetes Secrets).
         let padded = format!(" {}=\n", Base64UrlUnpadded::encode_string(&[1_u8; 32]));
-        assert!(NonceKey::from_secrets(&padded, None)
-            .unwrap()
-            .accepts(&nonce, 1000, 300));
+        assert!(NonceKey::from_secrets(&padded, None).unwrap().accepts(
+            &nonce,
+            UnixSeconds(1000),
+            300
+        ));
         // A random per-Envoy key is not an operator key.
-        assert!(!NonceKey::random().unwrap().accepts(&nonce, 1000, 300));
+        assert!(!NonceKey::random()
+            .unwrap()
+            .accepts(&nonce, UnixSeconds(1000), 300));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use super::thumbprint::{jwk_thumbprint, sha256_base64url};
 use super::DpopSettings;
 use crate::jwks::{parse_jwk, significant_bits, Alg, KeyFamily, SignatureChecks, SymmetricKeys};
 use crate::request::RequestView;
+use crate::time::UnixSeconds;
 use crate::token::{decode_base64url, split_jws, JwsParts};
 
 /// Why a proof is refused. Every variant is 401 `invalid_dpop_proof`, except
@@ -127,7 +128,7 @@ pub struct ProofContext<'a> {
     /// The token's `cnf.jkt`: the thumbprint of the only key whose proofs count. Compared
     /// before the signature is checked, so a proof by any other key costs a hash.
     pub bound_jkt: &'a str,
-    pub now: i64,
+    pub now: UnixSeconds,
     /// Present when nonces are required.
     pub nonce_key: Option<&'a NonceKey>,
     /// Where the proof's signature is checked (and counted).
@@ -302,10 +303,10 @@ fn check_claims(
         return Err(ProofError::WrongUri);
     }
     let iat = iat(claims)?;
-    if iat > context.now.saturating_add(settings.clock_skew_seconds) {
+    if iat > context.now.0.saturating_add(settings.clock_skew_seconds) {
         return Err(ProofError::IssuedInFuture);
     }
-    if iat < context.now.saturating_sub(settings.max_age_seconds) {
+    if iat < context.now.0.saturating_sub(settings.max_age_seconds) {
         return Err(ProofError::Stale);
     }
     let ath = text_claim(claims, "ath").ok_or(ProofError::MissingAth)?;
@@ -369,7 +370,7 @@ mod tests {
                 request: &request,
                 access_token: TOKEN,
                 bound_jkt: &bound,
-                now: NOW,
+                now: UnixSeconds(NOW),
                 nonce_key,
                 checks: &SignatureChecks::default(),
             },
@@ -552,10 +553,10 @@ mod tests {
             check_with(&settings, &[&good], "POST", Some(&nonces)),
             Err(ProofError::NonceRequired)
         );
-        let nonce = nonces.issue(NOW - 10);
+        let nonce = nonces.issue(UnixSeconds(NOW - 10));
         let with_nonce = proof_with(&key, |r| r.nonce = Some(&nonce));
         assert!(check_with(&settings, &[&with_nonce], "POST", Some(&nonces)).is_ok());
-        let old = nonces.issue(NOW - 301);
+        let old = nonces.issue(UnixSeconds(NOW - 301));
         let with_old = proof_with(&key, |r| r.nonce = Some(&old));
         assert_eq!(
             check_with(&settings, &[&with_old], "POST", Some(&nonces)),
@@ -662,7 +663,7 @@ mod tests {
             request: &request,
             access_token: TOKEN,
             bound_jkt: "another-key-thumbprint",
-            now: NOW,
+            now: UnixSeconds(NOW),
             nonce_key: None,
             checks: &SignatureChecks::default(),
         };

@@ -28,6 +28,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 
+use crate::time::UnixSeconds;
 use sha2::{Digest, Sha256};
 
 /// Why a proof could not be recorded as used.
@@ -103,7 +104,7 @@ impl ProofId {
 /// Records each proof once. `first_use` succeeds only the first time it is called with a
 /// proof (until `expires_at`).
 pub trait ReplayGuard {
-    fn first_use(&self, id: ProofId, expires_at: i64, now: i64) -> Result<(), ReplayError>;
+    fn first_use(&self, id: ProofId, expires_at: i64, now: UnixSeconds) -> Result<(), ReplayError>;
 }
 
 /// Bytes of one entry: key id, proof id and expiry, big-endian.
@@ -143,8 +144,9 @@ impl ReplayShards {
         record: Option<&[u8]>,
         id: ProofId,
         expires_at: i64,
-        now: i64,
+        now: UnixSeconds,
     ) -> Result<Vec<u8>, ReplayError> {
+        let now = now.0;
         let record = record.unwrap_or_default();
         if record.len() % ENTRY != 0 {
             return Err(ReplayError::Unavailable);
@@ -192,7 +194,8 @@ pub struct MemoryReplayGuard {
 }
 
 impl ReplayGuard for MemoryReplayGuard {
-    fn first_use(&self, id: ProofId, expires_at: i64, now: i64) -> Result<(), ReplayError> {
+    fn first_use(&self, id: ProofId, expires_at: i64, now: UnixSeconds) -> Result<(), ReplayError> {
+        let now = now.0;
         let mut used = self.used.borrow_mut();
         used.retain(|_, expiry| *expiry > now);
         if used.contains_key(&id) {
@@ -215,26 +218,32 @@ mod tests {
     fn a_shard_refuses_a_live_proof_twice_forgets_expired_ones_and_never_overflows() {
         let shards = ReplayShards::new(256);
         assert_eq!(shards.key(id(1, 7)), "claimgate/dpop-replay/0");
-        let first = shards.insert(None, id(1, 1), 100, 0).unwrap();
+        let first = shards.insert(None, id(1, 1), 100, UnixSeconds(0)).unwrap();
         assert_eq!(
-            shards.insert(Some(&first), id(1, 1), 100, 50),
+            shards.insert(Some(&first), id(1, 1), 100, UnixSeconds(50)),
             Err(ReplayError::Replayed)
         );
         // Expired: dropped, and the proof (stale by then anyway) is new to the record.
-        let again = shards.insert(Some(&first), id(1, 1), 200, 100).unwrap();
+        let again = shards
+            .insert(Some(&first), id(1, 1), 200, UnixSeconds(100))
+            .unwrap();
         assert_eq!(again.len(), ENTRY);
         // 256 proofs by 256 keys fill the shard; the next is refused, whatever its key.
         let mut record = Vec::new();
         for n in 0..256 {
-            record = shards.insert(Some(&record), id(n, n), 100, 0).unwrap();
+            record = shards
+                .insert(Some(&record), id(n, n), 100, UnixSeconds(0))
+                .unwrap();
         }
         assert_eq!(
-            shards.insert(Some(&record), id(999, 999), 100, 0),
+            shards.insert(Some(&record), id(999, 999), 100, UnixSeconds(0)),
             Err(ReplayError::Full)
         );
-        assert!(shards.insert(Some(&record), id(999, 999), 200, 100).is_ok());
+        assert!(shards
+            .insert(Some(&record), id(999, 999), 200, UnixSeconds(100))
+            .is_ok());
         assert_eq!(
-            shards.insert(Some(&[1, 2, 3]), id(1, 1), 1, 0),
+            shards.insert(Some(&[1, 2, 3]), id(1, 1), 1, UnixSeconds(0)),
             Err(ReplayError::Unavailable)
         );
     }
@@ -248,35 +257,42 @@ mod tests {
         // until its first entry expires (at 100, so in 90 s at 10) — and not recorded.
         for n in 0..32 {
             record = shards
-                .insert(Some(&record), id(1, n), 100 + n as i64, 0)
+                .insert(Some(&record), id(1, n), 100 + n as i64, UnixSeconds(0))
                 .unwrap();
         }
         assert_eq!(
-            shards.insert(Some(&record), id(1, 1000), 160, 10),
+            shards.insert(Some(&record), id(1, 1000), 160, UnixSeconds(10)),
             Err(ReplayError::KeyQuota { retry_after: 90 })
         );
         // A replay is still a replay, not a quota refusal.
         assert_eq!(
-            shards.insert(Some(&record), id(1, 5), 160, 10),
+            shards.insert(Some(&record), id(1, 5), 160, UnixSeconds(10)),
             Err(ReplayError::Replayed)
         );
         // Every other key keeps the other 7/8 of the shard.
         for other in 2..9 {
             for n in 0..32 {
                 record = shards
-                    .insert(Some(&record), id(other, other * 1000 + n), 100, 0)
+                    .insert(
+                        Some(&record),
+                        id(other, other * 1000 + n),
+                        100,
+                        UnixSeconds(0),
+                    )
                     .unwrap();
             }
         }
         assert_eq!(record.len(), 256 * ENTRY);
         // Once the flooding key's first entry expires it may record one more.
-        assert!(shards.insert(Some(&record), id(1, 1000), 160, 100).is_ok());
+        assert!(shards
+            .insert(Some(&record), id(1, 1000), 160, UnixSeconds(100))
+            .is_ok());
         // A quota answer never asks for less than a second.
-        let one = shards.insert(None, id(3, 1), 5, 0).unwrap();
+        let one = shards.insert(None, id(3, 1), 5, UnixSeconds(0)).unwrap();
         let tiny = ReplayShards::new(8);
         assert_eq!(tiny.per_key, 1);
         assert_eq!(
-            tiny.insert(Some(&one), id(3, 2), 5, 5 - 1),
+            tiny.insert(Some(&one), id(3, 2), 5, UnixSeconds(5 - 1)),
             Err(ReplayError::KeyQuota { retry_after: 1 })
         );
     }
@@ -300,8 +316,11 @@ mod tests {
     fn the_memory_guard_accepts_a_proof_once_while_it_is_fresh() {
         let guard = MemoryReplayGuard::default();
         let id = ProofId::new("jkt", "jti-1");
-        assert_eq!(guard.first_use(id, 60, 0), Ok(()));
-        assert_eq!(guard.first_use(id, 60, 59), Err(ReplayError::Replayed));
-        assert_eq!(guard.first_use(id, 120, 60), Ok(()));
+        assert_eq!(guard.first_use(id, 60, UnixSeconds(0)), Ok(()));
+        assert_eq!(
+            guard.first_use(id, 60, UnixSeconds(59)),
+            Err(ReplayError::Replayed)
+        );
+        assert_eq!(guard.first_use(id, 120, UnixSeconds(60)), Ok(()));
     }
 }

@@ -6,6 +6,7 @@
 //! error the caller handles (refuse the request, keep the last keys, retry later), never
 //! a panic that would kill the VM.
 
+use crate::time::UnixMillis;
 use std::fmt;
 use std::time::Duration;
 
@@ -86,7 +87,7 @@ pub enum Flow {
 /// [`Host::set_effective_context`]).
 pub trait Host {
     /// Wall-clock time, milliseconds since the Unix epoch.
-    fn now_ms(&self) -> HostResult<u64>;
+    fn now_ms(&self) -> HostResult<UnixMillis>;
     /// Random bits for backoff jitter.
     fn random_u64(&self) -> HostResult<u64>;
 

@@ -10,11 +10,12 @@ use super::apply::{apply, refuse_internal, Stage};
 use super::plugin::Plugin;
 use super::record_check::ToCheck;
 use super::waiters::{PausedRequest, Waiter};
+use crate::time::UnixMillis;
 
 impl Plugin {
     /// Pauses the request until `miss` may be resolved by a fetch; `false` when no fetch
     /// is running or coming for it (the decision then stands).
-    pub fn wait_for_keys(&self, miss: KeyMiss, request: PausedRequest, now: u64) -> bool {
+    pub fn wait_for_keys(&self, miss: KeyMiss, request: PausedRequest, now: UnixMillis) -> bool {
         let provider = miss.provider;
         let Some(source) = self.source(provider) else {
             return false;
@@ -59,7 +60,7 @@ impl Plugin {
     /// Decides again every paused request whose wait is over, and resumes or answers
     /// it, then makes `root_context_id` effective again. Runs last in a root callback:
     /// resuming a request may re-enter the VM.
-    pub fn settle_waiters(&self, root_context_id: u32, now: u64) {
+    pub fn settle_waiters(&self, root_context_id: u32, now: UnixMillis) {
         let ready = self.ready_waiters(now);
         if ready.is_empty() {
             return;
@@ -101,7 +102,7 @@ impl Plugin {
     }
 
     /// Takes out the waiters whose wait is over.
-    fn ready_waiters(&self, now: u64) -> Vec<Waiter> {
+    fn ready_waiters(&self, now: UnixMillis) -> Vec<Waiter> {
         self.waiters().take_ready(|waiter| {
             match (self.control(waiter.provider), self.source(waiter.provider)) {
                 (Some(control), Some(source)) => !keysource::keep_waiting(

@@ -5,6 +5,7 @@
 use std::cell::Cell;
 
 use super::host::Host;
+use crate::time::UnixMillis;
 
 /// Sends `log` records to the host's log; a failed log call is dropped.
 #[cfg(target_os = "wasi")]
@@ -53,7 +54,8 @@ pub struct LogLevelSync {
 }
 
 impl LogLevelSync {
-    pub fn sync(&self, host: &dyn Host, now_ms: u64) {
+    pub fn sync(&self, host: &dyn Host, now_ms: UnixMillis) {
+        let now_ms = now_ms.0;
         let checked = self.checked_ms.get();
         if checked != 0 && now_ms.saturating_sub(checked) < 1000 {
             return;

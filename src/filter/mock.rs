@@ -9,6 +9,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::host::{HeaderList, Host, HostError, HostResult, SharedRecord};
+use crate::time::UnixMillis;
 
 /// Shared data of one Envoy: key → (value, CAS). Mock VMs of one Envoy share it.
 #[derive(Default)]
@@ -201,9 +202,9 @@ impl MockHost {
 }
 
 impl Host for MockHost {
-    fn now_ms(&self) -> HostResult<u64> {
+    fn now_ms(&self) -> HostResult<UnixMillis> {
         self.check("now_ms")?;
-        Ok(self.now_ms.get())
+        Ok(UnixMillis(self.now_ms.get()))
     }
 
     fn random_u64(&self) -> HostResult<u64> {

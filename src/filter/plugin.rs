@@ -33,6 +33,7 @@ use super::remote_state::RemoteStates;
 use super::shared_record::SharedRecord;
 use super::stats::Stats;
 use super::waiters::Waiters;
+use crate::time::UnixMillis;
 
 pub struct Plugin {
     host: Rc<dyn Host>,
@@ -133,7 +134,7 @@ impl Plugin {
     /// The host clock in milliseconds; `None` (logged once) when the host cannot tell,
     /// and then nothing is decided or scheduled: a clock read as 0 would make every
     /// expired token look valid.
-    pub fn now_ms(&self) -> Option<u64> {
+    pub fn now_ms(&self) -> Option<UnixMillis> {
         match self.host.now_ms() {
             Ok(now) => {
                 self.clock_failed.set(false);
@@ -209,7 +210,7 @@ impl Plugin {
         &self,
         headers: &[(String, Vec<u8>)],
         peer: &Peer,
-        now_ms: u64,
+        now_ms: UnixMillis,
         fixed: Option<&FixedAnswer>,
     ) -> Option<(Decision, Option<(ProofId, i64)>)> {
         let keys = Rc::clone(&*self.keys.try_borrow().ok()?);
@@ -237,7 +238,7 @@ impl Plugin {
             Some(fixed) => fixed,
             None => &replay,
         };
-        let mut environment = Environment::new(&self.config, &keys, unix_seconds(now_ms));
+        let mut environment = Environment::new(&self.config, &keys, now_ms.seconds());
         if let Some(cache) = cache.as_deref_mut() {
             environment = environment.with_cache(cache);
         }
@@ -258,8 +259,4 @@ impl Plugin {
     pub fn cached_tokens(&self) -> usize {
         self.cache.try_borrow().map_or(0, |cache| cache.len())
     }
-}
-
-pub fn unix_seconds(now_ms: u64) -> i64 {
-    i64::try_from(now_ms / 1000).unwrap_or(i64::MAX)
 }

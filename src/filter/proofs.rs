@@ -8,6 +8,7 @@ use crate::dpop::{NonceKey, ProofId, ReplayError, ReplayGuard, ReplayShards};
 
 use super::host::Host;
 use super::shared_data::{cas_update, CasFailure, Update, CAS_ATTEMPTS};
+use crate::time::UnixSeconds;
 
 /// The shared-data record of the nonce key.
 const NONCE_KEY: &str = "claimgate/dpop-nonce-key";
@@ -28,13 +29,18 @@ pub struct SharedReplay<'h> {
 pub struct FixedAnswer(pub ReplayError);
 
 impl ReplayGuard for FixedAnswer {
-    fn first_use(&self, _id: ProofId, _expires_at: i64, _now: i64) -> Result<(), ReplayError> {
+    fn first_use(
+        &self,
+        _id: ProofId,
+        _expires_at: i64,
+        _now: UnixSeconds,
+    ) -> Result<(), ReplayError> {
         Err(self.0)
     }
 }
 
 impl ReplayGuard for SharedReplay<'_> {
-    fn first_use(&self, id: ProofId, expires_at: i64, now: i64) -> Result<(), ReplayError> {
+    fn first_use(&self, id: ProofId, expires_at: i64, now: UnixSeconds) -> Result<(), ReplayError> {
         let key = self.shards.key(id);
         let inserted = cas_update(self.host, &key, |record| {
             let updated = self.shards.insert(record, id, expires_at, now)?;

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use super::host::{HeaderList, Host, HostError, HostResult, SharedRecord};
 use super::wire::{deserialize_pairs, serialize_pairs, serialize_path};
+use crate::time::UnixMillis;
 
 const OK: u32 = 0;
 const NOT_FOUND: u32 = 1;
@@ -195,11 +196,11 @@ impl ProxyWasmHost {
 }
 
 impl Host for ProxyWasmHost {
-    fn now_ms(&self) -> HostResult<u64> {
+    fn now_ms(&self) -> HostResult<UnixMillis> {
         let mut nanos: u64 = 0;
         // SAFETY: the host writes one u64 into a live local.
         status(unsafe { proxy_get_current_time_nanoseconds(&mut nanos) })?;
-        Ok(nanos / 1_000_000)
+        Ok(UnixMillis(nanos / 1_000_000))
     }
 
     fn random_u64(&self) -> HostResult<u64> {

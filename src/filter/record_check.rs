@@ -10,10 +10,11 @@ use crate::dpop::{OnUnavailable, ProofId, ReplayError};
 use super::apply::{apply, refuse_internal, Stage};
 use super::host::{Flow, HeaderList, Host};
 use super::peer::Peer;
-use super::plugin::{unix_seconds, Plugin};
+use super::plugin::Plugin;
 use super::proofs::FixedAnswer;
 use super::remote::Delivered;
 use super::shared_record::{PendingCheck, SharedRecord, Step, MAX_ANSWER_BYTES, MAX_PENDING};
+use crate::time::UnixMillis;
 
 /// A request whose proof the fleet-wide record must take before it goes on.
 pub struct ToCheck {
@@ -32,7 +33,7 @@ impl Plugin {
         &self,
         record: &SharedRecord,
         request: ToCheck,
-        now: u64,
+        now: UnixMillis,
         stage: Stage,
     ) -> Flow {
         let host = self.host();
@@ -40,7 +41,7 @@ impl Plugin {
             &record.settings.key_prefix,
             record.bucket_seconds,
             request.expires_at,
-            unix_seconds(now),
+            now.seconds(),
         );
         let key = etcd::proof_key(&record.settings.key_prefix, request.proof);
         let step = if record.lease_known(lease.id) {
@@ -81,7 +82,7 @@ impl Plugin {
     /// Handles etcd's answer to one of this VM's calls, on the effective context of its
     /// request (made so when the call was sent from a root callback). `false` when the
     /// token is not one of them.
-    pub fn on_record_response(&self, delivered: &Delivered, now: u64) -> bool {
+    pub fn on_record_response(&self, delivered: &Delivered, now: UnixMillis) -> bool {
         let Some(record) = self.shared_record() else {
             return false;
         };
@@ -89,7 +90,7 @@ impl Plugin {
             return false;
         };
         let host = self.host();
-        let elapsed = now.saturating_sub(check.started_ms);
+        let elapsed = now.millis_since(check.started_ms);
         record
             .stats
             .latency_ms_total
@@ -132,7 +133,7 @@ impl Plugin {
             EtcdAnswer::Unavailable(why)
                 if answered
                     && !check.retried
-                    && now.saturating_sub(check.started_ms) < record.settings.timeout_ms =>
+                    && now.millis_since(check.started_ms) < record.settings.timeout_ms =>
             {
                 log::debug!("claimgate: DPoP shared record: {why}; sending the call once more");
                 record.stats.retries.increment(host);
@@ -148,7 +149,13 @@ impl Plugin {
         true
     }
 
-    fn next_step(&self, record: &SharedRecord, mut check: PendingCheck, step: Step, now: u64) {
+    fn next_step(
+        &self,
+        record: &SharedRecord,
+        mut check: PendingCheck,
+        step: Step,
+        now: UnixMillis,
+    ) {
         let host = self.host();
         match record.dispatch(host, step, &check.key, &check.lease) {
             Some(token) => {
@@ -178,7 +185,7 @@ impl Plugin {
         record: &SharedRecord,
         check: &PendingCheck,
         why: &str,
-        now: u64,
+        now: UnixMillis,
         stage: Stage,
     ) -> Flow {
         let host = self.host();
@@ -206,7 +213,7 @@ impl Plugin {
         &self,
         check: &PendingCheck,
         answer: ReplayError,
-        now: u64,
+        now: UnixMillis,
         stage: Stage,
     ) -> Flow {
         let fixed = FixedAnswer(answer);

@@ -20,6 +20,7 @@ use crate::provider_id::ProviderId;
 use super::plugin::Plugin;
 use super::remote_state::{Pending, RemoteState};
 use super::shared_data::{cas_update, Update};
+use crate::time::UnixMillis;
 
 /// A fetch response as the host delivered it.
 pub struct Delivered {
@@ -82,7 +83,7 @@ impl Plugin {
     /// Reads `provider`'s control record and brings this VM's keys in line with it:
     /// installs a newer published key set, drops one stale beyond the limit. Returns
     /// whether the keys changed.
-    pub fn sync(&self, provider: ProviderId, now: u64) -> bool {
+    pub fn sync(&self, provider: ProviderId, now: UnixMillis) -> bool {
         let Some(source) = self.source(provider) else {
             return false;
         };
@@ -97,7 +98,7 @@ impl Plugin {
             let age_seconds = match control.version {
                 0 => 0,
                 _ if !usable => 0,
-                _ => now.saturating_sub(control.fetched_at) / 1000,
+                _ => now.millis_since(control.fetched_at) / 1000,
             };
             let stale = !usable || control.version == 0 || now >= control.expires_at;
             stats.key_set_state(self.host(), age_seconds, stale);
@@ -175,7 +176,7 @@ impl Plugin {
 
     /// Starts a fetch for `provider` when one is due and this VM wins the lease: its
     /// compare-and-swap write of the record with `lease_until` set.
-    pub fn maybe_fetch(&self, provider: ProviderId, now: u64) {
+    pub fn maybe_fetch(&self, provider: ProviderId, now: UnixMillis) {
         let Some(source) = self.source(provider) else {
             return;
         };
@@ -239,7 +240,7 @@ impl Plugin {
         source: &RemoteSource,
         request: FetchRequest,
         reason: FetchReason,
-        now: u64,
+        now: UnixMillis,
     ) {
         let Endpoint {
             cluster,
@@ -285,7 +286,7 @@ impl Plugin {
 
     /// Handles the answer to one of this VM's fetches. Returns `false` when the token
     /// is not one of them.
-    pub fn on_fetch_response(&self, delivered: &Delivered, now: u64) -> bool {
+    pub fn on_fetch_response(&self, delivered: &Delivered, now: UnixMillis) -> bool {
         let Some((provider, pending, control)) = self.take_pending(delivered.token) else {
             return false;
         };
@@ -343,7 +344,7 @@ impl Plugin {
         response: &FetchResponse<'_>,
         control: &Control,
         pending: &Pending,
-        now: u64,
+        now: UnixMillis,
     ) -> Result<(), FetchError> {
         let allow_cross_origin = matches!(
             source.kind,
@@ -415,13 +416,13 @@ impl Plugin {
         reason: FetchReason,
         endpoint: &Endpoint,
         error: &FetchError,
-        now: u64,
+        now: UnixMillis,
     ) {
         // No entropy: jitter from the clock is still better than none.
         let jitter = self
             .host()
             .random_u64()
-            .unwrap_or_else(|_| fnv1a(&now.to_le_bytes()));
+            .unwrap_or_else(|_| fnv1a(&now.0.to_le_bytes()));
         let message = error.to_string();
         let written = self.update_control(&source.control_key(), |current| {
             Some(current.failed(source, now, jitter))
@@ -431,12 +432,12 @@ impl Plugin {
             log::error!("claimgate: provider {name}: {reason} from {endpoint} failed: {message}; could not record the failure");
             return;
         };
-        let retry_in = control.next_attempt_at.saturating_sub(now);
+        let retry_in = control.next_attempt_at.millis_since(now);
         let keys = if control.keys_usable(source, now) {
             format!(
                 "keeping the last good key set (version {}, usable until {} s from now)",
                 control.version,
-                control.stale_until(source).saturating_sub(now) / 1000
+                control.stale_until(source).millis_since(now) / 1000
             )
         } else {
             format!(
@@ -457,7 +458,7 @@ impl Plugin {
         provider: ProviderId,
         source: &RemoteSource,
         fetched: &Fetched<'_>,
-        now: u64,
+        now: UnixMillis,
     ) {
         let name = self.provider_name(provider);
         for (index, problem) in &fetched.parsed.skipped {
@@ -490,7 +491,7 @@ impl Plugin {
             },
             control.version,
             if changed { "" } else { " (unchanged)" },
-            control.refresh_at.saturating_sub(now) as f64 / 1000.0
+            control.refresh_at.millis_since(now) as f64 / 1000.0
         );
         self.with_state(provider, |state| {
             if changed {
@@ -507,7 +508,7 @@ impl Plugin {
         &self,
         source: &RemoteSource,
         fetched: &Fetched<'_>,
-        now: u64,
+        now: UnixMillis,
     ) -> Option<Control> {
         let hash = fnv1a(fetched.jwks);
         self.update_control(&source.control_key(), |current| {

@@ -7,6 +7,7 @@ use std::cell::RefCell;
 
 use crate::keysource::{Control, FetchReason, FetchStep};
 use crate::provider_id::ProviderId;
+use crate::time::UnixMillis;
 
 /// This VM's view of one provider's remote source.
 #[derive(Default)]
@@ -26,7 +27,7 @@ pub struct Pending {
     pub token: u32,
     pub step: FetchStep,
     pub reason: FetchReason,
-    pub started: u64,
+    pub started: UnixMillis,
 }
 
 /// Every remote source's state, one per provider that has one. Borrowed only briefly and

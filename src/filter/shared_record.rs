@@ -33,6 +33,7 @@ use crate::dpop::SharedRecordSettings;
 use super::host::{HeaderList, Host};
 use super::peer::Peer;
 use super::stats::Counter;
+use crate::time::UnixMillis;
 
 /// Most requests one VM holds while etcd answers; beyond that a proof gets the
 /// unavailable answer at once (memory stays bounded).
@@ -96,7 +97,7 @@ pub struct PendingCheck {
     pub regranted: bool,
     /// Whether a call was sent once more after an answer that was not etcd's verdict.
     pub retried: bool,
-    pub started_ms: u64,
+    pub started_ms: UnixMillis,
     pub headers: HeaderList,
     pub peer: Peer,
     pub decision: Decision,

@@ -1,5 +1,5 @@
 //! The adapter against the scripted host: configuration, requests, remote keys, waiters
-//! and failing host calls. What Envoy itself does is covered by `tests/envoy_*.rs`.
+//! and failing host calls. What Envoy itself does is covered by `tests/envoy/`.
 
 mod host_calls;
 mod timing;
@@ -13,6 +13,7 @@ use crate::jwks::Alg;
 use crate::keysource::Control;
 use crate::mint::SigningKey;
 use crate::provider_id::ProviderId;
+use crate::time::{UnixMillis, UnixSeconds};
 
 use super::host::{Flow, HeaderList, Host, HostError};
 use super::http::HttpFilter;
@@ -450,7 +451,7 @@ fn the_first_tick_fetches_and_the_published_keys_decide_requests() {
         ("idp_jwks", "/jwks.json", "idp.test")
     );
     assert_eq!(call.timeout, std::time::Duration::from_secs(5));
-    assert!(vm.control().lease_until > NOW, "lease taken");
+    assert!(vm.control().lease_until > UnixMillis(NOW), "lease taken");
     vm.deliver(
         call.token,
         200,
@@ -505,7 +506,7 @@ fn a_vm_that_loses_the_lease_to_another_does_not_fetch() {
         .control_key();
     // Between this VM's read and its write, another VM takes the lease.
     let taken = Control {
-        lease_until: NOW + 60_000,
+        lease_until: UnixMillis(NOW + 60_000),
         ..Control::default()
     };
     *first.host.before_next_write.borrow_mut() = Some(Box::new(move |shared: &mut SharedData| {
@@ -541,11 +542,11 @@ fn a_failed_dispatch_is_a_failed_attempt_retried_after_backoff() {
     vm.tick();
     let control = vm.control();
     assert_eq!(control.failures, 1);
-    assert!(control.next_attempt_at > NOW);
+    assert!(control.next_attempt_at > UnixMillis(NOW));
     assert!(vm.host.calls.borrow().is_empty());
     vm.tick();
     assert!(vm.host.calls.borrow().is_empty(), "not before the backoff");
-    vm.advance(control.next_attempt_at - NOW);
+    vm.advance(control.next_attempt_at.millis_since(UnixMillis(NOW)));
     vm.tick();
     assert_eq!(vm.host.calls.borrow().len(), 1);
 }
@@ -566,9 +567,9 @@ fn a_jwks_dispatch_that_fails_after_discovery_backs_off_from_the_time_it_failed(
     assert_eq!(control.failures, 1);
     // Backoff is at least half the initial retry delay (1 s), counted from the failure.
     assert!(
-        control.next_attempt_at >= NOW + late + 500,
+        control.next_attempt_at >= UnixMillis(NOW + late + 500),
         "retry at {} ms after the cycle start",
-        control.next_attempt_at - NOW
+        control.next_attempt_at.millis_since(UnixMillis(NOW))
     );
 }
 
@@ -579,7 +580,7 @@ fn bad_answers_keep_no_keys_and_are_retried() {
     let call = vm.last_call();
     vm.deliver(call.token, 500, &[], b"oops");
     assert_eq!(vm.control().failures, 1);
-    vm.advance(vm.control().next_attempt_at - NOW);
+    vm.advance(vm.control().next_attempt_at.millis_since(UnixMillis(NOW)));
     vm.tick();
     let call = vm.last_call();
     vm.deliver_nothing(call.token);
@@ -912,7 +913,7 @@ fn a_worker_racing_on_the_replay_record_never_loses_an_entry() {
     let jkt = CLIENT_KEY.with(|key| key.thumbprint().unwrap());
     let id = ProofId::new(&jkt, "theirs");
     let now = (NOW / 1000) as i64;
-    let record = shards.insert(None, id, now + 61, now).unwrap();
+    let record = shards.insert(None, id, now + 61, UnixSeconds(now)).unwrap();
     let key = shards.key(id);
     *vm.host.before_next_write.borrow_mut() = Some(Box::new(move |data: &mut SharedData| {
         data.set(&key, &record, None).unwrap();
@@ -1492,7 +1493,7 @@ fn log_lines_are_not_doubled_and_print_no_rust_options() {
     let keys = config.initial_keys();
     let decision = crate::decide(
         crate::Input::new(request),
-        crate::Environment::new(&config, &keys, 0),
+        crate::Environment::new(&config, &keys, crate::UnixSeconds(0)),
     );
     let line = decision_log_line(&decision, "none");
     assert!(!line.contains("Some("), "{line}");

@@ -8,6 +8,7 @@ use crate::provider_id::ProviderId;
 
 use super::host::HeaderList;
 use super::peer::Peer;
+use crate::time::UnixMillis;
 
 /// Most requests one VM holds while waiting for keys; beyond that they are decided at
 /// once with the keys there are (memory stays bounded under a flood).
@@ -19,7 +20,7 @@ pub struct Waiter {
     pub provider: ProviderId,
     pub miss: MissKind,
     /// When the wait ends at the latest.
-    pub until: u64,
+    pub until: UnixMillis,
     /// The control record's attempt count when it paused.
     pub attempts_seen: u64,
     pub headers: HeaderList,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::schedule::{backoff_ms, cache_duration_ms, refresh_after_ms};
 use super::{JwksLocation, RemoteSource};
+use crate::time::UnixMillis;
 
 /// The per-provider record every worker VM of one Envoy shares (proxy-wasm shared data,
 /// updated with compare-and-swap). Small on purpose: workers read it on every tick.
@@ -19,23 +20,23 @@ pub struct Control {
     /// Hash of the current JWKS text (an identical refresh keeps the version).
     pub keys_hash: u64,
     /// When the current key set was last fetched successfully (its age, for metrics).
-    pub fetched_at: u64,
+    pub fetched_at: UnixMillis,
     /// When the next routine refresh is due.
-    pub refresh_at: u64,
+    pub refresh_at: UnixMillis,
     /// When the cache duration of the current keys runs out (they are stale after).
-    pub expires_at: u64,
+    pub expires_at: UnixMillis,
     /// Consecutive failed attempts.
     pub failures: u32,
     /// No new attempt before this (backoff after a failure).
-    pub next_attempt_at: u64,
+    pub next_attempt_at: UnixMillis,
     /// Until when the fetch under way holds the lease: the worker whose compare-and-swap
     /// write set it fetches, the others wait.
-    pub lease_until: u64,
+    pub lease_until: UnixMillis,
     /// Completed attempts, successful or not: waiting requests are decided again when
     /// this moves.
     pub attempts: u64,
     /// When the last unknown-`kid` refetch started (0: never).
-    pub kid_refetch_at: u64,
+    pub kid_refetch_at: UnixMillis,
     /// The `jwks_uri` found by discovery, split for the fetch.
     pub jwks_authority: Option<String>,
     pub jwks_path: Option<String>,
@@ -71,12 +72,12 @@ impl Control {
         serde_json::from_slice(bytes).unwrap_or_default()
     }
 
-    pub fn fetch_in_flight(&self, now: u64) -> bool {
+    pub fn fetch_in_flight(&self, now: UnixMillis) -> bool {
         self.lease_until > now
     }
 
-    pub fn kid_refetch_allowed(&self, source: &RemoteSource, now: u64) -> bool {
-        self.kid_refetch_at == 0
+    pub fn kid_refetch_allowed(&self, source: &RemoteSource, now: UnixMillis) -> bool {
+        self.kid_refetch_at == UnixMillis(0)
             || now
                 >= self
                     .kid_refetch_at
@@ -85,17 +86,22 @@ impl Control {
 
     /// Whether the current keys may still be used: present, and not stale for longer
     /// than the configured maximum.
-    pub fn keys_usable(&self, source: &RemoteSource, now: u64) -> bool {
+    pub fn keys_usable(&self, source: &RemoteSource, now: UnixMillis) -> bool {
         self.version > 0 && now < self.stale_until(source)
     }
 
-    pub fn stale_until(&self, source: &RemoteSource) -> u64 {
+    pub fn stale_until(&self, source: &RemoteSource) -> UnixMillis {
         self.expires_at.saturating_add(source.max_stale_ms)
     }
 
     /// Whether a fetch should start now, and why. `kid_wanted`: a request is waiting on
     /// an unknown `kid`.
-    pub fn due(&self, source: &RemoteSource, now: u64, kid_wanted: bool) -> Option<FetchReason> {
+    pub fn due(
+        &self,
+        source: &RemoteSource,
+        now: UnixMillis,
+        kid_wanted: bool,
+    ) -> Option<FetchReason> {
         if self.fetch_in_flight(now) {
             return None;
         }
@@ -114,7 +120,7 @@ impl Control {
     }
 
     /// The record with the lease taken (for the worker whose write of it wins).
-    pub fn acquired(&self, source: &RemoteSource, now: u64, reason: FetchReason) -> Control {
+    pub fn acquired(&self, source: &RemoteSource, now: UnixMillis, reason: FetchReason) -> Control {
         let mut next = self.clone();
         next.lease_until = now.saturating_add(source.cycle_ms());
         if reason == FetchReason::UnknownKid {
@@ -128,7 +134,7 @@ impl Control {
     pub fn succeeded(
         &self,
         source: &RemoteSource,
-        now: u64,
+        now: UnixMillis,
         max_age_seconds: Option<u64>,
         keys_hash: u64,
     ) -> Control {
@@ -142,15 +148,15 @@ impl Control {
         next.expires_at = now.saturating_add(duration);
         next.refresh_at = now.saturating_add(refresh_after_ms(duration));
         next.failures = 0;
-        next.next_attempt_at = 0;
-        next.lease_until = 0;
+        next.next_attempt_at = UnixMillis(0);
+        next.lease_until = UnixMillis(0);
         next.attempts = self.attempts.saturating_add(1);
         next
     }
 
     /// The record after a failed fetch: keys untouched, retry scheduled with backoff and
     /// jitter (`jitter` is any random number). Discovery is redone on the next attempt.
-    pub fn failed(&self, source: &RemoteSource, now: u64, jitter: u64) -> Control {
+    pub fn failed(&self, source: &RemoteSource, now: UnixMillis, jitter: u64) -> Control {
         let mut next = self.clone();
         next.failures = self.failures.saturating_add(1);
         next.next_attempt_at = now.saturating_add(backoff_ms(
@@ -159,7 +165,7 @@ impl Control {
             source.retry_max_ms,
             jitter,
         ));
-        next.lease_until = 0;
+        next.lease_until = UnixMillis(0);
         next.attempts = self.attempts.saturating_add(1);
         next.jwks_authority = None;
         next.jwks_path = None;

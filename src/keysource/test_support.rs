@@ -3,10 +3,11 @@
 pub(crate) use super::*;
 use crate::jwks::Alg;
 use crate::mint::SigningKey;
+use crate::time::UnixMillis;
 use serde_json::json;
 
 pub(crate) const S: u64 = 1000;
-pub(crate) const NOW: u64 = 1_800_000_000_000;
+pub(crate) const NOW: UnixMillis = UnixMillis(1_800_000_000_000);
 
 pub(crate) fn source() -> RemoteSource {
     RemoteSource {

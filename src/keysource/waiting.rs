@@ -2,15 +2,16 @@
 
 use super::{Control, RemoteSource};
 use crate::key_miss::MissKind;
+use crate::time::UnixMillis;
 
 /// Whether a request that lacks keys should wait for a fetch (until the given time), or
 /// be decided now with the keys there are.
 pub fn wait_until(
     control: &Control,
     source: &RemoteSource,
-    now: u64,
+    now: UnixMillis,
     miss: MissKind,
-) -> Option<u64> {
+) -> Option<UnixMillis> {
     let wait = match miss {
         _ if control.fetch_in_flight(now) => true,
         MissKind::NoKeys => control.next_attempt_at <= now.saturating_add(source.timeout_ms),
@@ -25,10 +26,10 @@ pub fn wait_until(
 pub fn keep_waiting(
     control: &Control,
     source: &RemoteSource,
-    now: u64,
+    now: UnixMillis,
     miss: MissKind,
     attempts_seen: u64,
-    until: u64,
+    until: UnixMillis,
 ) -> bool {
     if now >= until || control.attempts != attempts_seen {
         return false;

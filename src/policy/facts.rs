@@ -15,6 +15,7 @@ use super::{
     TokenFacts,
 };
 use crate::request::{percent_decode_segment, RequestView};
+use crate::time::UnixSeconds;
 
 /// Everything conditions may read for one request. Claim paths are resolved lazily and at
 /// most once each.
@@ -27,7 +28,7 @@ pub struct Facts<'a> {
     pub path: &'a str,
     pub host: &'a str,
     pub client_address: Option<&'a str>,
-    pub now: i64,
+    pub now: UnixSeconds,
     /// The token provider's clock skew (0 without a token).
     pub clock_skew_seconds: i64,
 }
@@ -43,7 +44,7 @@ pub struct RequestFacts<'a> {
     pub host: &'a str,
     /// The peer address as Envoy reports it (`ip:port` or `[ip]:port` accepted).
     pub client_address: Option<&'a str>,
-    pub now: i64,
+    pub now: UnixSeconds,
 }
 
 impl<'a> Facts<'a> {
@@ -257,7 +258,7 @@ impl Operand {
                 Some(Datum::Text(Cow::Borrowed(text)))
             }
             Operand::Now { offset } => Some(Datum::Json(Cow::Owned(Value::from(
-                facts.now.saturating_add(*offset),
+                facts.now.saturating_add(*offset).0,
             )))),
             Operand::Constant(value) => Some(Datum::Json(Cow::Borrowed(value))),
         }

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::facts::Facts;
 use super::{Claims, TierList};
+use crate::time::UnixSeconds;
 use std::sync::Arc;
 
 /// `step_up` of a rule, as written.
@@ -172,7 +173,8 @@ impl StepUp {
 
     /// `auth_time` must be a number of seconds no later than now (plus the provider's
     /// clock skew): a future one would make any `max_age` hold (a negative age).
-    fn failure(&self, claims: Option<&Claims>, now: i64, skew: i64) -> Option<String> {
+    fn failure(&self, claims: Option<&Claims>, now: UnixSeconds, skew: i64) -> Option<String> {
+        let now = now.0;
         let acr = claims
             .and_then(|claims| claims.get("acr"))
             .and_then(Value::as_str);
@@ -264,7 +266,7 @@ mod tests {
     }
 
     fn failure(rule: &StepUp, claims: Option<&Claims>, now: i64) -> Option<String> {
-        rule.failure(claims, now, 60)
+        rule.failure(claims, UnixSeconds(now), 60)
     }
 
     #[test]

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use super::*;
 use crate::fields::{ConfigError, ConfigWarning};
 use crate::request::RequestView;
+use crate::time::UnixSeconds;
 
 const NOW: i64 = 1_798_761_600; // 2027-01-01T00:00:00Z
 
@@ -60,7 +61,7 @@ fn evaluate(
         path: path_only,
         host: "api.example.com",
         client_address: view.client_address(),
-        now: NOW,
+        now: UnixSeconds(NOW),
     };
     let claims = claims.as_object();
     policy.evaluate(

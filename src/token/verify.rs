@@ -12,6 +12,7 @@ use crate::identity::SharedIdentityHeaders;
 use crate::jwks::{Alg, KeySet, SignatureChecks};
 use crate::key_miss::KeyMiss;
 use crate::provider::{Provider, ProviderId, Providers};
+use crate::time::UnixSeconds;
 
 /// A token whose signature and claims passed every check: a proof. Its fields are
 /// private and only verification ([`verify`]) makes one, so holding a `VerifiedToken`
@@ -96,7 +97,7 @@ pub fn verify<'k>(
     providers: &Providers,
     keys: impl Fn(ProviderId) -> Option<&'k KeySet>,
     checks: &SignatureChecks<'_>,
-    now: i64,
+    now: UnixSeconds,
 ) -> Result<VerifiedToken, TokenError> {
     let global_limit = providers.max_token_bytes();
     if found.token.len() > global_limit {
@@ -184,7 +185,12 @@ fn numeric_date(claims: &Claims, name: &'static str) -> Result<Option<i64>, Toke
     }
 }
 
-fn check_times(claims: &Claims, provider: &Provider, now: i64) -> Result<Option<i64>, TokenError> {
+fn check_times(
+    claims: &Claims,
+    provider: &Provider,
+    now: UnixSeconds,
+) -> Result<Option<i64>, TokenError> {
+    let now = now.0;
     let skew = provider.clock_skew_seconds;
     let exp = numeric_date(claims, "exp")?;
     let nbf = numeric_date(claims, "nbf")?;
@@ -310,7 +316,7 @@ mod tests {
             &Providers::new(vec![provider.clone()]),
             |_| Some(keys),
             &SignatureChecks::default(),
-            now,
+            UnixSeconds(now),
         )
     }
 
@@ -628,7 +634,7 @@ mod tests {
                 &providers,
                 keys_of,
                 &SignatureChecks::default(),
-                NOW,
+                UnixSeconds(NOW),
             )
         };
         let b_claims = with(claims(), "iss", json!(OTHER));

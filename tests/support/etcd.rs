@@ -238,6 +238,6 @@ pub fn request(port: u16, method: &str, path: &str, body: &str) -> Result<(u16, 
     stream
         .write_all(request.as_bytes())
         .map_err(|err| err.to_string())?;
-    let response = super::read_response(BufReader::new(stream), false)?;
+    let response = super::client::read_response(BufReader::new(stream), false)?;
     Ok((response.status, response.body))
 }

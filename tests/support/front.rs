@@ -1,18 +1,13 @@
 //! A plain Envoy (no claimgate) in front of several claimgate Envoys, balancing requests
 //! round-robin: what a cloud load balancer or a Kubernetes Service does to a fleet.
 
-use std::path::PathBuf;
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
-
-use super::{envoy_binary, free_port, http, Response};
+use super::envoy::EnvoyProcess;
+use super::{free_port, http, Response};
 
 /// The front Envoy; killed on drop.
 pub struct Front {
-    envoy: Child,
+    process: EnvoyProcess,
     pub port: u16,
-    pub admin_port: u16,
-    dir: PathBuf,
 }
 
 impl Front {
@@ -23,7 +18,6 @@ impl Front {
         let admin_port = free_port();
         let dir =
             std::env::temp_dir().join(format!("claimgate-front-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
         let endpoints: Vec<String> = backends
             .iter()
             .map(|backend| {
@@ -68,55 +62,22 @@ static_resources:
 "#,
             endpoints.join("\n")
         );
-        let config_path = dir.join("front.yaml");
-        std::fs::write(&config_path, config).unwrap();
-        let log = std::fs::File::create(dir.join("front.log")).unwrap();
-        let envoy = Command::new(envoy_binary())
-            .arg("-c")
-            .arg(&config_path)
-            .args(["--concurrency", "1", "--base-id", &port.to_string()])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("cannot start the front Envoy");
-        let mut front = Front {
-            envoy,
-            port,
-            admin_port,
-            dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(status)) = front.envoy.try_wait() {
-                panic!("the front Envoy exited with {status}:\n{}", front.log());
-            }
-            if http(admin_port, "GET", "/ready", &[]).is_ok_and(|response| response.status == 200) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the front Envoy is not ready:\n{}",
-                front.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        front
+        let args = ["--concurrency".to_owned(), "1".to_owned()];
+        let process = EnvoyProcess::start(dir, &config, port, admin_port, &args, || true)
+            .unwrap_or_else(|log| panic!("the front Envoy did not start:\n{log}"));
+        Front { process, port }
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("front.log")).unwrap_or_default()
+        self.process.log()
     }
 
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
-        http(self.port, method, path, headers)
-            .unwrap_or_else(|err| panic!("{method} {path} through the front: {err}"))
-    }
-}
-
-impl Drop for Front {
-    fn drop(&mut self) {
-        let _ = self.envoy.kill();
-        let _ = self.envoy.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        http(self.port, method, path, headers).unwrap_or_else(|err| {
+            panic!(
+                "{method} {path} through the front: {err}\nfront Envoy log:\n{}",
+                self.log()
+            )
+        })
     }
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Clients (and a gRPC server) for tests/envoy_websocket_grpc.rs, with the pinned
+"""Clients (and a gRPC server) for tests/envoy/websocket_grpc.rs, with the pinned
 `websockets` and `grpcio` packages scripts/bootstrap.sh --wasm-tests installs.
 
   websocket URL [--header NAME:VALUE]...   open a WebSocket, read the upstream's first

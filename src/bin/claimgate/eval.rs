@@ -11,7 +11,7 @@ use claimgate::jwks::KeyRing;
 use claimgate::keysource::{validate_discovery, validate_jwks, FetchResponse, SourceKind};
 use claimgate::provider::ProviderId;
 use claimgate::request::{bearer_header, request_headers};
-use claimgate::{decide, Environment, Input, ProofEnvironment, RequestView};
+use claimgate::{decide, Environment, Input, ProofEnvironment, RequestView, UnixSeconds};
 use clap::Args;
 use serde_json::Value;
 
@@ -95,7 +95,7 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_slice())),
     );
-    let now = args.now.unwrap_or_else(unix_now);
+    let now = UnixSeconds(args.now.unwrap_or_else(unix_now));
     let request = RequestView::new(&headers)
         .with_client_address(args.client_address.as_deref())
         .with_client_certificate(args.client_cert_thumbprint.as_deref());

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use claimgate::cases::{CaseFile, Observed};
 use claimgate::dpop::MemoryReplayGuard;
+use claimgate::UnixSeconds;
 use clap::Args;
 
 use crate::source::{load_config, Source};
@@ -42,7 +43,7 @@ pub fn run(args: &TestArgs) -> Result<(), CliError> {
         let path = err.split_once(':').map_or("", |(path, _)| path);
         CliError::Refused(format!("{}: {err}", source.at(0, path)))
     })?;
-    let now = cases.now.unwrap_or_else(unix_now);
+    let now = UnixSeconds(cases.now.unwrap_or_else(unix_now));
     let keys = config.initial_keys();
     // One record of used DPoP proofs for the file: a later case may replay a proof.
     let replay = MemoryReplayGuard::default();

@@ -20,7 +20,7 @@ use claimgate::jwks::{Alg, KeySet, SignatureChecks, SymmetricKeys};
 use claimgate::keysource::{validate_discovery, validate_jwks, FetchResponse, HttpUrl};
 use claimgate::request::{canonical_path, RequestView};
 use claimgate::token::{find_token, FoundToken, TokenLocation, UntrustedToken, VerifiedToken};
-use claimgate::{decide, Config, Environment, Input};
+use claimgate::{decide, Config, Environment, Input, UnixSeconds};
 use serde_json::Value;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
@@ -240,7 +240,7 @@ pub fn verify(data: &[u8]) -> Option<VerifiedToken> {
             &config.providers,
             |_| Some(&parsed.keys),
             &SignatureChecks::default(),
-            NOW,
+            UnixSeconds(NOW),
         )
     };
     let first = run();
@@ -551,10 +551,13 @@ pub fn config(data: &[u8]) {
             std::iter::empty(),
         );
         let request = RequestView::new(&headers);
-        let full = decide(Input::new(request), Environment::new(&config, &keys, NOW));
+        let full = decide(
+            Input::new(request),
+            Environment::new(&config, &keys, UnixSeconds(NOW)),
+        );
         let pre = decide(
             Input::pre_verified(request, None),
-            Environment::new(&config, &keys, NOW),
+            Environment::new(&config, &keys, UnixSeconds(NOW)),
         );
         assert_eq!(full.status(), pre.status(), "{method} {path}");
         assert_eq!(full.rule, pre.rule, "{method} {path}");
@@ -604,7 +607,7 @@ pub fn policy(data: &[u8]) {
     let decide_once = || {
         decide(
             Input::pre_verified(view, verified.as_ref()),
-            Environment::new(config, &keys, NOW),
+            Environment::new(config, &keys, UnixSeconds(NOW)),
         )
     };
     let decision = decide_once();

@@ -1,28 +1,19 @@
 //! The stats an on-call engineer reads: a known mix of requests through Envoy, then every
 //! claimgate counter checked exactly on `/stats`, and the Prometheus labels the shipped
 //! `stats_tags` make of provider, rule and reason on `/stats/prometheus`.
-#![cfg(not(target_arch = "wasm32"))]
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
-#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
-#![allow(clippy::too_many_lines, reason = "test code")]
-
-mod support;
 
 use std::collections::BTreeMap;
 
+use crate::support::{demo_token, merge, now, Envoy};
 use serde_json::{json, Value};
-use support::{demo_token, now, Envoy};
 
-const CONFIG: &str = include_str!("../filter-config/aethermarket.json");
+const CONFIG: &str = include_str!("../../filter-config/aethermarket.json");
 const NS: &str = "https://aethermarket.com/";
 
 /// A demo token for the subject `auth0|metrics`, with `extra` claims.
 fn token(extra: Value) -> String {
     let mut claims = json!({"sub": "auth0|metrics"});
-    claims
-        .as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
+    merge(&mut claims, extra);
     demo_token(claims)
 }
 
@@ -41,6 +32,7 @@ fn claimgate_stats(envoy: &Envoy) -> BTreeMap<String, i64> {
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn a_known_mix_of_requests_moves_every_counter_exactly() {
     let envoy = Envoy::start(CONFIG);
     let valid = token(json!({}));
@@ -153,6 +145,7 @@ fn a_known_mix_of_requests_moves_every_counter_exactly() {
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn signatures_checked_in_the_module_are_counted() {
     let mut config: Value = serde_json::from_str(CONFIG).unwrap();
     config["host_crypto"] = json!("off");
@@ -179,6 +172,7 @@ fn signatures_checked_in_the_module_are_counted() {
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn prometheus_sees_provider_rule_and_reason_as_labels() {
     let envoy = Envoy::start(CONFIG);
     let silver = token(json!({format!("{NS}loyalty_tier"): "Silver"}));

@@ -2,18 +2,13 @@
 //! independent JOSE stack (PyJWT on `cryptography`: `tests/support/jose_tool.py`),
 //! never by claimgate's own signing. Each test is named after the clause it proves; the
 //! matrix in `tests/CONFORMANCE.md` points here. Every assertion is unconditional.
-#![cfg(not(target_arch = "wasm32"))]
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
-#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
-#![allow(clippy::too_many_lines, reason = "test code")]
-
-mod support;
 
 use std::process::Command;
 
+use crate::support;
+use crate::support::pyjwt_keys::{thumbprint, Keys};
+use crate::support::{http, now, Envoy, EnvoyOptions, Response};
 use serde_json::{json, Value};
-use support::pyjwt::{thumbprint, Keys};
-use support::{http, now, Envoy, EnvoyOptions, Response};
 
 const ISSUER: &str = "https://conformance.example/";
 const AUDIENCE: &str = "https://api.example";
@@ -21,8 +16,7 @@ const ALGS: &str = "ES256 ES384 ES512 EdDSA RS256 PS256";
 
 /// The standard claims for this API, with `extra` merged in.
 fn claims(extra: Value) -> Value {
-    let mut claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "auth0|alice",
-        "iat": now(), "exp": now() + 600});
+    let mut claims = support::tokens::claims(ISSUER, AUDIENCE, json!({"sub": "auth0|alice"}));
     support::merge(&mut claims, extra);
     claims
 }
@@ -101,6 +95,7 @@ fn dpop_challenge(error: &str, description: &str) -> String {
 /// whose URI cannot be formed matches no proof; a Host with an impossible port is refused
 /// before anything (400).
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn rfc9449_4_3_htu_that_is_no_uri_or_a_request_uri_that_cannot_be_formed_never_matches() {
     let keys = Keys::new();
     let envoy = Envoy::start(&config(&keys, json!({"dpop": "required"}), json!({})));
@@ -151,6 +146,7 @@ fn rfc9449_4_3_htu_that_is_no_uri_or_a_request_uri_that_cannot_be_formed_never_m
 /// percent-encoding case, encoded unreserved characters, dot segments, an empty port.
 /// Proofs spelled any of those ways for the request's URI pass; an ambiguous one does not.
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn rfc9449_4_3_htu_is_compared_after_rfc3986_syntax_and_scheme_normalization() {
     let keys = Keys::new();
     let envoy = Envoy::start(&config(&keys, json!({"dpop": "required"}), json!({})));
@@ -202,6 +198,7 @@ fn rfc9449_4_3_htu_is_compared_after_rfc3986_syntax_and_scheme_normalization() {
 /// token whose `cnf` names a binding the provider does not check is refused, not taken
 /// as a bearer token.
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn rfc9449_7_2_and_rfc8705_3_a_bound_token_is_never_used_unbound() {
     let keys = Keys::new();
     let envoy = Envoy::start(&config(&keys, json!({}), json!({})));
@@ -236,6 +233,7 @@ fn rfc9449_7_2_and_rfc8705_3_a_bound_token_is_never_used_unbound() {
 /// binding, answered `invalid_token` as the RFC's example does — and found before the
 /// signature is checked.
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn rfc9449_7_1_a_proof_by_another_key_is_an_invalid_token_binding() {
     let keys = Keys::new();
     let thief = Keys::new();
@@ -257,6 +255,7 @@ fn rfc9449_7_1_a_proof_by_another_key_is_an_invalid_token_binding() {
 /// operations, bound the work): an RSA proof key of 9,600 bits with a 64-bit exponent is
 /// refused before any signature work.
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn rfc9449_4_3_oversized_rsa_proof_keys_are_refused() {
     use base64ct::{Base64UrlUnpadded, Encoding};
     let keys = Keys::new();
@@ -301,6 +300,7 @@ fn sha256_b64(text: &str) -> String {
 /// requests the policy refuses are not recorded, so one customer flooding a 403 route
 /// with fresh proofs cannot fill the record and deny DPoP to everyone else.
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn rfc9449_11_1_proofs_of_refused_requests_never_fill_the_once_only_record() {
     let keys = Keys::new();
     let other = Keys::new();
@@ -342,6 +342,7 @@ fn rfc9449_11_1_proofs_of_refused_requests_never_fill_the_once_only_record() {
 /// RFC 9470 §4 (`max_age`): an `auth_time` in the future (beyond the clock skew) is no
 /// recent authentication; the step-up challenge is sent.
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn rfc9470_4_a_future_auth_time_does_not_satisfy_max_age() {
     let keys = Keys::new();
     let rules = json!({"rules": [{"name": "payment", "match": {"prefix": "/pay"},
@@ -371,6 +372,7 @@ fn rfc9470_4_a_future_auth_time_does_not_satisfy_max_age() {
 /// `http`), so a proof for `https` — or any made-up scheme — never matches, and a
 /// `request: scheme` condition reads the connection too.
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn rfc9449_4_3_the_htu_scheme_is_the_connections_not_the_clients() {
     let keys = Keys::new();
     let rules = json!({"rules": [
@@ -463,6 +465,7 @@ fn rfc9449_4_3_the_htu_scheme_is_the_connections_not_the_clients() {
 /// check is refused with `invalid_dpop_proof` and the check named; a replay of an
 /// accepted proof too (§11.1).
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn rfc9449_4_3_every_proof_check_holds_for_independently_made_proofs() {
     let keys = Keys::new();
     let envoy = Envoy::start(&config(&keys, json!({"dpop": "required"}), json!({})));
@@ -597,6 +600,7 @@ fn rfc9449_4_3_every_proof_check_holds_for_independently_made_proofs() {
 /// signed by a key its own header points to is refused, and nothing is fetched from the
 /// `jku` URL.
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn rfc8725_3_10_a_jku_header_is_never_followed() {
     let keys = Keys::new();
     let attacker = Keys::new();
@@ -617,6 +621,7 @@ fn rfc8725_3_10_a_jku_header_is_never_followed() {
 /// RFC 8725 §3.12 (mutually exclusive validation rules): a DPoP proof is no access token.
 /// RFC 7519 §4.1.5: a token not yet valid (`nbf` beyond the skew) is refused.
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn rfc8725_3_12_a_proof_is_no_access_token_and_rfc7519_4_1_5_nbf_is_enforced() {
     let keys = Keys::new();
     let envoy = Envoy::start(&config(&keys, json!({"dpop": "optional"}), json!({})));

@@ -1,24 +1,15 @@
 //! The AetherMarket demo through a real Envoy with the built Wasm module: every shipped
 //! policy case, the identity headers upstream receives, spoofed headers removed, dry-run
 //! counters. Tokens are signed at test time with the demo key.
-#![cfg(not(target_arch = "wasm32"))]
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
-#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
-#![allow(clippy::too_many_lines, reason = "test code")]
 
-mod support;
-
+use crate::support::demo_token as token;
+use crate::support::{demo_key, now, Envoy, EnvoyOptions, Response};
 use claimgate::cases::{CaseFile, Observed};
 use claimgate::mint::SigningKey;
 use serde_json::{json, Value};
-use support::{demo_key, demo_token, now, Envoy, EnvoyOptions, Response};
 
-const CONFIG: &str = include_str!("../filter-config/aethermarket.json");
+const CONFIG: &str = include_str!("../../filter-config/aethermarket.json");
 const NS: &str = "https://aethermarket.com/";
-
-fn token(extra: Value) -> String {
-    demo_token(extra)
-}
 
 fn get(
     envoy: &Envoy,
@@ -36,11 +27,7 @@ fn get(
 }
 
 fn header<'r>(response: &'r Response, name: &str) -> Option<&'r str> {
-    response
-        .headers
-        .iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case(name))
-        .map(|(_, value)| value.as_str())
+    response.header(name)
 }
 
 /// The headers the echo upstream received.
@@ -58,13 +45,14 @@ const SPOOFED: [(&str, &str); 5] = [
     ("x-loyalty-tier", "Diamond"),
 ];
 
-const CASES: &str = include_str!("../filter-config/aethermarket.cases.yaml");
+const CASES: &str = include_str!("../../filter-config/aethermarket.cases.yaml");
 
 /// Every shipped policy case, through Envoy: the same file `claimgate test` runs, each
 /// case's claims signed into a real token. Status, upstream headers, the deciding rule
 /// and the dry-run verdict (from the access log) must all be as the case says, and no
 /// spoofed identity header may reach the upstream.
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn every_shipped_policy_case_holds_through_envoy() {
     // The cases give x-geo-region as the edge's GeoIP filter would set it; here the test
     // edge sets it from x-test-trusted-geo, since the shipped edge drops a client's own.
@@ -187,6 +175,7 @@ fn every_shipped_policy_case_holds_through_envoy() {
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn dry_run_verdicts_are_counted_in_envoy_stats() {
     let envoy = Envoy::start(CONFIG);
     let bronze = token(json!({format!("{NS}loyalty_tier"): "Bronze"}));
@@ -215,6 +204,7 @@ fn dry_run_verdicts_are_counted_in_envoy_stats() {
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn identity_headers_reach_upstream_normalized() {
     let envoy = Envoy::start(CONFIG);
     let token = token(json!({
@@ -246,6 +236,7 @@ fn identity_headers_reach_upstream_normalized() {
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn invalid_tokens_get_rfc6750_challenges_through_envoy() {
     let envoy = Envoy::start(CONFIG);
     let expired = demo_key()
@@ -285,6 +276,7 @@ fn invalid_tokens_get_rfc6750_challenges_through_envoy() {
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn path_tricks_and_duplicate_tokens_are_refused_through_envoy() {
     let envoy = Envoy::start(CONFIG);
     // Envoy normalizes the encoded traversal to /admin/users before claimgate sees it, so
@@ -307,6 +299,7 @@ fn path_tricks_and_duplicate_tokens_are_refused_through_envoy() {
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn dot_segments_hidden_behind_path_parameters_are_refused_through_envoy() {
     let envoy = Envoy::start(CONFIG);
     let member = token(json!({format!("{NS}loyalty_tier"): "Bronze"}));
@@ -336,6 +329,7 @@ fn dot_segments_hidden_behind_path_parameters_are_refused_through_envoy() {
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn identity_headers_spelled_with_underscores_never_reach_the_upstream() {
     let token = token(json!({"sub": "auth0|alice"}));
     let spoofed = [("x_user_id", "auth0|ceo"), ("x_loyalty_tier", "Platinum")];
@@ -363,6 +357,7 @@ fn identity_headers_spelled_with_underscores_never_reach_the_upstream() {
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn a_client_cannot_choose_the_region_a_rule_trusts() {
     let envoy = Envoy::start(CONFIG);
     let eu = token(json!({format!("{NS}region"): "EU"}));
@@ -378,6 +373,7 @@ fn a_client_cannot_choose_the_region_a_rule_trusts() {
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn repeated_or_oddly_spelled_credentials_are_refused_clearly_through_envoy() {
     let envoy = Envoy::start(CONFIG);
     let one = token(json!({}));
@@ -407,6 +403,7 @@ fn repeated_or_oddly_spelled_credentials_are_refused_clearly_through_envoy() {
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn host_scoped_rules_cannot_be_evaded_with_odd_host_spellings() {
     let mut config: Value = serde_json::from_str(CONFIG).unwrap();
     config["rules"].as_array_mut().unwrap().insert(
@@ -442,6 +439,7 @@ fn host_scoped_rules_cannot_be_evaded_with_odd_host_spellings() {
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn later_filters_rate_limit_by_the_verified_tier() {
     let envoy = Envoy::start(CONFIG);
     let tier = |tier: &str| token(json!({format!("{NS}loyalty_tier"): tier}));
@@ -482,6 +480,7 @@ fn later_filters_rate_limit_by_the_verified_tier() {
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn cors_preflights_pass_claimgate_only_when_configured() {
     let preflight = [
         ("origin", "https://shop.aethermarket.example"),
@@ -517,6 +516,7 @@ fn cors_preflights_pass_claimgate_only_when_configured() {
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn envoys_cors_filter_before_claimgate_answers_preflights_and_labels_refusals() {
     let origin = "https://shop.aethermarket.example";
     let options = EnvoyOptions {
@@ -551,6 +551,7 @@ fn envoys_cors_filter_before_claimgate_answers_preflights_and_labels_refusals() 
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn deny_rules_match_the_paths_envoy_re_encodes() {
     let mut config: Value = serde_json::from_str(CONFIG).unwrap();
     config["rules"].as_array_mut().unwrap().insert(
@@ -579,6 +580,7 @@ fn deny_rules_match_the_paths_envoy_re_encodes() {
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn client_address_conditions_use_the_peer_address_envoy_reports() {
     let mut config: Value = serde_json::from_str(CONFIG).unwrap();
     let rules = config["rules"].as_array_mut().unwrap();
@@ -611,6 +613,7 @@ fn client_address_conditions_use_the_peer_address_envoy_reports() {
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn the_shipped_access_log_never_writes_a_token() {
     let mut config: Value = serde_json::from_str(CONFIG).unwrap();
     config["providers"][0]["from"] = json!([
@@ -658,6 +661,7 @@ fn the_shipped_access_log_never_writes_a_token() {
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn unforwarded_tokens_are_removed_from_header_query_and_cookie_through_envoy() {
     let mut config: Value = serde_json::from_str(CONFIG).unwrap();
     config["providers"][0]["forward_token"] = json!(false);
@@ -707,6 +711,7 @@ fn unforwarded_tokens_are_removed_from_header_query_and_cookie_through_envoy() {
 /// `insufficient_user_authentication` naming the `acr` to ask for and the `max_age`; an
 /// MFA sign-in from 5 minutes ago passes.
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn changing_the_payment_method_needs_a_recent_mfa_sign_in_through_envoy() {
     let envoy = Envoy::start(CONFIG);
     let mfa = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";

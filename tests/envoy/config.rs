@@ -1,17 +1,12 @@
 //! A bad configuration is refused by Envoy itself, with a message naming the exact field.
-#![cfg(not(target_arch = "wasm32"))]
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
-#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
-#![allow(clippy::too_many_lines, reason = "test code")]
 
-mod support;
-
+use crate::support::Envoy;
 use serde_json::{json, Value};
-use support::Envoy;
 
-const CONFIG: &str = include_str!("../filter-config/aethermarket.json");
+const CONFIG: &str = include_str!("../../filter-config/aethermarket.json");
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn envoy_refuses_a_config_with_an_unknown_tier_and_names_the_field() {
     let mut config: Value = serde_json::from_str(CONFIG).unwrap();
     config["rules"][3]["require"][0]["at_least"] = json!("Diamond");
@@ -30,6 +25,7 @@ fn envoy_refuses_a_config_with_an_unknown_tier_and_names_the_field() {
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn envoy_refuses_a_policy_with_a_type_mismatch_and_names_the_field() {
     let mut config: Value = serde_json::from_str(CONFIG).unwrap();
     let streaming = config["rules"]
@@ -48,6 +44,7 @@ fn envoy_refuses_a_policy_with_a_type_mismatch_and_names_the_field() {
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn envoy_refuses_a_config_with_a_weak_rsa_key() {
     let mut config: Value = serde_json::from_str(CONFIG).unwrap();
     let short_modulus = "xR".repeat(86); // 1024-bit modulus in base64url

@@ -2,19 +2,13 @@
 //! protected-resource metadata discovery (RFC 9728) answered by the filter, challenges that
 //! point to it, tokens whose audience is the server's resource URL, and the shipped
 //! policy cases (`filter-config/mcp-server.cases.yaml`).
-#![cfg(not(target_arch = "wasm32"))]
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
-#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
-#![allow(clippy::too_many_lines, reason = "test code")]
 
-mod support;
-
+use crate::support::{demo_key, now, tokens, Envoy, DEMO_ISSUER};
 use claimgate::cases::{CaseFile, Observed};
 use serde_json::{json, Value};
-use support::{demo_key, now, Envoy};
 
-const CONFIG: &str = include_str!("../filter-config/mcp-server.json");
-const CASES: &str = include_str!("../filter-config/mcp-server.cases.yaml");
+const CONFIG: &str = include_str!("../../filter-config/mcp-server.json");
+const CASES: &str = include_str!("../../filter-config/mcp-server.cases.yaml");
 const RESOURCE: &str = "https://mcp.aethermarket.com/mcp";
 const METADATA_URL: &str = "https://mcp.aethermarket.com/.well-known/oauth-protected-resource/mcp";
 
@@ -27,19 +21,13 @@ fn config() -> String {
 }
 
 fn token(claims: &Value) -> String {
-    let mut all = json!({
-        "iss": "https://aethermarket.auth0.com/",
-        "aud": RESOURCE,
-        "iat": now(),
-        "exp": now() + 600,
-    });
-    all.as_object_mut()
+    demo_key()
+        .sign(&tokens::claims(DEMO_ISSUER, RESOURCE, claims.clone()))
         .unwrap()
-        .extend(claims.as_object().expect("claims are an object").clone());
-    demo_key().sign(&all).unwrap()
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn mcp_clients_discover_the_authorization_server_and_get_in_with_a_scoped_token() {
     let envoy = Envoy::start(&config());
     // RFC 9728 §3.1: the resource's path after the well-known path. The bare URL is the
@@ -117,6 +105,7 @@ fn mcp_clients_discover_the_authorization_server_and_get_in_with_a_scoped_token(
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn every_shipped_mcp_policy_case_holds_through_envoy() {
     let envoy = Envoy::start(&config());
     let cases = CaseFile::from_value(serde_yaml_ng::from_str(CASES).unwrap()).unwrap();
@@ -175,6 +164,7 @@ fn every_shipped_mcp_policy_case_holds_through_envoy() {
 /// tokens (`tls_client_certificate_bound_access_tokens: true`) and DPoP (the proof
 /// algorithms), but does not always require DPoP-bound tokens.
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn the_metadata_says_which_bound_tokens_the_resource_supports() {
     let mut config: Value = serde_json::from_str(&config()).unwrap();
     config["providers"][0]["mtls_binding"] = json!("optional");

@@ -5,19 +5,14 @@
 //! upstream, and a real gRPC client (Python grpcio) against a gRPC server behind
 //! claimgate: missing token → grpc-status 16, policy denial → 7, allowed → the service's
 //! own answer. Clients and the gRPC server: tests/support/websocket_grpc.py.
-#![cfg(not(target_arch = "wasm32"))]
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
-#![allow(clippy::panic, clippy::indexing_slicing, reason = "test code")]
-#![allow(clippy::too_many_lines, reason = "test code")]
-
-mod support;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 
+use crate::support;
+use crate::support::{demo_token, repo_file, Envoy, EnvoyOptions};
 use serde_json::{json, Value};
-use support::{demo_token, repo_file, Envoy, EnvoyOptions};
 
 const TIER: &str = "https://aethermarket.com/loyalty_tier";
 const GRPC_METHOD: &str = "/aethermarket.orders.Orders/Get";
@@ -26,7 +21,7 @@ const GRPC_METHOD: &str = "/aethermarket.orders.Orders/Get";
 /// (for browsers' WebSockets) and a rule for the gRPC orders service.
 fn config() -> String {
     let mut config: Value =
-        serde_json::from_str(include_str!("../filter-config/aethermarket.json")).unwrap();
+        serde_json::from_str(include_str!("../../filter-config/aethermarket.json")).unwrap();
     config["providers"][0]["from"]
         .as_array_mut()
         .unwrap()
@@ -69,6 +64,7 @@ fn upstream_requests(envoy: &Envoy, cluster: &str) -> u64 {
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn websocket_upgrades_are_authorized_by_header_or_query_token_and_refused_ones_never_reach_the_upstream(
 ) {
     let envoy = Envoy::start(&config());
@@ -177,6 +173,7 @@ impl Drop for GrpcServer {
 }
 
 #[test]
+#[ignore = "needs Envoy and the built module: scripts/test.sh runs it"]
 fn grpc_calls_get_unauthenticated_permission_denied_or_the_service_answer() {
     let server = GrpcServer::start();
     // The orders service as an HTTP/2 cluster, routed by its gRPC service prefix.
