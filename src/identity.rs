@@ -147,7 +147,7 @@ impl IdentityMapping {
     pub fn headers_to_remove(&self, request: &RequestView<'_>) -> Vec<String> {
         let mut remove: Vec<String> = Vec::new();
         for (name, _) in request.headers() {
-            if name.starts_with(':') {
+            if name.starts_with(b":") {
                 continue;
             }
             let identity = self
@@ -163,7 +163,11 @@ impl IdentityMapping {
                         .is_some_and(|start| same_header(start, prefix))
                 });
             // Lower-cased (a copy) only for the identity headers found, not every header.
-            if identity && !remove.iter().any(|known| known.eq_ignore_ascii_case(name)) {
+            // Names are UTF-8 (pairs are strings; a serialized map is checked when read).
+            let Some(name) = identity.then(|| std::str::from_utf8(name).ok()).flatten() else {
+                continue;
+            };
+            if !remove.iter().any(|known| known.eq_ignore_ascii_case(name)) {
                 remove.push(name.to_ascii_lowercase());
             }
         }
@@ -201,16 +205,16 @@ impl IdentityMapping {
 }
 
 /// Header names equal ignoring case and `_` against `-`.
-fn same_header(name: &str, other: &str) -> bool {
+fn same_header(name: &[u8], other: &str) -> bool {
     let fold = |byte: u8| match byte {
         b'_' => b'-',
         other => other.to_ascii_lowercase(),
     };
     name.len() == other.len()
         && name
-            .bytes()
+            .iter()
             .zip(other.bytes())
-            .all(|(a, b)| fold(a) == fold(b))
+            .all(|(a, b)| fold(*a) == fold(b))
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use crate::time::UnixSeconds;
 use crate::token::{FoundToken, TokenError, VerifiedToken};
 
 /// Whether the token was sent as `Authorization: DPoP` (and nowhere else).
-pub(super) fn presented_as_dpop(config: &Config, found: &FoundToken) -> bool {
+pub(super) fn presented_as_dpop(config: &Config, found: &FoundToken<'_>) -> bool {
     config.dpop_location.is_some_and(|dpop| {
         !found.locations.is_empty() && found.locations.iter().all(|index| *index == dpop)
     })
@@ -69,7 +69,7 @@ impl<'t> Confirmation<'t> {
 /// refused requests never fill the once-only record); recording it is [`first_use`].
 pub(super) fn check_binding(
     step: &Step<'_>,
-    found: &FoundToken,
+    found: &FoundToken<'_>,
     verified: &VerifiedToken,
 ) -> Result<Option<VerifiedProof>, Refusal> {
     let Step {
@@ -118,7 +118,11 @@ pub(super) fn check_binding(
 }
 
 /// The request's DPoP proof: valid, for this request, and by the key `jkt` names.
-fn check_proof(step: &Step<'_>, found: &FoundToken, jkt: &str) -> Result<VerifiedProof, Refusal> {
+fn check_proof(
+    step: &Step<'_>,
+    found: &FoundToken<'_>,
+    jkt: &str,
+) -> Result<VerifiedProof, Refusal> {
     let Step { config, now, .. } = *step;
     let nonce_key = step.proofs.and_then(|proofs| proofs.nonce_key);
     if config.dpop.use_dpop_nonce && nonce_key.is_none() {

@@ -83,7 +83,7 @@ pub fn decide(input: Input<'_>, environment: Environment<'_>) -> Decision {
 fn verify_cached(
     step: &Step<'_>,
     cache: Option<&mut TokenCache>,
-    found: &FoundToken,
+    found: &FoundToken<'_>,
 ) -> Result<Rc<VerifiedToken>, TokenError> {
     let Step {
         config,
@@ -232,7 +232,7 @@ fn decide_verified(
     step: &Step<'_>,
     mut context: Context,
     verified: Option<&VerifiedToken>,
-    found: Option<&FoundToken>,
+    found: Option<&FoundToken<'_>>,
     proof: Option<&VerifiedProof>,
 ) -> Decision {
     let Step {

@@ -9,6 +9,7 @@ use super::{Cause, DryRunReport};
 use crate::identity::SkippedHeader;
 pub use crate::key_miss::KeyMiss;
 use crate::policy::VerdictKind;
+use crate::request::Headers;
 
 /// A response Envoy sends instead of forwarding the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,16 +215,15 @@ impl Decision {
     /// value, so a client's duplicate can never survive), then the `add` headers are
     /// appended. Only names present in `request` are removed: each edit is a host call.
     /// `None` when the request is refused.
-    pub fn header_edits<'a>(&'a self, request: &[(String, Vec<u8>)]) -> Option<HeaderEdits<'a>> {
+    pub fn header_edits<'h>(&self, request: impl Into<Headers<'h>>) -> Option<HeaderEdits<'_>> {
+        let request = request.into();
         let Outcome::Allow(allowed) = &self.outcome else {
             return None;
         };
         let set_headers = allowed.set_headers();
         let mut remove: Vec<&str> = self.remove_headers.iter().map(String::as_str).collect();
         for (name, _) in set_headers {
-            if !remove.contains(&name.as_str())
-                && request.iter().any(|(present, _)| present == name)
-            {
+            if !remove.contains(&name.as_str()) && request.contains(name) {
                 remove.push(name);
             }
         }

@@ -9,7 +9,7 @@ use crate::token::{FoundToken, TokenLocation, VerifiedToken};
 pub(super) fn strip_token(
     config: &Config,
     verified: &VerifiedToken,
-    found: &FoundToken,
+    found: &FoundToken<'_>,
     request: &RequestView<'_>,
     remove: &mut Vec<String>,
     set: &mut Vec<(String, String)>,

@@ -3,7 +3,7 @@
 //! whose identity headers could not be fixed is never forwarded.
 
 use crate::decision::{Decision, Denial, LocalReply, Outcome};
-use crate::request::RequestView;
+use crate::request::{RequestView, SerializedHeaders};
 use crate::token::find_token;
 
 use crate::config::Config;
@@ -36,7 +36,7 @@ pub enum Stage {
 pub fn apply(
     effects: &Effects<'_>,
     decision: &Decision,
-    request: &[(String, Vec<u8>)],
+    request: &SerializedHeaders,
     stage: Stage,
 ) -> Flow {
     let host = effects.host;
@@ -122,7 +122,7 @@ pub fn refuse_internal(host: &dyn Host) -> Flow {
 fn edit_request_headers(
     host: &dyn Host,
     decision: &Decision,
-    request: &[(String, Vec<u8>)],
+    request: &SerializedHeaders,
 ) -> HostResult<()> {
     let Some(edits) = decision.header_edits(request) else {
         return Ok(());

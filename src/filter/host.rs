@@ -6,6 +6,7 @@
 //! error the caller handles (refuse the request, keep the last keys, retry later), never
 //! a panic that would kill the VM.
 
+use crate::request::SerializedHeaders;
 use crate::time::UnixMillis;
 use std::fmt;
 use std::time::Duration;
@@ -67,12 +68,18 @@ impl std::error::Error for HostError {}
 
 pub type HostResult<T> = Result<T, HostError>;
 
+/// A header map as a host serialized it, checked against its own lengths.
+pub fn parse_header_map(bytes: Vec<u8>) -> HostResult<SerializedHeaders> {
+    SerializedHeaders::parse(bytes).map_err(|_| HostError::Malformed("header map"))
+}
+
 /// A shared-data record and its compare-and-swap value (`None` when the record does not
 /// exist).
 pub type SharedRecord = (Option<Vec<u8>>, Option<u32>);
 
-/// Request headers as the host lists them, in order, values as bytes (a header value
-/// need not be UTF-8).
+/// Request headers as pairs, in order, values as bytes (a header value need not be
+/// UTF-8): the mock host's request, edited in place, and the tests' requests.
+#[cfg(test)]
 pub type HeaderList = Vec<(String, Vec<u8>)>;
 
 /// Whether the host lets a request go on after a callback.
@@ -125,7 +132,7 @@ pub trait Host {
     /// The first `max_size` bytes of the HTTP call response body being delivered.
     fn http_call_response_body(&self, max_size: usize) -> HostResult<Option<Vec<u8>>>;
 
-    fn request_headers(&self) -> HostResult<HeaderList>;
+    fn request_headers(&self) -> HostResult<SerializedHeaders>;
     /// Removes every value of a request header.
     fn remove_request_header(&self, name: &str) -> HostResult<()>;
     /// Appends a request header value.

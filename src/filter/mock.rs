@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
+use super::host::parse_header_map;
 use super::host::{HeaderList, Host, HostError, HostResult, SharedRecord};
+use crate::request::{serialize_pairs, SerializedHeaders};
 use crate::time::UnixMillis;
 
 /// Shared data of one Envoy: key → (value, CAS). Mock VMs of one Envoy share it.
@@ -297,9 +299,11 @@ impl Host for MockHost {
         Ok(Some(response.body.iter().take(max_size).copied().collect()))
     }
 
-    fn request_headers(&self) -> HostResult<HeaderList> {
+    fn request_headers(&self) -> HostResult<SerializedHeaders> {
         self.check("request_headers")?;
-        self.with_request(|request| request.headers.clone())
+        // Serialized and parsed back as the real host's map is.
+        self.with_request(|request| serialize_pairs(&request.headers))
+            .and_then(parse_header_map)
     }
 
     fn remove_request_header(&self, name: &str) -> HostResult<()> {

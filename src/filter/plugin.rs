@@ -21,7 +21,7 @@ use crate::dpop::{NonceKey, ProofId, ReplayGuard, ReplayShards};
 use crate::jwks::{KeyRing, KeySet};
 use crate::keysource::RemoteSource;
 use crate::provider_id::ProviderId;
-use crate::request::RequestView;
+use crate::request::{RequestView, SerializedHeaders};
 
 use super::apply::Effects;
 use super::filter_state::ExplanationMemo;
@@ -208,7 +208,7 @@ impl Plugin {
     /// re-entered callback): the caller refuses the request.
     pub fn decide_recording(
         &self,
-        headers: &[(String, Vec<u8>)],
+        headers: &SerializedHeaders,
         peer: &Peer,
         now_ms: UnixMillis,
         fixed: Option<&FixedAnswer>,

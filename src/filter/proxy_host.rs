@@ -19,8 +19,9 @@
 use std::ptr::{null, null_mut};
 use std::time::Duration;
 
-use super::host::{HeaderList, Host, HostError, HostResult, SharedRecord};
-use super::wire::{deserialize_pairs, serialize_pairs, serialize_path};
+use super::host::{parse_header_map, Host, HostError, HostResult, SharedRecord};
+use super::wire::serialize_path;
+use crate::request::{serialize_pairs, SerializedHeaders};
 use crate::time::UnixMillis;
 
 const OK: u32 = 0;
@@ -313,12 +314,13 @@ impl Host for ProxyWasmHost {
         })
     }
 
-    fn request_headers(&self) -> HostResult<HeaderList> {
+    /// The map as the host serialized it, kept and read in place (no copy per header).
+    fn request_headers(&self) -> HostResult<SerializedHeaders> {
         let serialized = returned_bytes(|data, size| {
             // SAFETY: out-pointers to live locals.
             unsafe { proxy_get_header_map_pairs(HTTP_REQUEST_HEADERS, data, size) }
         })?;
-        serialized.map_or(Ok(Vec::new()), |bytes| deserialize_pairs(&bytes))
+        serialized.map_or(Ok(SerializedHeaders::default()), parse_header_map)
     }
 
     fn remove_request_header(&self, name: &str) -> HostResult<()> {

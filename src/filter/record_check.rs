@@ -8,18 +8,19 @@ use crate::dpop::etcd::{self, EtcdAnswer};
 use crate::dpop::{OnUnavailable, ProofId, ReplayError};
 
 use super::apply::{apply, refuse_internal, Stage};
-use super::host::{Flow, HeaderList, Host};
+use super::host::{Flow, Host};
 use super::peer::Peer;
 use super::plugin::Plugin;
 use super::proofs::FixedAnswer;
 use super::remote::Delivered;
 use super::shared_record::{PendingCheck, SharedRecord, Step, MAX_ANSWER_BYTES, MAX_PENDING};
+use crate::request::SerializedHeaders;
 use crate::time::UnixMillis;
 
 /// A request whose proof the fleet-wide record must take before it goes on.
 pub struct ToCheck {
     pub context_id: u32,
-    pub headers: HeaderList,
+    pub headers: SerializedHeaders,
     pub peer: Peer,
     pub decision: Decision,
     pub proof: ProofId,

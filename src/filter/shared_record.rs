@@ -30,9 +30,10 @@ use crate::decision::Decision;
 use crate::dpop::etcd::{self, BucketLease};
 use crate::dpop::SharedRecordSettings;
 
-use super::host::{HeaderList, Host};
+use super::host::Host;
 use super::peer::Peer;
 use super::stats::Counter;
+use crate::request::SerializedHeaders;
 use crate::time::UnixMillis;
 
 /// Most requests one VM holds while etcd answers; beyond that a proof gets the
@@ -98,7 +99,7 @@ pub struct PendingCheck {
     /// Whether a call was sent once more after an answer that was not etcd's verdict.
     pub retried: bool,
     pub started_ms: UnixMillis,
-    pub headers: HeaderList,
+    pub headers: SerializedHeaders,
     pub peer: Peer,
     pub decision: Decision,
 }

@@ -6,8 +6,8 @@ use std::cell::RefCell;
 use crate::key_miss::MissKind;
 use crate::provider_id::ProviderId;
 
-use super::host::HeaderList;
 use super::peer::Peer;
+use crate::request::SerializedHeaders;
 use crate::time::UnixMillis;
 
 /// Most requests one VM holds while waiting for keys; beyond that they are decided at
@@ -23,14 +23,14 @@ pub struct Waiter {
     pub until: UnixMillis,
     /// The control record's attempt count when it paused.
     pub attempts_seen: u64,
-    pub headers: HeaderList,
+    pub headers: SerializedHeaders,
     pub peer: Peer,
 }
 
 /// What a paused request needs to be decided again.
 pub struct PausedRequest {
     pub context_id: u32,
-    pub headers: HeaderList,
+    pub headers: SerializedHeaders,
     pub peer: Peer,
 }
 

@@ -2,6 +2,7 @@
 //! parameter or a cookie, at every location a provider reads. Two different tokens in
 //! one request are refused here, before anything is decoded.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use super::TokenError;
@@ -45,7 +46,7 @@ impl TokenLocation {
             TokenLocation::Header { name, prefix } => request
                 .headers()
                 .iter()
-                .filter(|(key, _)| key.eq_ignore_ascii_case(name))
+                .filter(|(key, _)| key.eq_ignore_ascii_case(name.as_bytes()))
                 .filter_map(|(_, value)| strip_scheme(value, prefix.as_bytes()))
                 .map(|token| TokenText::Raw(trim_ascii(token)))
                 .collect(),
@@ -78,11 +79,24 @@ enum TokenText<'r> {
     Owned(Vec<u8>),
 }
 
-impl TokenText<'_> {
+impl<'r> TokenText<'r> {
     fn bytes(&self) -> &[u8] {
         match self {
             TokenText::Raw(bytes) => bytes,
             TokenText::Owned(bytes) => bytes,
+        }
+    }
+
+    /// The token as text, borrowed from the request when it was read there as is.
+    fn into_text(self) -> Result<Cow<'r, str>, TokenError> {
+        let not_ascii = |_| TokenError::Malformed("token is not ASCII");
+        match self {
+            TokenText::Raw(bytes) => std::str::from_utf8(bytes)
+                .map(Cow::Borrowed)
+                .map_err(not_ascii),
+            TokenText::Owned(bytes) => String::from_utf8(bytes)
+                .map(Cow::Owned)
+                .map_err(|err| not_ascii(err.utf8_error())),
         }
     }
 }
@@ -115,15 +129,17 @@ fn trim_ascii(bytes: &[u8]) -> &[u8] {
     }
 }
 
-/// A token found in the request, with every configured location it was found at.
+/// A token found in the request, with every configured location it was found at. The
+/// text borrows the request's header when the token was taken from it as is: a repeated
+/// token is not copied before the cache looks it up (issue 22).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FoundToken {
-    pub token: String,
+pub struct FoundToken<'r> {
+    pub token: Cow<'r, str>,
     /// Indices into the list of locations given to [`find_token`].
     pub locations: Vec<usize>,
 }
 
-impl FoundToken {
+impl FoundToken<'_> {
     /// How logs name this token: the first 8 bytes of its SHA-256, in hex. Enough to
     /// follow one token across log lines; nothing of the token itself.
     pub fn log_name(&self) -> String {
@@ -140,11 +156,11 @@ impl FoundToken {
 
 /// Looks for the token at every location. No token is `Ok(None)`; two different tokens
 /// are an error (which one would the upstream trust?).
-pub fn find_token(
+pub fn find_token<'r>(
     locations: &[TokenLocation],
-    request: &RequestView<'_>,
-) -> Result<Option<FoundToken>, TokenError> {
-    let mut found: Option<FoundToken> = None;
+    request: &RequestView<'r>,
+) -> Result<Option<FoundToken<'r>>, TokenError> {
+    let mut found: Option<FoundToken<'r>> = None;
     let mut empty_seen = false;
     for (index, location) in locations.iter().enumerate() {
         for text in location.tokens(request) {
@@ -158,12 +174,11 @@ pub fn find_token(
             if bytes.contains(&b',') {
                 return Err(TokenError::MultipleTokens);
             }
-            let token = std::str::from_utf8(bytes)
-                .map_err(|_| TokenError::Malformed("token is not ASCII"))?;
+            let token = text.into_text()?;
             match &mut found {
                 None => {
                     found = Some(FoundToken {
-                        token: token.to_owned(),
+                        token,
                         locations: vec![index],
                     })
                 }

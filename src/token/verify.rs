@@ -93,7 +93,7 @@ impl VerifiedToken {
 /// provider (replaceable at run time; `None` while none has been loaded); `checks` says
 /// where signatures are checked, and counts those checked in the module.
 pub fn verify<'k>(
-    found: &FoundToken,
+    found: &FoundToken<'_>,
     providers: &Providers,
     keys: impl Fn(ProviderId) -> Option<&'k KeySet>,
     checks: &SignatureChecks<'_>,
@@ -308,7 +308,7 @@ mod tests {
         now: i64,
     ) -> Result<VerifiedToken, TokenError> {
         let found = FoundToken {
-            token,
+            token: token.into(),
             locations: vec![0],
         };
         verify(
@@ -619,7 +619,7 @@ mod tests {
         let providers = Providers::new(vec![a, b]);
         let verify_with = |token: String| {
             let found = FoundToken {
-                token,
+                token: token.into(),
                 locations: vec![0],
             };
             let keys_of = |id: ProviderId| {

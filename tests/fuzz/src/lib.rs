@@ -230,7 +230,7 @@ pub fn verify(data: &[u8]) -> Option<VerifiedToken> {
     let parsed = KeySet::parse_jwks(jwks, SymmetricKeys::Allowed).ok()?;
     let token = std::str::from_utf8(token).ok()?;
     let found = FoundToken {
-        token: token.to_owned(),
+        token: token.into(),
         locations: vec![0],
     };
     let config = verify_config();

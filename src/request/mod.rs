@@ -1,15 +1,19 @@
 //! The request as the decision sees it: pseudo-headers, headers as raw bytes, and the
 //! helpers that read paths, query parameters and cookies without trusting the client.
 
+mod headers;
+
 use std::borrow::Cow;
 use std::fmt;
+
+pub use headers::{serialize_pairs, HeaderIter, Headers, MalformedHeaders, SerializedHeaders};
 
 /// A read-only view of one HTTP request's headers, in the shape Envoy hands them over:
 /// pseudo-headers (`:method`, `:path`, `:authority`) first, names lowercase, values raw
 /// bytes (a value may not be UTF-8).
 #[derive(Debug, Clone, Copy)]
 pub struct RequestView<'a> {
-    headers: &'a [(String, Vec<u8>)],
+    headers: Headers<'a>,
     client_address: Option<&'a str>,
     client_certificate: Option<&'a str>,
     scheme: SchemeOrigin,
@@ -61,9 +65,9 @@ impl Scheme {
 }
 
 impl<'a> RequestView<'a> {
-    pub fn new(headers: &'a [(String, Vec<u8>)]) -> RequestView<'a> {
+    pub fn new(headers: impl Into<Headers<'a>>) -> RequestView<'a> {
         RequestView {
-            headers,
+            headers: headers.into(),
             client_address: None,
             client_certificate: None,
             scheme: SchemeOrigin::PseudoHeader,
@@ -117,7 +121,7 @@ impl<'a> RequestView<'a> {
         self.client_address
     }
 
-    pub fn headers(&self) -> &'a [(String, Vec<u8>)] {
+    pub fn headers(&self) -> Headers<'a> {
         self.headers
     }
 
@@ -125,8 +129,8 @@ impl<'a> RequestView<'a> {
     pub fn header_values(&self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.headers
             .iter()
-            .filter(move |(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_slice())
+            .filter(move |(key, _)| key.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, value)| value)
     }
 
     /// The first value of header `name`, when it is valid UTF-8.
