@@ -7,6 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
+use crate::policy::RouteVerdict;
 use crate::time::UnixSeconds;
 use crate::token::VerifiedToken;
 
@@ -120,6 +121,11 @@ impl TokenCache {
         }
     }
 
+    /// Whether tokens are kept at all (a cache of no entries keeps none).
+    pub fn keeps_tokens(&self) -> bool {
+        self.limits.max_entries > 0
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -211,9 +217,10 @@ impl TokenCache {
 }
 
 /// An estimate of an entry's heap size: the token twice (key and order) is shared, so
-/// once; claims at their JSON length plus per-entry overhead.
+/// once; claims at their JSON length plus per-entry overhead, which includes the policy
+/// evaluation the token may come to remember (at most [`RouteVerdict::MAX_BYTES`]).
 fn entry_bytes(token: &str, verified: &VerifiedToken) -> usize {
-    const OVERHEAD: usize = 256;
+    const OVERHEAD: usize = 256 + RouteVerdict::MAX_BYTES;
     let claims: usize = verified
         .claims()
         .iter()

@@ -115,4 +115,7 @@ pub(super) struct Step<'s> {
     /// The canonical path.
     pub(super) path: &'s str,
     pub(super) now: UnixSeconds,
+    /// Verified tokens outlive the request (a token cache keeps them): their policy
+    /// evaluations are worth remembering.
+    pub(super) tokens_cached: bool,
 }

@@ -66,6 +66,7 @@ pub fn decide(input: Input<'_>, environment: Environment<'_>) -> Decision {
                 request,
                 path: &path,
                 now,
+                tokens_cached: cache.as_ref().is_some_and(|cache| cache.keeps_tokens()),
             };
             match input.token {
                 TokenInput::FromRequest => decide_request(&step, context, cache),
@@ -248,7 +249,9 @@ fn decide_verified(
             .and_then(Value::as_str)
             .map(str::to_owned);
     }
-    let Evaluation { verdict, dry_run } = evaluate(step, verified);
+    let Evaluation {
+        verdict, dry_run, ..
+    } = evaluate(step, verified);
     context.rule = verdict.rule;
     context.failed_condition = verdict.failed_condition;
     context.dry_run = dry_run.map(|dry_run| DryRunReport {
@@ -321,6 +324,7 @@ fn evaluate(step: &Step<'_>, verified: Option<&VerifiedToken>) -> Evaluation {
         request,
         path,
         now,
+        tokens_cached,
         ..
     } = *step;
     let host = request_host(request.authority());
@@ -332,7 +336,12 @@ fn evaluate(step: &Step<'_>, verified: Option<&VerifiedToken>) -> Evaluation {
         client_address: request.client_address(),
         now,
     };
-    config.policy.evaluate(
+    let remembered = verified.filter(|_| tokens_cached);
+    if let Some(evaluation) = remembered.and_then(|verified| verified.remembered_evaluation(&facts))
+    {
+        return evaluation;
+    }
+    let evaluation = config.policy.evaluate(
         facts,
         verified.map(|verified| TokenFacts {
             provider: verified.provider(),
@@ -342,7 +351,11 @@ fn evaluate(step: &Step<'_>, verified: Option<&VerifiedToken>) -> Evaluation {
                 .get(verified.provider())
                 .map_or(0, |provider| provider.clock_skew_seconds),
         }),
-    )
+    );
+    if let Some(verified) = remembered {
+        verified.remember_evaluation(&facts, &evaluation);
+    }
+    evaluation
 }
 
 fn refuse(config: &Config, context: Context, refusal: Refusal, reason: String) -> Decision {

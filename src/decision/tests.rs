@@ -596,3 +596,158 @@ fn the_resource_metadata_document_is_a_local_reply_not_a_denial() {
     assert_eq!(body["resource"], "https://api.aethermarket.com");
     assert!(decision.header_edits(&[]).is_none());
 }
+
+/// A token, method, path, headers to add or replace, and the time of one request.
+type Sent<'a> = (&'a str, &'a str, &'a str, Vec<(&'a str, &'a str)>, i64);
+
+/// Requests of two tokens on routes where the route, a header, the clock or a capture
+/// decides, with repeats.
+fn repeated_requests<'a>(gold: &'a str, silver: &'a str) -> Vec<Sent<'a>> {
+    vec![
+        (gold, "GET", "/deals/exclusive", vec![], NOW),
+        (gold, "GET", "/deals/exclusive", vec![], NOW + 1),
+        (gold, "POST", "/deals/exclusive", vec![], NOW),
+        (gold, "GET", "/deals/exclusive/", vec![], NOW),
+        (gold, "GET", "/deals/./exclusive", vec![], NOW),
+        (
+            gold,
+            "GET",
+            "/deals/exclusive?x=1",
+            vec![(":authority", "other.example")],
+            NOW,
+        ),
+        (gold, "GET", "/eu/offers", vec![], NOW),
+        (gold, "GET", "/deals/exclusive", vec![], NOW),
+        // The method is part of the route.
+        (gold, "GET", "/admin/users", vec![], NOW),
+        (gold, "DELETE", "/admin/users", vec![], NOW),
+        (gold, "GET", "/public/catalog", vec![], NOW),
+        (gold, "POST", "/public/catalog", vec![], NOW),
+        // A header decides: never reused.
+        (
+            gold,
+            "GET",
+            "/offers/regional",
+            vec![("x-geo-region", "EU")],
+            NOW,
+        ),
+        (
+            gold,
+            "GET",
+            "/offers/regional",
+            vec![("x-geo-region", "US")],
+            NOW,
+        ),
+        (gold, "GET", "/offers/regional", vec![], NOW),
+        // The clock decides: never reused.
+        (gold, "GET", "/streaming/live", vec![], NOW),
+        (gold, "GET", "/streaming/live", vec![], NOW + 200),
+        (gold, "PUT", "/account/payment", vec![], NOW),
+        (gold, "PUT", "/account/payment", vec![], NOW + 200),
+        // A capture decides: the path is part of the route.
+        (gold, "GET", "/users/auth0|u1/orders", vec![], NOW),
+        (gold, "GET", "/users/auth0|u2/orders", vec![], NOW),
+        (gold, "GET", "/recommendations", vec![], NOW),
+        (gold, "GET", "/recommendations", vec![], NOW),
+        (silver, "GET", "/deals/exclusive", vec![], NOW),
+        (silver, "GET", "/deals/exclusive", vec![], NOW),
+        (
+            silver,
+            "GET",
+            "/recommendations",
+            vec![("x-user-id", "spoof")],
+            NOW,
+        ),
+    ]
+}
+
+/// Issue 22: with a token cache, every decision equals the one made without it — the
+/// first request of a token, and the repeats that reuse its remembered evaluation —
+/// whatever the route, the headers and the clock say, in order and interleaved.
+#[test]
+fn cached_tokens_with_remembered_evaluations_decide_exactly_like_fresh_ones() {
+    let config = config();
+    let keys = config.initial_keys();
+    let mut cache = TokenCache::new(config.token_cache);
+    let mfa = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
+    let gold = token(
+        json!({format!("{NS}loyalty_tier"): "Gold", format!("{NS}region"): "EU",
+        "subscription_tier": "plus", "subscription_expires_at": NOW + 100,
+        "acr": mfa, "auth_time": NOW - 500, "sub": "auth0|u1", "permissions": ["admin:read"]}),
+    );
+    let silver = token(json!({format!("{NS}loyalty_tier"): "Silver"}));
+    let requests = repeated_requests(&gold, &silver);
+    for round in 0..2 {
+        for (token, method, path, extra, now) in &requests {
+            let mut headers = request(method, path, Some(token), &[]);
+            for (name, value) in extra {
+                headers.retain(|(present, _)| present != name);
+                headers.push(((*name).to_owned(), value.as_bytes().to_vec()));
+            }
+            let fresh = decide(
+                Input::new(RequestView::new(&headers)),
+                Environment::new(&config, &keys, UnixSeconds(*now)),
+            );
+            let mut cached = decide(
+                Input::new(RequestView::new(&headers)),
+                Environment::new(&config, &keys, UnixSeconds(*now)).with_cache(&mut cache),
+            );
+            // The one difference a cache makes: a hit checks no signature.
+            cached.signatures_checked_in_module = fresh.signatures_checked_in_module;
+            assert_eq!(
+                format!("{cached:?}"),
+                format!("{fresh:?}"),
+                "round {round}: {method} {path} {extra:?} at {now}"
+            );
+        }
+    }
+    assert_eq!(cache.len(), 2);
+}
+
+/// Issue 22: a cached token remembers the policy's evaluation of the last route it was
+/// used on where only the route and its claims decide, and not where a header decides;
+/// a request on another route is evaluated afresh.
+#[test]
+fn a_cached_token_remembers_its_evaluation_of_a_route_decided_by_claims_alone() {
+    let config = config();
+    let keys = config.initial_keys();
+    let mut cache = TokenCache::new(config.token_cache);
+    let gold = token(json!({format!("{NS}loyalty_tier"): "Gold", format!("{NS}region"): "EU"}));
+    let send = |cache: &mut TokenCache, method: &str, path: &str, extra: &[(&str, &str)]| {
+        let headers = request(method, path, Some(&gold), extra);
+        decide(
+            Input::new(RequestView::new(&headers)),
+            Environment::new(&config, &keys, UnixSeconds(NOW)).with_cache(cache),
+        )
+        .status()
+    };
+    assert_eq!(send(&mut cache, "GET", "/deals/exclusive", &[]), 200);
+    let regional = [("x-geo-region", "EU")];
+    assert_eq!(send(&mut cache, "GET", "/offers/regional", &regional), 200);
+    let remembered_on = |cache: &TokenCache, host: &str, method: &str, path: &str| {
+        let verified = cache.get(&gold, UnixSeconds(NOW)).unwrap();
+        let headers = request(method, path, None, &[]);
+        let facts = RequestFacts {
+            request: RequestView::new(&headers),
+            method,
+            path,
+            host,
+            client_address: None,
+            now: UnixSeconds(NOW),
+        };
+        verified.remembered_evaluation(&facts)
+    };
+    let remembered = |cache: &TokenCache, method: &str, path: &str| {
+        remembered_on(cache, "shop.example", method, path)
+    };
+    let evaluation = remembered(&cache, "GET", "/deals/exclusive").unwrap();
+    assert_eq!(evaluation.verdict.kind, VerdictKind::Allow);
+    assert_eq!(evaluation.verdict.rule.as_deref(), Some("exclusive-deals"));
+    assert!(remembered(&cache, "GET", "/offers/regional").is_none());
+    assert!(remembered(&cache, "HEAD", "/deals/exclusive").is_none());
+    assert!(remembered(&cache, "GET", "/deals/exclusive2").is_none());
+    assert!(remembered_on(&cache, "admin.example", "GET", "/deals/exclusive").is_none());
+    assert_eq!(send(&mut cache, "GET", "/eu/offers", &[]), 200);
+    assert!(remembered(&cache, "GET", "/deals/exclusive").is_none());
+    assert!(remembered(&cache, "GET", "/eu/offers").is_some());
+}

@@ -78,6 +78,20 @@ pub enum Operand {
 }
 
 impl Operand {
+    /// True when the value is the same for every request on one route with one token:
+    /// a claim, a capture of the path, the method, host or path, or a constant. Not a
+    /// header, a query parameter, the scheme, the client address or the clock.
+    pub fn reads_only_route_or_token(&self) -> bool {
+        match self {
+            Operand::Claim { .. } | Operand::Capture { .. } | Operand::Constant(_) => true,
+            Operand::Request(attribute) => match attribute {
+                RequestAttribute::Method | RequestAttribute::Path | RequestAttribute::Host => true,
+                RequestAttribute::Scheme | RequestAttribute::ClientAddress => false,
+            },
+            Operand::Header(_) | Operand::Query(_) | Operand::Now { .. } => false,
+        }
+    }
+
     /// True when the value comes from the request as text (a header or a capture holding
     /// `42` may be compared with the number 42).
     pub fn is_request_text(&self) -> bool {
@@ -453,6 +467,18 @@ impl Operator {
 pub struct Test {
     pub operand: Operand,
     pub operator: Operator,
+}
+
+impl Test {
+    /// Both operands read only the route and the token
+    /// ([`Operand::reads_only_route_or_token`]).
+    pub fn reads_only_route_or_token(&self) -> bool {
+        self.operand.reads_only_route_or_token()
+            && self
+                .operator
+                .argument()
+                .is_none_or(Operand::reads_only_route_or_token)
+    }
 }
 
 /// A condition tree.

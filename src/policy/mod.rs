@@ -6,7 +6,8 @@
 //! it is evaluated against one request, `cidr` and `datetime` the two value parsers it
 //! needs, `route` how rules match paths, methods and hosts, `rule` what a rule is and
 //! says, `step_up` what a rule demands of the authentication itself (RFC 9470),
-//! `evaluate` how the matching rules combine into a verdict, and `compile` how the
+//! `verdict` how the matching rules combine into a verdict, `remembered` when a verdict
+//! may be reused for the same token on the same route, and `compile` how the
 //! configuration becomes all of that.
 
 mod cidr;
@@ -14,6 +15,7 @@ mod compile;
 mod condition;
 mod datetime;
 mod facts;
+mod remembered;
 mod route;
 mod rule;
 mod step_up;
@@ -33,6 +35,7 @@ pub use condition::{
 };
 pub use datetime::rfc3339_seconds;
 pub use facts::{Facts, RequestFacts};
+pub use remembered::RouteVerdict;
 pub use route::{request_host, HostPattern, PathMatch, PathTemplate, RouteIndex, RouteMatch};
 pub use rule::{Effect, Rule, RuleOutcome};
 pub(crate) use step_up::RawStepUp;

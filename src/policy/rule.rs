@@ -26,6 +26,12 @@ pub struct Rule {
     pub mode: Mode,
     /// What an allow rule demands of the authentication behind the token (RFC 9470).
     pub step_up: Option<StepUp>,
+    /// What the rule says of a request depends on nothing but the route (method, host,
+    /// canonical path, and so the captures) and the token: no condition reads a header,
+    /// a query parameter, the scheme, the client address or the clock, and no step-up
+    /// has a `max_age` (which reads the clock). Evaluations where every matching rule is
+    /// so may be remembered for the token ([`super::RouteVerdict`]).
+    pub route_and_token_only: bool,
 }
 
 impl Rule {

@@ -892,3 +892,60 @@ fn step_up_is_asked_only_once_the_rest_of_the_rule_holds_and_only_of_allow_rules
         assert_eq!(compile_error(json!([rule])).path, field, "{rule}");
     }
 }
+
+/// Issue 22: an evaluation may be remembered for a token and route only when every rule
+/// that matched reads nothing but the route and the token. Each kind of operand, on
+/// either side of a test, and a step-up's `max_age` (the clock) is checked.
+#[test]
+fn only_evaluations_of_route_and_claims_may_be_remembered() {
+    let rule = |when: Value| json!([{"name": "r", "match": {"template": "/t/{id}"}, "when": when}]);
+    let cases = [
+        (json!({"claim": "sub", "equals": "a"}), true),
+        (json!({"claim": "sub", "equals": {"capture": "id"}}), true),
+        (json!({"request": "method", "equals": "GET"}), true),
+        (json!({"request": "path", "prefix": "/t"}), true),
+        (
+            json!({"request": "host", "equals": "api.example.com"}),
+            true,
+        ),
+        (json!({"header": "x-a", "equals": "1"}), false),
+        (json!({"claim": "sub", "equals": {"header": "x-a"}}), false),
+        (json!({"query": "q", "equals": "1"}), false),
+        (json!({"request": "scheme", "equals": "https"}), false),
+        (
+            json!({"request": "client_address", "in_cidr": ["10.0.0.0/8"]}),
+            false,
+        ),
+        (
+            json!({"claim": "exp", "greater_than": {"now": true}}),
+            false,
+        ),
+        (
+            json!({"all": [{"claim": "sub", "equals": "a"}, {"not": {"header": "x-a", "present": true}}]}),
+            false,
+        ),
+    ];
+    let claims = json!({"sub": "a", "exp": NOW + 60});
+    for (when, expected) in cases {
+        let policy = policy(rule(when.clone()));
+        let evaluation = evaluate(&policy, "GET", "/t/a", &[], &claims);
+        assert_eq!(evaluation.route_and_token_only, expected, "{when}");
+    }
+    let step_up = |step_up: Value| {
+        policy(
+            json!([{"name": "r", "match": {"prefix": "/"}, "access": "authenticated",
+            "step_up": step_up}]),
+        )
+    };
+    let acr = step_up(json!({"acr_in": ["mfa"]}));
+    assert!(evaluate(&acr, "GET", "/x", &[], &claims).route_and_token_only);
+    let max_age = step_up(json!({"max_age_seconds": 60}));
+    assert!(!evaluate(&max_age, "GET", "/x", &[], &claims).route_and_token_only);
+    // A rule whose route does not match reads nothing of this request.
+    let elsewhere = policy(json!([
+        {"name": "a", "match": {"prefix": "/a"}, "access": "authenticated"},
+        {"name": "b", "match": {"prefix": "/b"}, "when": {"header": "x-a", "equals": "1"}}
+    ]));
+    assert!(evaluate(&elsewhere, "GET", "/a", &[], &claims).route_and_token_only);
+    assert!(!evaluate(&elsewhere, "GET", "/b", &[], &claims).route_and_token_only);
+}

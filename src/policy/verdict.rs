@@ -60,6 +60,10 @@ pub struct DryRun {
 pub struct Evaluation {
     pub verdict: Verdict,
     pub dry_run: Option<DryRun>,
+    /// Every rule that matched reads only the route and the token
+    /// ([`Rule::route_and_token_only`]): the same token on the same route gets the same
+    /// evaluation.
+    pub route_and_token_only: bool,
 }
 
 impl Policy {
@@ -108,7 +112,12 @@ impl Policy {
                 &facts,
             ),
         });
-        Evaluation { verdict, dry_run }
+        let route_and_token_only = matched.iter().all(|m| m.rule.route_and_token_only);
+        Evaluation {
+            verdict,
+            dry_run,
+            route_and_token_only,
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! provider's allow-list and the key, then the signature, the time claims and the
 //! audience are checked. Only a token that passed all of it becomes a [`VerifiedToken`].
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 
 use serde_json::Value;
 
@@ -11,6 +11,7 @@ use crate::claims::Claims;
 use crate::identity::SharedIdentityHeaders;
 use crate::jwks::{Alg, KeySet, SignatureChecks};
 use crate::key_miss::KeyMiss;
+use crate::policy::{Evaluation, RequestFacts, RouteVerdict};
 use crate::provider::{Provider, ProviderId, Providers};
 use crate::time::UnixSeconds;
 
@@ -27,6 +28,9 @@ pub struct VerifiedToken {
     claims: Claims,
     expires_at: Option<i64>,
     identity_headers: OnceCell<SharedIdentityHeaders>,
+    /// The policy's evaluation of the last route this token was used on, when it may be
+    /// reused (issue 22). Borrowed only with `try_borrow*`: never a panic.
+    remembered: RefCell<Option<RouteVerdict>>,
 }
 
 impl VerifiedToken {
@@ -45,6 +49,7 @@ impl VerifiedToken {
             claims,
             expires_at,
             identity_headers: OnceCell::new(),
+            remembered: RefCell::new(None),
         }
     }
 
@@ -84,6 +89,23 @@ impl VerifiedToken {
 
     /// The identity headers these claims map to, worked out once per token (a cached
     /// token reuses them on every hit).
+    /// The policy's evaluation remembered for this token on `request`'s route.
+    pub(crate) fn remembered_evaluation(&self, request: &RequestFacts<'_>) -> Option<Evaluation> {
+        let remembered = self.remembered.try_borrow().ok()?;
+        remembered.as_ref()?.for_route(request).cloned()
+    }
+
+    /// Remembers `evaluation` of `request`'s route in place of the last one, when it may
+    /// be reused ([`RouteVerdict::remember`]).
+    pub(crate) fn remember_evaluation(&self, request: &RequestFacts<'_>, evaluation: &Evaluation) {
+        if let (Some(route), Ok(mut remembered)) = (
+            RouteVerdict::remember(request, evaluation),
+            self.remembered.try_borrow_mut(),
+        ) {
+            *remembered = Some(route);
+        }
+    }
+
     pub(crate) fn identity_headers(&self) -> &OnceCell<SharedIdentityHeaders> {
         &self.identity_headers
     }

@@ -160,6 +160,14 @@ fn compile_rule(
             ConfigError::new(field, message)
         })?),
     };
+    let route_and_token_only = condition.as_ref().is_none_or(|condition| {
+        condition
+            .tests()
+            .iter()
+            .all(|test| test.reads_only_route_or_token())
+    }) && step_up
+        .as_ref()
+        .is_none_or(|step_up| step_up.max_age_seconds.is_none());
     Ok(Rule {
         name,
         route,
@@ -169,6 +177,7 @@ fn compile_rule(
         providers,
         mode: raw.mode.unwrap_or(policy_mode),
         step_up,
+        route_and_token_only,
     })
 }
 
