@@ -1,6 +1,7 @@
 //! Which rules a request falls under: path forms, methods and hosts, and the index that
 //! keeps route selection proportional to the path's depth rather than the rule count.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -269,8 +270,9 @@ impl fmt::Display for HostPattern {
     }
 }
 
-/// The `:authority` as rules see it: lowercase, without port or trailing dot.
-pub fn request_host(authority: &str) -> String {
+/// The `:authority` as rules see it: lowercase, without port or trailing dot. Borrowed
+/// when it is lowercase already, as clients send it.
+pub fn request_host(authority: &str) -> Cow<'_, str> {
     let without_port = if authority.starts_with('[') {
         authority
             .split_once(']')
@@ -281,7 +283,12 @@ pub fn request_host(authority: &str) -> String {
             .rsplit_once(':')
             .map_or(authority, |(host, _)| host)
     };
-    without_port.trim_end_matches('.').to_ascii_lowercase()
+    let host = without_port.trim_end_matches('.');
+    if host.bytes().any(|byte| byte.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    }
 }
 
 /// The part of a rule that selects requests.

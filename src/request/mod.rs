@@ -14,9 +14,46 @@ pub use headers::{serialize_pairs, HeaderIter, Headers, MalformedHeaders, Serial
 #[derive(Debug, Clone, Copy)]
 pub struct RequestView<'a> {
     headers: Headers<'a>,
+    /// `:method`, `:path` and `:authority`, found in one pass when the view is made: every
+    /// step of a decision reads them.
+    pseudo: PseudoHeaders<'a>,
     client_address: Option<&'a str>,
     client_certificate: Option<&'a str>,
     scheme: SchemeOrigin,
+}
+
+/// The pseudo-headers a decision reads, each as [`RequestView::header_text`] reads it:
+/// the first header of that name (in any case), empty when absent or not UTF-8.
+#[derive(Debug, Clone, Copy, Default)]
+struct PseudoHeaders<'a> {
+    method: &'a str,
+    path: &'a str,
+    authority: &'a str,
+}
+
+impl<'a> PseudoHeaders<'a> {
+    fn find(headers: Headers<'a>) -> PseudoHeaders<'a> {
+        let mut found: [Option<&'a [u8]>; 3] = [None; 3];
+        for (name, value) in headers.iter().filter(|(name, _)| name.starts_with(b":")) {
+            let slot = [&b":method"[..], b":path", b":authority"]
+                .iter()
+                .position(|pseudo| name.eq_ignore_ascii_case(pseudo));
+            if let Some(first) = slot.and_then(|slot| found.get_mut(slot)) {
+                first.get_or_insert(value);
+            }
+        }
+        let text = |value: Option<&'a [u8]>| {
+            value
+                .and_then(|value| std::str::from_utf8(value).ok())
+                .unwrap_or("")
+        };
+        let [method, path, authority] = found;
+        PseudoHeaders {
+            method: text(method),
+            path: text(path),
+            authority: text(authority),
+        }
+    }
 }
 
 /// Where a request's scheme is read from.
@@ -66,8 +103,10 @@ impl Scheme {
 
 impl<'a> RequestView<'a> {
     pub fn new(headers: impl Into<Headers<'a>>) -> RequestView<'a> {
+        let headers = headers.into();
         RequestView {
-            headers: headers.into(),
+            headers,
+            pseudo: PseudoHeaders::find(headers),
             client_address: None,
             client_certificate: None,
             scheme: SchemeOrigin::PseudoHeader,
@@ -141,16 +180,16 @@ impl<'a> RequestView<'a> {
     }
 
     pub fn method(&self) -> &'a str {
-        self.header_text(":method").unwrap_or("")
+        self.pseudo.method
     }
 
     /// The `:path` pseudo-header: path and query string as sent.
     pub fn raw_path(&self) -> &'a str {
-        self.header_text(":path").unwrap_or("")
+        self.pseudo.path
     }
 
     pub fn authority(&self) -> &'a str {
-        self.header_text(":authority").unwrap_or("")
+        self.pseudo.authority
     }
 
     /// The query string (without `?`), if any.
@@ -557,6 +596,36 @@ mod tests {
         assert_eq!(view.raw_path(), "/a?b=1");
         assert_eq!(view.authority(), "x");
         assert_eq!(view.query(), Some("b=1"));
+    }
+
+    /// The pseudo-headers found when the view is made read exactly as `header_text`
+    /// reads them, from pairs and from a serialized map: the first of each name in any
+    /// case, empty when absent or not UTF-8 (never a later duplicate).
+    #[test]
+    fn pseudo_headers_found_once_read_like_any_header() {
+        let mut h = headers(&[
+            ("x-a", "1"),
+            (":METHOD", "GET"),
+            (":method", "DELETE"),
+            (":path", "/first"),
+            (":path", "/second"),
+        ]);
+        h.push((":authority".to_owned(), vec![0xff]));
+        h.push((":authority".to_owned(), b"later.example".to_vec()));
+        let serialized = SerializedHeaders::parse(serialize_pairs(&h)).unwrap();
+        for view in [RequestView::new(&h), RequestView::new(&serialized)] {
+            assert_eq!(view.method(), view.header_text(":method").unwrap_or(""));
+            assert_eq!(view.method(), "GET");
+            assert_eq!(view.raw_path(), "/first");
+            assert_eq!(view.authority(), "");
+            assert_eq!(view.header_text(":authority"), None);
+        }
+        let none = headers(&[("x-a", "1")]);
+        let view = RequestView::new(&none);
+        assert_eq!(
+            (view.method(), view.raw_path(), view.authority()),
+            ("", "", "")
+        );
     }
 
     #[test]
