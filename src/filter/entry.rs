@@ -123,7 +123,7 @@ fn trap_on_marker() {
     let marked = HOST.request_headers().is_ok_and(|headers| {
         headers
             .iter()
-            .any(|(name, value)| name == "x-claimgate-fault" && value.as_slice() == b"trap")
+            .any(|(name, value)| name == b"x-claimgate-fault" && value == b"trap")
     });
     if marked {
         panic!("fault injected by x-claimgate-fault");
