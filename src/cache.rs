@@ -3,9 +3,11 @@
 //! by entries and bytes and is emptied whenever a key set changes.
 
 use std::cell::Cell;
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::VecDeque;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::rc::Rc;
+
+use hashbrown::{Equivalent, HashMap};
 
 use crate::policy::RouteVerdict;
 use crate::time::UnixSeconds;
@@ -76,12 +78,59 @@ impl Hasher for TokenTailHasher {
     }
 }
 
+/// A cached token's text, the map's key.
+#[derive(Clone)]
+struct TokenKey(Rc<str>);
+
+/// A token's text to look up, without making a key of it.
+struct TokenText<'t>(&'t str);
+
+impl Hash for TokenKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.0.as_bytes());
+    }
+}
+
+impl Hash for TokenText<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.0.as_bytes());
+    }
+}
+
+impl PartialEq for TokenKey {
+    fn eq(&self, other: &TokenKey) -> bool {
+        same_text(self.0.as_bytes(), other.0.as_bytes())
+    }
+}
+
+impl Eq for TokenKey {}
+
+impl Equivalent<TokenKey> for TokenText<'_> {
+    fn equivalent(&self, key: &TokenKey) -> bool {
+        same_text(self.0.as_bytes(), key.0.as_bytes())
+    }
+}
+
+/// Whole-text equality, eight bytes at a time. On wasm32 `==` on byte slices calls
+/// wasi-libc's `memcmp`, a loop over single bytes, and every cache hit compares the whole
+/// token (hundreds of bytes); comparing words instead measured faster in Envoy
+/// (`benches/results/breakdown.md`, sixth round).
+fn same_text(left: &[u8], right: &[u8]) -> bool {
+    if left.len() != right.len() {
+        return false;
+    }
+    let (words, other_words) = (left.chunks_exact(8), right.chunks_exact(8));
+    let tails_equal = words.remainder() == other_words.remainder();
+    let word = |chunk: &[u8]| <[u8; 8]>::try_from(chunk).ok().map(u64::from_ne_bytes);
+    tails_equal && words.zip(other_words).all(|(a, b)| word(a) == word(b))
+}
+
 /// Verified tokens keyed by their full text: a hit needs the whole token to be equal.
 /// Eviction is first-in first-out, which bounds memory without per-hit bookkeeping.
 pub struct TokenCache {
     limits: CacheLimits,
-    entries: HashMap<Rc<str>, Entry, BuildHasherDefault<TokenTailHasher>>,
-    order: VecDeque<Rc<str>>,
+    entries: HashMap<TokenKey, Entry, BuildHasherDefault<TokenTailHasher>>,
+    order: VecDeque<TokenKey>,
     bytes: usize,
     hits: Cell<u64>,
     misses: Cell<u64>,
@@ -151,7 +200,7 @@ impl TokenCache {
         let now = now.0;
         let hit = self
             .entries
-            .get(token)
+            .get(&TokenText(token))
             .filter(|entry| now < entry.valid_until)
             .map(|entry| Rc::clone(&entry.verified));
         let counter = if hit.is_some() {
@@ -178,7 +227,7 @@ impl TokenCache {
         if valid_until <= now
             || self.limits.max_entries == 0
             || bytes > self.limits.max_bytes
-            || self.entries.contains_key(token)
+            || self.entries.contains_key(&TokenText(token))
         {
             return;
         }
@@ -189,8 +238,8 @@ impl TokenCache {
                 break;
             }
         }
-        let key: Rc<str> = Rc::from(token);
-        self.order.push_back(Rc::clone(&key));
+        let key = TokenKey(Rc::from(token));
+        self.order.push_back(key.clone());
         self.bytes += bytes;
         self.entries.insert(
             key,
@@ -314,6 +363,29 @@ mod tests {
                 entries: 2
             }
         );
+    }
+
+    /// The word-wise comparison a hit relies on: any one byte differing anywhere, in the
+    /// whole words or the tail, or a length differing, is a miss.
+    #[test]
+    fn a_hit_needs_every_byte_of_the_token_equal() {
+        let token: String = (0..83).map(|index| char::from(b'a' + index % 26)).collect();
+        assert!(same_text(token.as_bytes(), token.clone().as_bytes()));
+        for index in 0..token.len() {
+            let mut other = token.clone().into_bytes();
+            other[index] ^= 1;
+            assert!(!same_text(token.as_bytes(), &other), "byte {index}");
+        }
+        assert!(!same_text(token.as_bytes(), &token.as_bytes()[..82]));
+        assert!(same_text(b"", b""));
+        let mut cache = TokenCache::new(CacheLimits::default());
+        cache.insert(&token, &verified("a"), Some(2000), UnixSeconds(1000));
+        let mut last_changed = token.clone().into_bytes();
+        last_changed[82] = b'!';
+        let last_changed = String::from_utf8(last_changed).unwrap();
+        assert!(cache.get(&last_changed, UnixSeconds(1000)).is_none());
+        assert!(cache.get(&token[..80], UnixSeconds(1000)).is_none());
+        assert!(cache.get(&token, UnixSeconds(1000)).is_some());
     }
 
     #[test]
