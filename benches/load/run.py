@@ -17,6 +17,7 @@ import platform
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import tempfile
 import time
@@ -542,18 +543,29 @@ def targets(results, single, modules):
         + f"; module size {status(size <= TARGET_MODULE_BYTES)}: {size} bytes (target ≤ {TARGET_MODULE_BYTES})")
     for workers in (1, 2):
         prefix = "" if workers == 1 else "Two workers: "
-        cached, noop, floor = (row(workers, "repeated", name) for name in (CLAIMGATE, NOOP, NOOP_CALLS))
-        cpu_added = cached["cpu_us"] - noop["cpu_us"] if cached and noop else None
-        floor_added = f"; the do-nothing module with claimgate's host calls adds {floor['cpu_us'] - noop['cpu_us']:+.1f}" \
-            if floor and noop else ""
+        # A cached token's path does no signature work, so every algorithm's repeated row
+        # measures the same path: the target takes their median (this machine moves one
+        # row by up to a third), and the line shows each row.
+        repeated = [(alg, row(workers, "repeated", CLAIMGATE, alg), row(workers, "repeated", NOOP, alg),
+                     row(workers, "repeated", NOOP_CALLS, alg)) for alg in TARGET_NEW_VS_NATIVE]
+        repeated = [(alg, cached, noop, floor) for alg, cached, noop, floor in repeated if cached and noop]
+        added = [(alg, cached["cpu_us"] - noop["cpu_us"]) for alg, cached, noop, _ in repeated]
+        cpu_added = statistics.median(value for _, value in added) if added else None
+        floors = [floor["cpu_us"] - noop["cpu_us"] for _, _, noop, floor in repeated if floor]
+        floor_added = f"; the do-nothing module with claimgate's host calls adds {statistics.median(floors):+.1f}" \
+            if floors else ""
+        each = ", ".join(f"{alg} {value:+.1f}" for alg, value in added)
         lines.append(f"{prefix}Repeated token, Envoy CPU over the do-nothing module "
                      f"{status(None if cpu_added is None else cpu_added <= TARGET_REPEATED_CPU_ADDED_US)}: "
-                     + ("-" if cpu_added is None else f"{cpu_added:+.1f} µs/request (target ≤ +{TARGET_REPEATED_CPU_ADDED_US:.0f}"
-                        f"{floor_added})"))
-        value = ratio(cached, noop)
+                     + ("-" if cpu_added is None else f"{cpu_added:+.1f} µs/request, the median of the repeated rows "
+                        f"({each}) (target ≤ +{TARGET_REPEATED_CPU_ADDED_US:.0f}{floor_added})"))
+        ratios = [(alg, ratio(cached, noop)) for alg, cached, noop, _ in repeated]
+        value = statistics.median(value for _, value in ratios) if ratios else None
+        each = ", ".join(f"{alg} {percent(value)}" for alg, value in ratios)
         lines.append(f"{prefix}Repeated token vs the do-nothing module "
-                     f"{status(None if value is None else value >= TARGET_REPEATED_VS_NOOP)}: {percent(value)} "
-                     f"(target ≥ {TARGET_REPEATED_VS_NOOP:.0%})")
+                     f"{status(None if value is None else value >= TARGET_REPEATED_VS_NOOP)}: {percent(value)}"
+                     + (f", the median of the repeated rows ({each})" if ratios else "")
+                     + f" (target ≥ {TARGET_REPEATED_VS_NOOP:.0%})")
         for alg, target in TARGET_NEW_VS_NATIVE.items():
             new, native = row(workers, "new tokens", CLAIMGATE, alg), row(workers, "new tokens", NATIVE, alg)
             value = ratio(new, native) if native and not native["errors"] else None
