@@ -87,8 +87,6 @@ impl VerifiedToken {
         self.expires_at
     }
 
-    /// The identity headers these claims map to, worked out once per token (a cached
-    /// token reuses them on every hit).
     /// The policy's evaluation remembered for this token on `request`'s route.
     pub(crate) fn remembered_evaluation(&self, request: &RequestFacts<'_>) -> Option<Evaluation> {
         let remembered = self.remembered.try_borrow().ok()?;
@@ -106,6 +104,8 @@ impl VerifiedToken {
         }
     }
 
+    /// The identity headers these claims map to, worked out once per token (a cached
+    /// token reuses them on every hit).
     pub(crate) fn identity_headers(&self) -> &OnceCell<SharedIdentityHeaders> {
         &self.identity_headers
     }
